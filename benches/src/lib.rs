@@ -1,0 +1,1 @@
+//! Shared helpers for allot's criterion benchmarks (see `benches/README.md`).
