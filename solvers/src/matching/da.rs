@@ -1,0 +1,319 @@
+//! Deferred acceptance: the student-proposing hot path (a generic proposal loop over a school
+//! admission rule) and the school-proposing variant.
+
+use super::market::{Market, NONE};
+use super::outcome::{Matching, Outcome};
+
+/// A school's answer to one application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The applicant is held and nobody was let go.
+    Held,
+    /// The applicant is turned down.
+    Rejected,
+    /// The applicant is held and this previously held student is let go.
+    Displaced(u32),
+}
+
+/// How schools tentatively hold applicants during student-proposing deferred acceptance.
+///
+/// Any rule whose choice from a set of applicants is substitutable and size-monotone (a new
+/// applicant displaces at most one held student) fits: the plain top-`capacity`-by-key rule below,
+/// and later seat reserves (ordered blocks of seats, each taking the best eligible applicants).
+pub(crate) trait Admission {
+    fn apply(&mut self, school: u32, student: u32, key: u64) -> Verdict;
+}
+
+/// Student-proposing deferred acceptance for `students`, in the given order: each student
+/// proposes down its list until it is held or runs out; a displaced student resumes at once
+/// after the school that let it go (McVitie-Wilson order, the same as the C++ reference's stack).
+/// The resulting matching does not depend on the order. `entries[i]` receives the held entry
+/// of each student in `students`, or `NONE`.
+pub(crate) fn propose<A: Admission>(
+    market: &Market,
+    students: impl IntoIterator<Item = u32>,
+    admission: &mut A,
+    entries: &mut [u32],
+) {
+    let offsets = market.offsets();
+    let (schools, keys) = (market.entry_schools(), market.entry_keys());
+    for first in students {
+        let mut student = first;
+        let mut from = offsets[student as usize];
+        'chain: loop {
+            let (start, hi) = (from as usize, offsets[student as usize + 1] as usize);
+            for (k, (&school, &key)) in schools[start..hi].iter().zip(&keys[start..hi]).enumerate()
+            {
+                let entry = (start + k) as u32;
+                match admission.apply(school, student, key) {
+                    Verdict::Rejected => {}
+                    Verdict::Held => {
+                        entries[student as usize] = entry;
+                        break 'chain;
+                    }
+                    Verdict::Displaced(other) => {
+                        entries[student as usize] = entry;
+                        student = other;
+                        from = entries[other as usize] + 1;
+                        continue 'chain;
+                    }
+                }
+            }
+            entries[student as usize] = NONE;
+            break;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    key: u64,
+    student: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HeapHead {
+    start: u32,
+    len: u32,
+    capacity: u32,
+}
+
+/// The plain rule: each school holds its `capacity` best applicants by key, in a binary max-heap
+/// (worst held on top) stored in one flat buffer with room for `min(capacity, demand)` per school.
+/// `threshold[s]` caches "an applicant is held iff its key is below this", so a rejection reads
+/// one `u64` and never touches the heap. With `TRACK`, it records which schools ever rejected
+/// or displaced somebody (used by the efficiency-adjusted mechanism).
+#[derive(Debug, Clone)]
+pub(crate) struct HeapAdmission<const TRACK: bool> {
+    threshold: Vec<u64>,
+    heads: Vec<HeapHead>,
+    slots: Vec<Held>,
+    rejected: Vec<bool>,
+}
+
+impl<const TRACK: bool> HeapAdmission<TRACK> {
+    pub(crate) fn new(market: &Market) -> Self {
+        let m = market.num_schools();
+        let mut heads = Vec::with_capacity(m);
+        let mut total = 0u32;
+        for (school, &capacity) in market.capacities().iter().enumerate() {
+            heads.push(HeapHead {
+                start: total,
+                len: 0,
+                capacity,
+            });
+            // Never more held than applied: bounds the buffer by the number of entries.
+            total += capacity.min(market.demand(school));
+        }
+        let threshold = heads
+            .iter()
+            .map(|h| if h.capacity == 0 { 0 } else { u64::MAX })
+            .collect();
+        let rejected = if TRACK { vec![false; m] } else { Vec::new() };
+        Self {
+            threshold,
+            heads,
+            slots: vec![Held::default(); total as usize],
+            rejected,
+        }
+    }
+
+    /// Empties every school; a school whose `open` flag is false takes nobody.
+    pub(crate) fn reset(&mut self, open: &[bool]) {
+        for ((head, threshold), &open) in self.heads.iter_mut().zip(&mut self.threshold).zip(open) {
+            head.len = 0;
+            *threshold = if open && head.capacity > 0 {
+                u64::MAX
+            } else {
+                0
+            };
+        }
+        self.rejected.fill(false);
+    }
+
+    /// Whether the school ever turned an applicant down or let one go (only with `TRACK`).
+    pub(crate) fn rejected(&self, school: usize) -> bool {
+        self.rejected[school]
+    }
+
+    /// The key of the worst held student at each full school with seats.
+    pub(crate) fn cutoffs(&self) -> Vec<Option<u64>> {
+        self.heads
+            .iter()
+            .map(|h| {
+                (h.capacity > 0 && h.len == h.capacity).then(|| self.slots[h.start as usize].key)
+            })
+            .collect()
+    }
+}
+
+impl<const TRACK: bool> Admission for HeapAdmission<TRACK> {
+    #[inline]
+    fn apply(&mut self, school: u32, student: u32, key: u64) -> Verdict {
+        let s = school as usize;
+        if key >= self.threshold[s] {
+            if TRACK {
+                self.rejected[s] = true;
+            }
+            return Verdict::Rejected;
+        }
+        let head = &mut self.heads[s];
+        let item = Held { key, student };
+        if head.len < head.capacity {
+            let heap = &mut self.slots[head.start as usize..][..=head.len as usize];
+            sift_up(heap, item);
+            head.len += 1;
+            if head.len == head.capacity {
+                self.threshold[s] = heap[0].key;
+            }
+            Verdict::Held
+        } else {
+            let heap = &mut self.slots[head.start as usize..][..head.len as usize];
+            let out = heap[0].student;
+            replace_top(heap, item);
+            self.threshold[s] = heap[0].key;
+            if TRACK {
+                self.rejected[s] = true;
+            }
+            Verdict::Displaced(out)
+        }
+    }
+}
+
+/// Inserts `item` at the last position of `heap` (a max-heap on its other elements).
+#[inline]
+fn sift_up(heap: &mut [Held], item: Held) {
+    let mut i = heap.len() - 1;
+    while i > 0 {
+        let parent = (i - 1) / 2;
+        if heap[parent].key >= item.key {
+            break;
+        }
+        heap[i] = heap[parent];
+        i = parent;
+    }
+    heap[i] = item;
+}
+
+/// Replaces the top of a non-empty max-heap by `item`.
+#[inline]
+fn replace_top(heap: &mut [Held], item: Held) {
+    let len = heap.len();
+    let mut i = 0;
+    loop {
+        let left = 2 * i + 1;
+        if left >= len {
+            break;
+        }
+        let right = left + 1;
+        let child = if right < len && heap[right].key > heap[left].key {
+            right
+        } else {
+            left
+        };
+        if heap[child].key <= item.key {
+            break;
+        }
+        heap[i] = heap[child];
+        i = child;
+    }
+    heap[i] = item;
+}
+
+/// Student-proposing deferred acceptance (Gale-Shapley): the student-optimal stable matching.
+///
+/// Students propose in id order; see [`propose`](self) for the order of a proposal chain. The
+/// matching is unique whatever the order. Cutoff: the largest key a full school holds (its
+/// lowest-priority admitted student); `None` when the school has seats left or capacity 0.
+/// Because the matching is stable, the cutoffs explain it exactly: every student gets the first
+/// school on its list whose cutoff is `None` (and which has seats) or at least its key there.
+///
+/// Runs in O(students + schools + proposals x log capacity).
+pub fn deferred_acceptance(market: &Market) -> Outcome<'_> {
+    let mut admission = HeapAdmission::<false>::new(market);
+    let mut entries = vec![NONE; market.num_students()];
+    propose(
+        market,
+        0..market.num_students() as u32,
+        &mut admission,
+        &mut entries,
+    );
+    let cutoffs = admission.cutoffs();
+    Outcome::new(Matching::from_entries(market, entries), cutoffs)
+}
+
+/// School-proposing deferred acceptance: the school-optimal (student-pessimal) stable matching.
+///
+/// Each school offers its seats down its priority order; a student keeps the best offer so far
+/// and turns the others down; a school that was turned down offers the freed seat to its next
+/// applicant. Schools are processed from a stack seeded in id order. Cutoff: the largest key a
+/// full school holds; `None` when it has seats left (it ran out of applicants) or capacity 0.
+/// The matching is stable, so the cutoffs explain it as for [`deferred_acceptance`].
+///
+/// Runs in O(students + schools + entries).
+pub fn school_proposing_deferred_acceptance(market: &Market) -> Outcome<'_> {
+    let m = market.num_schools();
+    let (offsets, applicants) = (market.applicant_offsets(), market.applicant_entries());
+    let (entry_student, schools) = (market.entry_student(), market.entry_schools());
+    let capacities = market.capacities();
+    let mut cursor: Vec<u32> = offsets[..m].to_vec();
+    let mut held = vec![0u32; m];
+    let mut entries = vec![NONE; market.num_students()];
+    let mut stack: Vec<u32> = (0..m as u32).rev().collect();
+    while let Some(school) = stack.pop() {
+        let s = school as usize;
+        while held[s] < capacities[s] && cursor[s] < offsets[s + 1] {
+            let entry = applicants[cursor[s] as usize];
+            cursor[s] += 1;
+            let student = entry_student[entry as usize] as usize;
+            let current = entries[student];
+            // Entries of one student are in list order, so a smaller entry is a better school.
+            if current == NONE || entry < current {
+                if current != NONE {
+                    let previous = schools[current as usize];
+                    held[previous as usize] -= 1;
+                    stack.push(previous);
+                }
+                entries[student] = entry;
+                held[s] += 1;
+            }
+        }
+    }
+    Outcome::with_worst_key_cutoffs(Matching::from_entries(market, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_keeps_the_best_and_reports_the_worst() {
+        let mut heap: Vec<Held> = Vec::new();
+        let keys = [50u64, 10, 70, 30, 90, 20, 60, 40, 80];
+        for (i, &key) in keys.iter().take(5).enumerate() {
+            heap.push(Held::default());
+            sift_up(
+                &mut heap,
+                Held {
+                    key,
+                    student: i as u32,
+                },
+            );
+        }
+        for (i, &key) in keys.iter().enumerate().skip(5) {
+            if key < heap[0].key {
+                replace_top(
+                    &mut heap,
+                    Held {
+                        key,
+                        student: i as u32,
+                    },
+                );
+            }
+        }
+        let mut held: Vec<u64> = heap.iter().map(|h| h.key).collect();
+        assert_eq!(heap[0].key, *held.iter().max().unwrap());
+        held.sort_unstable();
+        assert_eq!(held, vec![10, 20, 30, 40, 50]);
+    }
+}
