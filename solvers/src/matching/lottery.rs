@@ -10,12 +10,13 @@
 //! import hashlib
 //! def draw(seed, tag, *parts):
 //!     return int.from_bytes(hashlib.sha256(seed + tag + b"".join(parts)).digest()[:8], "big")
-//! # single: seed is 32 bytes, ids are the students' identity bytes
-//! order = sorted(ids, key=lambda s: (draw(seed, b"allot/stb/v1", s), s))
-//! lottery = {s: rank for rank, s in enumerate(order)}
-//! # multiple: per school, over the students who listed it
-//! key = lambda school, s: (draw(seed, b"allot/mtb/v1", len(school).to_bytes(8, "big"), school, s), s)
-//! lottery[school] = {s: rank for rank, s in enumerate(sorted(applicants[school], key=lambda s: key(school, s)))}
+//! def single(seed, ids):  # seed: 32 bytes; ids: the students' identity bytes
+//!     order = sorted(ids, key=lambda s: (draw(seed, b"allot/stb/v1", s), s))
+//!     return {s: rank for rank, s in enumerate(order)}
+//! def multiple(seed, school, applicants):  # one school's identity, the ids of those listing it
+//!     size = len(school).to_bytes(8, "big")
+//!     order = sorted(applicants, key=lambda s: (draw(seed, b"allot/mtb/v1", size, school, s), s))
+//!     return {s: rank for rank, s in enumerate(order)}
 //! ```
 //!
 //! Ranks rather than raw draws keep the numbers below `2^40`, so they fit

@@ -1,0 +1,3 @@
+//! Integration tests of allot-solvers: one binary, one module per area.
+
+mod matching;
