@@ -16,7 +16,9 @@ use super::outcome::{Matching, Outcome};
 /// students leave the market, and DA runs again on what remains, until nobody remains.
 ///
 /// Every round settles at least one student (the school that took DA's last proposal never
-/// rejected anybody), so there are at most `students` rounds of DA; in practice a few dozen.
+/// rejected anybody), so there are at most `students` rounds of DA. Generated city-sized markets
+/// take about 140 rounds (100,000 students, 1,000 schools) to 370 (563,000 and 7,900), over a
+/// shrinking market: about 40 to 70 times one DA.
 ///
 /// Cutoff: the largest key a full school holds (descriptive only: consenting students waive
 /// priority, so a student above a cutoff may still not get the school); `None` when it has
