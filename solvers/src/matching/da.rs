@@ -222,8 +222,9 @@ fn replace_top(heap: &mut [Held], item: Held) {
 
 /// Student-proposing deferred acceptance (Gale-Shapley): the student-optimal stable matching.
 ///
-/// Students propose in id order; see [`propose`](self) for the order of a proposal chain. The
-/// matching is unique whatever the order. Cutoff: the largest key a full school holds (its
+/// Students start proposing in id order; each proposes down its list until held, and a student
+/// it displaces resumes at once after the school that let it go (McVitie-Wilson order, the C++
+/// reference's order too). The matching is unique whatever the order. Cutoff: the largest key a full school holds (its
 /// lowest-priority admitted student); `None` when the school has seats left or capacity 0.
 /// Because the matching is stable, the cutoffs explain it exactly: every student gets the first
 /// school on its list whose cutoff is `None` (and which has seats) or at least its key there.

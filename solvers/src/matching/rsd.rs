@@ -16,6 +16,8 @@ pub enum OrderError {
     TiedKeys { first: u32, second: u32, key: u64 },
     #[error("the order has {got} students, the market {expected}")]
     WrongLength { expected: usize, got: usize },
+    #[error("{got} students do not fit in u32 ids")]
+    TooMany { got: usize },
 }
 
 /// A permutation of the students `0..n`: who chooses first, second, ...
@@ -25,6 +27,9 @@ pub struct SerialOrder(Vec<u32>);
 impl SerialOrder {
     /// Checks that `order` is a permutation of `0..order.len()`.
     pub fn new(order: Vec<u32>) -> Result<Self, OrderError> {
+        if u32::try_from(order.len()).is_err() {
+            return Err(OrderError::TooMany { got: order.len() });
+        }
         let mut seen = vec![false; order.len()];
         for &student in &order {
             let slot = seen
@@ -43,6 +48,9 @@ impl SerialOrder {
     /// Students by increasing key (e.g. a [`priority_key`](super::priority_key) of tier and
     /// lottery); equal keys are an error rather than a hidden tie-break.
     pub fn by_keys(keys: &[u64]) -> Result<Self, OrderError> {
+        if u32::try_from(keys.len()).is_err() {
+            return Err(OrderError::TooMany { got: keys.len() });
+        }
         let mut order: Vec<u32> = (0..keys.len() as u32).collect();
         order.sort_unstable_by_key(|&i| keys[i as usize]);
         if let Some(pair) = order
