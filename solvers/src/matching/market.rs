@@ -256,7 +256,8 @@ impl PreferencesBuilder {
         }
     }
 
-    /// Appends the next student's list, best first; returns the student's id.
+    /// Appends the next student's list, best first; returns the student's id. Ids and repeats
+    /// are checked by [`PreferencesBuilder::build`]; on error the builder is left unchanged.
     pub fn push(&mut self, list: impl IntoIterator<Item = u32>) -> Result<u32, MarketError> {
         let max = NONE as usize - 1;
         let student = self.offsets.len() - 1;
@@ -267,11 +268,14 @@ impl PreferencesBuilder {
                 max,
             });
         }
+        let before = self.schools.len();
         self.schools.extend(list);
         if self.schools.len() > max {
+            let got = self.schools.len();
+            self.schools.truncate(before);
             return Err(MarketError::TooLarge {
                 what: "listed schools",
-                got: self.schools.len(),
+                got,
                 max,
             });
         }
@@ -589,6 +593,26 @@ mod tests {
         assert_eq!(market.key(1, 0), None);
         assert_eq!(market.applicants(9).len(), 0);
         assert_eq!(market.capacity(9), 0);
+    }
+
+    #[test]
+    fn keys_from_a_function_follow_the_entries() {
+        let p = prefs(&[&[2, 0], &[0]], 3);
+        let market = Market::with_keys(p, vec![1, 1, 1], |student, school, position| {
+            priority_key(school, u64::from(student * 10 + position))
+        })
+        .unwrap();
+        assert_eq!(market.keys_of(0), &[2 << 40, 1]);
+        assert_eq!(market.keys_of(1), &[10]);
+        let failing = Market::with_keys(prefs(&[&[0]], 1), vec![1], |_, _, _| {
+            priority_key(MAX_CLASS + 1, 0)
+        });
+        assert_eq!(
+            failing,
+            Err(MarketError::ClassOutOfRange {
+                class: MAX_CLASS + 1
+            })
+        );
     }
 
     #[test]
