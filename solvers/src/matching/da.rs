@@ -3,6 +3,7 @@
 
 use super::market::{Market, NONE};
 use super::outcome::{Matching, Outcome};
+use super::reserves::{ReservedOutcome, Reserves, SeatBlock};
 
 /// A school's answer to one application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,10 +19,11 @@ pub(crate) enum Verdict {
 /// How schools tentatively hold applicants during student-proposing deferred acceptance.
 ///
 /// Any rule whose choice from a set of applicants is substitutable and size-monotone (a new
-/// applicant displaces at most one held student) fits: the plain top-`capacity`-by-key rule below,
-/// and later seat reserves (ordered blocks of seats, each taking the best eligible applicants).
+/// applicant displaces at most one held student) fits: the plain top-`capacity`-by-key rule
+/// ([`HeapAdmission`]) and seat reserves ([`BlockAdmission`]: ordered blocks of seats, each taking
+/// the best eligible applicants). `entry` is the application's index in the market's flat lists.
 pub(crate) trait Admission {
-    fn apply(&mut self, school: u32, student: u32, key: u64) -> Verdict;
+    fn apply(&mut self, school: u32, student: u32, key: u64, entry: u32) -> Verdict;
 }
 
 /// Student-proposing deferred acceptance for `students`, in the given order: each student
@@ -45,7 +47,7 @@ pub(crate) fn propose<A: Admission>(
             for (k, (&school, &key)) in schools[start..hi].iter().zip(&keys[start..hi]).enumerate()
             {
                 let entry = (start + k) as u32;
-                match admission.apply(school, student, key) {
+                match admission.apply(school, student, key, entry) {
                     Verdict::Rejected => {}
                     Verdict::Held => {
                         entries[student as usize] = entry;
@@ -68,7 +70,8 @@ pub(crate) fn propose<A: Admission>(
 #[derive(Debug, Clone, Copy, Default)]
 struct Held {
     key: u64,
-    student: u32,
+    /// The student (plain rule) or the entry (block rule) held.
+    id: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +152,7 @@ impl<const TRACK: bool> HeapAdmission<TRACK> {
 
 impl<const TRACK: bool> Admission for HeapAdmission<TRACK> {
     #[inline]
-    fn apply(&mut self, school: u32, student: u32, key: u64) -> Verdict {
+    fn apply(&mut self, school: u32, student: u32, key: u64, _entry: u32) -> Verdict {
         let s = school as usize;
         if key >= self.threshold[s] {
             if TRACK {
@@ -158,7 +161,7 @@ impl<const TRACK: bool> Admission for HeapAdmission<TRACK> {
             return Verdict::Rejected;
         }
         let head = &mut self.heads[s];
-        let item = Held { key, student };
+        let item = Held { key, id: student };
         if head.len < head.capacity {
             let heap = &mut self.slots[head.start as usize..][..=head.len as usize];
             sift_up(heap, item);
@@ -169,7 +172,7 @@ impl<const TRACK: bool> Admission for HeapAdmission<TRACK> {
             Verdict::Held
         } else {
             let heap = &mut self.slots[head.start as usize..][..head.len as usize];
-            let out = heap[0].student;
+            let out = heap[0].id;
             replace_top(heap, item);
             self.threshold[s] = heap[0].key;
             if TRACK {
@@ -283,6 +286,261 @@ pub fn school_proposing_deferred_acceptance(market: &Market) -> Outcome<'_> {
     Outcome::with_worst_key_cutoffs(Matching::from_entries(market, entries))
 }
 
+/// The seat-block rule: every school is its ordered list of blocks, every block a max-heap of the
+/// entries it holds (worst on top) in one flat buffer, with a per-block "held iff the key is
+/// below" threshold as in [`HeapAdmission`].
+///
+/// Held students are always the school's choice from everybody who applied so far, and each block
+/// holds exactly what sequential processing of that set gives it. A new applicant walks the
+/// blocks in precedence order: a block it is not eligible for, or that is full of better
+/// applicants, passes it on unchanged; a block with a free seat takes it and the walk ends with
+/// nobody let go; a full block it beats takes it and passes on its worst student instead (who was
+/// the only applicant that block's successors now see in addition). Whoever leaves the last block
+/// is let go. This is the same choice as re-running sequential processing on held + new, at the
+/// cost of one heap operation per block passed.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockAdmission<'r> {
+    block_offsets: &'r [u32],
+    blocks: &'r [SeatBlock],
+    classes: &'r [u32],
+    entry_student: &'r [u32],
+    threshold: Vec<u64>,
+    heads: Vec<HeapHead>,
+    slots: Vec<Held>,
+}
+
+impl<'r> BlockAdmission<'r> {
+    pub(crate) fn new(reserves: &'r Reserves<'_>) -> Self {
+        let market = reserves.market();
+        let (block_offsets, blocks) = (reserves.block_offsets(), reserves.flat_blocks());
+        let mut heads = Vec::with_capacity(blocks.len());
+        let mut total = 0u32;
+        for school in 0..market.num_schools() {
+            let demand = market.demand(school);
+            for block in &blocks[block_offsets[school] as usize..block_offsets[school + 1] as usize]
+            {
+                heads.push(HeapHead {
+                    start: total,
+                    len: 0,
+                    capacity: block.capacity,
+                });
+                total += block.capacity.min(demand);
+            }
+        }
+        let threshold = heads
+            .iter()
+            .map(|h| if h.capacity == 0 { 0 } else { u64::MAX })
+            .collect();
+        Self {
+            block_offsets,
+            blocks,
+            classes: reserves.entry_classes(),
+            entry_student: market.entry_student(),
+            threshold,
+            heads,
+            slots: vec![Held::default(); total as usize],
+        }
+    }
+
+    /// Per student the global block it holds (or `NONE`), per block its cutoff (the largest key
+    /// of a full block with seats), per school its cutoff (the largest key of a full school).
+    fn finish(&self, students: usize) -> (Vec<u32>, Vec<Option<u64>>, Vec<Option<u64>>) {
+        let mut block_of = vec![NONE; students];
+        for (b, head) in self.heads.iter().enumerate() {
+            for held in &self.slots[head.start as usize..][..head.len as usize] {
+                block_of[self.entry_student[held.id as usize] as usize] = b as u32;
+            }
+        }
+        let block_cutoffs: Vec<Option<u64>> = self
+            .heads
+            .iter()
+            .map(|h| {
+                (h.capacity > 0 && h.len == h.capacity).then(|| self.slots[h.start as usize].key)
+            })
+            .collect();
+        let school_cutoffs = self
+            .block_offsets
+            .windows(2)
+            .map(|pair| {
+                let range = pair[0] as usize..pair[1] as usize;
+                let full = self.heads[range.clone()]
+                    .iter()
+                    .all(|h| h.len == h.capacity);
+                let worst = block_cutoffs[range].iter().flatten().max().copied();
+                worst.filter(|_| full)
+            })
+            .collect();
+        (block_of, block_cutoffs, school_cutoffs)
+    }
+}
+
+impl Admission for BlockAdmission<'_> {
+    #[inline]
+    fn apply(&mut self, school: u32, _student: u32, key: u64, entry: u32) -> Verdict {
+        let s = school as usize;
+        let mut item = Held { key, id: entry };
+        let mut class = self.classes[entry as usize];
+        for b in self.block_offsets[s] as usize..self.block_offsets[s + 1] as usize {
+            if item.key >= self.threshold[b] || !self.blocks[b].eligibility.admits(class) {
+                continue;
+            }
+            let head = &mut self.heads[b];
+            if head.len < head.capacity {
+                let heap = &mut self.slots[head.start as usize..][..=head.len as usize];
+                sift_up(heap, item);
+                head.len += 1;
+                if head.len == head.capacity {
+                    self.threshold[b] = heap[0].key;
+                }
+                return Verdict::Held;
+            }
+            let heap = &mut self.slots[head.start as usize..][..head.len as usize];
+            let out = heap[0];
+            replace_top(heap, item);
+            self.threshold[b] = heap[0].key;
+            item = out;
+            class = self.classes[out.id as usize];
+        }
+        if item.id == entry {
+            Verdict::Rejected
+        } else {
+            Verdict::Displaced(self.entry_student[item.id as usize])
+        }
+    }
+}
+
+/// Student-proposing deferred acceptance with seat reserves: the generalised deferred acceptance
+/// in which every school, at every application, re-chooses among the students it holds and the
+/// new applicant with its sequential-processing choice function (see [`Reserves`]). Its choice
+/// functions are substitutable and satisfy the law of aggregate demand, so the outcome is the
+/// student-optimal matching stable with respect to them ([`Reserves::is_stable`]), and a market
+/// without reserved blocks gets exactly [`deferred_acceptance`]'s matching and cutoffs.
+///
+/// Block cutoff: the largest key a full block holds; `None` when it has seats left or capacity
+/// 0. The block a student holds is the one sequential processing of the school's final students
+/// gives it. The block cutoffs explain the matching exactly: every student gets the first school
+/// on its list with a block it is eligible for that has seats and no cutoff, or a cutoff at
+/// least its key there; at a better school every block was either closed to it or full of
+/// higher-priority students. School cutoff: the largest key a full school holds (descriptive
+/// only: with reserves a student above it may still be turned away); `None` when the school has
+/// seats left or capacity 0.
+///
+/// Runs in O(students + blocks + proposals x blocks per school x log capacity).
+pub fn deferred_acceptance_with_reserves<'m>(reserves: &'m Reserves<'m>) -> ReservedOutcome<'m> {
+    let market = reserves.market();
+    let mut admission = BlockAdmission::new(reserves);
+    let mut entries = vec![NONE; market.num_students()];
+    propose(
+        market,
+        0..market.num_students() as u32,
+        &mut admission,
+        &mut entries,
+    );
+    let (block_of, block_cutoffs, cutoffs) = admission.finish(market.num_students());
+    let outcome = Outcome::new(Matching::from_entries(market, entries), cutoffs);
+    ReservedOutcome::new(outcome, reserves, block_of, block_cutoffs)
+}
+
+/// School-proposing deferred acceptance with seat reserves: the school-optimal (student-pessimal)
+/// matching stable with respect to the schools' choice functions.
+///
+/// Every school offers its seats to its choice (see [`Reserves`]) among the applicants that have
+/// not turned it down; a student keeps the best offer so far and turns the others down; a school
+/// that was turned down chooses again. Because the choice functions are substitutable, a school
+/// never withdraws an offer: after a refusal each block only takes the next eligible applicant in
+/// priority order, possibly one a later block held (which then takes its own next one). So every
+/// block keeps a cursor into the school's applicants that only moves forward. A market without
+/// reserved blocks gets exactly [`school_proposing_deferred_acceptance`]'s matching.
+///
+/// Block cutoff: the largest key a full block holds; `None` when it has seats left or capacity 0.
+/// The matching is stable, so the block cutoffs explain it as for
+/// [`deferred_acceptance_with_reserves`]. School cutoff: the largest key a full school holds.
+///
+/// Runs in O(students + blocks + entries x blocks per school).
+pub fn school_proposing_deferred_acceptance_with_reserves<'m>(
+    reserves: &'m Reserves<'m>,
+) -> ReservedOutcome<'m> {
+    let market = reserves.market();
+    let (n, m) = (market.num_students(), market.num_schools());
+    let (offsets, applicants) = (market.applicant_offsets(), market.applicant_entries());
+    let (entry_student, schools, keys) = (
+        market.entry_student(),
+        market.entry_schools(),
+        market.entry_keys(),
+    );
+    let (block_offsets, blocks) = (reserves.block_offsets(), reserves.flat_blocks());
+    let classes = reserves.entry_classes();
+    // Per block: the next applicant to consider (index into `applicants`), the seats taken.
+    let mut cursor = vec![0u32; blocks.len()];
+    for s in 0..m {
+        cursor[block_offsets[s] as usize..block_offsets[s + 1] as usize].fill(offsets[s]);
+    }
+    let mut taken = vec![0u32; blocks.len()];
+    // Per entry: the block whose offer it holds (`NONE` if none), whether the student refused.
+    let mut chosen_by = vec![NONE; market.preferences().num_entries()];
+    let mut refused = vec![false; market.preferences().num_entries()];
+    let mut held = vec![NONE; n];
+    let mut stack: Vec<u32> = (0..m as u32).rev().collect();
+    while let Some(school) = stack.pop() {
+        let s = school as usize;
+        let end = offsets[s + 1];
+        for b in block_offsets[s] as usize..block_offsets[s + 1] as usize {
+            while taken[b] < blocks[b].capacity && cursor[b] < end {
+                let entry = applicants[cursor[b] as usize] as usize;
+                cursor[b] += 1;
+                let by = chosen_by[entry];
+                if refused[entry]
+                    || (by != NONE && (by as usize) < b)
+                    || !blocks[b].eligibility.admits(classes[entry])
+                {
+                    continue;
+                }
+                chosen_by[entry] = b as u32;
+                taken[b] += 1;
+                if by != NONE {
+                    // Taken from a later block, which chooses again further down this loop.
+                    taken[by as usize] -= 1;
+                    continue;
+                }
+                let student = entry_student[entry] as usize;
+                let current = held[student];
+                // Entries of one student are in list order, so a smaller entry is a better school.
+                if current == NONE || (entry as u32) < current {
+                    if current != NONE {
+                        let c = current as usize;
+                        refused[c] = true;
+                        taken[chosen_by[c] as usize] -= 1;
+                        chosen_by[c] = NONE;
+                        stack.push(schools[c]);
+                    }
+                    held[student] = entry as u32;
+                } else {
+                    refused[entry] = true;
+                    chosen_by[entry] = NONE;
+                    taken[b] -= 1;
+                }
+            }
+        }
+    }
+    let mut block_of = vec![NONE; n];
+    let mut worst = vec![0u64; blocks.len()];
+    for (student, &entry) in held.iter().enumerate() {
+        if entry != NONE {
+            let b = chosen_by[entry as usize];
+            block_of[student] = b;
+            worst[b as usize] = worst[b as usize].max(keys[entry as usize]);
+        }
+    }
+    let block_cutoffs = (0..blocks.len())
+        .map(|b| {
+            let capacity = blocks[b].capacity;
+            (capacity > 0 && taken[b] == capacity).then_some(worst[b])
+        })
+        .collect();
+    let outcome = Outcome::with_worst_key_cutoffs(Matching::from_entries(market, held));
+    ReservedOutcome::new(outcome, reserves, block_of, block_cutoffs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,23 +551,11 @@ mod tests {
         let keys = [50u64, 10, 70, 30, 90, 20, 60, 40, 80];
         for (i, &key) in keys.iter().take(5).enumerate() {
             heap.push(Held::default());
-            sift_up(
-                &mut heap,
-                Held {
-                    key,
-                    student: i as u32,
-                },
-            );
+            sift_up(&mut heap, Held { key, id: i as u32 });
         }
         for (i, &key) in keys.iter().enumerate().skip(5) {
             if key < heap[0].key {
-                replace_top(
-                    &mut heap,
-                    Held {
-                        key,
-                        student: i as u32,
-                    },
-                );
+                replace_top(&mut heap, Held { key, id: i as u32 });
             }
         }
         let mut held: Vec<u64> = heap.iter().map(|h| h.key).collect();

@@ -22,49 +22,49 @@ use sha2::{Digest, Sha256};
 
 /// A small market kept in the most obvious form, for the oracles below.
 #[derive(Debug, Clone)]
-struct Tiny {
-    capacities: Vec<u32>,
-    lists: Vec<Vec<u32>>,
+pub(crate) struct Tiny {
+    pub(crate) capacities: Vec<u32>,
+    pub(crate) lists: Vec<Vec<u32>>,
     /// Priority key per listed school, parallel to `lists`.
-    keys: Vec<Vec<u64>>,
+    pub(crate) keys: Vec<Vec<u64>>,
 }
 
-type Assignment = Vec<Option<u32>>;
+pub(crate) type Assignment = Vec<Option<u32>>;
 
 impl Tiny {
-    fn n(&self) -> usize {
+    pub(crate) fn n(&self) -> usize {
         self.lists.len()
     }
 
-    fn m(&self) -> usize {
+    pub(crate) fn m(&self) -> usize {
         self.capacities.len()
     }
 
-    fn market(&self) -> Market {
+    pub(crate) fn market(&self) -> Market {
         let prefs = Preferences::from_lists(self.m(), &self.lists).expect("valid lists");
         Market::new(prefs, self.capacities.clone(), self.keys.concat()).expect("valid market")
     }
 
-    fn position(&self, i: usize, s: u32) -> Option<usize> {
+    pub(crate) fn position(&self, i: usize, s: u32) -> Option<usize> {
         self.lists[i].iter().position(|&x| x == s)
     }
 
-    fn key(&self, i: usize, s: u32) -> u64 {
+    pub(crate) fn key(&self, i: usize, s: u32) -> u64 {
         self.keys[i][self.position(i, s).expect("listed")]
     }
 
     /// Position of the assignment in the student's list; the list's length when unassigned.
-    fn rank(&self, i: usize, a: Option<u32>) -> usize {
+    pub(crate) fn rank(&self, i: usize, a: Option<u32>) -> usize {
         a.map_or(self.lists[i].len(), |s| {
             self.position(i, s).expect("listed")
         })
     }
 
-    fn held(&self, a: &Assignment, s: u32) -> Vec<usize> {
+    pub(crate) fn held(&self, a: &Assignment, s: u32) -> Vec<usize> {
         (0..self.n()).filter(|&j| a[j] == Some(s)).collect()
     }
 
-    fn feasible(&self, a: &Assignment) -> bool {
+    pub(crate) fn feasible(&self, a: &Assignment) -> bool {
         a.len() == self.n()
             && (0..self.n()).all(|i| a[i].is_none_or(|s| self.position(i, s).is_some()))
             && (0..self.m() as u32)
@@ -72,7 +72,7 @@ impl Tiny {
     }
 }
 
-fn assignment(outcome: &Outcome<'_>) -> Assignment {
+pub(crate) fn assignment(outcome: &Outcome<'_>) -> Assignment {
     outcome.matching().assignment()
 }
 
@@ -80,7 +80,7 @@ fn assignment(outcome: &Outcome<'_>) -> Assignment {
 // Brute force and textbook oracles.
 
 /// Every feasible matching.
-fn all_matchings(t: &Tiny) -> Vec<Assignment> {
+pub(crate) fn all_matchings(t: &Tiny) -> Vec<Assignment> {
     fn go(
         t: &Tiny,
         i: usize,
@@ -212,7 +212,7 @@ fn naive_ttc(t: &Tiny) -> Assignment {
 }
 
 /// Immediate acceptance round by round: (assignment, round each school filled, its cutoff).
-fn naive_boston(t: &Tiny) -> (Assignment, Vec<Option<u32>>, Vec<Option<u64>>) {
+pub(crate) fn naive_boston(t: &Tiny) -> (Assignment, Vec<Option<u32>>, Vec<Option<u64>>) {
     let mut seats = t.capacities.clone();
     let mut out: Assignment = vec![None; t.n()];
     let (mut filled, mut cutoff) = (vec![None; t.m()], vec![None; t.m()]);
@@ -352,7 +352,7 @@ fn kesten_eadam(t: &Tiny) -> Assignment {
 /// Markets with `1..=max_n` students and `1..=max_m` schools, capacities 0 to `max_cap` (0 now
 /// and then), incomplete lists, priority classes 0-2 and either one lottery per student or
 /// independent noise per (student, school).
-fn markets(max_n: usize, max_m: usize, max_cap: u32) -> impl Strategy<Value = Tiny> {
+pub(crate) fn markets(max_n: usize, max_m: usize, max_cap: u32) -> impl Strategy<Value = Tiny> {
     (1..=max_n, 1..=max_m, any::<bool>())
         .prop_flat_map(move |(n, m, single)| {
             let schools: Vec<u32> = (0..m as u32).collect();
@@ -677,14 +677,21 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Textbook examples, worked by hand. Fixture: `capacity` gives the schools and their seats,
 // `priority s: ...` a school's students best first (key = position), `prefers i: ...` a
-// student's list. Expectation: one line per mechanism, `name: student-school ...` (`-` when
-// unassigned), then optionally `| school=student ...` naming the student whose key is the cutoff
-// (`-` when none; `@r` appends Boston's fill round).
+// student's list. Seat reserves: `class c: ...` puts students in priority class `c` at every
+// school (class 0 otherwise), `blocks s: c=2 *=1` gives a school its seat blocks in precedence
+// order (`c+d=2`: 2 seats for classes c and d; `*=1`: 1 open seat). With any `blocks` line every
+// mechanism runs with the reserves. Expectation: one line per mechanism, `name: student-school
+// ...` (`-` when unassigned) or `name: unsupported`, then optionally `| school=student ...`
+// naming the student whose key is the cutoff (`-` when none; `@r` appends Boston's fill round;
+// with reserves one per block, separated by `/`).
 
 fn check(fixture: &str, expect: &str) {
     let mut schools: Vec<(String, u32)> = Vec::new();
     let mut priorities: HashMap<String, Vec<String>> = HashMap::new();
     let mut students: Vec<(String, Vec<String>)> = Vec::new();
+    let mut class_names = vec!["-".to_string()];
+    let mut class_of: HashMap<String, u32> = HashMap::new();
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
     for line in fixture.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (head, rest) = line.split_once(':').map_or((line, ""), |(h, r)| (h, r));
         let words: Vec<String> = rest.split_whitespace().map(String::from).collect();
@@ -699,6 +706,13 @@ fn check(fixture: &str, expect: &str) {
                 priorities.insert(s.to_string(), words);
             }
             ["prefers", i] => students.push((i.to_string(), words)),
+            ["class", c] => {
+                class_names.push(c.to_string());
+                for i in words {
+                    class_of.insert(i, class_names.len() as u32 - 1);
+                }
+            }
+            ["blocks", s] => blocks.push((s.to_string(), words)),
             _ => panic!("bad fixture line {line}"),
         }
     }
@@ -726,25 +740,88 @@ fn check(fixture: &str, expect: &str) {
         keys,
     };
     let market = t.market();
+    let classes: Vec<u32> = students
+        .iter()
+        .flat_map(|(i, l)| std::iter::repeat_n(class_of.get(i).copied().unwrap_or(0), l.len()))
+        .collect();
+    let seat_blocks = blocks.iter().map(|(s, words)| {
+        let list = words
+            .iter()
+            .map(|word| {
+                let (who, seats) = word.split_once('=').expect("classes=seats");
+                let seats = seats.parse().unwrap();
+                if who == "*" {
+                    return mm::SeatBlock::open(seats);
+                }
+                let ids = who.split('+').map(|c| {
+                    class_names
+                        .iter()
+                        .position(|x| x == c)
+                        .expect("known class") as u32
+                });
+                mm::SeatBlock::reserved(seats, ids)
+            })
+            .collect();
+        (school_id(s), list)
+    });
+    let reserves = mm::Reserves::new(&market, classes, seat_blocks).expect("valid reserves");
+    let reserved = !blocks.is_empty();
     let student_with_key = |s: usize, key: u64| priorities[&schools[s].0][key as usize].clone();
     let mut got = String::new();
     for line in expect.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let name = line.split(':').next().unwrap();
-        let (outcome, rounds) = match name {
-            "da" => (mm::deferred_acceptance(&market), None),
-            "school-da" => (mm::school_proposing_deferred_acceptance(&market), None),
-            "ttc" => (mm::top_trading_cycles(&market), None),
-            "eada" => (mm::efficiency_adjusted_deferred_acceptance(&market), None),
-            "boston" => {
-                let ia = mm::immediate_acceptance(&market);
-                (ia.outcome, Some(ia.filled_in_round))
-            }
-            "serial" => {
-                let order = SerialOrder::new((0..t.n() as u32).collect()).unwrap();
-                (mm::serial_dictatorship(&market, &order).unwrap(), None)
-            }
+        let mechanism = match name {
+            "da" => Some(Mechanism::DeferredAcceptance),
+            "school-da" => Some(Mechanism::SchoolProposingDeferredAcceptance),
+            "ttc" => Some(Mechanism::TopTradingCycles),
+            "eada" => Some(Mechanism::EfficiencyAdjustedDeferredAcceptance),
+            "boston" | "serial" => None,
             other => panic!("unknown mechanism {other}"),
         };
+        // Per school: one cutoff per block (a single one without reserves) and the fill rounds.
+        let (outcome, cutoffs, rounds): (Outcome<'_>, Vec<Vec<Option<u64>>>, _) =
+            match (name, reserved) {
+                ("boston", false) => {
+                    let ia = mm::immediate_acceptance(&market);
+                    let cutoffs = ia.outcome.cutoffs().iter().map(|&c| vec![c]).collect();
+                    let rounds = ia.filled_in_round.iter().map(|&r| vec![r]).collect();
+                    (ia.outcome, cutoffs, Some(rounds))
+                }
+                ("boston", true) => {
+                    let ia = mm::immediate_acceptance_with_reserves(&reserves);
+                    let cutoffs = (0..t.m() as u32)
+                        .map(|s| ia.outcome.block_cutoffs(s).to_vec())
+                        .collect();
+                    let rounds = (0..t.m() as u32)
+                        .map(|s| ia.block_filled_in_round(s).to_vec())
+                        .collect();
+                    (ia.outcome.into_outcome(), cutoffs, Some(rounds))
+                }
+                ("serial", _) => {
+                    let order = SerialOrder::new((0..t.n() as u32).collect()).unwrap();
+                    let outcome = mm::serial_dictatorship(&market, &order).unwrap();
+                    let cutoffs = outcome.cutoffs().iter().map(|&c| vec![c]).collect();
+                    (outcome, cutoffs, None)
+                }
+                (_, false) => {
+                    let outcome = mechanism.expect("named").run(&market);
+                    let cutoffs = outcome.cutoffs().iter().map(|&c| vec![c]).collect();
+                    (outcome, cutoffs, None)
+                }
+                (_, true) => match mechanism.expect("named").run_with_reserves(&reserves) {
+                    Ok(outcome) => {
+                        let cutoffs = (0..t.m() as u32)
+                            .map(|s| outcome.block_cutoffs(s).to_vec())
+                            .collect();
+                        (outcome.into_outcome(), cutoffs, None)
+                    }
+                    Err(mm::ReservesUnsupported { mechanism: m }) => {
+                        assert_eq!(Some(m), mechanism);
+                        got.push_str(&format!("{name}: unsupported\n"));
+                        continue;
+                    }
+                },
+            };
         let pairs: Vec<String> = (0..t.n())
             .map(|i| {
                 let school = outcome
@@ -756,21 +833,28 @@ fn check(fixture: &str, expect: &str) {
             .collect();
         got.push_str(&format!("{name}: {}", pairs.join(" ")));
         if line.contains('|') {
-            let cutoffs: Vec<String> = (0..t.m())
+            let shown: Vec<String> = (0..t.m())
                 .map(|s| {
-                    let who = match (name, outcome.cutoff(s as u32)) {
-                        (_, None) => "-".to_string(),
-                        ("serial", Some(turn)) => students[turn as usize].0.clone(),
-                        (_, Some(key)) => student_with_key(s, key),
-                    };
-                    let round = rounds
-                        .as_ref()
-                        .and_then(|r| r[s])
-                        .map_or(String::new(), |r| format!("@{r}"));
-                    format!("{}={who}{round}", schools[s].0)
+                    let blocks: Vec<String> = cutoffs[s]
+                        .iter()
+                        .enumerate()
+                        .map(|(b, &cutoff)| {
+                            let who = match (name, cutoff) {
+                                (_, None) => "-".to_string(),
+                                ("serial", Some(turn)) => students[turn as usize].0.clone(),
+                                (_, Some(key)) => student_with_key(s, key),
+                            };
+                            let round = rounds
+                                .as_ref()
+                                .and_then(|r: &Vec<Vec<Option<u32>>>| r[s][b])
+                                .map_or(String::new(), |r| format!("@{r}"));
+                            format!("{who}{round}")
+                        })
+                        .collect();
+                    format!("{}={}", schools[s].0, blocks.join("/"))
                 })
                 .collect();
-            got.push_str(&format!(" | {}", cutoffs.join(" ")));
+            got.push_str(&format!(" | {}", shown.join(" ")));
         }
         got.push('\n');
     }
@@ -891,6 +975,110 @@ fn incomplete_lists_and_empty_schools() {
         ttc: i1-s1 i2-- i3-- i4-s2 | s0=- s1=i1 s2=-
         eada: i1-s1 i2-- i3-- i4-s2 | s0=- s1=i1 s2=-
         boston: i1-- i2-s1 i3-- i4-s2 | s0=- s1=i2@0 s2=-
+        ",
+    );
+}
+
+/// Seat reserves, after the walk-zone example structure of Dur, Kominers, Pathak and Sönmez
+/// (2018): school A has 2 seats reserved for its walk zone (w1 w2 w3) and 2 open seats, and its
+/// lottery alternates w1 o1 w2 o2 w3 o3; B has 2 open seats and the reverse lottery. Everybody
+/// ranks A first, B second, so every mechanism decides at A from all six applicants.
+/// Reserved first: the walk seats take the two best walk-zone students w1 w2, the open seats the
+/// two best remaining, o1 o2; w3 and o3 go to B. That is exactly what A does without any
+/// reserve: w1 and w2 would have won open seats anyway, so the reserve changes nothing.
+/// Open first: the open seats take the two best overall, w1 o1, and the walk seats the two best
+/// remaining walk-zone students, w2 w3; o2 and o3 go to B. The reserve now helps w3 at o2's
+/// expense. Cutoffs name the worst student per block: reserved first A's walk block holds w1 w2
+/// (w2), its open block o1 o2 (o2); open first A's open block holds w1 o1 (o1), its walk block
+/// w2 w3 (w3); B's worst is w3 (it ranks o3 w3 o2 ...) or o2. School-proposing DA and Boston
+/// decide the same way (first choices only at A; the two rejected fit B in round 1). TTC and
+/// EADA have no reserve-respecting version.
+#[test]
+fn walk_zone_reserve_precedence_changes_the_outcome() {
+    let fixture = |blocks: &str| {
+        format!(
+            "
+            capacity: A=4 B=2
+            {blocks}
+            class walk: w1 w2 w3
+            priority A: w1 o1 w2 o2 w3 o3
+            priority B: o3 w3 o2 w2 o1 w1
+            prefers w1: A B
+            prefers w2: A B
+            prefers w3: A B
+            prefers o1: A B
+            prefers o2: A B
+            prefers o3: A B
+            "
+        )
+    };
+    check(
+        &fixture(""),
+        "
+        da: w1-A w2-A w3-B o1-A o2-A o3-B | A=o2 B=w3
+        ",
+    );
+    check(
+        &fixture("blocks A: walk=2 *=2"),
+        "
+        da: w1-A w2-A w3-B o1-A o2-A o3-B | A=w2/o2 B=w3
+        school-da: w1-A w2-A w3-B o1-A o2-A o3-B | A=w2/o2 B=w3
+        boston: w1-A w2-A w3-B o1-A o2-A o3-B | A=w2@0/o2@0 B=w3@1
+        ttc: unsupported
+        eada: unsupported
+        ",
+    );
+    check(
+        &fixture("blocks A: *=2 walk=2"),
+        "
+        da: w1-A w2-A w3-A o1-A o2-B o3-B | A=o1/w3 B=o2
+        school-da: w1-A w2-A w3-A o1-A o2-B o3-B | A=o1/w3 B=o2
+        boston: w1-A w2-A w3-A o1-A o2-B o3-B | A=o1@0/w3@0 B=o2@1
+        ttc: unsupported
+        eada: unsupported
+        ",
+    );
+}
+
+/// A reserve is hard: seats nobody eligible takes stay empty. C has one seat for siblings (only
+/// s1) and one open seat; a b s1 is the priority order at both schools.
+/// DA: a and b apply to C, which has only its open seat for them and keeps a; b goes to D and
+/// displaces s1 (b is above s1 there); s1 comes to C and takes the sibling seat.
+/// School-proposing DA: C offers its sibling seat to s1 and its open seat to a, D offers to a;
+/// a keeps C, so D offers to b; the same matching (it is the only stable one).
+/// Boston: in round 0 C admits a to its open seat and turns b away although a seat is free
+/// (reserved for siblings), and D admits s1; b finds D full in round 1 and stays unassigned, and
+/// C's sibling seat stays empty, so C never fills (no school cutoff, no sibling-block cutoff).
+/// Without the reserve, C takes a and b and s1 stays at D.
+#[test]
+fn hard_reserve_leaves_seats_empty_rather_than_give_them_away() {
+    let fixture = |blocks: &str| {
+        format!(
+            "
+            capacity: C=2 D=1
+            {blocks}
+            class sib: s1
+            priority C: a b s1
+            priority D: a b s1
+            prefers a: C D
+            prefers b: C D
+            prefers s1: D C
+            "
+        )
+    };
+    check(
+        &fixture("blocks C: sib=1 *=1"),
+        "
+        da: a-C b-D s1-C | C=s1/a D=b
+        school-da: a-C b-D s1-C | C=s1/a D=b
+        boston: a-C b-- s1-D | C=-/a@0 D=s1@0
+        ",
+    );
+    check(
+        &fixture(""),
+        "
+        da: a-C b-C s1-D | C=b D=s1
+        boston: a-C b-C s1-D | C=b@0 D=s1@0
         ",
     );
 }
