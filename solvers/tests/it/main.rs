@@ -1,3 +1,4 @@
 //! Integration tests of allot-solvers: one binary, one module per area.
 
 mod matching;
+mod reserves;

@@ -212,7 +212,7 @@ fn naive_ttc(t: &Tiny) -> Assignment {
 }
 
 /// Immediate acceptance round by round: (assignment, round each school filled, its cutoff).
-pub(crate) fn naive_boston(t: &Tiny) -> (Assignment, Vec<Option<u32>>, Vec<Option<u64>>) {
+fn naive_boston(t: &Tiny) -> (Assignment, Vec<Option<u32>>, Vec<Option<u64>>) {
     let mut seats = t.capacities.clone();
     let mut out: Assignment = vec![None; t.n()];
     let (mut filled, mut cutoff) = (vec![None; t.m()], vec![None; t.m()]);
