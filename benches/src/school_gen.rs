@@ -3,8 +3,9 @@
 //! capacities max(5, Poisson(1.05 students / schools)), 1 to `max_choices` choices per student
 //! among the 40 nearest schools scored by 0.7 quality - 8 distance + Gumbel noise, priority class
 //! 0 (sibling, 3%), 1 (same district of a 10 x 10 grid) or 2, and one lottery permutation.
+//! [`walk_zone_reserves`] adds Boston-style walk-zone reserves to such a market.
 
-use allot_solvers::matching::{Market, PreferencesBuilder, priority_key};
+use allot_solvers::matching::{Market, PreferencesBuilder, Reserves, SeatBlock, priority_key};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -167,9 +168,31 @@ pub fn generate(spec: SchoolSpec) -> SchoolMarket {
     SchoolMarket { market, lotteries }
 }
 
+/// Priority class of a student living in the school's district (its walk zone).
+pub const WALK_ZONE_CLASS: u32 = 1;
+
+/// Walk-zone reserves: every fifth school (ids 0, 5, 10, ...) reserves half its seats (rounded
+/// down) for students of its walk zone ([`WALK_ZONE_CLASS`], read from the keys), processed
+/// before its open seats when `reserved_first` (Boston's order), after them otherwise.
+pub fn walk_zone_reserves(market: &Market, reserved_first: bool) -> Reserves<'_> {
+    let blocks = (0..market.num_schools() as u32).step_by(5).map(|school| {
+        let capacity = market.capacity(school);
+        let walk = SeatBlock::reserved(capacity / 2, [WALK_ZONE_CLASS]);
+        let open = SeatBlock::open(capacity - capacity / 2);
+        let blocks = if reserved_first {
+            vec![walk, open]
+        } else {
+            vec![open, walk]
+        };
+        (school, blocks)
+    });
+    Reserves::with_key_classes(market, blocks).expect("capacities split exactly, class in range")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use allot_solvers::matching::Eligibility;
 
     #[test]
     fn nearest_matches_a_full_scan() {
@@ -208,5 +231,38 @@ mod tests {
         assert!(market.capacities().iter().all(|&c| c >= 5));
         let again = generate(spec);
         assert_eq!(&again.market, market);
+    }
+
+    #[test]
+    fn walk_zone_reserves_split_every_fifth_school() {
+        let generated = generate(SchoolSpec {
+            seed: 2,
+            students: 2000,
+            schools: 40,
+            max_choices: 8,
+        });
+        let market = &generated.market;
+        for reserved_first in [true, false] {
+            let reserves = walk_zone_reserves(market, reserved_first);
+            for school in 0..40u32 {
+                let blocks = reserves.blocks(school);
+                let seats: u32 = blocks.iter().map(|b| b.capacity).sum();
+                assert_eq!(seats, market.capacity(school));
+                let reserved: Vec<u32> = blocks
+                    .iter()
+                    .filter(|b| b.eligibility != Eligibility::Open)
+                    .map(|b| b.capacity)
+                    .collect();
+                let want = if school % 5 == 0 {
+                    vec![market.capacity(school) / 2]
+                } else {
+                    vec![]
+                };
+                assert_eq!(reserved, want, "school {school}");
+                if school % 5 == 0 {
+                    assert_eq!(blocks[0].eligibility == Eligibility::Open, !reserved_first);
+                }
+            }
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! Side by side: allot's student-proposing deferred acceptance against the C++ reference `da_ref`
 //! on one school CSV folder (as written by `../shared/anchors/gen/school_gen.py`). Times the
 //! solve only (median of `--runs`), checks the two assignments are identical, prints the ratio,
-//! and with `--mechanisms` also times the other mechanisms on the same market.
+//! with `--mechanisms` also times the other mechanisms on the same market, and with `--reserves`
+//! times deferred acceptance with walk-zone reserves (see `school_gen::walk_zone_reserves`)
+//! against plain deferred acceptance.
 //!
 //! ```sh
-//! cargo run --release -p allot-benches --bin da_side_by_side -- DIR --runs 7 --mechanisms
+//! cargo run --release -p allot-benches --bin da_side_by_side -- DIR --runs 7 --mechanisms --reserves
 //! ```
 
 use std::collections::HashMap;
@@ -13,7 +15,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use allot_benches::school_csv;
-use allot_solvers::matching::{self, Outcome, SerialOrder};
+use allot_benches::school_gen::{WALK_ZONE_CLASS, walk_zone_reserves};
+use allot_solvers::matching::{self, Outcome, ReservedOutcome, Reserves, SerialOrder};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
@@ -31,6 +34,10 @@ struct Args {
     /// Also time the other mechanisms on the same market.
     #[arg(long)]
     mechanisms: bool,
+    /// Also time the mechanisms with walk-zone reserves (every fifth school reserves half its
+    /// seats for priority class 1), reserved seats first and last, against plain DA.
+    #[arg(long)]
+    reserves: bool,
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -39,7 +46,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Median solve seconds of `solve` over `runs` runs, and the last outcome.
-fn time<'m>(runs: usize, mut solve: impl FnMut() -> Outcome<'m>) -> (f64, Outcome<'m>) {
+fn time<T>(runs: usize, mut solve: impl FnMut() -> T) -> (f64, T) {
     let mut times = Vec::with_capacity(runs);
     let mut last = None;
     for _ in 0..runs.max(1) {
@@ -140,8 +147,88 @@ fn main() -> Result<()> {
             println!("| {name} | {t:.4} | {:.1} | {s} |", t / ours);
         }
     }
+    if args.reserves {
+        reserves(market, args.runs)?;
+    }
     if differ > 0 {
         bail!("{differ} students differ from the reference");
+    }
+    Ok(())
+}
+
+/// Outcome summary with reserves: also the students placed at a reserving school who are in its
+/// walk zone, and the blocking pairs and rejected holds with respect to the reserves.
+fn reserved_summary(outcome: &ReservedOutcome<'_>) -> Result<String> {
+    let (m, reserves) = (outcome.matching(), outcome.reserves());
+    let walk = (0..m.market().num_students() as u32)
+        .filter(|&i| {
+            m.school_of(i)
+                .is_some_and(|s| s % 5 == 0 && reserves.class(i, s) == Some(WALK_ZONE_CLASS))
+        })
+        .count();
+    Ok(format!(
+        "{} walk_zone_at_reserving={walk} blocking={} rejected_holds={}",
+        summary(outcome.outcome()),
+        reserves.blocking_pairs(m)?.len(),
+        reserves.rejected_holds(m)?.len()
+    ))
+}
+
+/// Times the mechanisms with walk-zone reserves against plain DA, in the same run.
+fn reserves(market: &matching::Market, runs: usize) -> Result<()> {
+    let runs = runs.max(1);
+    let walk_first = walk_zone_reserves(market, true);
+    let walk_last = walk_zone_reserves(market, false);
+    let no_reserved_block = Reserves::with_key_classes(market, [])?;
+    let (plain, plain_outcome) = time(runs, || matching::deferred_acceptance(market));
+    let mut rows = Vec::new();
+    let (t, o) = time(runs, || {
+        matching::deferred_acceptance_with_reserves(&no_reserved_block)
+    });
+    let same = o.outcome() == &plain_outcome;
+    rows.push((
+        "DA, no reserved block".to_string(),
+        t,
+        format!("{} same_as_plain_da={same}", reserved_summary(&o)?),
+    ));
+    for (name, reserves) in [
+        ("walk zone first", &walk_first),
+        ("walk zone last", &walk_last),
+    ] {
+        let (t, o) = time(runs, || {
+            matching::deferred_acceptance_with_reserves(reserves)
+        });
+        rows.push((format!("DA, {name}"), t, reserved_summary(&o)?));
+        let (t, o) = time(runs, || {
+            matching::school_proposing_deferred_acceptance_with_reserves(reserves)
+        });
+        rows.push((
+            format!("school-proposing DA, {name}"),
+            t,
+            reserved_summary(&o)?,
+        ));
+        let (t, o) = time(runs, || {
+            matching::immediate_acceptance_with_reserves(reserves)
+        });
+        rows.push((
+            format!("immediate acceptance, {name}"),
+            t,
+            reserved_summary(&o.outcome)?,
+        ));
+    }
+    let judged = format!(
+        "blocking={} rejected_holds={} (under walk zone first)",
+        walk_first.blocking_pairs(plain_outcome.matching())?.len(),
+        walk_first.rejected_holds(plain_outcome.matching())?.len()
+    );
+    println!("| with reserves | solve s | x plain DA | outcome |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| plain DA | {plain:.4} | 1.00 | {} {judged} |",
+        summary(&plain_outcome)
+    );
+    for (name, t, s) in rows {
+        println!("| {name} | {t:.4} | {:.2} | {s} |", t / plain);
     }
     Ok(())
 }
