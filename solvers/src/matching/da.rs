@@ -336,6 +336,9 @@ pub(crate) struct BlockAdmission<'r> {
     /// open blocks. Kept flat and small so the walk over blocks stays in cache.
     eligible: Vec<(u32, u32)>,
     eligible_classes: Vec<u32>,
+    /// Per school, whether any block is reserved: elsewhere the class is never read, which
+    /// saves a load per application (a cache miss after a displacement).
+    reserved: Vec<bool>,
     threshold: Vec<u64>,
     heads: Vec<HeapHead>,
     slots: Vec<BlockHeld>,
@@ -373,6 +376,14 @@ impl<'r> BlockAdmission<'r> {
                 }
             }
         }
+        let reserved = block_offsets
+            .windows(2)
+            .map(|pair| {
+                eligible[pair[0] as usize..pair[1] as usize]
+                    .iter()
+                    .any(|&(_, len)| len != OPEN)
+            })
+            .collect();
         let threshold = heads
             .iter()
             .map(|h| if h.capacity == 0 { 0 } else { u64::MAX })
@@ -382,6 +393,7 @@ impl<'r> BlockAdmission<'r> {
             classes: reserves.entry_classes(),
             eligible,
             eligible_classes,
+            reserved,
             threshold,
             heads,
             slots: vec![BlockHeld::default(); total as usize],
@@ -430,10 +442,15 @@ impl Admission for BlockAdmission<'_> {
     #[inline]
     fn apply(&mut self, school: u32, student: u32, key: u64, entry: u32) -> Verdict {
         let s = school as usize;
+        let class = if self.reserved[s] {
+            self.classes[entry as usize]
+        } else {
+            0
+        };
         let mut item = BlockHeld {
             key,
             student,
-            class: self.classes[entry as usize],
+            class,
         };
         for b in self.block_offsets[s] as usize..self.block_offsets[s + 1] as usize {
             if item.key >= self.threshold[b] || !self.admits(b, item.class) {
