@@ -10,6 +10,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -174,61 +175,116 @@ fn reserved_summary(outcome: &ReservedOutcome<'_>) -> Result<String> {
     ))
 }
 
-/// Times the mechanisms with walk-zone reserves against plain DA, in the same run.
+/// Times the mechanisms with walk-zone reserves against the same mechanisms without them, in
+/// the same run: round robin over the variants, `runs` times, median per variant (so background
+/// load drifts over all of them alike).
 fn reserves(market: &matching::Market, runs: usize) -> Result<()> {
-    let runs = runs.max(1);
     let walk_first = walk_zone_reserves(market, true);
     let walk_last = walk_zone_reserves(market, false);
     let no_reserved_block = Reserves::with_key_classes(market, [])?;
-    let (plain, plain_outcome) = time(runs, || matching::deferred_acceptance(market));
-    let mut rows = Vec::new();
-    let (t, o) = time(runs, || {
-        matching::deferred_acceptance_with_reserves(&no_reserved_block)
-    });
-    let same = o.outcome() == &plain_outcome;
-    rows.push((
-        "DA, no reserved block".to_string(),
-        t,
-        format!("{} same_as_plain_da={same}", reserved_summary(&o)?),
-    ));
-    for (name, reserves) in [
+    type Solve<'a> = Box<dyn Fn() + 'a>;
+    let plain_variants: [(&str, Solve<'_>); 3] = [
+        (
+            "student-proposing DA",
+            Box::new(|| drop(black_box(matching::deferred_acceptance(market)))),
+        ),
+        (
+            "school-proposing DA",
+            Box::new(|| {
+                drop(black_box(matching::school_proposing_deferred_acceptance(
+                    market,
+                )))
+            }),
+        ),
+        (
+            "immediate acceptance",
+            Box::new(|| drop(black_box(matching::immediate_acceptance(market)))),
+        ),
+    ];
+    let precedences = [
+        ("no reserved block", &no_reserved_block),
         ("walk zone first", &walk_first),
         ("walk zone last", &walk_last),
-    ] {
-        let (t, o) = time(runs, || {
-            matching::deferred_acceptance_with_reserves(reserves)
-        });
-        rows.push((format!("DA, {name}"), t, reserved_summary(&o)?));
-        let (t, o) = time(runs, || {
-            matching::school_proposing_deferred_acceptance_with_reserves(reserves)
-        });
-        rows.push((
-            format!("school-proposing DA, {name}"),
-            t,
-            reserved_summary(&o)?,
+    ];
+    let mut variants: Vec<(usize, &str, Solve<'_>)> = Vec::new();
+    for (name, r) in precedences {
+        variants.push((
+            0,
+            name,
+            Box::new(move || drop(black_box(matching::deferred_acceptance_with_reserves(r)))),
         ));
-        let (t, o) = time(runs, || {
-            matching::immediate_acceptance_with_reserves(reserves)
-        });
-        rows.push((
-            format!("immediate acceptance, {name}"),
-            t,
-            reserved_summary(&o.outcome)?,
+        variants.push((
+            1,
+            name,
+            Box::new(move || {
+                drop(black_box(
+                    matching::school_proposing_deferred_acceptance_with_reserves(r),
+                ))
+            }),
+        ));
+        variants.push((
+            2,
+            name,
+            Box::new(move || drop(black_box(matching::immediate_acceptance_with_reserves(r)))),
         ));
     }
-    let judged = format!(
-        "blocking={} rejected_holds={} (under walk zone first)",
-        walk_first.blocking_pairs(plain_outcome.matching())?.len(),
-        walk_first.rejected_holds(plain_outcome.matching())?.len()
-    );
-    println!("| with reserves | solve s | x plain DA | outcome |");
-    println!("| --- | --- | --- | --- |");
+    let mut plain_times = vec![Vec::new(); plain_variants.len()];
+    let mut times = vec![Vec::new(); variants.len()];
+    for _ in 0..runs.max(1) {
+        for (k, (_, solve)) in plain_variants.iter().enumerate() {
+            let t0 = Instant::now();
+            solve();
+            plain_times[k].push(t0.elapsed().as_secs_f64());
+        }
+        for (k, (_, _, solve)) in variants.iter().enumerate() {
+            let t0 = Instant::now();
+            solve();
+            times[k].push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let plain: Vec<f64> = plain_times.into_iter().map(median).collect();
+    let plain_da = matching::deferred_acceptance(market);
     println!(
-        "| plain DA | {plain:.4} | 1.00 | {} {judged} |",
-        summary(&plain_outcome)
+        "| mechanism | reserves | solve s | x plain DA | x same mechanism without reserves | outcome |"
     );
-    for (name, t, s) in rows {
-        println!("| {name} | {t:.4} | {:.2} | {s} |", t / plain);
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (k, (name, _)) in plain_variants.iter().enumerate() {
+        let outcome = match k {
+            0 => summary(&plain_da),
+            1 => summary(&matching::school_proposing_deferred_acceptance(market)),
+            _ => summary(&matching::immediate_acceptance(market).outcome),
+        };
+        println!(
+            "| {name} | none | {:.4} | {:.2} | 1.00 | {outcome} |",
+            plain[k],
+            plain[k] / plain[0]
+        );
     }
+    for ((mechanism, name, _), t) in variants.iter().zip(times) {
+        let t = median(t);
+        let r = precedences.iter().find(|p| p.0 == *name).expect("listed").1;
+        let outcome = match mechanism {
+            0 => {
+                let o = matching::deferred_acceptance_with_reserves(r);
+                let same = o.outcome() == &plain_da;
+                format!("{} same_as_plain={same}", reserved_summary(&o)?)
+            }
+            1 => {
+                reserved_summary(&matching::school_proposing_deferred_acceptance_with_reserves(r))?
+            }
+            _ => reserved_summary(&matching::immediate_acceptance_with_reserves(r).outcome)?,
+        };
+        println!(
+            "| {} | {name} | {t:.4} | {:.2} | {:.2} | {outcome} |",
+            plain_variants[*mechanism].0,
+            t / plain[0],
+            t / plain[*mechanism]
+        );
+    }
+    println!(
+        "plain DA judged with walk zone first: blocking={} rejected_holds={}",
+        walk_first.blocking_pairs(plain_da.matching())?.len(),
+        walk_first.rejected_holds(plain_da.matching())?.len()
+    );
     Ok(())
 }

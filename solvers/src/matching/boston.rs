@@ -2,7 +2,7 @@
 
 use super::market::{Market, NONE};
 use super::outcome::{Matching, Outcome};
-use super::reserves::{ReservedOutcome, Reserves};
+use super::reserves::{Eligibility, ReservedOutcome, Reserves};
 
 /// The outcome of [`immediate_acceptance`]: the usual outcome plus the round each school filled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,9 +169,13 @@ pub fn immediate_acceptance_with_reserves<'m>(
                         break;
                     }
                     let entry = offsets[i as usize] + round;
-                    if entries[i as usize] != NONE
-                        || !blocks[b].eligibility.admits(classes[entry as usize])
-                    {
+                    let eligible = || match &blocks[b].eligibility {
+                        Eligibility::Open => true,
+                        Eligibility::Classes(eligible) => {
+                            eligible.contains(&classes[entry as usize])
+                        }
+                    };
+                    if entries[i as usize] != NONE || !eligible() {
                         continue;
                     }
                     entries[i as usize] = entry;

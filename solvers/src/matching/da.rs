@@ -547,47 +547,61 @@ pub fn school_proposing_deferred_acceptance_with_reserves<'m>(
         cursor[block_offsets[s] as usize..block_offsets[s + 1] as usize].fill(offsets[s]);
     }
     let mut taken = vec![0u32; blocks.len()];
-    // Per entry: the block whose offer it holds (`NONE` if none), whether the student refused.
+    // Per entry at a school with several blocks: the block whose offer it holds, `NONE` if none,
+    // or `REFUSED` (block indices are below both, see `ReserveError::TooManyBlocks`). A school
+    // with one block needs no record: its cursor passes every applicant once.
+    const REFUSED: u32 = NONE - 1;
+    let several = |s: usize| block_offsets[s + 1] - block_offsets[s] > 1;
     let mut chosen_by = vec![NONE; market.preferences().num_entries()];
-    let mut refused = vec![false; market.preferences().num_entries()];
     let mut held = vec![NONE; n];
     let mut stack: Vec<u32> = (0..m as u32).rev().collect();
     while let Some(school) = stack.pop() {
         let s = school as usize;
-        let end = offsets[s + 1];
+        let (end, several_blocks) = (offsets[s + 1], several(s));
         for b in block_offsets[s] as usize..block_offsets[s + 1] as usize {
             while taken[b] < blocks[b].capacity && cursor[b] < end {
                 let entry = applicants[cursor[b] as usize] as usize;
                 cursor[b] += 1;
-                let by = chosen_by[entry];
-                if refused[entry]
-                    || (by != NONE && (by as usize) < b)
-                    || !blocks[b].eligibility.admits(classes[entry])
-                {
+                let eligible = || match &blocks[b].eligibility {
+                    Eligibility::Open => true,
+                    Eligibility::Classes(eligible) => eligible.contains(&classes[entry]),
+                };
+                if several_blocks {
+                    let by = chosen_by[entry];
+                    if (by as usize) < b || by == REFUSED || !eligible() {
+                        continue;
+                    }
+                    chosen_by[entry] = b as u32;
+                    if by != NONE {
+                        // Taken from a later block, which chooses again further down this loop.
+                        taken[b] += 1;
+                        taken[by as usize] -= 1;
+                        continue;
+                    }
+                } else if !eligible() {
                     continue;
                 }
-                chosen_by[entry] = b as u32;
                 taken[b] += 1;
-                if by != NONE {
-                    // Taken from a later block, which chooses again further down this loop.
-                    taken[by as usize] -= 1;
-                    continue;
-                }
                 let student = entry_student[entry] as usize;
                 let current = held[student];
                 // Entries of one student are in list order, so a smaller entry is a better school.
                 if current == NONE || (entry as u32) < current {
                     if current != NONE {
                         let c = current as usize;
-                        refused[c] = true;
-                        taken[chosen_by[c] as usize] -= 1;
-                        chosen_by[c] = NONE;
-                        stack.push(schools[c]);
+                        let previous = schools[c] as usize;
+                        let block = if several(previous) {
+                            std::mem::replace(&mut chosen_by[c], REFUSED)
+                        } else {
+                            block_offsets[previous]
+                        };
+                        taken[block as usize] -= 1;
+                        stack.push(previous as u32);
                     }
                     held[student] = entry as u32;
                 } else {
-                    refused[entry] = true;
-                    chosen_by[entry] = NONE;
+                    if several_blocks {
+                        chosen_by[entry] = REFUSED;
+                    }
                     taken[b] -= 1;
                 }
             }
@@ -597,7 +611,12 @@ pub fn school_proposing_deferred_acceptance_with_reserves<'m>(
     let mut worst = vec![0u64; blocks.len()];
     for (student, &entry) in held.iter().enumerate() {
         if entry != NONE {
-            let b = chosen_by[entry as usize];
+            let school = schools[entry as usize] as usize;
+            let b = if several(school) {
+                chosen_by[entry as usize]
+            } else {
+                block_offsets[school]
+            };
             block_of[student] = b;
             worst[b as usize] = worst[b as usize].max(keys[entry as usize]);
         }

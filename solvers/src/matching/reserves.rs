@@ -23,9 +23,11 @@
 //! **Mechanisms.** Student-proposing deferred acceptance, school-proposing deferred acceptance
 //! and immediate acceptance (Boston) respect the blocks; top trading cycles and
 //! efficiency-adjusted deferred acceptance do not support them ([`Mechanism::run_with_reserves`]
-//! returns [`ReservesUnsupported`]). Each returns a [`ReservedOutcome`]: the outcome, the block
-//! each student holds and a cutoff per block (the largest key the block holds when it is full),
-//! so an explanation can name the block a student missed.
+//! returns [`ReservesUnsupported`]): with reserves a school no longer has one priority order to
+//! point or trade with, and the literature's versions (TTC with slot-specific priorities, EADA
+//! over choice functions) are design choices of their own, not to be guessed here. Each supported
+//! mechanism returns a [`ReservedOutcome`]: the outcome, the block each student holds and a cutoff
+//! per block, so an explanation can name the block a student missed.
 
 use thiserror::Error;
 
