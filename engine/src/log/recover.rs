@@ -49,6 +49,10 @@ pub struct TornTail {
     pub bytes: u64,
     /// The index the first dropped record would have had.
     pub first_index: u64,
+    /// The first record that is cut short or fails its checksum (for an unfinished batch of
+    /// complete records, the index after them), and its byte offset.
+    pub bad_index: u64,
+    pub bad_offset: u64,
     /// Complete records dropped because their batch's last record is missing.
     pub incomplete_batch: u64,
     pub reason: String,
@@ -360,12 +364,14 @@ pub(crate) fn walk_segment(path: &Path, bytes: &[u8], first: u64, is_last: bool)
         torn: None,
         header_torn: false,
     };
-    let torn = |offset: usize, first_index: u64, incomplete_batch: u64, reason: String| TornTail {
+    let torn = |offset: usize, first_index: u64, bad: (u64, usize), reason: String| TornTail {
         path: path.to_owned(),
         offset: offset as u64,
         bytes: (bytes.len() - offset) as u64,
         first_index,
-        incomplete_batch,
+        bad_index: bad.0,
+        bad_offset: bad.1 as u64,
+        incomplete_batch: bad.0 - first_index,
         reason,
         truncated: false,
     };
@@ -385,12 +391,8 @@ pub(crate) fn walk_segment(path: &Path, bytes: &[u8], first: u64, is_last: bool)
             // Created by a roll that crashed before its header was durable.
             walk.header_torn = true;
             walk.valid_end = 0;
-            walk.torn = Some(torn(
-                0,
-                first,
-                0,
-                "the segment header was never completely written".into(),
-            ));
+            let reason = "the segment header was never completely written".into();
+            walk.torn = Some(torn(0, first, (first, 0), reason));
             return Ok(walk);
         }
         Err(e) => {
@@ -420,8 +422,7 @@ pub(crate) fn walk_segment(path: &Path, bytes: &[u8], first: u64, is_last: bool)
                 };
                 if is_last && crash_leftover {
                     let first_index = first + walk.committed as u64;
-                    let unfinished = (walk.frames.len() - walk.committed) as u64;
-                    walk.torn = Some(torn(batch_start, first_index, unfinished, e.to_string()));
+                    walk.torn = Some(torn(batch_start, first_index, (index, pos), e.to_string()));
                     return Ok(walk);
                 }
                 return Err(corrupt(index, pos, e.to_string()));
@@ -465,13 +466,9 @@ pub(crate) fn walk_segment(path: &Path, bytes: &[u8], first: u64, is_last: bool)
                 "the segment ends inside a batch".into(),
             ));
         }
-        let unfinished = (walk.frames.len() - walk.committed) as u64;
-        walk.torn = Some(torn(
-            batch_start,
-            index,
-            unfinished,
-            "the last batch has no end-of-batch record".into(),
-        ));
+        let end = (first + walk.frames.len() as u64, pos);
+        let reason = "the last batch has no end-of-batch record".into();
+        walk.torn = Some(torn(batch_start, index, end, reason));
     }
     Ok(walk)
 }

@@ -14,7 +14,7 @@ use super::error::{Error, Result, io};
 use super::fsutil::read_optional;
 use super::merkle::{Frontier, Hash, NewNode, empty_root, leaf_hash};
 use super::note::SignedCheckpoint;
-use super::recover::{TornTail, walk_segment};
+use super::recover::walk_segment;
 use super::store::{CHAIN_SEED, Meta, Paths, chain_hash, list_segments};
 
 /// What verification found; any damage is an `Err` instead.
@@ -29,8 +29,6 @@ pub struct VerifyReport {
     pub checkpoint: Option<(String, u64)>,
     /// Entries whose stored interior hashes and offsets were compared with re-derived ones.
     pub derived_checked: u64,
-    /// Unacknowledged crash leftovers at the end (not damage; the next writer removes them).
-    pub torn_tail: Option<TornTail>,
 }
 
 /// Streams one derived file, comparing it with re-derived values in order.
@@ -81,6 +79,12 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
         });
     let mut levels: Vec<Option<Stored>> = Vec::new();
     let mut offsets = Stored::open(paths.offsets())?;
+    if meta.size > 0 && offsets.is_none() {
+        return Err(Error::BadFile {
+            path: paths.offsets(),
+            reason: format!("missing, but derived/meta covers {} entries", meta.size),
+        });
+    }
     for level in 0..super::store::level_count(meta.size) {
         let stored = Stored::open(paths.level(level))?;
         if stored.is_none() {
@@ -97,7 +101,6 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
     let mut chain = CHAIN_SEED;
     let mut next = 0u64;
     let mut roots_at = Vec::new();
-    let mut torn_tail = None;
     for (i, (first, path)) in listed.iter().enumerate() {
         if *first != next {
             return Err(Error::BadFile {
@@ -169,7 +172,19 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
             roots_at_size(&frontier, &meta, checkpoint.as_ref(), &mut roots_at);
         }
         next = first + frames.len() as u64;
-        torn_tail = walk.torn;
+        if let Some(torn) = walk.torn {
+            // Strict: a crash's leftovers are still bytes that are not a valid log.
+            return Err(Error::Corrupt {
+                path: torn.path.clone(),
+                index: torn.bad_index,
+                offset: torn.bad_offset,
+                reason: format!(
+                    "{}; if a crash cut this write short it was never acknowledged, and opening \
+                     the log for writing removes it",
+                    torn.reason
+                ),
+            });
+        }
     }
     if meta.size == 0 || checkpoint.as_ref().is_some_and(|c| c.checkpoint.size == 0) {
         roots_at.push((0, empty_root()));
@@ -227,7 +242,6 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
         segments: listed.len(),
         checkpoint,
         derived_checked: meta.size,
-        torn_tail,
     })
 }
 
