@@ -37,6 +37,7 @@ use std::io::{Read as _, Write as _};
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -56,7 +57,7 @@ use error::io;
 use frame::{FrameError, SEGMENT_HEADER_BYTES, parse_frame};
 use fsutil::{create_dirs, read_optional, write_atomic};
 use store::{Paths, Segment, View};
-use writer::{Durable, FlushControl, Queue};
+use writer::{Background, Durable, Queue};
 
 /// How a writer behaves. The defaults suit a server; tests shrink the sizes to exercise rolls.
 #[derive(Debug, Clone)]
@@ -107,11 +108,13 @@ pub(crate) struct Shared {
     work: Condvar,
     durable: Mutex<Durable>,
     durable_cv: Condvar,
-    flush: Mutex<FlushControl>,
-    flush_cv: Condvar,
+    background: Mutex<Background>,
+    background_cv: Condvar,
     verifier: VerifierKey,
     signer: Option<SigningKey>,
     checkpoint: Mutex<Option<SignedCheckpoint>>,
+    /// Group commits (one write and one fsync each) since open.
+    commits: AtomicU64,
     /// Held (flock) for a writer's lifetime.
     _lock: Option<File>,
 }
@@ -160,9 +163,10 @@ impl Log {
         let signer = load_or_make_signer(&paths, &options, opened.view.size, &mut report)?;
         let verifier = signer.verifier();
         let checkpoint = load_checkpoint(&paths, &verifier, &opened.view)?;
-        let active = opened
+        let mut active = opened
             .active
             .ok_or_else(|| Error::Internal("a writable open found no active segment".into()))?;
+        writer::preallocate(&mut active, options.segment_bytes)?;
         let size = opened.view.size;
         let chain = opened.view.chain_head;
         let shared = Arc::new(Shared {
@@ -173,11 +177,12 @@ impl Log {
             work: Condvar::new(),
             durable: Mutex::new(Durable::new(size)),
             durable_cv: Condvar::new(),
-            flush: Mutex::new(FlushControl::default()),
-            flush_cv: Condvar::new(),
+            background: Mutex::new(Background::default()),
+            background_cv: Condvar::new(),
             verifier,
             signer: Some(signer),
             checkpoint: Mutex::new(checkpoint),
+            commits: AtomicU64::new(0),
             _lock: Some(lock),
         });
         let threads = writer::start(&shared, active, opened.frontier, chain)?;
@@ -213,11 +218,12 @@ impl Log {
             work: Condvar::new(),
             durable: Mutex::new(Durable::new(size)),
             durable_cv: Condvar::new(),
-            flush: Mutex::new(FlushControl::default()),
-            flush_cv: Condvar::new(),
+            background: Mutex::new(Background::default()),
+            background_cv: Condvar::new(),
             verifier,
             signer: None,
             checkpoint: Mutex::new(checkpoint),
+            commits: AtomicU64::new(0),
             _lock: None,
         });
         Ok(Log {
@@ -262,6 +268,11 @@ impl Log {
     /// queued.
     pub fn submit(&self, records: &[Record]) -> Result<Ticket> {
         writer::submit(&self.shared, records)
+    }
+
+    /// Group commits (each one write and one fsync) since the log was opened.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
     }
 
     /// Number of durable entries.

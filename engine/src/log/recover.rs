@@ -128,6 +128,10 @@ pub(crate) fn open_store(paths: Arc<Paths>, writable: bool) -> Result<Opened> {
     };
 
     let mut listed = list_segments(&paths)?;
+    if writable && paths.spare().exists() {
+        // A spare from an earlier run may be incomplete; the writer prepares a new one.
+        fs::remove_file(paths.spare()).map_err(io("removing", paths.spare()))?;
+    }
     if listed.is_empty() {
         if flushed > 0 {
             return Err(Error::BadFile {
@@ -215,14 +219,10 @@ pub(crate) fn open_store(paths: Arc<Paths>, writable: bool) -> Result<Opened> {
                 .write(true)
                 .open(path)
                 .map_err(io("opening", path))?;
-            let len = file
-                .metadata()
-                .map_err(io("reading metadata of", path))?
-                .len();
             active = Some(Active {
                 path: path.clone(),
                 file,
-                len,
+                len: scan.valid_end,
             });
         }
     }
@@ -364,10 +364,12 @@ pub(crate) fn walk_segment(path: &Path, bytes: &[u8], first: u64, is_last: bool)
         torn: None,
         header_torn: false,
     };
+    // What follows the valid records up to the last non-zero byte (zeros are preallocated space).
+    let written_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     let torn = |offset: usize, first_index: u64, bad: (u64, usize), reason: String| TornTail {
         path: path.to_owned(),
         offset: offset as u64,
-        bytes: (bytes.len() - offset) as u64,
+        bytes: written_end.saturating_sub(offset) as u64,
         first_index,
         bad_index: bad.0,
         bad_offset: bad.1 as u64,
@@ -405,21 +407,23 @@ pub(crate) fn walk_segment(path: &Path, bytes: &[u8], first: u64, is_last: bool)
 
     let mut pos = SEGMENT_HEADER_BYTES;
     let mut batch_start = pos;
-    while pos < bytes.len() {
+    while pos < written_end {
         let index = first + walk.frames.len() as u64;
         let frame = match parse_frame(&bytes[pos..]) {
             Ok(frame) => frame,
             Err(e) => {
                 let rest = &bytes[pos..];
-                let crash_leftover = match e {
-                    FrameError::Truncated { .. } => true,
-                    // Only the last record may have been partly written.
+                // A write cut short leaves a bad last record, followed by nothing or by the
+                // zeros of preallocated space.
+                let extent = match e {
+                    FrameError::Truncated { .. } => rest.len(),
                     FrameError::BadChecksum => {
                         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-                        FRAME_OVERHEAD + len as usize == rest.len()
+                        FRAME_OVERHEAD + len as usize
                     }
-                    _ => rest.iter().all(|&b| b == 0),
+                    _ => FRAME_HEADER_BYTES,
                 };
+                let crash_leftover = pos + extent >= written_end;
                 if is_last && crash_leftover {
                     let first_index = first + walk.committed as u64;
                     walk.torn = Some(torn(batch_start, first_index, (index, pos), e.to_string()));

@@ -19,6 +19,9 @@ use super::frame::{FrameError, parse_frame};
 use super::fsutil::{read_exact_at, read_optional, write_atomic};
 use super::merkle::{self, Hash, NewNode, NodeSource};
 
+/// The spare segment's file name (among the segments, skipped when listing them).
+const SPARE: &str = ".spare";
+
 /// Levels at or above this one are held whole in memory.
 pub(crate) const CACHED_LEVEL: u32 = 6;
 
@@ -64,6 +67,10 @@ impl Paths {
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint")
     }
+    /// A zero-filled segment prepared ahead of the next roll.
+    pub fn spare(&self) -> PathBuf {
+        self.segments.join(SPARE)
+    }
     pub fn segment(&self, first: u64) -> PathBuf {
         self.segments.join(format!("{first:020}.seg"))
     }
@@ -87,6 +94,9 @@ pub(crate) fn list_segments(paths: &Paths) -> Result<Vec<(u64, PathBuf)>> {
         let path = item.path();
         let name = item.file_name();
         let name = name.to_string_lossy();
+        if name == SPARE {
+            continue;
+        }
         let first = name
             .strip_suffix(".seg")
             .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))

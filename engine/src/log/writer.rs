@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use super::entry::{INDEX_OFFSET, Record};
 use super::error::{Error, Result, io};
-use super::frame::{FRAME_OVERHEAD, SEGMENT_HEADER_BYTES, encode_frame};
+use super::frame::{FRAME_OVERHEAD, SEGMENT_HEADER_BYTES, encode_frame, segment_header};
 use super::fsutil::sync_dir;
 use super::merkle::{self, Frontier, Hash, leaf_hash};
 use super::recover::{Active, create_segment};
@@ -82,9 +82,13 @@ impl Durable {
     }
 }
 
+/// Requests to the background thread, which writes derived data and prepares the spare segment.
 #[derive(Default)]
-pub(crate) struct FlushControl {
-    requested: bool,
+pub(crate) struct Background {
+    flush: bool,
+    spare_wanted: bool,
+    /// A complete, synced, zero-filled spare segment is waiting.
+    spare_ready: bool,
     shutdown: bool,
 }
 
@@ -215,10 +219,14 @@ pub(crate) fn start(
             .spawn(f)
             .map_err(|e| Error::Internal(format!("cannot start the {name} thread: {e}")))
     };
-    let flusher = shared.clone();
+    let background = shared.clone();
+    lock(&shared.background).spare_wanted = true;
     Ok(vec![
         spawn("allot-log-commit", Box::new(move || committer.run()))?,
-        spawn("allot-log-flush", Box::new(move || run_flusher(&flusher)))?,
+        spawn(
+            "allot-log-background",
+            Box::new(move || run_background(&background)),
+        )?,
     ])
 }
 
@@ -230,8 +238,8 @@ pub(crate) fn stop(shared: &Arc<Shared>, threads: Vec<JoinHandle<()>>) {
     if let Some(committer) = threads.next() {
         let _ = committer.join();
     }
-    lock(&shared.flush).shutdown = true;
-    shared.flush_cv.notify_all();
+    lock(&shared.background).shutdown = true;
+    shared.background_cv.notify_all();
     for t in threads {
         let _ = t.join();
     }
@@ -350,6 +358,9 @@ impl Committer {
             .map_err(io("writing", path))?;
         self.active.file.sync_data().map_err(io("syncing", path))?;
         self.active.len += self.buf.len() as u64;
+        self.shared
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         let (size, flushed) = {
             let mut view = self.shared.view.write().unwrap_or_else(|e| e.into_inner());
@@ -376,21 +387,43 @@ impl Committer {
         self.shared.durable_cv.notify_all();
         ready.into_iter().for_each(Waker::wake);
         if size - flushed >= self.shared.options.flush_entries {
-            lock(&self.shared.flush).requested = true;
-            self.shared.flush_cv.notify_one();
+            lock(&self.shared.background).flush = true;
+            self.shared.background_cv.notify_one();
         }
         Ok(())
     }
 
-    /// Starts a new segment at the current size. The old one is complete and synced.
+    /// Starts a new segment at the current size, on the spare if one is ready. The old segment
+    /// is complete and synced; its unused preallocated tail is cut off.
     fn roll(&mut self) -> Result<Segment> {
         let first = self.frontier.size();
-        let path = create_segment(&self.shared.paths, first)?;
+        let paths = &self.shared.paths;
+        let path = paths.segment(first);
+        let spare = std::mem::take(&mut lock(&self.shared.background).spare_ready);
+        if spare {
+            std::fs::rename(paths.spare(), &path)
+                .map_err(io("renaming the spare segment to", &path))?;
+        } else {
+            create_segment(paths, first)?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .map_err(io("opening", &path))?;
+        if spare {
+            file.write_all_at(&segment_header(first), 0)
+                .map_err(io("writing", &path))?;
+            file.sync_data().map_err(io("syncing", &path))?;
+            sync_dir(&paths.segments)?;
+        }
+        {
+            let mut background = lock(&self.shared.background);
+            background.spare_wanted = true;
+            self.shared.background_cv.notify_one();
+        }
+        // Tidiness only: a crash before this is durable leaves zeros, which read as the end.
+        let _ = self.active.file.set_len(self.active.len);
         let segment = Segment::open(first, path.clone())?;
         self.active = Active {
             path,
@@ -401,25 +434,73 @@ impl Committer {
     }
 }
 
-fn run_flusher(shared: &Arc<Shared>) {
+/// Zero-fills the active segment up to `segment_bytes`. Overwriting blocks that are already
+/// written needs no file-system metadata, so each group's fdatasync is a data flush only, not a
+/// journal commit (measured here: about 50 us against 0.5 to 4 ms when appending).
+pub(crate) fn preallocate(active: &mut Active, segment_bytes: u64) -> Result<()> {
+    let len = active
+        .file
+        .metadata()
+        .map_err(io("reading metadata of", &active.path))?
+        .len();
+    if len >= segment_bytes {
+        return Ok(());
+    }
+    zero_fill(&active.file, &active.path, len, segment_bytes)
+}
+
+fn zero_fill(file: &File, path: &std::path::Path, from: u64, to: u64) -> Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)
+            .map_err(io("preallocating", path))?;
+        at += n as u64;
+    }
+    file.sync_all().map_err(io("syncing", path))
+}
+
+/// Prepares the spare segment: a zero-filled, synced file the next roll renames into place.
+fn make_spare(shared: &Shared) -> Result<()> {
+    let path = shared.paths.spare();
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(io("creating", &path))?;
+    zero_fill(&file, &path, 0, shared.options.segment_bytes)?;
+    sync_dir(&shared.paths.segments)
+}
+
+fn run_background(shared: &Arc<Shared>) {
     loop {
-        let shutdown = {
-            let mut control = lock(&shared.flush);
-            while !control.requested && !control.shutdown {
-                control = shared
-                    .flush_cv
-                    .wait(control)
+        let (flush_now, spare, shutdown) = {
+            let mut b = lock(&shared.background);
+            while !b.flush && !b.spare_wanted && !b.shutdown {
+                b = shared
+                    .background_cv
+                    .wait(b)
                     .unwrap_or_else(|e| e.into_inner());
             }
-            control.requested = false;
-            control.shutdown
+            // Never rewrite a ready spare: a roll may be renaming it into place right now.
+            let spare = b.spare_wanted && !b.spare_ready && !b.shutdown;
+            b.spare_wanted = false;
+            (std::mem::take(&mut b.flush), spare, b.shutdown)
         };
         if lock(&shared.durable).failed.is_some() {
             return;
         }
-        if let Err(e) = flush(shared) {
+        if (flush_now || shutdown)
+            && let Err(e) = flush(shared)
+        {
             fail(shared, e);
             return;
+        }
+        // A spare is an optimisation: without one, a roll creates a plain segment instead.
+        if spare && make_spare(shared).is_ok() {
+            lock(&shared.background).spare_ready = true;
         }
         if shutdown {
             return;

@@ -161,13 +161,12 @@ fn parent() {
         }
         let damaged = match rng.next() % 3 {
             0 => damage_unacknowledged_tail(dir.path(), &acked, &mut rng),
-            _ => false,
+            _ => None,
         };
         let torn = check_after_crash(dir.path(), &acked, round);
-        assert!(
-            !damaged || torn,
-            "round {round}: a damaged tail was not reported"
-        );
+        if let Some(damage) = damaged {
+            assert!(torn, "round {round}: not reported: {damage}");
+        }
         torn_tails += usize::from(torn);
     }
     assert!(
@@ -179,29 +178,21 @@ fn parent() {
 }
 
 /// Simulates what a power loss can leave of writes that were never fsynced (SIGKILL alone never
-/// tears a write: the page cache keeps it): cuts the last segment inside the records after the
-/// last acknowledged one, or appends zero-filled pages. Returns whether it changed anything.
+/// tears a write: the page cache keeps it): from a random byte inside the records after the last
+/// durable one, the rest of the last segment is cut off or zeroed. Returns whether it did so.
 fn damage_unacknowledged_tail(
     dir: &Path,
     acked: &HashMap<u64, (u64, u64, u64, u64)>,
     rng: &mut Rng,
-) -> bool {
+) -> Option<String> {
     let mut segments: Vec<_> = std::fs::read_dir(dir.join("log/segments"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
+    segments.retain(|p| p.extension().is_some_and(|e| e == "seg"));
     segments.sort();
     let last = segments.pop().unwrap();
-    let bytes = std::fs::read(&last).unwrap();
-    if rng.next().is_multiple_of(2) {
-        let mut zeros = bytes.clone();
-        zeros.extend(std::iter::repeat_n(0u8, 4096));
-        std::fs::write(&last, zeros).unwrap();
-        return true;
-    }
-    let Ok(mut index) = frame::parse_segment_header(&bytes) else {
-        return false;
-    };
+    let mut bytes = std::fs::read(&last).unwrap();
     // Entries are durable through the last acknowledged one, and through the derived-data
     // watermark (the flusher only writes durable entries): only what follows can be lost.
     let flushed = std::fs::read_to_string(dir.join("log/derived/meta"))
@@ -212,20 +203,33 @@ fn damage_unacknowledged_tail(
         })
         .unwrap_or(0);
     let durable = acked.keys().map(|i| i + 1).max().unwrap_or(0).max(flushed);
+    let Ok(mut index) = frame::parse_segment_header(&bytes) else {
+        return None;
+    };
     let mut pos = frame::SEGMENT_HEADER_BYTES;
     while let Ok(f) = frame::parse_frame(&bytes[pos..]) {
         if index >= durable {
-            let cut = pos + 1 + (rng.next() as usize % (bytes.len() - pos - 1).max(1));
-            std::fs::write(&last, &bytes[..cut.min(bytes.len() - 1)]).unwrap();
-            return true;
+            // Keep the record's header, so some non-zero bytes of it remain (a cut that leaves
+            // only zeros is indistinguishable from preallocated space, and loses nothing).
+            let header = frame::FRAME_HEADER_BYTES;
+            let cut = pos + header + (rng.next() as usize % (f.len - header));
+            let truncate = rng.next().is_multiple_of(2);
+            if truncate {
+                bytes.truncate(cut);
+            } else {
+                bytes[cut..].fill(0);
+            }
+            std::fs::write(&last, &bytes).unwrap();
+            let how = if truncate { "cut" } else { "zeroed" };
+            return Some(format!(
+                "{how} {} at byte {cut} in entry {index} at {pos}",
+                last.display()
+            ));
         }
         pos += f.len;
         index += 1;
-        if pos >= bytes.len() {
-            break;
-        }
     }
-    false
+    None
 }
 
 /// Reopens, checks, verifies; returns whether opening recovered a torn tail.

@@ -1,7 +1,6 @@
 //! Damage and crash leftovers: what opening repairs, what it refuses, and what `verify` finds.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use allot_engine::log::frame::{self, SEGMENT_HEADER_BYTES, parse_frame};
@@ -15,24 +14,40 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = fs::read_dir(dir.join("log/segments"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
         .collect();
     out.sort();
     out
 }
 
-/// (index, byte offset, frame length) of every record in a segment file.
+/// (index, byte offset, frame length) of every record in a segment file (zero-filled space may
+/// follow the records).
 fn records(path: &Path) -> Vec<(u64, usize, usize)> {
     let bytes = fs::read(path).unwrap();
     let mut index = frame::parse_segment_header(&bytes).unwrap();
     let mut pos = SEGMENT_HEADER_BYTES;
     let mut out = Vec::new();
-    while pos < bytes.len() {
+    while pos < bytes.len() && bytes[pos..].iter().any(|&b| b != 0) {
         let f = parse_frame(&bytes[pos..]).unwrap();
         out.push((index, pos, f.len));
         pos += f.len;
         index += 1;
     }
     out
+}
+
+/// Where the records of a segment end.
+fn data_end(path: &Path) -> usize {
+    records(path)
+        .last()
+        .map_or(SEGMENT_HEADER_BYTES, |(_, off, len)| off + len)
+}
+
+/// Writes `bytes` right after the last record, as a crash could have left them.
+fn write_after_records(path: &Path, bytes: &[u8]) {
+    let at = data_end(path);
+    let file = OpenOptions::new().write(true).open(path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, bytes, at as u64).unwrap();
 }
 
 /// A log of `n` entries in small segments, closed; returns the canonical bytes of its entries.
@@ -53,15 +68,6 @@ fn fixture(dir: &Path, n: u64) -> Vec<Vec<u8>> {
     bytes
 }
 
-fn append_bytes(path: &Path, bytes: &[u8]) {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
 fn flip(path: &Path, at: usize) {
     let mut bytes = fs::read(path).unwrap();
     bytes[at] ^= 0x10;
@@ -73,21 +79,19 @@ fn torn_tails_are_truncated_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = fixture(dir.path(), 40);
     let last = segments(dir.path()).pop().unwrap();
-    let good_len = fs::metadata(&last).unwrap().len();
+    let good_len = data_end(&last) as u64;
     let n = bytes.len() as u64;
 
-    // A record cut short: the first 30 bytes of a valid frame.
     let mut frame = Vec::new();
-    frame::encode_frame(
-        &mut frame,
-        &sample(999, 150).encode(n).unwrap(),
-        &[0; 32],
-        true,
-    );
+    let body = sample(999, 150).encode(n).unwrap();
+    frame::encode_frame(&mut frame, &body, &[0; 32], true);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("cut short", frame[..30].to_vec()),
         ("cut inside the header", frame[..5].to_vec()),
-        ("zero-filled", vec![0u8; 4096]),
+        (
+            "cut short, zeros after",
+            [&frame[..30], &[0u8; 300]].concat(),
+        ),
         ("whole but bad checksum", {
             let mut f = frame.clone();
             let at = f.len() - 10;
@@ -96,31 +100,24 @@ fn torn_tails_are_truncated_and_reported() {
         }),
     ];
     for (what, tail) in cases {
-        append_bytes(&last, &tail);
+        write_after_records(&last, &tail);
         let err = verify(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains(&format!("entry {n} at byte {good_len}")),
-            "{what}: {err}"
-        );
+        let at = format!("entry {n} at byte {good_len}");
+        assert!(err.contains(&at), "{what}: {err}");
         let log = open(dir.path());
-        let torn = log
-            .report()
+        let report = log.report().clone();
+        let torn = report
             .torn_tail
-            .clone()
             .unwrap_or_else(|| panic!("{what}: not reported"));
-        assert_eq!(
-            (torn.offset, torn.bytes, torn.first_index),
-            (good_len, tail.len() as u64, n),
-            "{what}"
-        );
+        let written = tail.iter().rposition(|&b| b != 0).unwrap() as u64 + 1;
+        let got = (torn.offset, torn.bytes, torn.first_index);
+        assert_eq!(got, (good_len, written, n), "{what}");
         assert!(torn.truncated);
         assert_eq!(log.size(), n, "{what}");
         drop(log);
-        assert_eq!(
-            fs::metadata(&last).unwrap().len(),
-            good_len,
-            "{what}: truncated"
-        );
+        let after = fs::read(&last).unwrap();
+        let rest = &after[good_len as usize..];
+        assert!(rest.iter().all(|&b| b == 0), "{what}: removed");
         assert_eq!(verify(dir.path()).unwrap().root, mth(&bytes), "{what}");
     }
 }
@@ -140,7 +137,7 @@ fn an_unfinished_batch_is_dropped_whole() {
         chain = chain_hash(&chain, &leaf_hash(&body));
         frame::encode_frame(&mut tail, &body, &chain, false);
     }
-    append_bytes(&last, &tail);
+    write_after_records(&last, &tail);
     let err = verify(dir.path()).unwrap_err().to_string();
     assert!(err.contains("no end-of-batch record"), "{err}");
     let read_only = Log::open_read_only(dir.path()).unwrap();

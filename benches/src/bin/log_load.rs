@@ -1,0 +1,103 @@
+//! Durable-append load on the decision log: N writer threads, each appending and waiting for its
+//! fsync before the next append. Prints throughput, fsyncs and latency percentiles.
+//!
+//! cargo run --release -p allot-benches --bin log_load -- --writers 64 --seconds 5
+//! cargo run --release -p allot-benches --bin log_load -- --writers 1 --seconds 5
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use allot_benches::log::record;
+use allot_engine::log::{Log, LogOptions, Record};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(about = "Durable-append load on the decision log")]
+struct Args {
+    /// Concurrent writer threads.
+    #[arg(long, default_value_t = 64)]
+    writers: usize,
+    /// How long to append for.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Canonical entry size in bytes.
+    #[arg(long, default_value_t = 256)]
+    entry_bytes: usize,
+    /// Entries per append (1 = single appends; more = all-or-nothing batches).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Group commit's maximum wait, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    max_wait_us: u64,
+    /// Log folder to use and keep (default: a temporary folder, removed afterwards).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let temp = tempfile::tempdir().expect("temporary folder");
+    let dir = args.data.clone().unwrap_or_else(|| temp.path().to_owned());
+    let options = LogOptions {
+        max_group_wait: Duration::from_micros(args.max_wait_us),
+        ..LogOptions::default()
+    };
+    let log = Arc::new(Log::open(&dir, options).expect("open the log"));
+    let start_size = log.size();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.writers)
+        .map(|w| {
+            let (log, stop) = (log.clone(), stop.clone());
+            let (entry_bytes, batch) = (args.entry_bytes, args.batch);
+            thread::spawn(move || {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                let mut n = (w as u64) << 40;
+                while !stop.load(Ordering::Relaxed) {
+                    let records: Vec<Record> = (0..batch as u64)
+                        .map(|k| record(n + k, entry_bytes))
+                        .collect();
+                    n += batch as u64;
+                    let t = Instant::now();
+                    log.append_batch(&records).expect("append");
+                    latencies.push(t.elapsed().as_nanos() as u64);
+                }
+                latencies
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_secs_f64(args.seconds));
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer"))
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let entries = log.size() - start_size;
+    let commits = log.commits();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i] as f64 / 1000.0
+    };
+    println!(
+        "writers {} x {}-entry appends of {} B, max wait {} us: {entries} entries in {elapsed:.2} s = {:.0} entries/s",
+        args.writers,
+        args.batch,
+        args.entry_bytes,
+        args.max_wait_us,
+        entries as f64 / elapsed
+    );
+    println!(
+        "fsyncs {commits} ({:.1} entries each); append latency us: p50 {:.0} p90 {:.0} p99 {:.0} p99.9 {:.0} max {:.0}",
+        entries as f64 / commits.max(1) as f64,
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(0.999),
+        pct(1.0)
+    );
+}
