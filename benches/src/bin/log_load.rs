@@ -37,10 +37,40 @@ struct Args {
     data: Option<PathBuf>,
 }
 
+/// p50 and p99 of a raw 4 KiB overwrite + fdatasync in `dir`, in microseconds: what the disk
+/// allows right now (it varies with the machine's other load), to read the results against.
+fn raw_fdatasync(dir: &std::path::Path) -> (f64, f64) {
+    use std::os::unix::fs::FileExt;
+    std::fs::create_dir_all(dir).expect("create the folder");
+    let path = dir.join("fdatasync-probe");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .expect("probe file");
+    file.write_all_at(&vec![0u8; 1 << 20], 0).expect("write");
+    file.sync_all().expect("sync");
+    let mut times: Vec<f64> = (0..200u64)
+        .map(|i| {
+            let t = Instant::now();
+            file.write_all_at(&[1u8; 4096], (i % 256) * 4096)
+                .expect("write");
+            file.sync_data().expect("sync");
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(f64::total_cmp);
+    (times[100], times[198])
+}
+
 fn main() {
     let args = Args::parse();
     let temp = tempfile::tempdir().expect("temporary folder");
     let dir = args.data.clone().unwrap_or_else(|| temp.path().to_owned());
+    let (fsync_p50, fsync_p99) = raw_fdatasync(&dir);
     let options = LogOptions {
         max_group_wait: Duration::from_micros(args.max_wait_us),
         ..LogOptions::default()
@@ -77,7 +107,10 @@ fn main() {
         .collect();
     let elapsed = started.elapsed().as_secs_f64();
     let entries = log.size() - start_size;
-    let commits = log.commits();
+    let stats = log.stats();
+    let commits = stats.commits;
+    let cycle = elapsed / commits.max(1) as f64 * 1e6;
+    let sync = stats.sync_nanos as f64 / commits.max(1) as f64 / 1000.0;
     latencies.sort_unstable();
     let pct = |p: f64| {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
@@ -92,8 +125,16 @@ fn main() {
         entries as f64 / elapsed
     );
     println!(
-        "fsyncs {commits} ({:.1} entries each); append latency us: p50 {:.0} p90 {:.0} p99 {:.0} p99.9 {:.0} max {:.0}",
+        "raw fdatasync now: p50 {fsync_p50:.0} us, p99 {fsync_p99:.0} us (ceiling for {} one-entry writers: {:.0} entries/s)",
+        args.writers,
+        (args.writers * args.batch) as f64 / (fsync_p50 / 1e6)
+    );
+    println!(
+        "fsyncs {commits} ({:.1} entries each); per group: {cycle:.0} us, of which fdatasync {sync:.0} us",
         entries as f64 / commits.max(1) as f64,
+    );
+    println!(
+        "append latency us: p50 {:.0} p90 {:.0} p99 {:.0} p99.9 {:.0} max {:.0}",
         pct(0.50),
         pct(0.90),
         pct(0.99),

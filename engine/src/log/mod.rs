@@ -2,9 +2,9 @@
 //! durably in segment files and published as signed C2SP checkpoints.
 //!
 //! ```text
-//!  domains ──Record──▶ submit ──▶ queue ──▶ committer thread ──▶ segment files (fdatasync)
-//!                        │                    │ leaf, chain, nodes     │
-//!                     Ticket ◀── durable ◀────┘ publish to View        └─▶ flusher thread:
+//!  domains ──Record──▶ submit ──channel──▶ committer thread ──▶ segment files (fdatasync)
+//!                        │                     │ leaf, chain, nodes     │
+//!                     Ticket ◀── slot ◀────────┘ publish to View        └─▶ background thread:
 //!                     (wait / .await)                                      derived/ level files,
 //!  readers ──▶ View (RwLock): size, tree nodes (memory + files), offsets      offsets, meta
 //! ```
@@ -37,7 +37,6 @@ use std::io::{Read as _, Write as _};
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -51,13 +50,13 @@ pub use note::{Checkpoint, SignedCheckpoint, SigningKey, VerifierKey};
 pub use proof::{ConsistencyProof, InclusionProof, ProofError};
 pub use recover::{OpenReport, TornTail};
 pub use store::{CHAIN_SEED, RawEntry, chain_hash};
-pub use writer::Ticket;
+pub use writer::{Stats, Ticket};
 
 use error::io;
 use frame::{FrameError, SEGMENT_HEADER_BYTES, parse_frame};
 use fsutil::{create_dirs, read_optional, write_atomic};
 use store::{Paths, Segment, View};
-use writer::{Background, Durable, Queue};
+use writer::{Background, Message};
 
 /// How a writer behaves. The defaults suit a server; tests shrink the sizes to exercise rolls.
 #[derive(Debug, Clone)]
@@ -104,17 +103,16 @@ pub(crate) struct Shared {
     paths: Arc<Paths>,
     options: LogOptions,
     view: RwLock<View>,
-    queue: Mutex<Queue>,
-    work: Condvar,
-    durable: Mutex<Durable>,
-    durable_cv: Condvar,
+    /// To the committer; `None` when read-only.
+    sender: Option<std::sync::mpsc::Sender<Message>>,
+    /// Why the log stopped accepting writes, once it has.
+    failed: std::sync::OnceLock<Arc<Error>>,
     background: Mutex<Background>,
     background_cv: Condvar,
     verifier: VerifierKey,
     signer: Option<SigningKey>,
     checkpoint: Mutex<Option<SignedCheckpoint>>,
-    /// Group commits (one write and one fsync each) since open.
-    commits: AtomicU64,
+    stats: writer::Counters,
     /// Held (flock) for a writer's lifetime.
     _lock: Option<File>,
 }
@@ -167,25 +165,23 @@ impl Log {
             .active
             .ok_or_else(|| Error::Internal("a writable open found no active segment".into()))?;
         writer::preallocate(&mut active, options.segment_bytes)?;
-        let size = opened.view.size;
         let chain = opened.view.chain_head;
+        let (sender, receiver) = writer::channel();
         let shared = Arc::new(Shared {
             paths,
             options,
             view: RwLock::new(opened.view),
-            queue: Mutex::new(Queue::new(size)),
-            work: Condvar::new(),
-            durable: Mutex::new(Durable::new(size)),
-            durable_cv: Condvar::new(),
+            sender: Some(sender),
+            failed: std::sync::OnceLock::new(),
             background: Mutex::new(Background::default()),
             background_cv: Condvar::new(),
             verifier,
             signer: Some(signer),
             checkpoint: Mutex::new(checkpoint),
-            commits: AtomicU64::new(0),
+            stats: writer::Counters::default(),
             _lock: Some(lock),
         });
-        let threads = writer::start(&shared, active, opened.frontier, chain)?;
+        let threads = writer::start(&shared, receiver, active, opened.frontier, chain)?;
         Ok(Log {
             shared,
             threads,
@@ -207,23 +203,18 @@ impl Log {
         let opened = recover::open_store(paths.clone(), false)?;
         let verifier = load_verifier(&paths)?;
         let checkpoint = load_checkpoint(&paths, &verifier, &opened.view)?;
-        let size = opened.view.size;
-        let mut queue = Queue::new(size);
-        queue.close();
         let shared = Arc::new(Shared {
             paths,
             options: LogOptions::default(),
             view: RwLock::new(opened.view),
-            queue: Mutex::new(queue),
-            work: Condvar::new(),
-            durable: Mutex::new(Durable::new(size)),
-            durable_cv: Condvar::new(),
+            sender: None,
+            failed: std::sync::OnceLock::new(),
             background: Mutex::new(Background::default()),
             background_cv: Condvar::new(),
             verifier,
             signer: None,
             checkpoint: Mutex::new(checkpoint),
-            commits: AtomicU64::new(0),
+            stats: writer::Counters::default(),
             _lock: None,
         });
         Ok(Log {
@@ -270,9 +261,9 @@ impl Log {
         writer::submit(&self.shared, records)
     }
 
-    /// Group commits (each one write and one fsync) since the log was opened.
-    pub fn commits(&self) -> u64 {
-        self.shared.commits.load(Ordering::Relaxed)
+    /// Counters since the log was opened.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.snapshot()
     }
 
     /// Number of durable entries.
@@ -464,7 +455,7 @@ impl Log {
             return Ok(());
         }
         writer::stop(&self.shared, std::mem::take(&mut self.threads));
-        match lock(&self.shared.durable).failed.clone() {
+        match self.shared.failed.get().cloned() {
             Some(e) => Err(Error::Failed(e)),
             None => Ok(()),
         }
@@ -577,6 +568,9 @@ impl Iterator for Entries {
     }
 }
 
+/// How long a writer waits for the folder's lock before reporting it held.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+
 /// Takes the folder's writer lock (flock, released when the process exits, even by SIGKILL).
 fn take_lock(paths: &Paths, data_dir: &Path) -> Result<File> {
     let path = paths.lock();
@@ -587,19 +581,27 @@ fn take_lock(paths: &Paths, data_dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .map_err(io("opening", &path))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
-            return Err(Error::Locked {
-                dir: data_dir.to_owned(),
-                lock: path,
-                holder,
-            });
+    // A lock can be held for a moment by a process that is exiting, or by a child process
+    // between fork and exec (it shares the open file until exec closes it): wait a little.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
+                return Err(Error::Locked {
+                    dir: data_dir.to_owned(),
+                    lock: path,
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("locking", &path)(e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io("locking", &path)(e)),
     }
     // Only for the error message of a second writer; the lock itself is the flock.
     file.set_len(0).map_err(io("writing", &path))?;

@@ -1,20 +1,25 @@
-//! Appending: the queue, group commit and the background flush of derived data.
+//! Appending: group commit and the background work (derived data, spare segments).
 //!
-//! Appenders encode their records on their own thread, then take the queue lock only to get
-//! indices and enqueue. One committer thread takes everything queued (a group), frames it with
-//! leaf and chain hashes, writes it with one `write` and one `fdatasync`, publishes the new size
-//! and tree nodes to readers, and wakes the group's appenders. While it syncs, new appenders
-//! queue up for the next group. Any write or sync failure stops the log: after a failed fsync the
-//! page cache cannot be trusted, and the next open recovers from what is on disk.
+//! Appenders encode their records on their own thread and send the batch to the committer over
+//! a channel (lock-free to send). The committer thread takes everything that has arrived (a
+//! group), gives it indices in arrival order, frames it with leaf and chain hashes, writes it
+//! with one `write` and one `fdatasync`, publishes the new size and tree nodes to readers, and
+//! completes each batch's slot, which wakes its appender. While it syncs, the next group arrives.
+//! Appenders share no lock with each other: on two cores, convoys of 64 threads on one mutex
+//! cost more than the fsync itself.
+//!
+//! Any write or sync failure stops the log: after a failed fsync the page cache cannot be
+//! trusted, and the next open recovers from what is on disk.
 
-use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -27,57 +32,102 @@ use super::recover::{Active, create_segment};
 use super::store::{CACHED_LEVEL, Meta, Segment, chain_hash, level_count};
 use super::{Shared, lock};
 
-/// A batch waiting for the committer: entry bytes with their indices filled in.
-struct Pending {
-    bodies: Vec<Vec<u8>>,
-    bytes: usize,
+pub(crate) enum Message {
+    Batch(Pending),
+    Shutdown,
 }
 
-enum QueueState {
-    Open,
+pub(crate) fn channel() -> (Sender<Message>, Receiver<Message>) {
+    std::sync::mpsc::channel()
+}
+
+/// A batch on its way to the committer: entry bytes, indices to be filled in.
+pub(crate) struct Pending {
+    bodies: Vec<Vec<u8>>,
+    bytes: usize,
+    slot: Arc<Slot>,
+}
+
+/// Dropped uncompleted (the log closed under it), a batch completes itself as closed, so no
+/// appender ever waits forever.
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.slot.complete(Err(Failure::Closed));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Failure {
     Closed,
     Failed(Arc<Error>),
 }
 
-pub(crate) struct Queue {
-    next_index: u64,
-    pending: VecDeque<Pending>,
-    bytes: usize,
-    oldest: Option<Instant>,
-    state: QueueState,
+/// Where one batch's outcome lands, and whom to wake.
+#[derive(Debug, Default)]
+struct Slot {
+    outcome: OnceLock<std::result::Result<Range<u64>, Failure>>,
+    waker: Mutex<Option<Waker>>,
 }
 
-impl Queue {
-    pub fn new(size: u64) -> Self {
-        Queue {
-            next_index: size,
-            pending: VecDeque::new(),
-            bytes: 0,
-            oldest: None,
-            state: QueueState::Open,
+impl Slot {
+    fn complete(&self, outcome: std::result::Result<Range<u64>, Failure>) {
+        if self.outcome.set(outcome).is_ok()
+            && let Some(waker) = lock(&self.waker).take()
+        {
+            waker.wake();
         }
     }
 
-    pub fn close(&mut self) {
-        if matches!(self.state, QueueState::Open) {
-            self.state = QueueState::Closed;
-        }
+    fn result(&self) -> Option<Result<Range<u64>>> {
+        self.outcome.get().map(|o| match o {
+            Ok(range) => Ok(range.clone()),
+            Err(Failure::Closed) => Err(Error::Closed),
+            Err(Failure::Failed(e)) => Err(Error::Failed(e.clone())),
+        })
+    }
+
+    /// The outcome, or `None` after registering `waker` (registered before the second look, so
+    /// a completion in between is not missed).
+    fn poll(&self, waker: impl FnOnce() -> Waker) -> Option<Result<Range<u64>>> {
+        self.result().or_else(|| {
+            *lock(&self.waker) = Some(waker());
+            self.result()
+        })
     }
 }
 
-/// What appenders wait on: how many entries are durable, or why none will become so.
-pub(crate) struct Durable {
-    through: u64,
-    pub failed: Option<Arc<Error>>,
-    wakers: Vec<(u64, Waker)>,
+/// Wakes a thread blocked in [`Ticket::wait`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
 }
 
-impl Durable {
-    pub fn new(size: u64) -> Self {
-        Durable {
-            through: size,
-            failed: None,
-            wakers: Vec::new(),
+/// Group-commit counters since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Group commits: one write and one fdatasync each.
+    pub commits: u64,
+    pub entries: u64,
+    /// Time spent in fdatasync.
+    pub sync_nanos: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    commits: AtomicU64,
+    entries: AtomicU64,
+    sync_nanos: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Stats {
+        Stats {
+            commits: self.commits.load(Ordering::Relaxed),
+            entries: self.entries.load(Ordering::Relaxed),
+            sync_nanos: self.sync_nanos.load(Ordering::Relaxed),
         }
     }
 }
@@ -93,41 +143,24 @@ pub(crate) struct Background {
 }
 
 /// A queued batch. [`Ticket::wait`] blocks until it is durable; `.await` does the same for async
-/// callers. Either way the result is the batch's index range, or the error that stopped the log.
+/// callers. Either way the result is the batch's index range, or why it was not logged.
 #[derive(Debug)]
 pub struct Ticket {
-    range: Range<u64>,
-    shared: Arc<Shared>,
+    slot: Arc<Slot>,
 }
 
 impl Ticket {
-    /// The indices the batch was given (durable only once the ticket resolves).
-    pub fn range(&self) -> Range<u64> {
-        self.range.clone()
-    }
-
     pub fn wait(self) -> Result<Range<u64>> {
-        let mut durable = lock(&self.shared.durable);
+        let waker = || Waker::from(Arc::new(Unpark(std::thread::current())));
+        if let Some(result) = self.slot.poll(waker) {
+            return result;
+        }
         loop {
-            if let Some(result) = self.outcome(&durable) {
+            // Unparked by the completion (or spuriously: look again).
+            std::thread::park();
+            if let Some(result) = self.slot.result() {
                 return result;
             }
-            durable = self
-                .shared
-                .durable_cv
-                .wait(durable)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    fn outcome(&self, durable: &Durable) -> Option<Result<Range<u64>>> {
-        if durable.through >= self.range.end {
-            Some(Ok(self.range.clone()))
-        } else {
-            durable
-                .failed
-                .as_ref()
-                .map(|e| Err(Error::Failed(e.clone())))
         }
     }
 }
@@ -136,22 +169,22 @@ impl Future for Ticket {
     type Output = Result<Range<u64>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut durable = lock(&self.shared.durable);
-        match self.outcome(&durable) {
+        match self.slot.poll(|| cx.waker().clone()) {
             Some(result) => Poll::Ready(result),
-            None => {
-                durable.wakers.push((self.range.end, cx.waker().clone()));
-                Poll::Pending
-            }
+            None => Poll::Pending,
         }
     }
 }
 
 pub(crate) fn submit(shared: &Arc<Shared>, records: &[Record]) -> Result<Ticket> {
+    let sender = shared.sender.as_ref().ok_or(Error::ReadOnly)?;
     if records.is_empty() {
         return Err(Error::BadRequest("an empty batch".into()));
     }
-    // Encode outside any lock; the index is patched in once it is known.
+    if let Some(e) = shared.failed.get() {
+        return Err(Error::Failed(e.clone()));
+    }
+    // Encoded here, on the appender's thread; the committer fills in the indices.
     let mut bodies = Vec::with_capacity(records.len());
     let mut bytes = 0;
     for record in records {
@@ -166,52 +199,48 @@ pub(crate) fn submit(shared: &Arc<Shared>, records: &[Record]) -> Result<Ticket>
             max: shared.options.max_batch_bytes,
         });
     }
-    let mut queue = lock(&shared.queue);
-    match &queue.state {
-        QueueState::Open => {}
-        QueueState::Closed if shared.signer.is_none() => return Err(Error::ReadOnly),
-        QueueState::Closed => return Err(Error::Closed),
-        QueueState::Failed(e) => return Err(Error::Failed(e.clone())),
-    }
-    let first = queue.next_index;
-    for (i, body) in bodies.iter_mut().enumerate() {
-        body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&(first + i as u64).to_be_bytes());
-    }
-    queue.next_index += records.len() as u64;
-    queue.bytes += bytes;
-    if queue.pending.is_empty() {
-        queue.oldest = Some(Instant::now());
-        shared.work.notify_one();
-    }
-    queue.pending.push_back(Pending { bodies, bytes });
-    drop(queue);
-    Ok(Ticket {
-        range: first..first + records.len() as u64,
-        shared: shared.clone(),
-    })
+    let slot = Arc::new(Slot::default());
+    let pending = Pending {
+        bodies,
+        bytes,
+        slot: slot.clone(),
+    };
+    // A closed log has dropped its receiver: the send fails and the batch completes as closed.
+    sender
+        .send(Message::Batch(pending))
+        .map_err(|_| Error::Closed)?;
+    Ok(Ticket { slot })
 }
 
 /// The committer's own state: nothing else touches it.
 struct Committer {
     shared: Arc<Shared>,
+    receiver: Receiver<Message>,
     active: Active,
     frontier: Frontier,
     chain: Hash,
     buf: Vec<u8>,
+    /// A batch that arrived but did not fit in the last group.
+    carry: Option<Pending>,
+    shutting_down: bool,
 }
 
 pub(crate) fn start(
     shared: &Arc<Shared>,
+    receiver: Receiver<Message>,
     active: Active,
     frontier: Frontier,
     chain: Hash,
 ) -> Result<Vec<JoinHandle<()>>> {
     let committer = Committer {
         shared: shared.clone(),
+        receiver,
         active,
         frontier,
         chain,
         buf: Vec::new(),
+        carry: None,
+        shutting_down: false,
     };
     let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
@@ -230,10 +259,11 @@ pub(crate) fn start(
     ])
 }
 
-/// Closes the queue, lets the committer drain it, then has the flusher write the derived data.
+/// Lets the committer drain what was sent, then has the background thread write derived data.
 pub(crate) fn stop(shared: &Arc<Shared>, threads: Vec<JoinHandle<()>>) {
-    lock(&shared.queue).close();
-    shared.work.notify_all();
+    if let Some(sender) = &shared.sender {
+        let _ = sender.send(Message::Shutdown);
+    }
     let mut threads = threads.into_iter();
     if let Some(committer) = threads.next() {
         let _ = committer.join();
@@ -245,86 +275,88 @@ pub(crate) fn stop(shared: &Arc<Shared>, threads: Vec<JoinHandle<()>>) {
     }
 }
 
-/// Stops the log: every queued and future append fails with `error`.
-fn fail(shared: &Shared, error: Error) {
+/// Stops the log: later appends fail with `error`.
+fn fail(shared: &Shared, error: Error) -> Arc<Error> {
     let error = Arc::new(error);
-    lock(&shared.queue).state = QueueState::Failed(error.clone());
-    let wakers = {
-        let mut durable = lock(&shared.durable);
-        durable.failed.get_or_insert(error);
-        std::mem::take(&mut durable.wakers)
-    };
-    wakers.into_iter().for_each(|(_, w)| w.wake());
-    shared.durable_cv.notify_all();
-    shared.work.notify_all();
+    let _ = shared.failed.set(error.clone());
+    shared.failed.get().cloned().unwrap_or(error)
 }
 
 impl Committer {
     fn run(mut self) {
-        while let Some(group) = self.next_group() {
-            if let Err(e) = self.commit(group) {
-                fail(&self.shared, e);
+        while let Some(mut group) = self.next_group() {
+            let result = match self.shared.failed.get() {
+                Some(e) => Err(e.clone()),
+                None => self.commit(&mut group).map_err(|e| fail(&self.shared, e)),
+            };
+            if let Err(e) = result {
+                // Fail this group and whatever already arrived; later sends find the receiver
+                // gone (dropped with `self`) and fail as closed.
+                let failure = Failure::Failed(e);
+                group
+                    .into_iter()
+                    .chain(self.carry.take())
+                    .for_each(|p| p.slot.complete(Err(failure.clone())));
+                while let Ok(message) = self.receiver.try_recv() {
+                    if let Message::Batch(p) = message {
+                        p.slot.complete(Err(failure.clone()));
+                    }
+                }
                 return;
             }
         }
     }
 
-    /// Waits for work; `None` once the queue is closed and drained (or failed).
-    fn next_group(&self) -> Option<Vec<Pending>> {
+    /// The next group: at least one batch, then whatever else has arrived (waiting up to
+    /// `max_group_wait` for more), up to `max_group_bytes`. `None` once shut down and drained.
+    fn next_group(&mut self) -> Option<Vec<Pending>> {
         let options = &self.shared.options;
-        let mut queue = lock(&self.shared.queue);
-        loop {
-            if matches!(queue.state, QueueState::Failed(_)) {
-                return None;
-            }
-            if !queue.pending.is_empty() {
-                let open = matches!(queue.state, QueueState::Open);
-                let deadline = queue.oldest.map(|t| t + options.max_group_wait);
-                match deadline {
-                    Some(deadline) if open && queue.bytes < options.max_group_bytes => {
-                        let now = Instant::now();
-                        if now < deadline {
-                            queue = self
-                                .shared
-                                .work
-                                .wait_timeout(queue, deadline - now)
-                                .unwrap_or_else(|e| e.into_inner())
-                                .0;
-                            continue;
-                        }
-                    }
-                    _ => {}
+        let first = match self.carry.take() {
+            Some(p) => p,
+            None => loop {
+                let message = if self.shutting_down {
+                    self.receiver.try_recv().ok()?
+                } else {
+                    self.receiver.recv().ok()?
+                };
+                match message {
+                    Message::Batch(p) => break p,
+                    Message::Shutdown => self.shutting_down = true,
                 }
-                break;
-            }
-            if !matches!(queue.state, QueueState::Open) {
-                return None;
-            }
-            queue = self
-                .shared
-                .work
-                .wait(queue)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        let mut group = Vec::new();
-        let mut bytes = 0;
-        while let Some(next) = queue.pending.front() {
-            if !group.is_empty() && bytes + next.bytes > options.max_group_bytes {
-                break;
-            }
-            bytes += next.bytes;
-            group.extend(queue.pending.pop_front());
-        }
-        queue.bytes -= bytes;
-        queue.oldest = if queue.pending.is_empty() {
-            None
-        } else {
-            Some(Instant::now())
+            },
         };
+        let deadline = Instant::now() + options.max_group_wait;
+        let mut bytes = first.bytes;
+        let mut group = vec![first];
+        while bytes < options.max_group_bytes {
+            let now = Instant::now();
+            let message = if self.shutting_down || now >= deadline {
+                match self.receiver.try_recv() {
+                    Ok(m) => m,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match self.receiver.recv_timeout(deadline - now) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            };
+            match message {
+                Message::Shutdown => self.shutting_down = true,
+                Message::Batch(p) if bytes + p.bytes > options.max_group_bytes => {
+                    self.carry = Some(p);
+                    break;
+                }
+                Message::Batch(p) => {
+                    bytes += p.bytes;
+                    group.push(p);
+                }
+            }
+        }
         Some(group)
     }
 
-    fn commit(&mut self, group: Vec<Pending>) -> Result<()> {
+    fn commit(&mut self, group: &mut [Pending]) -> Result<()> {
         let bytes: usize = group.iter().map(|p| p.bytes).sum();
         let header = SEGMENT_HEADER_BYTES as u64;
         let new_segment = if self.active.len > header
@@ -339,28 +371,36 @@ impl Committer {
         self.buf.reserve(bytes);
         let mut nodes = Vec::new();
         let mut offsets = Vec::new();
-        let mut count = 0u64;
-        for pending in &group {
+        let mut ranges = Vec::with_capacity(group.len());
+        for pending in group.iter_mut() {
+            let first = self.frontier.size();
             let last = pending.bodies.len() - 1;
-            for (i, body) in pending.bodies.iter().enumerate() {
+            for (i, body) in pending.bodies.iter_mut().enumerate() {
+                let index = self.frontier.size();
+                body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());
                 let leaf = leaf_hash(body);
                 self.chain = chain_hash(&self.chain, &leaf);
                 offsets.push(base + self.buf.len() as u64);
                 encode_frame(&mut self.buf, body, &self.chain, i == last);
                 self.frontier.push(leaf, |node| nodes.push(node));
-                count += 1;
             }
+            ranges.push(first..self.frontier.size());
         }
+        let count = offsets.len() as u64;
         let path = &self.active.path;
         self.active
             .file
             .write_all_at(&self.buf, base)
             .map_err(io("writing", path))?;
+        let synced = Instant::now();
         self.active.file.sync_data().map_err(io("syncing", path))?;
+        let stats = &self.shared.stats;
+        stats
+            .sync_nanos
+            .fetch_add(synced.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats.entries.fetch_add(count, Ordering::Relaxed);
         self.active.len += self.buf.len() as u64;
-        self.shared
-            .commits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         let (size, flushed) = {
             let mut view = self.shared.view.write().unwrap_or_else(|e| e.into_inner());
@@ -375,17 +415,9 @@ impl Committer {
             view.chain_head = self.chain;
             (view.size, view.flushed)
         };
-        let ready: Vec<Waker> = {
-            let mut durable = lock(&self.shared.durable);
-            durable.through = size;
-            let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut durable.wakers)
-                .into_iter()
-                .partition(|(end, _)| *end <= size);
-            durable.wakers = waiting;
-            done.into_iter().map(|(_, w)| w).collect()
-        };
-        self.shared.durable_cv.notify_all();
-        ready.into_iter().for_each(Waker::wake);
+        for (pending, range) in group.iter().zip(ranges) {
+            pending.slot.complete(Ok(range));
+        }
         if size - flushed >= self.shared.options.flush_entries {
             lock(&self.shared.background).flush = true;
             self.shared.background_cv.notify_one();
@@ -489,7 +521,7 @@ fn run_background(shared: &Arc<Shared>) {
             b.spare_wanted = false;
             (std::mem::take(&mut b.flush), spare, b.shutdown)
         };
-        if lock(&shared.durable).failed.is_some() {
+        if shared.failed.get().is_some() {
             return;
         }
         if (flush_now || shutdown)
