@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -66,15 +66,26 @@ enum Failure {
 #[derive(Debug, Default)]
 struct Slot {
     outcome: OnceLock<std::result::Result<Range<u64>, Failure>>,
-    waker: Mutex<Option<Waker>>,
+    waiter: Mutex<Option<Waiter>>,
+}
+
+#[derive(Debug)]
+enum Waiter {
+    /// A thread parked in [`Ticket::wait`].
+    Thread(std::thread::Thread),
+    /// An async task polling the ticket.
+    Task(Waker),
 }
 
 impl Slot {
     fn complete(&self, outcome: std::result::Result<Range<u64>, Failure>) {
-        if self.outcome.set(outcome).is_ok()
-            && let Some(waker) = lock(&self.waker).take()
-        {
-            waker.wake();
+        if self.outcome.set(outcome).is_err() {
+            return;
+        }
+        match lock(&self.waiter).take() {
+            Some(Waiter::Thread(t)) => t.unpark(),
+            Some(Waiter::Task(w)) => w.wake(),
+            None => {}
         }
     }
 
@@ -86,22 +97,13 @@ impl Slot {
         })
     }
 
-    /// The outcome, or `None` after registering `waker` (registered before the second look, so
+    /// The outcome, or `None` after registering `waiter` (registered before the second look, so
     /// a completion in between is not missed).
-    fn poll(&self, waker: impl FnOnce() -> Waker) -> Option<Result<Range<u64>>> {
+    fn poll(&self, waiter: impl FnOnce() -> Waiter) -> Option<Result<Range<u64>>> {
         self.result().or_else(|| {
-            *lock(&self.waker) = Some(waker());
+            *lock(&self.waiter) = Some(waiter());
             self.result()
         })
-    }
-}
-
-/// Wakes a thread blocked in [`Ticket::wait`].
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
     }
 }
 
@@ -151,8 +153,7 @@ pub struct Ticket {
 
 impl Ticket {
     pub fn wait(self) -> Result<Range<u64>> {
-        let waker = || Waker::from(Arc::new(Unpark(std::thread::current())));
-        if let Some(result) = self.slot.poll(waker) {
+        if let Some(result) = self.slot.poll(|| Waiter::Thread(std::thread::current())) {
             return result;
         }
         loop {
@@ -169,7 +170,7 @@ impl Future for Ticket {
     type Output = Result<Range<u64>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.slot.poll(|| cx.waker().clone()) {
+        match self.slot.poll(|| Waiter::Task(cx.waker().clone())) {
             Some(result) => Poll::Ready(result),
             None => Poll::Pending,
         }
