@@ -161,10 +161,9 @@ impl Log {
         let signer = load_or_make_signer(&paths, &options, opened.view.size, &mut report)?;
         let verifier = signer.verifier();
         let checkpoint = load_checkpoint(&paths, &verifier, &opened.view)?;
-        let mut active = opened
+        let active = opened
             .active
             .ok_or_else(|| Error::Internal("a writable open found no active segment".into()))?;
-        writer::preallocate(&mut active, options.segment_bytes)?;
         let chain = opened.view.chain_head;
         let (sender, receiver) = writer::channel();
         let shared = Arc::new(Shared {
