@@ -11,7 +11,8 @@ pub mod log {
     /// A booking decision whose canonical entry is `size` bytes (at least about 110).
     pub fn record(n: u64, size: usize) -> Record {
         let base = Record::new(
-            Timestamp::from_unix_micros(1_740_821_400_000_000 + n),
+            // Within one day from 2025-03-01, whatever `n` is.
+            Timestamp::from_unix_micros(1_740_787_200_000_000 + n % 86_400_000_000),
             "umias",
             format!("patient-{n:012}"),
             SlotBooked {

@@ -23,6 +23,9 @@ struct Args {
     /// How long to append for.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Stop after this many entries instead (e.g. to fill a log for `allot audit`).
+    #[arg(long)]
+    entries: Option<u64>,
     /// Canonical entry size in bytes.
     #[arg(long, default_value_t = 256)]
     entry_bytes: usize,
@@ -96,11 +99,15 @@ fn main() {
     let log = Arc::new(Log::open(&dir, options).expect("open the log"));
     let start_size = log.size();
     let stop = Arc::new(AtomicBool::new(false));
+    // Appends still to do when --entries is given.
+    let budget = Arc::new(std::sync::atomic::AtomicI64::new(
+        args.entries.map_or(i64::MAX, |n| n as i64),
+    ));
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let workers: Vec<_> = (0..args.writers)
         .map(|w| {
-            let (log, stop) = (log.clone(), stop.clone());
+            let (log, stop, budget) = (log.clone(), stop.clone(), budget.clone());
             let (entry_bytes, batch) = (args.entry_bytes, args.batch);
             thread::spawn(move || {
                 let mut latencies = Vec::with_capacity(1 << 16);
@@ -110,7 +117,9 @@ fn main() {
                 let records: Vec<Record> = (0..batch as u64)
                     .map(|k| record(n + k, entry_bytes))
                     .collect();
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed)
+                    && budget.fetch_sub(batch as i64, Ordering::Relaxed) >= batch as i64
+                {
                     let t = Instant::now();
                     log.append_batch(&records).expect("append");
                     latencies.push(t.elapsed().as_nanos() as u64);
@@ -119,8 +128,10 @@ fn main() {
             })
         })
         .collect();
-    thread::sleep(Duration::from_secs_f64(args.seconds));
-    stop.store(true, Ordering::Relaxed);
+    if args.entries.is_none() {
+        thread::sleep(Duration::from_secs_f64(args.seconds));
+        stop.store(true, Ordering::Relaxed);
+    }
     let mut latencies: Vec<u64> = workers
         .into_iter()
         .flat_map(|w| w.join().expect("writer"))
