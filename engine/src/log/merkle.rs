@@ -138,7 +138,7 @@ pub fn root<S: NodeSource>(source: &S, size: u64) -> Result<Hash, S::Error> {
     range_root(source, 0, size)
 }
 
-/// RFC 6962 2.1.1 PATH(index, D[size]): the audit path of leaf `index`, deepest sibling first.
+/// RFC 6962 2.1.1 `PATH(index, D[size])`: the audit path of leaf `index`, deepest sibling first.
 /// The caller checks `index < size`.
 pub fn inclusion_path<S: NodeSource>(
     source: &S,
@@ -161,7 +161,7 @@ pub fn inclusion_path<S: NodeSource>(
     Ok(siblings)
 }
 
-/// RFC 6962 2.1.2 PROOF(old, D[new]) = SUBPROOF(old, D[new], true). The caller checks
+/// RFC 6962 2.1.2 `PROOF(old, D[new]) = SUBPROOF(old, D[new], true)`. The caller checks
 /// `0 < old <= new`; for `old == new` the proof is empty.
 pub fn consistency_path<S: NodeSource>(
     source: &S,

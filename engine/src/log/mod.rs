@@ -19,6 +19,8 @@
 
 pub mod codec;
 pub mod decision;
+#[doc = include_str!("FORMAT.md")]
+pub mod format {}
 pub mod entry;
 mod error;
 pub mod frame;

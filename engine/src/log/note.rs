@@ -3,7 +3,8 @@
 //!
 //! A note is its text (ending in a newline), a blank line, and signature lines
 //! `— <name> <base64(key id || signature)>`; the signature covers the text including its final
-//! newline. Key id = SHA-256(name || 0x0A || 0x01 || public key)[:4], 0x01 naming Ed25519.
+//! newline. Key id = the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key), 0x01
+//! naming Ed25519.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;

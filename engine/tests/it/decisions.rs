@@ -204,3 +204,14 @@ proptest! {
         }
     }
 }
+
+/// FORMAT.md's table lists every kind with its code and name (so the documentation cannot fall
+/// behind the code).
+#[test]
+fn format_md_lists_every_kind() {
+    let doc = include_str!("../../src/log/FORMAT.md");
+    for kind in DecisionKind::ALL {
+        let row = format!("| `0x{:04x}` | {} |", kind.0, kind.name().unwrap());
+        assert!(doc.contains(&row), "FORMAT.md lacks {row}");
+    }
+}
