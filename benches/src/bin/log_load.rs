@@ -33,8 +33,12 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     batch: usize,
     /// Group commit's maximum wait, in microseconds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 200)]
     max_wait_us: u64,
+    /// Run the writers as async tasks on a tokio runtime with this many threads, awaiting their
+    /// tickets (as a gRPC server would), instead of one thread per writer.
+    #[arg(long, value_name = "THREADS")]
+    tasks_on: Option<usize>,
     /// Log folder to use and keep (default: a temporary folder, removed afterwards).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -67,6 +71,101 @@ fn raw_fdatasync(dir: &std::path::Path) -> (f64, f64) {
     let _ = std::fs::remove_file(&path);
     times.sort_by(f64::total_cmp);
     (times[100], times[198])
+}
+
+type Shared = (Arc<Log>, Arc<AtomicBool>, Arc<std::sync::atomic::AtomicI64>);
+
+fn writer_records(w: usize, args: &Args) -> Vec<Record> {
+    // Built once: the load measures the log, not the making of records (each entry still
+    // differs from the others by its index).
+    let n = (w as u64) << 40;
+    (0..args.batch as u64)
+        .map(|k| record(n + k, args.entry_bytes))
+        .collect()
+}
+
+/// Whether a writer should append again (time left, and entries left if `--entries`).
+fn again((_, stop, budget): &Shared, batch: usize) -> bool {
+    !stop.load(Ordering::Relaxed)
+        && budget.fetch_sub(batch as i64, Ordering::Relaxed) >= batch as i64
+}
+
+/// One thread per writer, each blocking in `append_batch`.
+fn run_threads(
+    args: &Args,
+    log: &Arc<Log>,
+    stop: &Arc<AtomicBool>,
+    budget: &Arc<std::sync::atomic::AtomicI64>,
+) -> Vec<u64> {
+    let workers: Vec<_> = (0..args.writers)
+        .map(|w| {
+            let shared: Shared = (log.clone(), stop.clone(), budget.clone());
+            let (records, batch) = (writer_records(w, args), args.batch);
+            thread::spawn(move || {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                while again(&shared, batch) {
+                    let t = Instant::now();
+                    shared.0.append_batch(&records).expect("append");
+                    latencies.push(t.elapsed().as_nanos() as u64);
+                }
+                latencies
+            })
+        })
+        .collect();
+    wait_then_stop(args, stop);
+    workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer"))
+        .collect()
+}
+
+/// One async task per writer on a small tokio runtime, each awaiting its ticket.
+fn run_tasks(
+    args: &Args,
+    log: &Arc<Log>,
+    stop: &Arc<AtomicBool>,
+    budget: &Arc<std::sync::atomic::AtomicI64>,
+    threads: usize,
+) -> Vec<u64> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .build()
+        .expect("tokio runtime");
+    let tasks: Vec<_> = (0..args.writers)
+        .map(|w| {
+            let shared: Shared = (log.clone(), stop.clone(), budget.clone());
+            let (records, batch) = (writer_records(w, args), args.batch);
+            runtime.spawn(async move {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                while again(&shared, batch) {
+                    let t = Instant::now();
+                    shared
+                        .0
+                        .submit(&records)
+                        .expect("submit")
+                        .await
+                        .expect("append");
+                    latencies.push(t.elapsed().as_nanos() as u64);
+                }
+                latencies
+            })
+        })
+        .collect();
+    wait_then_stop(args, stop);
+    runtime.block_on(async {
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.expect("writer task"));
+        }
+        all
+    })
+}
+
+fn wait_then_stop(args: &Args, stop: &AtomicBool) {
+    if args.entries.is_none() {
+        thread::sleep(Duration::from_secs_f64(args.seconds));
+        stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// User and system CPU seconds this process has used (Linux /proc; zero elsewhere).
@@ -105,37 +204,11 @@ fn main() {
     ));
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let workers: Vec<_> = (0..args.writers)
-        .map(|w| {
-            let (log, stop, budget) = (log.clone(), stop.clone(), budget.clone());
-            let (entry_bytes, batch) = (args.entry_bytes, args.batch);
-            thread::spawn(move || {
-                let mut latencies = Vec::with_capacity(1 << 16);
-                // Built once: the load measures the log, not the making of records (each entry
-                // still differs from the others by its index).
-                let n = (w as u64) << 40;
-                let records: Vec<Record> = (0..batch as u64)
-                    .map(|k| record(n + k, entry_bytes))
-                    .collect();
-                while !stop.load(Ordering::Relaxed)
-                    && budget.fetch_sub(batch as i64, Ordering::Relaxed) >= batch as i64
-                {
-                    let t = Instant::now();
-                    log.append_batch(&records).expect("append");
-                    latencies.push(t.elapsed().as_nanos() as u64);
-                }
-                latencies
-            })
-        })
-        .collect();
-    if args.entries.is_none() {
-        thread::sleep(Duration::from_secs_f64(args.seconds));
-        stop.store(true, Ordering::Relaxed);
-    }
-    let mut latencies: Vec<u64> = workers
-        .into_iter()
-        .flat_map(|w| w.join().expect("writer"))
-        .collect();
+    let latencies = match args.tasks_on {
+        None => run_threads(&args, &log, &stop, &budget),
+        Some(threads) => run_tasks(&args, &log, &stop, &budget, threads),
+    };
+    let mut latencies = latencies;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     let entries = log.size() - start_size;
@@ -148,8 +221,12 @@ fn main() {
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i] as f64 / 1000.0
     };
+    let how = match args.tasks_on {
+        Some(n) => format!("async tasks on {n} threads"),
+        None => "threads".to_owned(),
+    };
     println!(
-        "writers {} x {}-entry appends of {} B, max wait {} us: {entries} entries in {elapsed:.2} s = {:.0} entries/s",
+        "writers {} ({how}) x {}-entry appends of {} B, max wait {} us: {entries} entries in {elapsed:.2} s = {:.0} entries/s",
         args.writers,
         args.batch,
         args.entry_bytes,

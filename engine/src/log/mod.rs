@@ -66,8 +66,9 @@ pub struct LogOptions {
     /// Key name and checkpoint origin for a new log (ignored once the key exists). Default:
     /// `allot.local/log/<8 random hex digits>`.
     pub origin: Option<String>,
-    /// How long the first entry of a group may wait for others to share its fsync. Zero commits
-    /// as soon as the previous fsync is done, which already groups concurrent appenders.
+    /// How long a group may wait for more appenders to share its fsync, while it holds fewer
+    /// entries than the previous group (so a lone appender never waits). Zero: commit what has
+    /// arrived as soon as the previous fsync is done.
     pub max_group_wait: Duration,
     /// A group stops taking batches beyond this many bytes (a single larger batch goes alone).
     pub max_group_bytes: usize,
@@ -84,7 +85,7 @@ impl Default for LogOptions {
     fn default() -> Self {
         LogOptions {
             origin: None,
-            max_group_wait: Duration::ZERO,
+            max_group_wait: Duration::from_micros(200),
             max_group_bytes: 8 << 20,
             segment_bytes: 64 << 20,
             flush_entries: 1 << 18,

@@ -229,6 +229,8 @@ struct Committer {
     preallocated: bool,
     /// A spare segment has been asked for since the last roll.
     spare_requested: bool,
+    /// Entries in the last group.
+    last_group: usize,
 }
 
 pub(crate) fn start(
@@ -249,6 +251,7 @@ pub(crate) fn start(
         shutting_down: false,
         preallocated: false,
         spare_requested: false,
+        last_group: 0,
     };
     let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
@@ -314,8 +317,11 @@ impl Committer {
         }
     }
 
-    /// The next group: at least one batch, then whatever else has arrived (waiting up to
-    /// `max_group_wait` for more), up to `max_group_bytes`. `None` once shut down and drained.
+    /// The next group: at least one batch, then whatever else has arrived, up to
+    /// `max_group_bytes`. Until it holds as many entries as the previous group, it waits for more
+    /// (at most `max_group_wait`): concurrent appenders come back one after the other once woken,
+    /// and an fsync for each few of them would be wasted, while a lone appender never waits.
+    /// `None` once shut down and drained.
     fn next_group(&mut self) -> Option<Vec<Pending>> {
         let options = &self.shared.options;
         let first = match self.carry.take() {
@@ -334,10 +340,12 @@ impl Committer {
         };
         let deadline = Instant::now() + options.max_group_wait;
         let mut bytes = first.bytes;
+        let mut entries = first.bodies.len();
         let mut group = vec![first];
         while bytes < options.max_group_bytes {
             let now = Instant::now();
-            let message = if self.shutting_down || now >= deadline {
+            let full = entries >= self.last_group;
+            let message = if self.shutting_down || full || now >= deadline {
                 match self.receiver.try_recv() {
                     Ok(m) => m,
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
@@ -356,10 +364,12 @@ impl Committer {
                 }
                 Message::Batch(p) => {
                     bytes += p.bytes;
+                    entries += p.bodies.len();
                     group.push(p);
                 }
             }
         }
+        self.last_group = entries;
         Some(group)
     }
 
