@@ -139,12 +139,15 @@ pub fn root<S: NodeSource>(source: &S, size: u64) -> Result<Hash, S::Error> {
 }
 
 /// RFC 6962 2.1.1 `PATH(index, D[size])`: the audit path of leaf `index`, deepest sibling first.
-/// The caller checks `index < size`.
-pub fn inclusion_path<S: NodeSource>(
+/// Callers check `index < size` (`Log::inclusion_proof` does); otherwise the path is empty.
+pub(crate) fn inclusion_path<S: NodeSource>(
     source: &S,
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>, S::Error> {
+    if index >= size {
+        return Ok(Vec::new());
+    }
     let mut siblings = Vec::with_capacity(64);
     let (mut begin, mut end) = (0, size);
     while end - begin > 1 {
@@ -161,13 +164,16 @@ pub fn inclusion_path<S: NodeSource>(
     Ok(siblings)
 }
 
-/// RFC 6962 2.1.2 `PROOF(old, D[new]) = SUBPROOF(old, D[new], true)`. The caller checks
-/// `0 < old <= new`; for `old == new` the proof is empty.
-pub fn consistency_path<S: NodeSource>(
+/// RFC 6962 2.1.2 `PROOF(old, D[new]) = SUBPROOF(old, D[new], true)`. Callers check
+/// `0 < old <= new` (`Log::consistency_proof` does); for `old == new` the proof is empty.
+pub(crate) fn consistency_path<S: NodeSource>(
     source: &S,
     old: u64,
     new: u64,
 ) -> Result<Vec<Hash>, S::Error> {
+    if old == 0 || old >= new {
+        return Ok(Vec::new());
+    }
     let mut nodes = Vec::with_capacity(64);
     let (mut begin, mut end) = (0, new);
     let mut whole_old_tree = true;

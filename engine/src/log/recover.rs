@@ -499,3 +499,39 @@ pub(crate) fn create_segment(paths: &Paths, first: u64) -> Result<PathBuf> {
     sync_dir(&paths.segments)?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::frame::encode_frame;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The segment walker gets arbitrary bytes (fuzzing, damaged disks): it answers with
+        /// frames or an error, never a panic, for the last segment and any other.
+        #[test]
+        fn walking_arbitrary_bytes_never_panics(
+            tail in proptest::collection::vec(any::<u8>(), 0..400),
+            with_header: bool,
+            with_record: bool,
+            is_last: bool,
+        ) {
+            let mut bytes = if with_header { segment_header(7).to_vec() } else { Vec::new() };
+            if with_record {
+                let mut body = vec![ENTRY_VERSION];
+                body.extend_from_slice(&7u64.to_be_bytes());
+                body.extend_from_slice(b"rest");
+                encode_frame(&mut bytes, &body, &[0; 32], true);
+            }
+            bytes.extend_from_slice(&tail);
+            let path = Path::new("segment");
+            if let Ok(walk) = walk_segment(path, &bytes, 7, is_last) {
+                prop_assert!(walk.committed <= walk.frames.len());
+                prop_assert!(walk.valid_end as usize <= bytes.len());
+                for frame in walk.committed() {
+                    prop_assert!(!frame.body(&bytes).is_empty());
+                }
+            }
+        }
+    }
+}

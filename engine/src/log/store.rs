@@ -486,7 +486,8 @@ fn open_derived(
     let mut level_files = Vec::new();
     for level in 0..level_count(size) {
         let path = paths.level(level);
-        let need = (size >> level) * 32;
+        // Saturating: `size` comes from a file, and a damaged one must not overflow.
+        let need = (size >> level).saturating_mul(32);
         let Some(file) = open(&path)? else {
             return Ok(Err(format!("{} is missing", path.display())));
         };
@@ -515,15 +516,15 @@ fn open_derived(
     let offsets_file = match open(&offsets_path)? {
         Some(file) => {
             let len = file_len(&file, &offsets_path)?;
-            if len < size * 8 {
+            if len < size.saturating_mul(8) {
                 return Ok(Err(format!(
                     "{} has {len} bytes, the watermark needs {}",
                     offsets_path.display(),
-                    size * 8
+                    size.saturating_mul(8)
                 )));
             }
-            if writable && len > size * 8 {
-                file.set_len(size * 8)
+            if writable && len > size.saturating_mul(8) {
+                file.set_len(size.saturating_mul(8))
                     .map_err(io("trimming", &offsets_path))?;
             }
             Some(Arc::new(file))
