@@ -140,6 +140,14 @@ impl Shared {
     }
 }
 
+// The log is shared by threads and async tasks, and tickets travel between them.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    fn sent<T: Send>() {}
+    shared::<Log>();
+    sent::<Ticket>();
+};
+
 /// The decision log of one data folder (`DATA/log/`). `Send + Sync`: share it (e.g. in an `Arc`)
 /// between threads and async tasks.
 #[derive(Debug)]

@@ -273,3 +273,23 @@ fn empty_log_has_the_empty_root() {
     let again = open(dir.path());
     assert_eq!(again.size(), 0);
 }
+
+#[test]
+fn the_signing_key_is_made_on_first_start_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let key = dir.path().join("log/signing.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", key.display());
+    let text = std::fs::read_to_string(&key).unwrap();
+    let signer = allot_engine::log::SigningKey::parse(&text).unwrap();
+    assert_eq!(signer.verifier(), *log.verifier_key());
+    assert_eq!(log.origin(), "test.example/log");
+    drop(log);
+    // Reopening keeps the key.
+    assert_eq!(
+        open(dir.path()).verifier_key().to_text(),
+        signer.verifier().to_text()
+    );
+}
