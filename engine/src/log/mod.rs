@@ -554,23 +554,14 @@ impl Iterator for Entries {
             };
             let want = need.max(1 << 20);
             self.buf.resize(want, 0);
-            let mut got = 0;
-            while got < want {
-                match std::os::unix::fs::FileExt::read_at(
-                    &*segment.file,
-                    &mut self.buf[got..],
-                    self.pos + got as u64,
-                ) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let e = io("reading", &segment.path)(e);
-                        self.next = self.end;
-                        return Some(Err(e));
-                    }
+            let got = match store::read_up_to(&segment.file, &mut self.buf, self.pos, &segment.path)
+            {
+                Ok(got) => got,
+                Err(e) => {
+                    self.next = self.end;
+                    return Some(Err(e));
                 }
-            }
+            };
             self.buf.truncate(got);
             self.buf_pos = self.pos;
             self.buf_eof = got < want;

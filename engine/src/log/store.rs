@@ -301,7 +301,8 @@ pub(crate) fn read_record(segment: &Segment, offset: u64, index: u64) -> Result<
     })
 }
 
-fn read_up_to(file: &File, buf: &mut [u8], offset: u64, path: &Path) -> Result<usize> {
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
+pub(crate) fn read_up_to(file: &File, buf: &mut [u8], offset: u64, path: &Path) -> Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], offset + got as u64) {
