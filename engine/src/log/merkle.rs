@@ -201,13 +201,15 @@ pub(crate) fn consistency_path<S: NodeSource>(
     Ok(nodes)
 }
 
-/// A whole tree in memory: every stored node, by level. For tests, tools and small logs.
+/// A whole tree in memory: every stored node, by level (the tests' tree).
+#[cfg(test)]
 #[derive(Debug, Clone, Default)]
-pub struct MemTree {
+pub(crate) struct MemTree {
     levels: Vec<Vec<Hash>>,
     frontier: Frontier,
 }
 
+#[cfg(test)]
 impl MemTree {
     pub fn new() -> Self {
         Self::default()
@@ -231,23 +233,21 @@ impl MemTree {
         });
     }
 
-    pub fn size(&self) -> u64 {
-        self.frontier.size()
-    }
-
     pub fn root(&self) -> Hash {
         self.frontier.root()
     }
 }
 
 /// Asked for a node a tree does not have.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no stored node at level {level}, index {index}")]
-pub struct MissingNode {
+pub(crate) struct MissingNode {
     pub level: u32,
     pub index: u64,
 }
 
+#[cfg(test)]
 impl NodeSource for MemTree {
     type Error = MissingNode;
     fn node(&self, level: u32, index: u64) -> Result<Hash, MissingNode> {

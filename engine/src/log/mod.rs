@@ -38,7 +38,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -727,9 +727,4 @@ fn load_checkpoint(
         });
     }
     Ok(Some(signed))
-}
-
-/// Paths other modules and tools need.
-pub fn data_log_dir(data_dir: &Path) -> PathBuf {
-    Paths::new(data_dir).root
 }
