@@ -27,7 +27,7 @@ use super::entry::{INDEX_OFFSET, Record};
 use super::error::{Error, Result, io};
 use super::frame::{FRAME_OVERHEAD, SEGMENT_HEADER_BYTES, encode_frame, segment_header};
 use super::fsutil::sync_dir;
-use super::merkle::{self, Frontier, Hash, leaf_hash};
+use super::merkle::{self, Frontier, Hash, NewNode, leaf_hash};
 use super::recover::{Active, create_segment};
 use super::store::{CACHED_LEVEL, Meta, Segment, chain_hash, level_count};
 use super::{Shared, lock};
@@ -213,6 +213,19 @@ pub(crate) fn submit(shared: &Arc<Shared>, records: &[Record]) -> Result<Ticket>
     Ok(Ticket { slot })
 }
 
+/// A group being assembled: its batches, framed into the committer's buffer as they arrive.
+#[derive(Default)]
+struct Group {
+    /// Index of the group's first entry.
+    first: u64,
+    batches: Vec<Pending>,
+    /// Each batch's indices.
+    ranges: Vec<Range<u64>>,
+    /// Each entry's offset in the buffer (rebased on the segment's at commit).
+    offsets: Vec<u64>,
+    nodes: Vec<NewNode>,
+}
+
 /// The committer's own state: nothing else touches it.
 struct Committer {
     shared: Arc<Shared>,
@@ -304,6 +317,7 @@ impl Committer {
                 // gone (dropped with `self`) and fail as closed.
                 let failure = Failure::Failed(e);
                 group
+                    .batches
                     .into_iter()
                     .chain(self.carry.take())
                     .for_each(|p| p.slot.complete(Err(failure.clone())));
@@ -322,8 +336,9 @@ impl Committer {
     /// (at most `max_group_wait`): concurrent appenders come back one after the other once woken,
     /// and an fsync for each few of them would be wasted, while a lone appender never waits.
     /// `None` once shut down and drained.
-    fn next_group(&mut self) -> Option<Vec<Pending>> {
-        let options = &self.shared.options;
+    fn next_group(&mut self) -> Option<Group> {
+        let shared = self.shared.clone();
+        let options = &shared.options;
         let first = match self.carry.take() {
             Some(p) => p,
             None => loop {
@@ -339,12 +354,15 @@ impl Committer {
             },
         };
         let deadline = Instant::now() + options.max_group_wait;
-        let mut bytes = first.bytes;
-        let mut entries = first.bodies.len();
-        let mut group = vec![first];
-        while bytes < options.max_group_bytes {
+        self.buf.clear();
+        let mut group = Group {
+            first: self.frontier.size(),
+            ..Group::default()
+        };
+        self.frame(&mut group, first);
+        while self.buf.len() < options.max_group_bytes {
             let now = Instant::now();
-            let full = entries >= self.last_group;
+            let full = group.offsets.len() >= self.last_group;
             let message = if self.shutting_down || full || now >= deadline {
                 match self.receiver.try_recv() {
                     Ok(m) => m,
@@ -358,56 +376,52 @@ impl Committer {
             };
             match message {
                 Message::Shutdown => self.shutting_down = true,
-                Message::Batch(p) if bytes + p.bytes > options.max_group_bytes => {
+                Message::Batch(p) if self.buf.len() + p.bytes > options.max_group_bytes => {
                     self.carry = Some(p);
                     break;
                 }
-                Message::Batch(p) => {
-                    bytes += p.bytes;
-                    entries += p.bodies.len();
-                    group.push(p);
-                }
+                Message::Batch(p) => self.frame(&mut group, p),
             }
         }
-        self.last_group = entries;
+        self.last_group = group.offsets.len();
         Some(group)
     }
 
-    fn commit(&mut self, group: &mut [Pending]) -> Result<()> {
+    /// Gives a batch its indices and frames it into the group's buffer, with its leaf and chain
+    /// hashes and tree nodes: done as batches arrive, while the group waits for more.
+    fn frame(&mut self, group: &mut Group, mut pending: Pending) {
+        let first = self.frontier.size();
+        let last = pending.bodies.len() - 1;
+        for (i, body) in pending.bodies.iter_mut().enumerate() {
+            let index = self.frontier.size();
+            body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());
+            let leaf = leaf_hash(body);
+            self.chain = chain_hash(&self.chain, &leaf);
+            group.offsets.push(self.buf.len() as u64);
+            encode_frame(&mut self.buf, body, &self.chain, i == last);
+            self.frontier.push(leaf, |node| group.nodes.push(node));
+        }
+        group.ranges.push(first..self.frontier.size());
+        group.batches.push(pending);
+    }
+
+    /// Writes the framed group, fsyncs it, publishes it to readers and completes its batches
+    /// (on failure they are left to the caller).
+    fn commit(&mut self, group: &mut Group) -> Result<()> {
         if !self.preallocated {
             preallocate(&mut self.active, self.shared.options.segment_bytes)?;
             self.preallocated = true;
         }
-        let bytes: usize = group.iter().map(|p| p.bytes).sum();
         let header = SEGMENT_HEADER_BYTES as u64;
         let new_segment = if self.active.len > header
-            && self.active.len + bytes as u64 > self.shared.options.segment_bytes
+            && self.active.len + self.buf.len() as u64 > self.shared.options.segment_bytes
         {
-            Some(self.roll()?)
+            Some(self.roll(group.first)?)
         } else {
             None
         };
         let base = self.active.len;
-        self.buf.clear();
-        self.buf.reserve(bytes);
-        let mut nodes = Vec::new();
-        let mut offsets = Vec::new();
-        let mut ranges = Vec::with_capacity(group.len());
-        for pending in group.iter_mut() {
-            let first = self.frontier.size();
-            let last = pending.bodies.len() - 1;
-            for (i, body) in pending.bodies.iter_mut().enumerate() {
-                let index = self.frontier.size();
-                body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());
-                let leaf = leaf_hash(body);
-                self.chain = chain_hash(&self.chain, &leaf);
-                offsets.push(base + self.buf.len() as u64);
-                encode_frame(&mut self.buf, body, &self.chain, i == last);
-                self.frontier.push(leaf, |node| nodes.push(node));
-            }
-            ranges.push(first..self.frontier.size());
-        }
-        let count = offsets.len() as u64;
+        let count = group.offsets.len() as u64;
         let path = &self.active.path;
         self.active
             .file
@@ -428,15 +442,15 @@ impl Committer {
             if let Some(segment) = new_segment {
                 view.segments.push(segment);
             }
-            for node in nodes {
+            for node in group.nodes.drain(..) {
                 view.push_node(node)?;
             }
-            view.offsets.extend_from_slice(&offsets);
+            view.offsets.extend(group.offsets.iter().map(|o| base + o));
             view.size += count;
             view.chain_head = self.chain;
             (view.size, view.flushed)
         };
-        for (pending, range) in group.iter().zip(ranges) {
+        for (pending, range) in group.batches.drain(..).zip(group.ranges.drain(..)) {
             pending.slot.complete(Ok(range));
         }
         if !self.spare_requested && self.active.len > self.shared.options.segment_bytes / 2 {
@@ -451,10 +465,9 @@ impl Committer {
         Ok(())
     }
 
-    /// Starts a new segment at the current size, on the spare if one is ready. The old segment
-    /// is complete and synced; its unused preallocated tail is cut off.
-    fn roll(&mut self) -> Result<Segment> {
-        let first = self.frontier.size();
+    /// Starts a new segment at entry `first`, on the spare if one is ready. The old segment is
+    /// complete and synced; its unused preallocated tail is cut off.
+    fn roll(&mut self, first: u64) -> Result<Segment> {
         let paths = &self.shared.paths;
         let path = paths.segment(first);
         let spare = std::mem::take(&mut lock(&self.shared.background).spare_ready);
