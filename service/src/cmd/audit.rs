@@ -401,9 +401,10 @@ fn verify_proof(
         ProofFile::parse(&read_text(file)?).with_context(|| format!("{}", file.display()))?;
     let (trusted, source) = match key {
         Some(key) => {
-            let text = match Path::new(key).is_file() {
-                true => read_text(Path::new(key))?,
-                false => key.to_owned(),
+            let text = if Path::new(key).is_file() {
+                read_text(Path::new(key))?
+            } else {
+                key.to_owned()
             };
             (Some(VerifierKey::parse(text.trim())?), "--key".to_owned())
         }
