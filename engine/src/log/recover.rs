@@ -219,10 +219,12 @@ pub(crate) fn open_store(paths: Arc<Paths>, writable: bool) -> Result<Opened> {
                 .write(true)
                 .open(path)
                 .map_err(io("opening", path))?;
+            // A re-initialised segment holds its header and nothing else.
+            let len = scan.valid_end.max(SEGMENT_HEADER_BYTES as u64);
             active = Some(Active {
                 path: path.clone(),
                 file,
-                len: scan.valid_end,
+                len,
             });
         }
     }

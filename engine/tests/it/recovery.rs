@@ -342,3 +342,31 @@ fn derived_data_is_rebuilt_or_its_damage_found() {
     drop(log);
     verify(dir.path()).unwrap();
 }
+
+/// A roll renames the zero-filled spare into place, then writes the header: a crash in between
+/// leaves a last segment of zeros, which the next writer re-initialises and appends to.
+#[test]
+fn a_segment_whose_header_never_reached_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = fixture(dir.path(), 12);
+    let n = bytes.len() as u64;
+    let crashed_roll = dir.path().join(format!("log/segments/{n:020}.seg"));
+    fs::write(&crashed_roll, vec![0u8; 4096]).unwrap();
+    assert!(
+        verify(dir.path()).is_err(),
+        "a header-less segment is not a valid log"
+    );
+    let log = open(dir.path());
+    let torn = log.report().torn_tail.clone().expect("reported");
+    assert!(
+        torn.reason.contains("header was never completely written"),
+        "{torn}"
+    );
+    assert_eq!(log.append(&sample(77, 150)).unwrap(), n);
+    bytes.push(sample(77, 150).encode(n).unwrap());
+    drop(log);
+    let report = verify(dir.path()).unwrap();
+    assert_eq!((report.size, report.root), (n + 1, mth(&bytes)));
+    let reopened = open(dir.path());
+    assert_eq!(reopened.entry(n).unwrap().record, sample(77, 150));
+}
