@@ -95,16 +95,7 @@ impl SigningKey {
         let rest = rest
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("no PRIVATE+KEY+ prefix"))?;
-        let (name, id, key) = split_key(rest)?;
-        let [alg, seed @ ..] = key.as_slice() else {
-            return Err(bad("empty key"));
-        };
-        if *alg != ALG_ED25519 {
-            return Err(bad(&format!("unknown algorithm {alg} (only 1, Ed25519)")));
-        }
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| bad("Ed25519 seed is not 32 bytes"))?;
+        let (name, id, seed) = split_key(rest, "seed")?;
         let key = Self::from_seed(name, seed)?;
         if key.id != id {
             return Err(bad("key id does not match the key"));
@@ -149,7 +140,9 @@ impl SigningKey {
     }
 }
 
-fn split_key(text: &str) -> Result<(&str, [u8; 4], Vec<u8>), NoteError> {
+/// Splits `<name>+<hex key id>+<base64(0x01 || 32 bytes)>` and checks the algorithm byte (Ed25519)
+/// and the length of the key material (`what`: a seed or a public key).
+fn split_key<'a>(text: &'a str, what: &str) -> Result<(&'a str, [u8; 4], [u8; 32]), NoteError> {
     let bad = |why: &str| NoteError::BadKey(why.to_owned());
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
@@ -165,7 +158,16 @@ fn split_key(text: &str) -> Result<(&str, [u8; 4], Vec<u8>), NoteError> {
     let key = B64
         .decode(key)
         .map_err(|e| bad(&format!("key is not base64: {e}")))?;
-    Ok((name, id, key))
+    let [alg, material @ ..] = key.as_slice() else {
+        return Err(bad("empty key"));
+    };
+    if *alg != ALG_ED25519 {
+        return Err(bad(&format!("unknown algorithm {alg} (only 1, Ed25519)")));
+    }
+    let material: [u8; 32] = material
+        .try_into()
+        .map_err(|_| bad(&format!("the Ed25519 {what} is not 32 bytes")))?;
+    Ok((name, id, material))
 }
 
 /// A note's text: valid UTF-8 without control characters but newlines, ending with a newline.
@@ -193,17 +195,8 @@ pub struct VerifierKey {
 
 impl VerifierKey {
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        let (name, id, key) = split_key(text.trim_end_matches('\n'))?;
+        let (name, id, public) = split_key(text.trim_end_matches('\n'), "public key")?;
         let bad = |why: &str| NoteError::BadKey(why.to_owned());
-        let [alg, public @ ..] = key.as_slice() else {
-            return Err(bad("empty key"));
-        };
-        if *alg != ALG_ED25519 {
-            return Err(bad(&format!("unknown algorithm {alg} (only 1, Ed25519)")));
-        }
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| bad("Ed25519 public key is not 32 bytes"))?;
         if key_id(name, &public) != id {
             return Err(bad("key id does not match the key"));
         }
