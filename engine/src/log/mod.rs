@@ -253,7 +253,8 @@ impl Log {
         &self.shared.paths.root
     }
 
-    /// Appends one decision; returns its index once it is durable.
+    /// Appends one decision; returns its index once it is durable. Blocks the calling thread:
+    /// async code awaits [`Log::submit`] instead.
     pub fn append(&self, record: &Record) -> Result<u64> {
         Ok(self.submit(std::slice::from_ref(record))?.wait()?.start)
     }
