@@ -6,29 +6,32 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use allot_benches::log::{fill, record};
 use allot_engine::log::verify::verify;
 use allot_engine::log::{Entry, Log, LogOptions, Record};
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 
 const ENTRY_BYTES: usize = 256;
 const MILLION: u64 = 1_000_000;
 
+/// The folder of the 1,000,000-entry log; statics are never dropped, so `main` removes it.
+static MILLION_DIR: Mutex<Option<tempfile::TempDir>> = Mutex::new(None);
+
 /// A closed log of 1,000,000 entries of 256 bytes, made once per run.
 fn million() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &DIR.get_or_init(|| {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temporary folder");
         let log = fill(dir.path(), MILLION, ENTRY_BYTES);
         log.sign_checkpoint().expect("checkpoint");
         log.close().expect("close");
         let path = dir.path().to_owned();
-        (dir, path)
+        *MILLION_DIR.lock().expect("fixture lock") = Some(dir);
+        path
     })
-    .1
 }
 
 fn appends(c: &mut Criterion) {
@@ -122,4 +125,10 @@ fn encoding(c: &mut Criterion) {
 }
 
 criterion_group!(benches, encoding, appends, proofs, whole_log);
-criterion_main!(benches);
+
+// criterion_main!, plus removing the fixture.
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    drop(MILLION_DIR.lock().map(|mut dir| dir.take()));
+}
