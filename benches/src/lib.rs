@@ -2,3 +2,46 @@
 
 pub mod school_csv;
 pub mod school_gen;
+
+pub mod log {
+    //! Decision-log fixtures.
+
+    use std::path::Path;
+
+    use allot_engine::log::decision::SlotBooked;
+    use allot_engine::log::{Log, LogOptions, Record, Timestamp};
+
+    /// A booking decision whose canonical entry is `size` bytes (at least about 110).
+    pub fn record(n: u64, size: usize) -> Record {
+        let base = Record::new(
+            // Within one day from 2025-03-01, whatever `n` is.
+            Timestamp::from_unix_micros(1_740_787_200_000_000 + n % 86_400_000_000),
+            "umias",
+            format!("patient-{n:012}"),
+            SlotBooked {
+                slot: format!("clinic-0421/dr-0177/2025-03-01T09:30/{n:012}"),
+                appointment: format!("appt-{n:012}"),
+                hold: Some(String::new()),
+            },
+        );
+        let short = base.encode(n).map(|b| b.len()).unwrap_or(size);
+        let mut record = base;
+        if let allot_engine::log::Decision::SlotBooked(b) = &mut record.decision {
+            b.hold = Some("h".repeat(size.saturating_sub(short)));
+        }
+        record
+    }
+
+    /// A log of `entries` records of `size` bytes in `dir`, appended in batches (quick to make).
+    pub fn fill(dir: &Path, entries: u64, size: usize) -> Log {
+        let log = Log::open(dir, LogOptions::default()).expect("open the log");
+        let mut next = log.size();
+        while next < entries {
+            let end = (next + 10_000).min(entries);
+            let batch: Vec<Record> = (next..end).map(|n| record(n, size)).collect();
+            log.append_batch(&batch).expect("append");
+            next = end;
+        }
+        log
+    }
+}

@@ -1,5 +1,9 @@
 //! `allot`: the command-line interface.
 
+mod cmd;
+
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// allot: a resource-allocation engine for city services.
@@ -11,9 +15,20 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    Audit(cmd::audit::AuditArgs),
+}
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Audit(args) => cmd::audit::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

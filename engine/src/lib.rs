@@ -1,0 +1,6 @@
+//! The allot engine: the domain (appointments, fairs, schools), validation, and the decision log
+//! that every decision is written to and that state is rebuilt from.
+//!
+//! This crate does no network I/O. See [`log`] for the tamper-evident decision log.
+
+pub mod log;

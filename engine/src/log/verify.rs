@@ -1,0 +1,296 @@
+//! Full verification of a log folder from its bytes: every record's checksums, entry encoding
+//! (decoded completely), index sequence and batch boundaries; the hash chain against the stored
+//! chain hashes; the Merkle tree against the stored interior hashes and offsets; the last signed
+//! checkpoint against the re-derived root at its size. Read-only and lock-free.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::entry::Entry;
+use super::error::{Error, Result, io};
+use super::fsutil::read_optional;
+use super::merkle::{Frontier, Hash, NewNode, empty_root, leaf_hash};
+use super::note::SignedCheckpoint;
+use super::recover::walk_segment;
+use super::store::{CHAIN_SEED, Meta, Paths, chain_hash, list_segments};
+
+/// What verification found; any damage is an `Err` instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub size: u64,
+    pub root: Hash,
+    /// The chain hash of the last entry (the seed for an empty log).
+    pub chain: Hash,
+    pub segments: usize,
+    /// The last signed checkpoint, which matched the re-derived tree.
+    pub checkpoint: Option<(String, u64)>,
+    /// Entries whose stored interior hashes and offsets were compared with re-derived ones.
+    pub derived_checked: u64,
+}
+
+/// Streams one derived file, comparing it with re-derived values in order.
+struct Stored {
+    path: PathBuf,
+    reader: BufReader<File>,
+}
+
+impl Stored {
+    fn open(path: PathBuf) -> Result<Option<Stored>> {
+        match File::open(&path) {
+            Ok(f) => Ok(Some(Stored {
+                reader: BufReader::with_capacity(1 << 16, f),
+                path,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("opening", &path)(e)),
+        }
+    }
+
+    fn next<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        self.reader
+            .read_exact(&mut out)
+            .map_err(io("reading", &self.path))?;
+        Ok(out)
+    }
+}
+
+/// Verifies the log in `data_dir`. The first damage found is an error naming the file, the entry
+/// index and the byte offset.
+pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
+    let paths = Paths::new(data_dir);
+    if !paths.segments.is_dir() {
+        return Err(Error::NotFound {
+            dir: data_dir.to_owned(),
+            expected: paths.segments,
+        });
+    }
+    let checkpoint = load_checkpoint(&paths)?;
+    // Derived data is compared up to its watermark, if it has a readable one.
+    let meta = read_optional(&paths.meta())?
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| Meta::parse(&t))
+        .unwrap_or(Meta {
+            size: 0,
+            root: empty_root(),
+        });
+    let mut levels: Vec<Option<Stored>> = Vec::new();
+    let mut offsets = Stored::open(paths.offsets())?;
+    if meta.size > 0 && offsets.is_none() {
+        return Err(Error::BadFile {
+            path: paths.offsets(),
+            reason: format!("missing, but derived/meta covers {} entries", meta.size),
+        });
+    }
+    for level in 0..super::store::level_count(meta.size) {
+        let stored = Stored::open(paths.level(level))?;
+        if stored.is_none() {
+            return Err(Error::BadFile {
+                path: paths.level(level),
+                reason: format!("missing, but derived/meta covers {} entries", meta.size),
+            });
+        }
+        levels.push(stored);
+    }
+
+    let listed = list_segments(&paths)?;
+    let mut frontier = Frontier::new();
+    let mut chain = CHAIN_SEED;
+    let mut next = 0u64;
+    let mut roots_at = Vec::new();
+    // One buffer for all segments: fresh 64 MiB allocations cost a page fault per 4 KiB.
+    let mut bytes = Vec::new();
+    for (i, (first, path)) in listed.iter().enumerate() {
+        if *first != next {
+            return Err(Error::BadFile {
+                path: path.clone(),
+                reason: format!(
+                    "the segment starts at index {first}, but the log so far ends at {next}"
+                ),
+            });
+        }
+        bytes.clear();
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(io("reading", path))?;
+        let walk = walk_segment(path, &bytes, *first, i + 1 == listed.len())?;
+        let frames = walk.committed();
+        // Hash and decode in parallel; the first failure by index wins.
+        let leaves: Vec<Result<Hash>> = frames
+            .par_iter()
+            .enumerate()
+            .map(|(k, frame)| {
+                let index = first + k as u64;
+                let body = frame.body(&bytes);
+                Entry::decode(body).map_err(|source| Error::Decode { index, source })?;
+                Ok(leaf_hash(body))
+            })
+            .collect();
+        for (k, (frame, leaf)) in frames.iter().zip(leaves).enumerate() {
+            let index = first + k as u64;
+            let leaf = leaf?;
+            chain = chain_hash(&chain, &leaf);
+            if chain != frame.chain {
+                return Err(Error::Corrupt {
+                    path: path.clone(),
+                    index,
+                    offset: frame.offset as u64,
+                    reason: "the stored chain hash does not match the re-derived one".into(),
+                });
+            }
+            if index < meta.size
+                && let Some(stored) = offsets.as_mut()
+                && u64::from_be_bytes(stored.next::<8>()?) != frame.offset as u64
+            {
+                return Err(derived_damage(
+                    &paths.offsets(),
+                    format!("offset of entry {index}"),
+                ));
+            }
+            let mut mismatch = None;
+            frontier.push(leaf, |node: NewNode| {
+                let covered = (u128::from(node.index) + 1) << node.level <= u128::from(meta.size);
+                if covered
+                    && mismatch.is_none()
+                    && let Some(Some(stored)) = levels.get_mut(node.level as usize)
+                {
+                    match stored.next::<32>() {
+                        Ok(hash) if hash == node.hash => {}
+                        Ok(_) => mismatch = Some(Ok((node.level, node.index))),
+                        Err(e) => mismatch = Some(Err(e)),
+                    }
+                }
+            });
+            match mismatch {
+                None => {}
+                Some(Ok((level, node))) => {
+                    return Err(derived_damage(
+                        &paths.level(level),
+                        format!("interior hash (level {level}, index {node})"),
+                    ));
+                }
+                Some(Err(e)) => return Err(e),
+            }
+            roots_at_size(&frontier, &meta, checkpoint.as_ref(), &mut roots_at);
+        }
+        next = first + frames.len() as u64;
+        if let Some(torn) = walk.torn {
+            // Strict: a crash's leftovers are still bytes that are not a valid log.
+            return Err(Error::Corrupt {
+                path: torn.path.clone(),
+                index: torn.bad_index,
+                offset: torn.bad_offset,
+                reason: format!(
+                    "{}; if a crash cut this write short it was never acknowledged, and opening \
+                     the log for writing removes it",
+                    torn.reason
+                ),
+            });
+        }
+    }
+    if meta.size == 0 || checkpoint.as_ref().is_some_and(|c| c.checkpoint.size == 0) {
+        roots_at.push((0, empty_root()));
+    }
+    let size = frontier.size();
+    let root = frontier.root();
+    if meta.size > size {
+        return Err(Error::BadFile {
+            path: paths.meta(),
+            reason: format!(
+                "derived data covers {} entries, the segments hold {size}",
+                meta.size
+            ),
+        });
+    }
+    if roots_at
+        .iter()
+        .any(|(s, r)| *s == meta.size && *r != meta.root)
+    {
+        return Err(derived_damage(
+            &paths.meta(),
+            "the root at its watermark".into(),
+        ));
+    }
+    let checkpoint = match checkpoint {
+        None => None,
+        Some(signed) => {
+            let cp = &signed.checkpoint;
+            if cp.size > size {
+                return Err(Error::BehindCheckpoint {
+                    path: paths.checkpoint(),
+                    size,
+                    signed: cp.size,
+                });
+            }
+            let actual = roots_at
+                .iter()
+                .find(|(s, _)| *s == cp.size)
+                .map(|(_, r)| *r);
+            if actual != Some(cp.root) {
+                return Err(Error::CheckpointMismatch {
+                    path: paths.checkpoint(),
+                    size: cp.size,
+                    signed: hex::encode(cp.root),
+                    actual: actual.map(hex::encode).unwrap_or_default(),
+                });
+            }
+            Some((cp.origin.clone(), cp.size))
+        }
+    };
+    Ok(VerifyReport {
+        size,
+        root,
+        chain,
+        segments: listed.len(),
+        checkpoint,
+        derived_checked: meta.size,
+    })
+}
+
+/// Records the root when the tree reaches the derived watermark or the checkpoint's size.
+fn roots_at_size(
+    frontier: &Frontier,
+    meta: &Meta,
+    checkpoint: Option<&SignedCheckpoint>,
+    out: &mut Vec<(u64, Hash)>,
+) {
+    let size = frontier.size();
+    if size == meta.size || checkpoint.is_some_and(|c| c.checkpoint.size == size) {
+        out.push((size, frontier.root()));
+    }
+}
+
+fn derived_damage(path: &Path, what: String) -> Error {
+    Error::BadFile {
+        path: path.to_owned(),
+        reason: format!(
+            "the stored {what} differs from the one re-derived from the entries: the derived data \
+             is damaged (the segments are not); remove the derived folder to have it rebuilt"
+        ),
+    }
+}
+
+fn load_checkpoint(paths: &Paths) -> Result<Option<SignedCheckpoint>> {
+    let path = paths.checkpoint();
+    let Some(note) = read_optional(&path)? else {
+        return Ok(None);
+    };
+    let vpath = paths.verifier_key();
+    let key = read_optional(&vpath)?.ok_or_else(|| Error::BadFile {
+        path: vpath.clone(),
+        reason: "missing: the signed checkpoint cannot be checked".into(),
+    })?;
+    let key =
+        super::note::VerifierKey::parse(&String::from_utf8_lossy(&key)).map_err(|source| {
+            Error::Note {
+                path: vpath,
+                source,
+            }
+        })?;
+    SignedCheckpoint::open(&String::from_utf8_lossy(&note), &key)
+        .map(Some)
+        .map_err(|source| Error::Note { path, source })
+}

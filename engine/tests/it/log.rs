@@ -1,0 +1,295 @@
+//! The log's behaviour through its public API: appends, reads, proofs against an RFC oracle,
+//! reopening, read-only opening, concurrency, checkpoints and async tickets.
+
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+
+use allot_engine::log::merkle::leaf_hash;
+use allot_engine::log::proof::{verify_consistency, verify_inclusion};
+use allot_engine::log::verify::verify;
+use allot_engine::log::{Error, Log, Record, SignedCheckpoint, VerifierKey};
+
+use crate::support::{mth, open, sample};
+
+/// Every root, inclusion and consistency proof of the log checks out against the oracle tree
+/// over `bytes` (the canonical bytes of all entries so far).
+fn check_against_oracle(log: &Log, bytes: &[Vec<u8>]) {
+    let n = bytes.len() as u64;
+    assert_eq!(log.size(), n);
+    assert_eq!(log.head().unwrap().root, mth(bytes), "root of {n}");
+    let sizes: Vec<u64> = [1, 2, 3, 7, 8, 9, 36, 37, 38, 64, 100, n / 2, n - 1, n]
+        .into_iter()
+        .filter(|&m| m >= 1 && m <= n)
+        .collect();
+    for &m in &sizes {
+        let root_m = mth(&bytes[..m as usize]);
+        assert_eq!(log.root_at(m).unwrap(), root_m, "root at {m}");
+        for i in (0..m).step_by(((m / 13) as usize).max(1)).chain([m - 1]) {
+            let proof = log.inclusion_proof(i, m).unwrap();
+            let leaf = leaf_hash(&bytes[i as usize]);
+            verify_inclusion(&leaf, i, m, &proof.path, &root_m)
+                .unwrap_or_else(|e| panic!("inclusion {i} in {m}: {e}"));
+        }
+        for &k in sizes.iter().filter(|&&k| k <= m) {
+            let proof = log.consistency_proof(k, m).unwrap();
+            verify_consistency(k, m, &mth(&bytes[..k as usize]), &root_m, &proof.path)
+                .unwrap_or_else(|e| panic!("consistency {k} -> {m}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn appends_read_back_and_prove_against_the_rfc_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    {
+        let log = open(dir.path());
+        assert!(log.report().torn_tail.is_none());
+        for n in 0..150u64 {
+            let index = log.append(&sample(n, 200)).unwrap();
+            assert_eq!(index, n);
+            bytes.push(sample(n, 200).encode(n).unwrap());
+        }
+        let batch: Vec<Record> = (150..260).map(|n| sample(n, 90)).collect();
+        assert_eq!(log.append_batch(&batch).unwrap(), 150..260);
+        bytes.extend(batch.iter().zip(150..).map(|(r, n)| r.encode(n).unwrap()));
+        check_against_oracle(&log, &bytes);
+        for (i, b) in bytes.iter().enumerate() {
+            let raw = log.read(i as u64).unwrap();
+            assert_eq!(&raw.bytes, b, "entry {i}");
+        }
+        let streamed: Vec<Vec<u8>> = log
+            .entries(0..u64::MAX)
+            .unwrap()
+            .map(|e| e.unwrap().bytes)
+            .collect();
+        assert_eq!(streamed, bytes);
+        let middle: Vec<u64> = log
+            .entries(40..45)
+            .unwrap()
+            .map(|e| e.unwrap().index)
+            .collect();
+        assert_eq!(middle, vec![40, 41, 42, 43, 44]);
+        assert_eq!(log.entry(7).unwrap().record, sample(7, 200));
+        log.close().unwrap();
+    }
+    // Reopened: nodes and offsets come from the derived files; entries after the watermark are
+    // re-derived. Both ways give the same answers.
+    let log = open(dir.path());
+    assert!(log.report().torn_tail.is_none(), "{:?}", log.report());
+    check_against_oracle(&log, &bytes);
+    let head = log.head().unwrap();
+    for n in 260..300u64 {
+        log.append(&sample(n, 150)).unwrap();
+        bytes.push(sample(n, 150).encode(n).unwrap());
+    }
+    check_against_oracle(&log, &bytes);
+    drop(log);
+    let read_only = Log::open_read_only(dir.path()).unwrap();
+    check_against_oracle(&read_only, &bytes);
+    assert!(matches!(
+        read_only.append(&sample(0, 100)),
+        Err(Error::ReadOnly)
+    ));
+    let report = verify(dir.path()).unwrap();
+    assert_eq!((report.size, report.root), (300, mth(&bytes)));
+    assert!(
+        report.segments > 3,
+        "small segments roll: {}",
+        report.segments
+    );
+    assert!(report.derived_checked > 0);
+    assert_ne!(head.chain, report.chain);
+    assert!(matches!(
+        read_only.read(300),
+        Err(Error::OutOfRange {
+            index: 300,
+            size: 300
+        })
+    ));
+}
+
+#[test]
+fn many_writers_and_readers_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path()));
+    let writers: Vec<_> = (0..8u64)
+        .map(|t| {
+            let log = log.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                for k in 0..60u64 {
+                    let n = t * 1000 + k;
+                    if k % 10 == 9 {
+                        let batch: Vec<Record> = (0..5).map(|j| sample(n * 10 + j, 120)).collect();
+                        let range = log.append_batch(&batch).unwrap();
+                        got.extend(range.zip((0..5).map(move |j| n * 10 + j)));
+                    } else {
+                        got.push((log.append(&sample(n * 10, 120)).unwrap(), n * 10));
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let reader = {
+        let log = log.clone();
+        thread::spawn(move || {
+            let mut proofs = 0;
+            while proofs < 300 {
+                let head = log.head().unwrap();
+                if head.size < 2 {
+                    thread::yield_now();
+                    continue;
+                }
+                let i = proofs % head.size;
+                let proof = log.inclusion_proof(i, head.size).unwrap();
+                let leaf = log.read(i).unwrap().leaf_hash();
+                verify_inclusion(&leaf, i, head.size, &proof.path, &head.root).unwrap();
+                proofs += 1;
+            }
+        })
+    };
+    let mut all: Vec<(u64, u64)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    reader.join().unwrap();
+    all.sort();
+    assert_eq!(all.len(), 8 * (54 + 6 * 5));
+    for (expected, (index, n)) in all.iter().enumerate() {
+        assert_eq!(*index, expected as u64);
+        assert_eq!(log.entry(*index).unwrap().record, sample(*n, 120));
+    }
+    let report = verify(dir.path()).unwrap();
+    assert_eq!(report.size, all.len() as u64);
+}
+
+#[test]
+fn checkpoints_are_signed_consistent_and_checked_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = {
+        let log = open(dir.path());
+        let empty = log.sign_checkpoint().unwrap();
+        assert_eq!(empty.checkpoint.size, 0);
+        for n in 0..20 {
+            log.append(&sample(n, 100)).unwrap();
+        }
+        let first = log.sign_checkpoint().unwrap();
+        let key = VerifierKey::parse(&log.verifier_key().to_text()).unwrap();
+        let opened = SignedCheckpoint::open(&first.note, &key).unwrap();
+        assert_eq!(opened.checkpoint.size, 20);
+        assert_eq!(opened.checkpoint.origin, "test.example/log");
+        assert_eq!(opened.checkpoint.root, log.root_at(20).unwrap());
+        assert!(first.note.starts_with("test.example/log\n20\n"));
+        assert!(first.note.ends_with('\n'));
+        // Not grown: the same checkpoint, not a second signature.
+        assert_eq!(log.sign_checkpoint().unwrap(), first);
+        log.append(&sample(20, 100)).unwrap();
+        let second = log.sign_checkpoint().unwrap();
+        assert_eq!(second.checkpoint.size, 21);
+        let proof = log.consistency_proof(20, 21).unwrap();
+        proof
+            .verify(&first.checkpoint.root, &second.checkpoint.root)
+            .unwrap();
+        key
+    };
+    let log = Log::open_read_only(dir.path()).unwrap();
+    let stored = log.checkpoint().unwrap();
+    assert_eq!(stored.checkpoint.size, 21);
+    SignedCheckpoint::open(&stored.note, &key).unwrap();
+    assert!(matches!(log.sign_checkpoint(), Err(Error::ReadOnly)));
+}
+
+/// A minimal executor: the ticket must wake its task when the batch becomes durable.
+#[test]
+fn tickets_resolve_as_futures() {
+    use std::future::Future as _;
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let records: Vec<Record> = (0..3).map(|n| sample(n, 100)).collect();
+    let mut ticket = log.submit(&records).unwrap();
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let range = loop {
+        match std::pin::Pin::new(&mut ticket).poll(&mut cx) {
+            Poll::Ready(result) => break result.unwrap(),
+            Poll::Pending => thread::park(),
+        }
+    };
+    assert_eq!(range, 0..3);
+    assert_eq!(log.size(), 3);
+}
+
+#[test]
+fn bad_requests_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    for n in 0..5 {
+        log.append(&sample(n, 100)).unwrap();
+    }
+    check(
+        log.inclusion_proof(5, 5).map(|_| ()),
+        "entry 5 does not exist: the log has 5 entries",
+    );
+    check(
+        log.inclusion_proof(0, 6).map(|_| ()),
+        "a tree of size 6 does not exist: the log has 5 entries",
+    );
+    check(
+        log.consistency_proof(0, 5).map(|_| ()),
+        "a consistency proof from the empty tree is not defined (RFC 9162 2.1.4)",
+    );
+    check(
+        log.consistency_proof(4, 3).map(|_| ()),
+        "the old size 4 is above the new size 3",
+    );
+    check(log.append_batch(&[]).map(|_| ()), "an empty batch");
+    let huge = sample(0, 17 << 20);
+    let err = log.append(&huge).unwrap_err().to_string();
+    assert!(err.contains("above the limit of 16777216"), "{err}");
+    assert_eq!(log.size(), 5, "nothing was logged");
+
+    fn check(got: Result<(), Error>, expect: &str) {
+        assert_eq!(got.unwrap_err().to_string(), expect);
+    }
+}
+
+#[test]
+fn empty_log_has_the_empty_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    assert_eq!(log.head().unwrap().root, mth(&[]));
+    assert_eq!(log.head().unwrap().chain, [0u8; 32]);
+    drop(log);
+    assert_eq!(verify(dir.path()).unwrap().size, 0);
+    let again = open(dir.path());
+    assert_eq!(again.size(), 0);
+}
+
+#[test]
+fn the_signing_key_is_made_on_first_start_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let key = dir.path().join("log/signing.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", key.display());
+    let text = std::fs::read_to_string(&key).unwrap();
+    let signer = allot_engine::log::SigningKey::parse(&text).unwrap();
+    assert_eq!(signer.verifier(), *log.verifier_key());
+    assert_eq!(log.origin(), "test.example/log");
+    drop(log);
+    // Reopening keeps the key.
+    assert_eq!(
+        open(dir.path()).verifier_key().to_text(),
+        signer.verifier().to_text()
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the engine (one test binary, as DEVELOPERS.md asks).
+
+mod crash;
+mod decisions;
+mod lock;
+mod log;
+mod recovery;
+mod support;

@@ -1,0 +1,3 @@
+//! Integration tests of the `allot` binary (one test binary, modules per command).
+
+mod audit;
