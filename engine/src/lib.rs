@@ -3,4 +3,5 @@
 //!
 //! This crate does no network I/O. See [`log`] for the tamper-evident decision log.
 
+pub mod input;
 pub mod log;

@@ -1,0 +1,414 @@
+//! Reading the CSV input files, with errors that name the file, the line and the field.
+//!
+//! Every domain reads its inputs through [`Table`]: the whole file is read and checked to be UTF-8
+//! first (so a bad byte is reported with its line, not as a garbled field later), the header row
+//! names the columns, and [`Row`] accessors turn each field problem into an [`InputError`] carrying
+//! `file:line: field: problem`. Readers validate everything before anything is run or logged.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Longest identifier accepted (ids end up in log entries and output files).
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Largest input file read (a guard against a wrong path pointing at a disk image).
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// One problem in one input file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InputError {
+    /// The file as the user named it.
+    pub file: String,
+    /// 1-based line, when the problem is on a line.
+    pub line: Option<u64>,
+    /// The column (or other field) at fault, when there is one.
+    pub field: Option<String>,
+    pub problem: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+impl InputError {
+    /// A problem with the file as a whole (missing, unreadable, empty).
+    pub fn file(file: impl Into<String>, problem: impl Into<String>) -> Self {
+        InputError {
+            file: file.into(),
+            line: None,
+            field: None,
+            problem: problem.into(),
+        }
+    }
+
+    /// A problem at a line and field.
+    pub fn at(
+        file: impl Into<String>,
+        line: u64,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        InputError {
+            file: file.into(),
+            line: Some(line),
+            field: Some(field.into()),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A column of a [`Table`], found by name in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    index: usize,
+    name: &'static str,
+}
+
+impl Column {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// A CSV file read whole and checked to be UTF-8, with its header row parsed.
+#[derive(Debug)]
+pub struct Table {
+    name: String,
+    bytes: Vec<u8>,
+    header: Vec<String>,
+}
+
+impl Table {
+    /// Reads `path`; errors name it as the user gave it.
+    pub fn read(path: &Path) -> Result<Table, InputError> {
+        let name = path.display().to_string();
+        let meta = std::fs::metadata(path)
+            .map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+        if meta.is_dir() {
+            return Err(InputError::file(&name, "is a folder, not a CSV file"));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(InputError::file(
+                &name,
+                format!(
+                    "is {} bytes, more than the {MAX_FILE_BYTES} accepted",
+                    meta.len()
+                ),
+            ));
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| InputError::file(&name, format!("cannot read: {e}")))?;
+        Table::from_bytes(name, bytes)
+    }
+
+    /// Parses `bytes` as the file `name` (for tests and for inputs that arrive over the network).
+    pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Result<Table, InputError> {
+        let name = name.into();
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            let at = e.valid_up_to();
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            let column = at
+                - bytes[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+            return Err(InputError {
+                file: name,
+                line: Some(line),
+                field: None,
+                problem: format!("not UTF-8 (bad byte at column {})", column + 1),
+            });
+        }
+        let mut reader = reader(&bytes);
+        let header = reader
+            .headers()
+            .map_err(|e| csv_error(&name, e))?
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .collect::<Vec<_>>();
+        if header.iter().all(|h| h.is_empty()) {
+            return Err(InputError::file(&name, "is empty: expected a header row"));
+        }
+        for (i, h) in header.iter().enumerate() {
+            if header[..i].contains(h) {
+                return Err(InputError::at(
+                    &name,
+                    1,
+                    h,
+                    "column appears twice in the header",
+                ));
+            }
+        }
+        Ok(Table {
+            name,
+            bytes,
+            header,
+        })
+    }
+
+    /// The file's name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The header's column names.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// A required column; missing is an error at line 1 naming it.
+    pub fn column(&self, name: &'static str) -> Result<Column, InputError> {
+        self.optional_column(name).ok_or_else(|| {
+            InputError::at(
+                &self.name,
+                1,
+                name,
+                format!("missing column (the header has: {})", self.header.join(",")),
+            )
+        })
+    }
+
+    /// A column that may be absent.
+    pub fn optional_column(&self, name: &'static str) -> Option<Column> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .map(|index| Column { index, name })
+    }
+
+    /// Calls `each` for every data row, in file order, stopping at the first error.
+    pub fn for_each_row<E: From<InputError>>(
+        &self,
+        mut each: impl FnMut(Row<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut reader = reader(&self.bytes);
+        let mut record = csv::ByteRecord::new();
+        // Skip the header, already parsed.
+        reader
+            .read_byte_record(&mut record)
+            .map_err(|e| csv_error(&self.name, e))?;
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => return Ok(()),
+                Ok(true) => {}
+                Err(e) => return Err(csv_error(&self.name, e).into()),
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            each(Row {
+                table: self,
+                line,
+                record: &record,
+            })?;
+        }
+    }
+
+    /// Number of data rows (a cheap pre-count for allocating).
+    pub fn count_rows(&self) -> usize {
+        let mut reader = reader(&self.bytes);
+        let mut record = csv::ByteRecord::new();
+        let mut n = 0usize;
+        while let Ok(true) = reader.read_byte_record(&mut record) {
+            n += 1;
+        }
+        n.saturating_sub(1)
+    }
+}
+
+fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(false)
+        .trim(csv::Trim::None)
+        .from_reader(bytes)
+}
+
+fn csv_error(file: &str, e: csv::Error) -> InputError {
+    let line = e.position().map(|p| p.line());
+    let problem = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("has {len} fields, the header has {expected_len}"),
+        _ => e.to_string(),
+    };
+    InputError {
+        file: file.to_owned(),
+        line,
+        field: None,
+        problem,
+    }
+}
+
+/// One data row of a [`Table`].
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    table: &'a Table,
+    line: u64,
+    record: &'a csv::ByteRecord,
+}
+
+impl<'a> Row<'a> {
+    /// The row's 1-based line in the file.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// The field's text, trimmed of surrounding spaces.
+    pub fn text(&self, column: Column) -> &'a str {
+        let raw = self.record.get(column.index).unwrap_or_default();
+        // The whole file was checked to be UTF-8 and fields split on ASCII, so this cannot fail;
+        // an empty string is a safe answer if it ever did.
+        std::str::from_utf8(raw).unwrap_or_default().trim()
+    }
+
+    /// An error at this row and column.
+    pub fn error(&self, column: Column, problem: impl Into<String>) -> InputError {
+        InputError::at(&self.table.name, self.line, column.name, problem)
+    }
+
+    /// A required, non-empty identifier of at most [`MAX_ID_BYTES`] bytes with no control
+    /// characters.
+    pub fn id(&self, column: Column) -> Result<&'a str, InputError> {
+        let text = self.text(column);
+        check_id(text).map_err(|p| self.error(column, p))?;
+        Ok(text)
+    }
+
+    /// A required field parsed as `T`; `what` describes the expected value in the error.
+    pub fn parse<T: FromStr>(&self, column: Column, what: &str) -> Result<T, InputError> {
+        let text = self.text(column);
+        if text.is_empty() {
+            return Err(self.error(column, format!("empty, expected {what}")));
+        }
+        text.parse()
+            .map_err(|_| self.error(column, format!("expected {what}, found '{}'", clip(text))))
+    }
+
+    /// An optional field: `None` when empty.
+    pub fn parse_optional<T: FromStr>(
+        &self,
+        column: Column,
+        what: &str,
+    ) -> Result<Option<T>, InputError> {
+        if self.text(column).is_empty() {
+            Ok(None)
+        } else {
+            self.parse(column, what).map(Some)
+        }
+    }
+}
+
+/// Why `text` is not an acceptable identifier, if it is not.
+pub fn check_id(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("empty, expected an id".into());
+    }
+    if text.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "id is {} bytes long, at most {MAX_ID_BYTES} accepted",
+            text.len()
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!("id '{}' contains a control character", clip(text)));
+    }
+    Ok(())
+}
+
+/// A field's text shortened for an error message (a 10 MB field must not become a 10 MB error).
+pub fn clip(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `csv` as `t.csv` with columns `id` (an id) and `n` (a u32); renders every row or the
+    /// first error.
+    fn check(csv: &[u8], expect: &str) {
+        let got = (|| -> Result<String, InputError> {
+            let table = Table::from_bytes("t.csv", csv.to_vec())?;
+            let id = table.column("id")?;
+            let n = table.column("n")?;
+            let mut out = Vec::new();
+            table.for_each_row(|row| -> Result<(), InputError> {
+                out.push(format!(
+                    "{}:{}={}",
+                    row.line(),
+                    row.id(id)?,
+                    row.parse::<u32>(n, "a count")?
+                ));
+                Ok(())
+            })?;
+            Ok(out.join(" "))
+        })()
+        .unwrap_or_else(|e| e.to_string());
+        assert_eq!(got, expect, "input: {:?}", String::from_utf8_lossy(csv));
+    }
+
+    #[test]
+    fn reads_rows_and_names_file_line_field() {
+        check(b"id,n\na,1\nb,2\n", "2:a=1 3:b=2");
+        check(b"n,id\n1, a \n", "2:a=1");
+        check(b"id,n\n", "");
+        check(
+            b"id,n\na,1\nb,x\n",
+            "t.csv:3: n: expected a count, found 'x'",
+        );
+        check(b"id,n\na,-1\n", "t.csv:2: n: expected a count, found '-1'");
+        check(b"id,n\n,1\n", "t.csv:2: id: empty, expected an id");
+        check(b"id,n\na,\n", "t.csv:2: n: empty, expected a count");
+        check(
+            b"id\na\n",
+            "t.csv:1: n: missing column (the header has: id)",
+        );
+        check(b"", "t.csv: is empty: expected a header row");
+        check(
+            b"id,n,id\n",
+            "t.csv:1: id: column appears twice in the header",
+        );
+        check(b"id,n\na,1,2\n", "t.csv:2: has 3 fields, the header has 2");
+        check(
+            b"id,n\na,1\n\xff,2\n",
+            "t.csv:3: not UTF-8 (bad byte at column 1)",
+        );
+        check(
+            b"id,n\na\x07b,1\n",
+            "t.csv:2: id: id 'a\x07b' contains a control character",
+        );
+    }
+
+    #[test]
+    fn huge_fields_give_short_errors() {
+        let mut csv = b"id,n\na,".to_vec();
+        csv.extend(std::iter::repeat_n(b'9', 10 << 20));
+        csv.push(b'x');
+        let table = Table::from_bytes("t.csv", csv).unwrap();
+        let n = table.column("n").unwrap();
+        let err = table
+            .for_each_row(|row| row.parse::<u32>(n, "a count").map(drop))
+            .unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn counts_rows() {
+        let table = Table::from_bytes("t.csv", b"id,n\na,1\nb,2\n".to_vec()).unwrap();
+        assert_eq!(table.count_rows(), 2);
+    }
+}
