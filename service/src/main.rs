@@ -1,5 +1,7 @@
 //! `allot`: the command-line interface.
 
+mod cmd;
+
 use clap::{Parser, Subcommand};
 
 /// allot: a resource-allocation engine for city services.
@@ -11,9 +13,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Solve a min-cost flow problem from a DIMACS `.min` file and print the optimal cost as JSON.
+    Mcf(cmd::mcf::Args),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Mcf(args) => cmd::mcf::run(&args),
+    }
 }

@@ -2,3 +2,6 @@
 //!
 //! This crate knows nothing of clinics, fairs or schools, and does no I/O except reading and writing
 //! the solver file formats (DIMACS).
+
+pub mod dimacs;
+pub mod mcf;

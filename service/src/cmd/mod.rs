@@ -1,0 +1,3 @@
+//! The `allot` subcommands, one module each.
+
+pub mod mcf;
