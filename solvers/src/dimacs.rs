@@ -58,7 +58,7 @@ pub enum ErrorKind {
     #[error("{field}: out of range: '{text}'")]
     OutOfRange { field: Field, text: String },
     #[error("{field}: node {id} is not in 1..={nodes}")]
-    NodeOutOfRange { field: Field, id: u64, nodes: usize },
+    NodeOutOfRange { field: Field, id: i64, nodes: usize },
     #[error("unexpected text after the last field: '{0}'")]
     Trailing(String),
     #[error("problem type: expected 'min', found '{0}'")]
@@ -72,7 +72,7 @@ pub enum ErrorKind {
     #[error("unknown line type '{0}' (expected c, p, n or a)")]
     UnknownLine(String),
     #[error("node {id} is listed twice (first on line {first})")]
-    DuplicateNode { id: u64, first: usize },
+    DuplicateNode { id: i64, first: usize },
     #[error("more arcs than the {declared} declared on line {problem_line}")]
     TooManyArcs {
         declared: usize,
@@ -181,7 +181,7 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
                 let first = supply_line[id - 1];
                 if first != 0 {
                     return Err(err(ErrorKind::DuplicateNode {
-                        id: id as u64,
+                        id: id as i64,
                         first: first as usize,
                     }));
                 }
@@ -319,11 +319,7 @@ impl<'a> Tokens<'a> {
     fn node(&mut self, field: Field, nodes: usize) -> Result<usize, ErrorKind> {
         let id = self.int(field)?;
         if id < 1 || id as u64 > nodes as u64 {
-            return Err(ErrorKind::NodeOutOfRange {
-                field,
-                id: id as u64,
-                nodes,
-            });
+            return Err(ErrorKind::NodeOutOfRange { field, id, nodes });
         }
         Ok(id as usize)
     }

@@ -4,4 +4,5 @@
 //! the solver file formats (DIMACS).
 
 pub mod dimacs;
+pub mod lp;
 pub mod mcf;
