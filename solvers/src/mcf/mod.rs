@@ -567,18 +567,19 @@ impl Core {
                 node: NodeId(short.unwrap_or(0) as u32),
             });
         }
+        let internal = s.flows();
         let flow: Vec<i64> = self
             .position
             .iter()
             .zip(&network.lower)
-            .map(|(&i, &lower)| s.flow[i as usize] + lower)
+            .map(|(&i, &lower)| internal[i as usize] + lower)
             .collect();
         let total = network.flow_cost(&flow).unwrap_or(0);
         let cost = i64::try_from(total).map_err(|_| McfError::CostOverflow { cost: total })?;
         Ok(Solution {
             flow,
             cost,
-            potential: s.pi[..s.n].to_vec(),
+            potential: s.potentials(),
         })
     }
 }
