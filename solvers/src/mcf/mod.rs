@@ -373,24 +373,32 @@ impl Network {
         if total > i128::from(limit) {
             return Err(McfError::FlowRange { total, limit });
         }
-        let need = 4 * (n as i128 + 1) * (i128::from(max_abs_cost) + 1);
-        if need > i128::from(i64::MAX) {
-            return Err(McfError::CostRange {
-                max_abs_cost,
-                nodes: n,
-            });
-        }
+        let art_cost = art_cost(n, max_abs_cost)?;
         let flow_bound = total as i64;
         Ok(Checked {
-            // Any cycle through the root that sheds artificial flow costs at most
-            // (n - 1) * C - art_cost < 0, so an optimum uses as little artificial flow as possible.
-            art_cost: (n as i64) * (max_abs_cost as i64) + 1,
+            art_cost,
             flow_bound,
             big_cap: 2 * flow_bound + 1,
+            max_abs_cost,
             // Each |reduced[v]| <= positive <= flow_bound, checked above.
             supply: reduced.into_iter().map(|b| b as i64).collect(),
         })
     }
+}
+
+/// The big M for `n` nodes and costs up to `max_abs_cost` in absolute value, after checking that
+/// potentials and reduced costs then fit in `i64`. Any cycle through the root that sheds artificial
+/// flow costs at most `(n - 1) * C - art_cost < 0`, so an optimum uses as little artificial flow as
+/// possible; potentials are tree-path sums, at most `art_cost + n * C` in absolute value.
+fn art_cost(n: usize, max_abs_cost: u64) -> Result<i64, McfError> {
+    let need = 4 * (n as i128 + 1) * (i128::from(max_abs_cost) + 1);
+    if need > i128::from(i64::MAX) {
+        return Err(McfError::CostRange {
+            max_abs_cost,
+            nodes: n,
+        });
+    }
+    Ok((n as i64) * (max_abs_cost as i64) + 1)
 }
 
 /// What validation derives: limits and supplies without lower bounds.
@@ -398,6 +406,7 @@ struct Checked {
     art_cost: i64,
     flow_bound: i64,
     big_cap: i64,
+    max_abs_cost: u64,
     supply: Vec<i64>,
 }
 
@@ -426,6 +435,13 @@ pub struct Solver {
     core: Core,
     /// Whether `core` holds a basis from an earlier solve.
     warm: bool,
+    /// Arcs whose cost changed since the last solve.
+    cost_changed: Vec<u32>,
+    /// Bounds or supplies changed since the last solve: re-validate and refresh everything.
+    flows_changed: bool,
+    /// Largest absolute cost at the last full validation, raised by later cost changes (a stale,
+    /// too large value only makes the big M larger than needed).
+    max_abs_cost: u64,
 }
 
 impl Solver {
@@ -437,6 +453,9 @@ impl Solver {
             network,
             core,
             warm: false,
+            cost_changed: Vec::new(),
+            flows_changed: false,
+            max_abs_cost: checked.max_abs_cost,
         })
     }
 
@@ -451,7 +470,9 @@ impl Solver {
     }
 
     pub fn set_cost(&mut self, arc: ArcId, cost: i64) -> Result<(), McfError> {
-        self.network.set_cost(arc, cost)
+        self.network.set_cost(arc, cost)?;
+        self.cost_changed.push(arc.0);
+        Ok(())
     }
 
     /// Sets the bounds of `arc`; rejected at once if `lower > upper` or `upper < 0`.
@@ -462,7 +483,9 @@ impl Solver {
         if lower > upper {
             return Err(McfError::LowerAboveCapacity { arc, lower, upper });
         }
-        self.network.set_bounds(arc, lower, upper)
+        self.network.set_bounds(arc, lower, upper)?;
+        self.flows_changed = true;
+        Ok(())
     }
 
     /// Sets the capacity of `arc`, keeping its lower bound.
@@ -480,25 +503,57 @@ impl Solver {
 
     /// Sets the supply of `node`; supplies must balance again by the next [`Solver::solve`].
     pub fn set_supply(&mut self, node: NodeId, supply: i64) -> Result<(), McfError> {
-        self.network.set_supply(node, supply)
+        self.network.set_supply(node, supply)?;
+        self.flows_changed = true;
+        Ok(())
     }
 
     /// Solves the current network, starting from the last basis if there is one.
     pub fn solve(&mut self) -> Result<Solution, McfError> {
-        let checked = self.network.validate()?;
-        let outcome = if self.warm {
-            self.core.refresh(&self.network, &checked);
-            self.core.simplex.pivots = 0;
-            self.core.simplex.repair_basis();
-            self.core.simplex.run()
-        } else {
+        let outcome = if !self.warm {
+            let checked = self.network.validate()?;
             self.core = Core::build(&self.network, &checked);
+            self.max_abs_cost = checked.max_abs_cost;
             self.warm = true;
             match self.core.simplex.cold_start() {
                 Outcome::Optimal => self.core.simplex.run(),
                 Outcome::Unbounded => Outcome::Unbounded,
             }
+        } else if self.flows_changed {
+            let checked = self.network.validate()?;
+            self.core.refresh(&self.network, &checked);
+            self.max_abs_cost = checked.max_abs_cost;
+            self.core.simplex.pivots = 0;
+            self.core.simplex.repair_basis();
+            self.core.simplex.run()
+        } else {
+            // Only costs changed: the flows stay feasible, so refresh the changed arcs and the
+            // potentials, nothing else.
+            let n = self.network.node_count();
+            let raised = self
+                .cost_changed
+                .iter()
+                .map(|&k| self.network.cost[k as usize].unsigned_abs())
+                .fold(self.max_abs_cost, u64::max);
+            let art = match art_cost(n, raised) {
+                Ok(art) => art,
+                // The running maximum may be stale; only the exact one can reject.
+                Err(_) => {
+                    let exact = self.network.cost.iter().map(|c| c.unsigned_abs()).max();
+                    art_cost(n, exact.unwrap_or(0))?
+                }
+            };
+            self.max_abs_cost = self.max_abs_cost.max(raised);
+            for &k in &self.cost_changed {
+                let i = self.core.position[k as usize] as usize;
+                self.core.simplex.set_cost(i, self.network.cost[k as usize]);
+            }
+            self.core.simplex.pivots = 0;
+            self.core.simplex.reprice(art);
+            self.core.simplex.run()
         };
+        self.cost_changed.clear();
+        self.flows_changed = false;
         self.core.finish(&self.network, outcome)
     }
 }

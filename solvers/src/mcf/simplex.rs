@@ -355,6 +355,26 @@ impl Simplex {
         self.recompute_potentials();
     }
 
+    /// Changes the cost of original arc `e` (internal position); call `reprice` before running.
+    pub(crate) fn set_cost(&mut self, e: usize, cost: i64) {
+        self.cost[e] = cost;
+        self.orient(e);
+    }
+
+    /// After cost changes only: sets the big M and recomputes the potentials. The flows and the
+    /// tree are untouched, so the basis stays feasible.
+    pub(crate) fn reprice(&mut self, art_cost: i64) {
+        if art_cost != self.art_cost {
+            self.art_cost = art_cost;
+            for (v, node) in self.tree[..self.n].iter().enumerate() {
+                if node.pred as usize >= self.m && node.dir == DIR_DOWN {
+                    self.cost[self.m + v] = art_cost;
+                }
+            }
+        }
+        self.recompute_potentials();
+    }
+
     /// Stores arc `e` in `price` oriented for its current state.
     fn orient(&mut self, e: usize) {
         let (s, t, c) = (self.source[e], self.target[e], self.cost[e]);
