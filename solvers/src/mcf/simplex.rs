@@ -624,7 +624,6 @@ impl Simplex {
 
     /// Block search: scan blocks of about sqrt(m) arcs from where the last search stopped and take
     /// the most negative reduced cost of the first block that has one.
-    #[inline(never)]
     fn find_entering_arc(&mut self) -> Option<usize> {
         let m = self.m;
         let bs = self.block_size;
@@ -656,7 +655,6 @@ impl Simplex {
 
     /// One pivot with entering arc `in_arc`: find the cycle's apex, the leaving arc (ratio test),
     /// push the flow around the cycle, re-hang the tree and shift potentials.
-    #[inline(never)]
     fn pivot(&mut self, in_arc: usize) -> Outcome {
         self.pivots += 1;
         let tree = &mut self.tree[..];
@@ -773,7 +771,6 @@ impl Simplex {
 
     /// LEMON's tree update: re-hang the stem from `u_in` up to `u_out` under `v_in`, fixing the thread
     /// order, subtree sizes and last successors along the way. `entering` is `u_in`'s new record.
-    #[inline(never)]
     fn update_tree_structure(
         &mut self,
         join: usize,
@@ -913,7 +910,6 @@ impl Simplex {
     /// Shifts potentials so the entering arc gets reduced cost zero: the re-hung subtree by
     /// `sigma`, or, when that subtree is the larger part, every other node by `-sigma` (only
     /// differences of potentials matter).
-    #[inline(never)]
     fn update_potential(&mut self, in_arc: usize, u_in: usize, v_in: usize) {
         let node = self.tree[u_in];
         let sigma = self.pi[v_in]
