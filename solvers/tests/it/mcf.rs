@@ -6,7 +6,7 @@ use allot_solvers::lp;
 use allot_solvers::mcf::{self, ArcId, INFINITE_CAPACITY, McfError, Network, NodeId, Solver};
 use proptest::prelude::*;
 
-use crate::support::{build, certificate, small_network};
+use crate::support::{build, certificate, medium_network, small_network};
 
 /// What solving `network` gives, as text: `cost C flow [..]` (after checking the optimality
 /// certificate) or the error's message.
@@ -287,27 +287,43 @@ fn lp_unmet(network: &Network) -> i64 {
         .cost
 }
 
+/// The flow solver and the LP oracle agree on `network`: same optimal cost (and the flow carries
+/// an optimality certificate), or both infeasible with the same unmet amount, or both unbounded.
+fn agree_with_lp(network: &Network) -> Result<(), TestCaseError> {
+    let ours = mcf::solve(network);
+    let oracle = lp::min_cost_flow(network);
+    match (&ours, &oracle) {
+        (Ok(sol), Ok(lp)) => {
+            prop_assert_eq!(sol.cost, lp.cost);
+            if let Err(why) = certificate(network, sol) {
+                prop_assert!(false, "{}", why);
+            }
+        }
+        (Err(McfError::Infeasible { unmet, node }), Err(lp::LpError::Infeasible)) => {
+            prop_assert!(node.index() < network.node_count());
+            prop_assert_eq!(*unmet, lp_unmet(network));
+        }
+        (Err(McfError::Unbounded), Err(lp::LpError::Unbounded)) => {}
+        _ => prop_assert!(false, "flow solver {:?} but LP {:?}", ours, oracle),
+    }
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    #[test]
+    fn agrees_with_the_lp_oracle_on_medium_networks(network in medium_network()) {
+        agree_with_lp(&network)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
 
     #[test]
     fn agrees_with_the_lp_oracle(network in small_network()) {
-        let ours = mcf::solve(&network);
-        let oracle = lp::min_cost_flow(&network);
-        match (&ours, &oracle) {
-            (Ok(sol), Ok(lp)) => {
-                prop_assert_eq!(sol.cost, lp.cost);
-                if let Err(why) = certificate(&network, sol) {
-                    prop_assert!(false, "{}", why);
-                }
-            }
-            (Err(McfError::Infeasible { unmet, node }), Err(lp::LpError::Infeasible)) => {
-                prop_assert!(node.index() < network.node_count());
-                prop_assert_eq!(*unmet, lp_unmet(&network));
-            }
-            (Err(McfError::Unbounded), Err(lp::LpError::Unbounded)) => {}
-            _ => prop_assert!(false, "flow solver {:?} but LP {:?}", ours, oracle),
-        }
+        agree_with_lp(&network)?;
     }
 }
 
@@ -322,7 +338,7 @@ enum Change {
 
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
-        (0usize..64, -10i64..=10).prop_map(|(a, c)| Change::Cost(a, c)),
+        (0usize..256, -10i64..=10).prop_map(|(a, c)| Change::Cost(a, c)),
         (
             0usize..64,
             -2i64..=3,
@@ -332,7 +348,7 @@ fn change() -> impl Strategy<Value = Change> {
                 None => Change::Bounds(a, lower, INFINITE_CAPACITY),
                 Some(w) => Change::Bounds(a, lower, lower.max(0) + w),
             }),
-        (0usize..8, 0usize..8, -4i64..=4).prop_map(|(u, v, k)| Change::Supply(u, v, k)),
+        (0usize..64, 0usize..64, -4i64..=4).prop_map(|(u, v, k)| Change::Supply(u, v, k)),
     ]
 }
 
@@ -366,30 +382,50 @@ fn summary(result: &Result<mcf::Solution, McfError>) -> Result<i64, McfError> {
     }
 }
 
+/// Solves `network`, then after each round of `rounds` re-solves warm and compares with a cold
+/// solve of the changed network.
+fn warm_matches_cold(network: Network, rounds: &[Vec<Change>]) -> Result<(), TestCaseError> {
+    let mut solver = Solver::new(network).unwrap();
+    let first = solver.solve();
+    prop_assert_eq!(summary(&first), summary(&mcf::solve(solver.network())));
+    for round in rounds {
+        for c in round {
+            apply(&mut solver, c);
+        }
+        let warm = solver.solve();
+        let cold = mcf::solve(solver.network());
+        prop_assert_eq!(summary(&warm), summary(&cold));
+        if let Ok(sol) = &warm
+            && let Err(why) = certificate(solver.network(), sol)
+        {
+            prop_assert!(false, "{}", why);
+        }
+    }
+    Ok(())
+}
+
+fn rounds() -> impl Strategy<Value = Vec<Vec<Change>>> {
+    proptest::collection::vec(proptest::collection::vec(change(), 1..4), 1..5)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(600))]
 
     #[test]
-    fn warm_resolve_equals_cold_solve(
-        network in small_network(),
-        rounds in proptest::collection::vec(proptest::collection::vec(change(), 1..4), 1..5),
+    fn warm_resolve_equals_cold_solve(network in small_network(), rounds in rounds()) {
+        warm_matches_cold(network, &rounds)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    #[test]
+    fn warm_resolve_equals_cold_solve_on_medium_networks(
+        network in medium_network(),
+        rounds in proptest::collection::vec(proptest::collection::vec(change(), 1..12), 1..5),
     ) {
-        let mut solver = Solver::new(network).unwrap();
-        let first = solver.solve();
-        prop_assert_eq!(summary(&first), summary(&mcf::solve(solver.network())));
-        for round in &rounds {
-            for c in round {
-                apply(&mut solver, c);
-            }
-            let warm = solver.solve();
-            let cold = mcf::solve(solver.network());
-            prop_assert_eq!(summary(&warm), summary(&cold));
-            if let Ok(sol) = &warm
-                && let Err(why) = certificate(solver.network(), sol)
-            {
-                prop_assert!(false, "{}", why);
-            }
-        }
+        warm_matches_cold(network, &rounds)?;
     }
 }
 

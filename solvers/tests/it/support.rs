@@ -32,6 +32,26 @@ pub fn small_network() -> impl Strategy<Value = Network> {
     })
 }
 
+/// Random networks of 20 to 40 nodes and up to 150 arcs: deep enough spanning trees to exercise
+/// the tree updates (both sides of the potential update, long stems).
+pub fn medium_network() -> impl Strategy<Value = Network> {
+    (20usize..=40, any::<bool>()).prop_flat_map(|(n, signed)| {
+        let min_cost = if signed { -20i64 } else { 0 };
+        let arc = (
+            0..n,
+            0..n,
+            prop_oneof![Just(None), (0i64..=30).prop_map(Some)],
+            min_cost..=100,
+        )
+            .prop_map(|(from, to, width, cost)| {
+                (from, to, 0, width.unwrap_or(INFINITE_CAPACITY), cost)
+            });
+        let supplies = proptest::collection::vec(prop_oneof![3 => Just(0i64), 1 => -15i64..=15], n);
+        (proptest::collection::vec(arc, 40..=150), supplies)
+            .prop_map(move |(arcs, supplies)| build(n, &arcs, &supplies))
+    })
+}
+
 /// A network from arc specs; the last node's supply balances the others.
 pub fn build(n: usize, arcs: &[ArcSpec], supplies: &[i64]) -> Network {
     let mut net = Network::new();
