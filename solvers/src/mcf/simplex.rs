@@ -53,6 +53,16 @@ struct TreeNode {
     cap: i64,
 }
 
+/// What a pivot hands to the tree update: the join, the node whose tree arc leaves, the end of
+/// the entering arc that gets re-hung and the node it hangs from, and its new record.
+struct Rehang {
+    join: usize,
+    u_out: usize,
+    u_in: usize,
+    v_in: usize,
+    entering: TreeNode,
+}
+
 /// An original arc as the pricing scan sees it: oriented so that its reduced cost in the direction
 /// it may move is `c + pi[s] - pi[t]` (an arc at its upper bound is stored reversed, with negated
 /// cost). Tree arcs are stored as they are; their reduced cost is 0, so they are never picked.
@@ -102,6 +112,9 @@ pub(crate) struct Simplex {
     pub(crate) big_cap: i64,
     block_size: usize,
     next_arc: usize,
+    /// Scratch space of `pivot`: the two sides of the cycle.
+    path_src: Vec<u32>,
+    path_tgt: Vec<u32>,
     /// Number of pivots in the last run (for benchmarks and tests of the warm start).
     pub(crate) pivots: u64,
 }
@@ -134,6 +147,8 @@ impl Simplex {
             big_cap: 1,
             block_size,
             next_arc: 0,
+            path_src: Vec::new(),
+            path_tgt: Vec::new(),
             pivots: 0,
         }
     }
@@ -659,13 +674,22 @@ impl Simplex {
         self.pivots += 1;
         let tree = &mut self.tree[..];
         let (src, tgt) = (self.source[in_arc] as usize, self.target[in_arc] as usize);
+        // The two sides of the cycle, each from its end of the entering arc up to (not including)
+        // the join. Recorded once so the later passes iterate an array instead of chasing parent
+        // links again.
+        let mut path_src = std::mem::take(&mut self.path_src);
+        let mut path_tgt = std::mem::take(&mut self.path_tgt);
+        path_src.clear();
+        path_tgt.clear();
 
         // The join node: the deepest common ancestor, found by climbing from the smaller subtree.
         let (mut u, mut v) = (src, tgt);
         while u != v {
             if tree[u].succ_num < tree[v].succ_num {
+                path_src.push(u as u32);
                 u = tree[u].parent as usize;
             } else {
+                path_tgt.push(v as u32);
                 v = tree[v].parent as usize;
             }
         }
@@ -674,18 +698,17 @@ impl Simplex {
         // Ratio test. Ties go to the last blocking arc met walking the cycle in the direction of
         // the flow from the join (LEMON's rule), which keeps the tree strongly feasible.
         let st = self.state[in_arc];
-        let (first, second) = if st == STATE_LOWER {
-            (src, tgt)
+        let (first, second, path_first, path_second) = if st == STATE_LOWER {
+            (src, tgt, &path_src, &path_tgt)
         } else {
-            (tgt, src)
+            (tgt, src, &path_tgt, &path_src)
         };
         let in_cap = self.cap[in_arc];
         let mut delta = in_cap;
         let mut result = 0u8;
-        let mut u_out = 0usize;
-        let mut u = first;
-        while u != join {
-            let node = &tree[u];
+        let mut out_at = 0usize;
+        for (k, &u) in path_first.iter().enumerate() {
+            let node = &tree[u as usize];
             let d = if node.dir == DIR_UP {
                 node.flow
             } else {
@@ -693,14 +716,12 @@ impl Simplex {
             };
             if d < delta {
                 delta = d;
-                u_out = u;
+                out_at = k;
                 result = 1;
             }
-            u = node.parent as usize;
         }
-        let mut u = second;
-        while u != join {
-            let node = &tree[u];
+        for (k, &u) in path_second.iter().enumerate() {
+            let node = &tree[u as usize];
             let d = if node.dir == DIR_UP {
                 node.cap - node.flow
             } else {
@@ -708,12 +729,13 @@ impl Simplex {
             };
             if d <= delta {
                 delta = d;
-                u_out = u;
+                out_at = k;
                 result = 2;
             }
-            u = node.parent as usize;
         }
         if delta > self.flow_bound {
+            self.path_src = path_src;
+            self.path_tgt = path_tgt;
             return Outcome::Unbounded;
         }
 
@@ -721,30 +743,29 @@ impl Simplex {
         let in_flow_before = if st == STATE_LOWER { 0 } else { in_cap };
         let val = i64::from(st) * delta;
         if delta > 0 {
-            let mut u = src;
-            while u != join {
-                let node = &mut tree[u];
+            for &u in &path_src {
+                let node = &mut tree[u as usize];
                 node.flow -= i64::from(node.dir) * val;
-                u = node.parent as usize;
             }
-            let mut u = tgt;
-            while u != join {
-                let node = &mut tree[u];
+            for &u in &path_tgt {
+                let node = &mut tree[u as usize];
                 node.flow += i64::from(node.dir) * val;
-                u = node.parent as usize;
             }
         }
         if result == 0 {
             // The entering arc itself is the bottleneck: it moves to its other bound.
             self.state[in_arc] = -st;
             self.orient(in_arc);
+            self.path_src = path_src;
+            self.path_tgt = path_tgt;
             return Outcome::Optimal;
         }
-        let (u_in, v_in) = if result == 1 {
-            (first, second)
+        let (u_in, v_in, path_in, path_v_in) = if result == 1 {
+            (first, second, path_first, path_second)
         } else {
-            (second, first)
+            (second, first, path_second, path_first)
         };
+        let u_out = path_in[out_at] as usize;
         self.state[in_arc] = STATE_TREE;
         let out = tree[u_out];
         let out_arc = out.pred as usize;
@@ -764,21 +785,34 @@ impl Simplex {
             flow: in_flow_before + val,
             cap: in_cap,
         };
-        self.update_tree_structure(join, u_out, u_in, v_in, entering);
+        // The ancestors of v_in, and of v_out (the old parent of u_out), below the join: the
+        // nodes whose subtree sizes change.
+        let above_in: &[u32] = path_v_in;
+        let above_out: &[u32] = &path_in[out_at + 1..];
+        let rehang = Rehang {
+            join,
+            u_out,
+            u_in,
+            v_in,
+            entering,
+        };
+        self.update_tree_structure(rehang, above_in, above_out);
         self.update_potential(in_arc, u_in, v_in);
+        self.path_src = path_src;
+        self.path_tgt = path_tgt;
         Outcome::Optimal
     }
 
     /// LEMON's tree update: re-hang the stem from `u_in` up to `u_out` under `v_in`, fixing the thread
     /// order, subtree sizes and last successors along the way. `entering` is `u_in`'s new record.
-    fn update_tree_structure(
-        &mut self,
-        join: usize,
-        u_out: usize,
-        u_in: usize,
-        v_in: usize,
-        entering: TreeNode,
-    ) {
+    fn update_tree_structure(&mut self, pivot: Rehang, above_in: &[u32], above_out: &[u32]) {
+        let Rehang {
+            join,
+            u_out,
+            u_in,
+            v_in,
+            entering,
+        } = pivot;
         let tree = &mut self.tree[..];
         let thread = &mut self.thread[..];
         let rev_thread = &mut self.rev_thread[..];
@@ -895,15 +929,13 @@ impl Simplex {
                 u = tree[u as usize].parent;
             }
         }
-        let mut u = v_in;
-        while u != join {
-            tree[u].succ_num += old_succ_num;
-            u = tree[u].parent as usize;
+        debug_assert!(above_in.first().is_none_or(|&u| u as usize == v_in));
+        debug_assert!(above_out.first().is_none_or(|&u| u as usize == v_out));
+        for &u in above_in {
+            tree[u as usize].succ_num += old_succ_num;
         }
-        let mut u = v_out;
-        while u != join {
-            tree[u].succ_num -= old_succ_num;
-            u = tree[u].parent as usize;
+        for &u in above_out {
+            tree[u as usize].succ_num -= old_succ_num;
         }
     }
 
