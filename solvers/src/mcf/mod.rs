@@ -545,7 +545,7 @@ impl Solver {
             };
             self.max_abs_cost = self.max_abs_cost.max(raised);
             for &k in &self.cost_changed {
-                let i = self.core.position[k as usize] as usize;
+                let i = self.core.mixing.position(k as usize);
                 self.core.simplex.set_cost(i, self.network.cost[k as usize]);
             }
             self.core.simplex.pivots = 0;
@@ -558,49 +558,39 @@ impl Solver {
     }
 }
 
-/// The simplex plus the map from external arc ids to internal positions.
+/// The simplex plus the map between external arc ids and internal positions.
 #[derive(Debug, Clone)]
 struct Core {
     simplex: Simplex,
-    /// Internal position of each external arc. Arcs are spread out (LEMON's "arc mixing") so that
-    /// one block of the pricing scan sees arcs from many nodes.
-    position: Vec<u32>,
+    mixing: Mixing,
 }
 
 impl Core {
     fn build(network: &Network, checked: &Checked) -> Core {
         let n = network.node_count();
-        let m = network.arc_count();
-        let mut s = Simplex::new(n, m);
-        let position = mixed_positions(n, m);
-        for (k, &i) in position.iter().enumerate() {
-            let i = i as usize;
-            s.source[i] = network.from[k];
-            s.target[i] = network.to[k];
-        }
-        let mut core = Core {
-            simplex: s,
-            position,
-        };
-        core.refresh(network, checked);
-        core
+        let mixing = Mixing::new(n, network.arc_count());
+        let arcs = mixing.by_position().map(|k| {
+            let cap = internal_cap(network.lower[k], network.upper[k], checked.big_cap);
+            (network.from[k], network.to[k], network.cost[k], cap)
+        });
+        let mut simplex = Simplex::new(n, network.arc_count(), arcs);
+        simplex.art_cost = checked.art_cost;
+        simplex.flow_bound = checked.flow_bound;
+        simplex.big_cap = checked.big_cap;
+        simplex.supply[..n].copy_from_slice(&checked.supply);
+        Core { simplex, mixing }
     }
 
-    /// Copies costs, capacities and supplies from `network` into the internal arrays.
+    /// Copies costs, capacities and supplies from `network` into the internal arrays (for a
+    /// warm start after bounds or supplies changed).
     fn refresh(&mut self, network: &Network, checked: &Checked) {
         let s = &mut self.simplex;
         s.art_cost = checked.art_cost;
         s.flow_bound = checked.flow_bound;
         s.big_cap = checked.big_cap;
-        for (k, &i) in self.position.iter().enumerate() {
-            let i = i as usize;
-            s.cost[i] = network.cost[k];
-            let (lower, upper) = (network.lower[k], network.upper[k]);
-            s.cap[i] = if upper == INFINITE_CAPACITY {
-                checked.big_cap
-            } else {
-                upper - lower
-            };
+        for (i, k) in self.mixing.by_position().enumerate() {
+            let cap = internal_cap(network.lower[k], network.upper[k], checked.big_cap);
+            s.set_arc(i, network.cost[k], cap);
         }
         s.supply[..checked.supply.len()].copy_from_slice(&checked.supply);
     }
@@ -624,10 +614,10 @@ impl Core {
         }
         let internal = s.flows();
         let flow: Vec<i64> = self
-            .position
-            .iter()
+            .mixing
+            .by_arc()
             .zip(&network.lower)
-            .map(|(&i, &lower)| internal[i as usize] + lower)
+            .map(|(i, &lower)| internal[i] + lower)
             .collect();
         let total = network.flow_cost(&flow).unwrap_or(0);
         let cost = i64::try_from(total).map_err(|_| McfError::CostOverflow { cost: total })?;
@@ -639,6 +629,78 @@ impl Core {
     }
 }
 
+/// Capacity with the lower bound removed; infinite becomes `big_cap`.
+fn internal_cap(lower: i64, upper: i64, big_cap: i64) -> i64 {
+    if upper == INFINITE_CAPACITY {
+        big_cap
+    } else {
+        upper - lower
+    }
+}
+
+/// LEMON's arc mixing: external arc `k` goes to internal position `j + t * skip` for the `t`-th
+/// arc of column `j`, columns filled in order. One block of the pricing scan then sees arcs from
+/// many nodes rather than the consecutive arcs of one node. Computed, not stored: both
+/// directions are walked in the order that keeps the writes sequential.
+#[derive(Debug, Clone)]
+struct Mixing {
+    skip: usize,
+    /// Number of full rows (`m / skip`) and the length of the last, partial one (`m % skip`).
+    rows: usize,
+    rest: usize,
+    /// First external arc of each column.
+    column_start: Vec<usize>,
+}
+
+impl Mixing {
+    fn new(n: usize, m: usize) -> Self {
+        // Trivial graphs keep their order (one column), as in LEMON.
+        let skip = if n <= 1 || m == 0 { 1 } else { (m / n).max(3) };
+        let (rows, rest) = (m / skip, m % skip);
+        let mut column_start = Vec::with_capacity(skip);
+        let mut k = 0;
+        for j in 0..skip {
+            column_start.push(k);
+            k += rows + usize::from(j < rest);
+        }
+        Mixing {
+            skip,
+            rows,
+            rest,
+            column_start,
+        }
+    }
+
+    /// External arc ids in internal order.
+    fn by_position(&self) -> impl Iterator<Item = usize> + '_ {
+        let full = (0..self.rows).flat_map(move |t| self.column_start.iter().map(move |&c| c + t));
+        let last = self.column_start[..self.rest]
+            .iter()
+            .map(move |&c| c + self.rows);
+        full.chain(last)
+    }
+
+    /// Internal positions in external order.
+    fn by_arc(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.skip).flat_map(move |j| {
+            let len = self.rows + usize::from(j < self.rest);
+            (0..len).map(move |t| j + t * self.skip)
+        })
+    }
+
+    /// Internal position of external arc `k`.
+    fn position(&self, k: usize) -> usize {
+        let tall = self.rest * (self.rows + 1);
+        let (j, t) = if k < tall {
+            (k / (self.rows + 1), k % (self.rows + 1))
+        } else {
+            let k = k - tall;
+            (self.rest + k / self.rows, k % self.rows)
+        };
+        j + t * self.skip
+    }
+}
+
 /// Solves `network` with all costs zero: succeeds exactly when the supplies can be met.
 fn feasibility(network: &Network) -> Result<Solution, McfError> {
     let mut zero = network.clone();
@@ -646,21 +708,48 @@ fn feasibility(network: &Network) -> Result<Solution, McfError> {
     solve(&zero)
 }
 
-/// LEMON's arc mixing: position `k * skip` modulo the number of arcs, column by column.
-fn mixed_positions(n: usize, m: usize) -> Vec<u32> {
-    if n <= 1 || m == 0 {
-        return (0..m as u32).collect();
-    }
-    let skip = (m / n).max(3);
-    let mut out = Vec::with_capacity(m);
-    let (mut i, mut j) = (0usize, 0usize);
-    for _ in 0..m {
-        out.push(i as u32);
-        i += skip;
-        if i >= m {
-            j += 1;
-            i = j;
+#[cfg(test)]
+mod tests {
+    use super::Mixing;
+
+    /// The computed mixing is LEMON's: walk `k * skip`, wrapping to the next column.
+    #[test]
+    fn mixing_matches_lemon() {
+        for (n, m) in [
+            (0, 0),
+            (1, 5),
+            (2, 2),
+            (3, 10),
+            (4, 17),
+            (10, 100),
+            (7, 1000),
+            (1000, 3),
+        ] {
+            let mix = Mixing::new(n, m);
+            let mut lemon = vec![0; m];
+            if n <= 1 || m == 0 {
+                lemon = (0..m).collect();
+            } else {
+                let skip = (m / n).max(3);
+                let (mut i, mut j) = (0, 0);
+                for slot in lemon.iter_mut() {
+                    *slot = i;
+                    i += skip;
+                    if i >= m {
+                        j += 1;
+                        i = j;
+                    }
+                }
+            }
+            let by_arc: Vec<usize> = mix.by_arc().collect();
+            assert_eq!(by_arc, lemon, "n {n} m {m}");
+            let positions: Vec<usize> = (0..m).map(|k| mix.position(k)).collect();
+            assert_eq!(positions, lemon, "n {n} m {m}");
+            let order: Vec<usize> = mix.by_position().collect();
+            assert_eq!(order.len(), m);
+            for (i, k) in order.into_iter().enumerate() {
+                assert_eq!(lemon[k], i, "n {n} m {m}");
+            }
         }
     }
-    out
 }

@@ -120,21 +120,43 @@ pub(crate) struct Simplex {
 }
 
 impl Simplex {
-    /// Allocates a problem with `n` nodes and `m` arcs; the caller fills `source`, `target`, `cost`,
-    /// `cap` (for `0..m`) and `supply` (for `0..n`), then calls `cold_start`.
-    pub(crate) fn new(n: usize, m: usize) -> Self {
+    /// A problem with `n` nodes and the given original arcs `(from, to, cost, capacity)` in
+    /// internal order (about `m` of them: the length is only a capacity hint); the caller sets
+    /// `supply` (for `0..n`) and the limits, then calls `cold_start`.
+    pub(crate) fn new(
+        n: usize,
+        m: usize,
+        arcs: impl Iterator<Item = (u32, u32, i64, i64)>,
+    ) -> Self {
         let all_arcs = m + n;
         let all_nodes = n + 1;
+        let mut source = Vec::with_capacity(all_arcs);
+        let mut target = Vec::with_capacity(all_arcs);
+        let mut cost = Vec::with_capacity(all_arcs);
+        let mut cap = Vec::with_capacity(all_arcs);
+        let mut price = Vec::with_capacity(m);
+        for (s, t, c, u) in arcs {
+            source.push(s);
+            target.push(t);
+            cost.push(c);
+            cap.push(u);
+            price.push(PriceArc { s, t, c });
+        }
+        let m = source.len();
+        source.resize(m + n, 0);
+        target.resize(m + n, 0);
+        cost.resize(m + n, 0);
+        cap.resize(m + n, 0);
         let block_size = ((m as f64).sqrt() as usize).max(10);
         Simplex {
             n,
             m,
-            source: vec![0; all_arcs],
-            target: vec![0; all_arcs],
-            cost: vec![0; all_arcs],
-            cap: vec![0; all_arcs],
-            state: vec![STATE_LOWER; all_arcs],
-            price: vec![PriceArc::default(); m],
+            source,
+            target,
+            cost,
+            cap,
+            state: vec![STATE_LOWER; m + n],
+            price,
             supply: vec![0; all_nodes],
             pi: vec![0; all_nodes],
             tree: vec![DETACHED; all_nodes],
@@ -307,10 +329,13 @@ impl Simplex {
             let f = match self.state[e] {
                 STATE_TREE => continue,
                 STATE_UPPER if self.cap[e] < self.big_cap => self.cap[e],
-                _ => {
+                STATE_UPPER => {
+                    // Its capacity became infinite: an arc cannot sit at an infinite bound.
                     self.state[e] = STATE_LOWER;
+                    self.orient(e);
                     0
                 }
+                _ => 0,
             };
             if f != 0 {
                 excess[self.source[e] as usize] -= f;
@@ -350,6 +375,7 @@ impl Simplex {
                     // Cut: the arc leaves the tree at the bound nearest to the flow it would need.
                     let at = if f >= cap && cap > 0 { cap } else { 0 };
                     self.state[e] = if at == 0 { STATE_LOWER } else { STATE_UPPER };
+                    self.orient(e);
                     let passed = if up { at } else { -at };
                     excess[p] += passed;
                     self.tree[u].parent = root as u32;
@@ -363,9 +389,6 @@ impl Simplex {
         }
         if cut {
             self.rebuild_thread();
-        }
-        for e in 0..m {
-            self.orient(e);
         }
         self.recompute_potentials();
     }
@@ -388,6 +411,13 @@ impl Simplex {
             }
         }
         self.recompute_potentials();
+    }
+
+    /// Sets the cost and capacity of original arc `e` (internal position), keeping its state.
+    pub(crate) fn set_arc(&mut self, e: usize, cost: i64, cap: i64) {
+        self.cost[e] = cost;
+        self.cap[e] = cap;
+        self.orient(e);
     }
 
     /// Stores arc `e` in `price` oriented for its current state.
