@@ -66,11 +66,100 @@ struct Rehang {
 /// An original arc as the pricing scan sees it: oriented so that its reduced cost in the direction
 /// it may move is `c + pi[s] - pi[t]` (an arc at its upper bound is stored reversed, with negated
 /// cost). Tree arcs are stored as they are; their reduced cost is 0, so they are never picked.
-#[derive(Debug, Clone, Copy, Default)]
-struct PriceArc {
+trait PriceArc: Copy {
+    fn new(s: u32, t: u32, c: i64) -> Self;
+    fn reduced_cost(&self, pi: &[i64]) -> i64;
+}
+
+/// The usual record, 12 bytes: costs that fit in `i32` (either sign). A smaller pricing array
+/// streams faster and, on mid-size networks, stays in the L2 cache.
+#[derive(Debug, Clone, Copy)]
+struct Narrow {
+    s: u32,
+    t: u32,
+    c: i32,
+}
+
+/// The record for any `i64` cost, 16 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Wide {
     s: u32,
     t: u32,
     c: i64,
+}
+
+/// Costs up to this in absolute value (and their negations) fit a [`Narrow`] record.
+const NARROW_COST: i64 = i32::MAX as i64;
+
+impl PriceArc for Narrow {
+    fn new(s: u32, t: u32, c: i64) -> Self {
+        // Only built when |c| <= NARROW_COST.
+        Narrow { s, t, c: c as i32 }
+    }
+    fn reduced_cost(&self, pi: &[i64]) -> i64 {
+        i64::from(self.c)
+            .wrapping_add(pi[self.s as usize])
+            .wrapping_sub(pi[self.t as usize])
+    }
+}
+
+impl PriceArc for Wide {
+    fn new(s: u32, t: u32, c: i64) -> Self {
+        Wide { s, t, c }
+    }
+    fn reduced_cost(&self, pi: &[i64]) -> i64 {
+        self.c
+            .wrapping_add(pi[self.s as usize])
+            .wrapping_sub(pi[self.t as usize])
+    }
+}
+
+/// The arcs `0..source.len()` as pricing records, all at their lower bound (canonical direction).
+fn oriented<P: PriceArc>(source: &[u32], target: &[u32], cost: &[i64]) -> Vec<P> {
+    source
+        .iter()
+        .zip(target)
+        .zip(cost)
+        .map(|((&s, &t), &c)| P::new(s, t, c))
+        .collect()
+}
+
+/// The pricing array, narrow while every cost allows it.
+#[derive(Debug, Clone)]
+enum Prices {
+    Narrow(Vec<Narrow>),
+    Wide(Vec<Wide>),
+}
+
+/// Block search over `arcs` (see `Simplex::find_entering_arc`): the position of the most negative
+/// reduced cost in the first block that has one, and where the next search starts.
+fn block_search<P: PriceArc>(
+    arcs: &[P],
+    pi: &[i64],
+    start: usize,
+    block: usize,
+) -> Option<(usize, usize)> {
+    let m = arcs.len();
+    let mut min = 0i64;
+    let mut best = 0usize;
+    let mut start = start;
+    let mut searched = 0usize;
+    while searched < m {
+        let end = (start + block).min(m);
+        for (k, a) in arcs[start..end].iter().enumerate() {
+            let rc = a.reduced_cost(pi);
+            if rc < min {
+                min = rc;
+                best = start + k;
+            }
+        }
+        searched += end - start;
+        start = if end == m { 0 } else { end };
+        if min < 0 {
+            return Some((best, start));
+        }
+    }
+    None
 }
 
 const DETACHED: TreeNode = TreeNode {
@@ -95,7 +184,7 @@ pub(crate) struct Simplex {
     pub(crate) cap: Vec<i64>,
     pub(crate) state: Vec<i8>,
     /// The original arcs oriented for pricing; kept in step with `state`.
-    price: Vec<PriceArc>,
+    price: Prices,
     pub(crate) supply: Vec<i64>,
     /// Potentials modulo 2^64; see [`Simplex::potentials`].
     pi: Vec<i64>,
@@ -134,14 +223,18 @@ impl Simplex {
         let mut target = Vec::with_capacity(all_arcs);
         let mut cost = Vec::with_capacity(all_arcs);
         let mut cap = Vec::with_capacity(all_arcs);
-        let mut price = Vec::with_capacity(m);
         for (s, t, c, u) in arcs {
             source.push(s);
             target.push(t);
             cost.push(c);
             cap.push(u);
-            price.push(PriceArc { s, t, c });
         }
+        let narrow = cost.iter().all(|c| c.abs() <= NARROW_COST);
+        let price = if narrow {
+            Prices::Narrow(oriented(&source, &target, &cost))
+        } else {
+            Prices::Wide(oriented(&source, &target, &cost))
+        };
         let m = source.len();
         source.resize(m + n, 0);
         target.resize(m + n, 0);
@@ -420,14 +513,25 @@ impl Simplex {
         self.orient(e);
     }
 
-    /// Stores arc `e` in `price` oriented for its current state.
+    /// Stores arc `e` in `price` oriented for its current state, widening the array first if
+    /// the cost does not fit a narrow record.
     fn orient(&mut self, e: usize) {
         let (s, t, c) = (self.source[e], self.target[e], self.cost[e]);
-        self.price[e] = if self.state[e] == STATE_UPPER {
-            PriceArc { s: t, t: s, c: -c }
+        let (s, t, c) = if self.state[e] == STATE_UPPER {
+            (t, s, -c)
         } else {
-            PriceArc { s, t, c }
+            (s, t, c)
         };
+        if c.abs() > NARROW_COST
+            && let Prices::Narrow(narrow) = &self.price
+        {
+            let wide = narrow.iter().map(|a| Wide::new(a.s, a.t, i64::from(a.c)));
+            self.price = Prices::Wide(wide.collect());
+        }
+        match &mut self.price {
+            Prices::Narrow(arcs) => arcs[e] = Narrow::new(s, t, c),
+            Prices::Wide(arcs) => arcs[e] = Wide::new(s, t, c),
+        }
     }
 
     /// Points node `u`'s artificial arc (its pred) so that it carries `r` units of the subtree's
@@ -670,32 +774,13 @@ impl Simplex {
     /// Block search: scan blocks of about sqrt(m) arcs from where the last search stopped and take
     /// the most negative reduced cost of the first block that has one.
     fn find_entering_arc(&mut self) -> Option<usize> {
-        let m = self.m;
-        let bs = self.block_size;
-        let pi = &self.pi[..];
-        let mut min = 0i64;
-        let mut best = 0usize;
-        let mut start = self.next_arc;
-        let mut searched = 0usize;
-        while searched < m {
-            let end = (start + bs).min(m);
-            for (k, a) in self.price[start..end].iter().enumerate() {
-                let rc =
-                    a.c.wrapping_add(pi[a.s as usize])
-                        .wrapping_sub(pi[a.t as usize]);
-                if rc < min {
-                    min = rc;
-                    best = start + k;
-                }
-            }
-            searched += end - start;
-            start = if end == m { 0 } else { end };
-            if min < 0 {
-                self.next_arc = start;
-                return Some(best);
-            }
-        }
-        None
+        let found = match &self.price {
+            Prices::Narrow(arcs) => block_search(arcs, &self.pi, self.next_arc, self.block_size),
+            Prices::Wide(arcs) => block_search(arcs, &self.pi, self.next_arc, self.block_size),
+        };
+        let (best, next) = found?;
+        self.next_arc = next;
+        Some(best)
     }
 
     /// One pivot with entering arc `in_arc`: find the cycle's apex, the leaving arc (ratio test),

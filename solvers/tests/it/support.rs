@@ -8,9 +8,19 @@ pub type ArcSpec = (usize, usize, i64, i64, i64);
 
 /// Random small networks with lower bounds (some negative), negative costs, parallel arcs,
 /// zero-capacity arcs, infinite capacities, self-loops and transshipment nodes. Half of them have
-/// only non-negative costs, which the solver starts differently (from a shortest-path tree).
+/// only non-negative costs, which the solver starts differently (from a shortest-path tree); some
+/// have costs beyond `i32`, which the solver stores differently.
 pub fn small_network() -> impl Strategy<Value = Network> {
-    (1usize..=7, any::<bool>()).prop_flat_map(|(n, signed)| {
+    (
+        1usize..=7,
+        any::<bool>(),
+        prop_oneof![4 => Just(1i64), 1 => Just(1i64 << 33)],
+    )
+        .prop_flat_map(|(n, signed, unit)| small_network_of(n, signed, unit))
+}
+
+fn small_network_of(n: usize, signed: bool, unit: i64) -> impl Strategy<Value = Network> {
+    {
         let min_cost = if signed { -10i64 } else { 0 };
         let arc = (
             0..n,
@@ -19,17 +29,17 @@ pub fn small_network() -> impl Strategy<Value = Network> {
             prop_oneof![1 => Just(None), 1 => Just(Some(0i64)), 6 => (0i64..=8).prop_map(Some)],
             min_cost..=10,
         )
-            .prop_map(|(from, to, lower, width, cost)| {
+            .prop_map(move |(from, to, lower, width, cost)| {
                 let upper = match width {
                     None => INFINITE_CAPACITY,
                     Some(w) => lower.max(0) + w,
                 };
-                (from, to, lower, upper, cost)
+                (from, to, lower, upper, cost * unit)
             });
         let supplies = proptest::collection::vec(prop_oneof![2 => Just(0i64), 3 => -6i64..=6], n);
         (proptest::collection::vec(arc, 0..=14), supplies)
             .prop_map(move |(arcs, supplies)| build(n, &arcs, &supplies))
-    })
+    }
 }
 
 /// Random networks of 20 to 40 nodes and up to 150 arcs: deep enough spanning trees to exercise
