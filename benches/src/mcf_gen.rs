@@ -52,6 +52,14 @@ fn node(i: usize) -> NodeId {
     NodeId(i as u32)
 }
 
+/// A network with `n` nodes; the families stay far below the node limit.
+fn with_nodes(n: usize, arcs: usize) -> Network {
+    let mut net = Network::with_capacity(n, arcs);
+    net.add_nodes(n)
+        .expect("generated sizes are within the node limit");
+    net
+}
+
 /// numpy's `pareto(a)`: a Lomax sample, `U^(-1/a) - 1`.
 fn pareto(rng: &mut ChaCha8Rng, a: f64) -> f64 {
     let u: f64 = 1.0 - rng.random::<f64>();
@@ -85,8 +93,7 @@ fn fair(rng: &mut ChaCha8Rng, scale: f64) -> Network {
     let first_program = first_applicant + applicants;
     let first_fair = first_program + fairs * categories;
     let sink = first_fair + fairs;
-    let mut net = Network::with_capacity(sink + 1, applicants * 8 + fairs * (categories + 1));
-    net.add_nodes(sink + 1);
+    let mut net = with_nodes(sink + 1, applicants * 8 + fairs * (categories + 1));
 
     let mut popularity: Vec<f64> = (0..fairs).map(|_| pareto(rng, 1.5) + 1.0).collect();
     let total: f64 = popularity.iter().sum();
@@ -135,8 +142,7 @@ fn fair(rng: &mut ChaCha8Rng, scale: f64) -> Network {
 fn transport(rng: &mut ChaCha8Rng, scale: f64) -> Network {
     let sources = (500.0 * scale) as usize;
     let sinks = (500.0 * scale) as usize;
-    let mut net = Network::with_capacity(sources + sinks, sources * sinks);
-    net.add_nodes(sources + sinks);
+    let mut net = with_nodes(sources + sinks, sources * sinks);
     let supply: Vec<i64> = (0..sources).map(|_| rng.random_range(50..150)).collect();
     let total: i64 = supply.iter().sum();
     if sinks == 0 {
@@ -167,8 +173,7 @@ fn netgen(rng: &mut ChaCha8Rng, scale: f64) -> Network {
     let m = (100000.0 * scale) as usize;
     let terminals = (n / 100).max(2);
     let total = 1000 * terminals as i64;
-    let mut net = Network::with_capacity(n, m + n);
-    net.add_nodes(n);
+    let mut net = with_nodes(n, m + n);
     if n < 2 * terminals {
         return net;
     }
@@ -207,8 +212,7 @@ fn netgen(rng: &mut ChaCha8Rng, scale: f64) -> Network {
 fn grid(rng: &mut ChaCha8Rng, scale: f64) -> Network {
     let (w, h) = ((100.0 * scale) as usize, (100.0 * scale) as usize);
     let idx = |x: usize, y: usize| node(y * w + x);
-    let mut net = Network::with_capacity(w * h, 4 * w * h);
-    net.add_nodes(w * h);
+    let mut net = with_nodes(w * h, 4 * w * h);
     let mut pairs = Vec::with_capacity(4 * w * h);
     for y in 0..h {
         for x in 0..w {

@@ -167,7 +167,9 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
                 let room = arcs.min(input.len() / 10 + 1);
                 network =
                     Network::try_with_capacity(nodes, room).ok_or(alloc(Field::ArcCount, room))?;
-                network.add_nodes(nodes);
+                network
+                    .add_nodes(nodes)
+                    .map_err(|_| alloc(Field::NodeCount, nodes))?;
                 problem = Some((line_no, arcs));
             }
             b"n" => {

@@ -200,11 +200,19 @@ impl Network {
     }
 
     /// Adds `count` nodes with supply 0 and returns the first one's id; they are numbered
-    /// consecutively.
-    pub fn add_nodes(&mut self, count: usize) -> NodeId {
-        let id = NodeId(u32::try_from(self.supply.len()).unwrap_or(u32::MAX));
-        self.supply.resize(self.supply.len() + count, 0);
-        id
+    /// consecutively. Fails if the network would get more than [`MAX_NODES`] nodes.
+    pub fn add_nodes(&mut self, count: usize) -> Result<NodeId, McfError> {
+        let first = self.supply.len();
+        let total = first.saturating_add(count);
+        if total > MAX_NODES || self.supply.try_reserve(count).is_err() {
+            return Err(McfError::TooLarge {
+                what: "nodes",
+                count: total,
+                limit: MAX_NODES,
+            });
+        }
+        self.supply.resize(total, 0);
+        Ok(NodeId(first as u32))
     }
 
     /// Adds an arc with lower bound 0. Endpoints are checked when solving.

@@ -178,7 +178,7 @@ fn any_network() -> impl Strategy<Value = Network> {
         };
         (arcs, proptest::collection::vec(value, n)).prop_map(move |(arcs, supplies)| {
             let mut net = Network::new();
-            net.add_nodes(n);
+            net.add_nodes(n).unwrap();
             for (v, b) in supplies.into_iter().enumerate() {
                 net.set_supply(NodeId(v as u32), b).unwrap();
             }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 fn flow_lp_on_a_small_transportation_problem() {
     // The same 2 x 2 instance as the flow tests: optimum 8.
     let mut net = Network::new();
-    let v = net.add_nodes(4).0;
+    let v = net.add_nodes(4).unwrap().0;
     let node = |i: u32| allot_solvers::mcf::NodeId(v + i);
     for (i, b) in [3, 2, -4, -1].into_iter().enumerate() {
         net.set_supply(node(i as u32), b).unwrap();

@@ -246,6 +246,15 @@ fn invalid_input_is_rejected_before_solving() {
 
     let mut net = Network::new();
     assert_eq!(
+        net.add_nodes(usize::MAX).unwrap_err().to_string(),
+        format!(
+            "{} nodes is more than the limit of {}",
+            usize::MAX,
+            mcf::MAX_NODES
+        )
+    );
+    assert_eq!(net.node_count(), 0);
+    assert_eq!(
         net.set_supply(NodeId(0), 1).unwrap_err().to_string(),
         "node 0 is out of range (the network has 0 nodes)"
     );
@@ -272,7 +281,7 @@ fn limits_are_tight_enough_for_large_values() {
 /// spill into an extra node, shortages costing 1 and original costs ignored.
 fn lp_unmet(network: &Network) -> i64 {
     let mut aux = Network::new();
-    aux.add_nodes(network.node_count() + 1);
+    aux.add_nodes(network.node_count() + 1).unwrap();
     let extra = NodeId(network.node_count() as u32);
     for (v, &b) in network.supplies().iter().enumerate() {
         aux.set_supply(NodeId(v as u32), b).unwrap();

@@ -65,7 +65,7 @@ pub fn medium_network() -> impl Strategy<Value = Network> {
 /// A network from arc specs; the last node's supply balances the others.
 pub fn build(n: usize, arcs: &[ArcSpec], supplies: &[i64]) -> Network {
     let mut net = Network::new();
-    net.add_nodes(n);
+    net.add_nodes(n).unwrap();
     let mut sum = 0;
     for (v, &b) in supplies.iter().enumerate().take(n.saturating_sub(1)) {
         net.set_supply(NodeId(v as u32), b).unwrap();
