@@ -4,6 +4,32 @@
 //! either [`solve`] it once or keep a [`Solver`] to change costs, bounds or supplies and re-solve from
 //! the previous optimal basis.
 //!
+//! ```
+//! use allot_solvers::mcf::{self, Network, Solver};
+//!
+//! // Two clinics (supply = free slots) and two districts (demand = referrals).
+//! let mut net = Network::new();
+//! let clinic = [net.add_node(), net.add_node()];
+//! let district = [net.add_node(), net.add_node()];
+//! net.set_supply(clinic[0], 3)?;
+//! net.set_supply(clinic[1], 2)?;
+//! net.set_supply(district[0], -4)?;
+//! net.set_supply(district[1], -1)?;
+//! net.add_arc(clinic[0], district[0], 10, 1);
+//! net.add_arc(clinic[0], district[1], 10, 4);
+//! let slow = net.add_arc(clinic[1], district[0], 10, 3);
+//! net.add_arc(clinic[1], district[1], 10, 2);
+//! let best = mcf::solve(&net)?;
+//! assert_eq!((best.cost, best.flow.clone()), (8, vec![3, 0, 1, 1]));
+//!
+//! // Re-solve from the optimal basis after a cost change: the same flow now costs 15.
+//! let mut solver = Solver::new(net)?;
+//! solver.solve()?;
+//! solver.set_cost(slow, 10)?;
+//! assert_eq!(solver.solve()?.cost, 15);
+//! # Ok::<(), mcf::McfError>(())
+//! ```
+//!
 //! # Conventions
 //! - Supply `b[v] > 0` is flow that must leave node `v`, `b[v] < 0` flow that must arrive; the
 //!   supplies must sum to zero. Every arc `a = (i, j)` carries `lower[a] <= flow[a] <= upper[a]`,
