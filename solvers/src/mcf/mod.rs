@@ -545,9 +545,12 @@ impl Solver {
     /// Solves the current network, starting from the last basis if there is one.
     pub fn solve(&mut self) -> Result<Solution, McfError> {
         let outcome = if !self.warm {
-            let checked = self.network.validate()?;
-            self.core = Core::build(&self.network, &checked);
-            self.max_abs_cost = checked.max_abs_cost;
+            // `new` built the core; rebuild only if the network changed since.
+            if self.flows_changed || !self.cost_changed.is_empty() {
+                let checked = self.network.validate()?;
+                self.core = Core::build(&self.network, &checked);
+                self.max_abs_cost = checked.max_abs_cost;
+            }
             self.warm = true;
             match self.core.simplex.cold_start() {
                 Outcome::Optimal => self.core.simplex.run(),
@@ -611,7 +614,7 @@ impl Core {
         simplex.art_cost = checked.art_cost;
         simplex.flow_bound = checked.flow_bound;
         simplex.big_cap = checked.big_cap;
-        simplex.supply[..n].copy_from_slice(&checked.supply);
+        simplex.set_supplies(&checked.supply);
         Core { simplex, mixing }
     }
 
@@ -626,7 +629,7 @@ impl Core {
             let cap = internal_cap(network.lower[k], network.upper[k], checked.big_cap);
             s.set_arc(i, network.cost[k], cap);
         }
-        s.supply[..checked.supply.len()].copy_from_slice(&checked.supply);
+        s.set_supplies(&checked.supply);
     }
 
     fn finish(&self, network: &Network, outcome: Outcome) -> Result<Solution, McfError> {
@@ -743,8 +746,102 @@ fn feasibility(network: &Network) -> Result<Solution, McfError> {
 }
 
 #[cfg(test)]
+impl Solver {
+    /// Renumbers the nodes every `pivots` pivots regardless of size (tests only: the solver
+    /// does it by itself only on large networks).
+    fn renumber_every(&mut self, pivots: u64) {
+        self.core.simplex.renumber_period = pivots;
+    }
+}
+
+#[cfg(test)]
 mod tests {
-    use super::Mixing;
+    use super::{ArcId, Mixing, Network, NodeId, Solver, solve};
+    use proptest::prelude::*;
+
+    /// Networks of up to 30 nodes with bounds, some infinite capacities and costs of either sign.
+    fn network() -> impl Strategy<Value = Network> {
+        (2usize..30, any::<bool>()).prop_flat_map(|(n, signed)| {
+            let low = if signed { -5i64 } else { 0 };
+            let arc = (
+                0..n,
+                0..n,
+                0i64..2,
+                prop_oneof![Just(None), (0i64..20).prop_map(Some)],
+                low..50,
+            );
+            (
+                proptest::collection::vec(arc, 1..90),
+                proptest::collection::vec(-8i64..8, n - 1),
+            )
+                .prop_map(move |(arcs, supplies)| {
+                    let mut net = Network::new();
+                    net.add_nodes(n).unwrap();
+                    for (v, &b) in supplies.iter().enumerate() {
+                        net.set_supply(NodeId(v as u32), b).unwrap();
+                    }
+                    net.set_supply(NodeId(n as u32 - 1), -supplies.iter().sum::<i64>())
+                        .unwrap();
+                    for (u, v, lower, width, cost) in arcs {
+                        let upper = width.map_or(super::INFINITE_CAPACITY, |w| lower + w);
+                        net.add_arc_with_lower(
+                            NodeId(u as u32),
+                            NodeId(v as u32),
+                            lower,
+                            upper,
+                            cost,
+                        );
+                    }
+                    net
+                })
+        })
+    }
+
+    proptest! {
+        /// Renumbering the nodes mid-solve (as large networks do) changes no result, cold or warm:
+        /// same cost or error, and potentials reported under the caller's node ids.
+        #[test]
+        fn renumbering_is_invisible(
+            net in network(),
+            period in 1u64..5,
+            changes in proptest::collection::vec((0usize..90, 0i64..50, -3i64..3), 1..6),
+        ) {
+            let mut solver = Solver::new(net.clone()).unwrap();
+            solver.renumber_every(period);
+            let same = |a: &Result<super::Solution, super::McfError>, b: &Result<super::Solution, super::McfError>| {
+                match (a, b) {
+                    (Ok(x), Ok(y)) => x.cost == y.cost,
+                    (Err(super::McfError::Infeasible { unmet: x, .. }), Err(super::McfError::Infeasible { unmet: y, .. })) => x == y,
+                    (Err(x), Err(y)) => x == y,
+                    _ => false,
+                }
+            };
+            let got = solver.solve();
+            prop_assert!(same(&got, &solve(&net)), "cold: {:?}", got);
+            if let Ok(sol) = &got {
+                // Complementary slackness under the caller's ids.
+                for (k, a) in net.arcs().enumerate() {
+                    let rc = sol.reduced_cost(&net, ArcId(k as u32)).unwrap();
+                    let f = sol.flow[k];
+                    prop_assert!(!(rc > 0 && f != a.lower || rc < 0 && f != a.upper));
+                }
+            }
+            let m = net.arc_count();
+            for (i, &(a, cost, shift)) in changes.iter().enumerate() {
+                solver.set_cost(ArcId((a % m) as u32), cost).unwrap();
+                if i % 2 == 1 {
+                    // Move supply between two nodes, which repairs the basis (internal numbering).
+                    let (u, v) = (NodeId(0), NodeId((a % net.node_count()) as u32));
+                    let bu = solver.network().supply(u).unwrap();
+                    solver.set_supply(u, bu - shift).unwrap();
+                    let bv = solver.network().supply(v).unwrap();
+                    solver.set_supply(v, bv + shift).unwrap();
+                }
+                let warm = solver.solve();
+                prop_assert!(same(&warm, &solve(solver.network())), "warm: {:?}", warm);
+            }
+        }
+    }
 
     /// The computed mixing is LEMON's: walk `k * skip`, wrapping to the next column.
     #[test]

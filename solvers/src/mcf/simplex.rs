@@ -18,6 +18,12 @@
 //! - The basis can be repaired after cost, capacity and supply changes (`repair_basis`); both the
 //!   cold start and the warm re-solve go through it.
 //! - The artificial cost is the smallest big-M that provably works, so potentials stay small.
+//! - When costs are non-negative the start is a shortest-path tree towards the demand nodes, not
+//!   the all-artificial tree (most of LEMON's pivots on these networks are degenerate ones that
+//!   build such a tree arc by arc).
+//! - On large networks without locality of their own, nodes are renumbered in thread order now
+//!   and then, so that subtree walks read memory in order.
+//! - Pricing records are 12 bytes while costs fit in `i32`.
 //!
 //! `Limits` (checked before a solve) guarantee that no flow, true potential difference or reduced
 //! cost overflows `i64`.
@@ -114,6 +120,25 @@ impl PriceArc for Wide {
     }
 }
 
+/// How often to renumber the nodes in thread order (in pivots; 0: never). Worth it when the node
+/// arrays outgrow the L1 cache and the caller's numbering has no locality of its own: a grid
+/// numbered row by row already keeps an arc's ends close, which the pricing scan profits from and
+/// a tree order would lose. Renumbering costs a pass over nodes and arcs, so not more often than
+/// every `n / 2` pivots.
+fn renumber_period(n: usize, source: &[u32], target: &[u32]) -> u64 {
+    const MIN_NODES: usize = 4096;
+    if n < MIN_NODES || source.is_empty() {
+        return 0;
+    }
+    let spread: u64 = source
+        .iter()
+        .zip(target)
+        .map(|(&s, &t)| u64::from(s.abs_diff(t)))
+        .sum();
+    let local = spread / (source.len() as u64) < (n as u64) / 16;
+    if local { 0 } else { (n / 2) as u64 }
+}
+
 /// The arcs `0..source.len()` as pricing records, all at their lower bound (canonical direction).
 fn oriented<P: PriceArc>(source: &[u32], target: &[u32], cost: &[i64]) -> Vec<P> {
     source
@@ -204,6 +229,12 @@ pub(crate) struct Simplex {
     /// Scratch space of `pivot`: the two sides of the cycle.
     path_src: Vec<u32>,
     path_tgt: Vec<u32>,
+    /// The caller's id of each internal node (nodes are renumbered in thread order, see
+    /// `renumber`); the root is not in it.
+    node_of: Vec<u32>,
+    /// Pivots between renumberings (0: never), and pivots since the last one.
+    pub(crate) renumber_period: u64,
+    since_renumber: u64,
     /// Number of pivots in the last run (for benchmarks and tests of the warm start).
     pub(crate) pivots: u64,
 }
@@ -241,6 +272,7 @@ impl Simplex {
         cost.resize(m + n, 0);
         cap.resize(m + n, 0);
         let block_size = ((m as f64).sqrt() as usize).max(10);
+        let renumber_period = renumber_period(n, &source[..m], &target[..m]);
         Simplex {
             n,
             m,
@@ -264,6 +296,9 @@ impl Simplex {
             next_arc: 0,
             path_src: Vec::new(),
             path_tgt: Vec::new(),
+            node_of: (0..n as u32).collect(),
+            renumber_period,
+            since_renumber: 0,
             pivots: 0,
         }
     }
@@ -298,14 +333,18 @@ impl Simplex {
         self.last_succ[root] = if n == 0 { root as u32 } else { (n - 1) as u32 };
         self.next_arc = 0;
         self.pivots = 0;
-        if self.cost[..m].iter().all(|&c| c >= 0) {
+        let outcome = if self.cost[..m].iter().all(|&c| c >= 0) {
             self.shortest_path_crash();
             self.repair_basis();
             Outcome::Optimal
         } else {
             self.repair_basis();
             self.initial_pivots()
+        };
+        if self.renumber_period > 0 {
+            self.renumber();
         }
+        outcome
     }
 
     /// A starting tree from shortest paths: every node that can reach a demand node hangs, by zero
@@ -635,10 +674,18 @@ impl Simplex {
     /// True potentials of the original nodes (relative to the root, which makes them exact).
     pub(crate) fn potentials(&self) -> Vec<i64> {
         let base = self.pi[self.root()];
-        self.pi[..self.n]
-            .iter()
-            .map(|p| p.wrapping_sub(base))
-            .collect()
+        let mut out = vec![0; self.n];
+        for (&v, &p) in self.node_of.iter().zip(&self.pi) {
+            out[v as usize] = p.wrapping_sub(base);
+        }
+        out
+    }
+
+    /// Sets the supplies, given by the caller's node ids.
+    pub(crate) fn set_supplies(&mut self, supply: &[i64]) {
+        for (b, &v) in self.supply.iter_mut().zip(&self.node_of) {
+            *b = supply[v as usize];
+        }
     }
 
     /// Flow on each original arc (internal order).
@@ -657,14 +704,15 @@ impl Simplex {
         flow
     }
 
-    /// Total flow on artificial arcs from the root, and one node whose demand is short (if any).
+    /// Total flow on artificial arcs from the root, and one node (caller's id) whose demand is
+    /// short (if any).
     pub(crate) fn artificial_flow(&self) -> (i64, Option<usize>) {
         let mut total = 0i64;
         let mut short = None;
         for (v, node) in self.tree[..self.n].iter().enumerate() {
             if node.pred as usize >= self.m && node.dir == DIR_DOWN && node.flow > 0 {
                 total += node.flow;
-                short.get_or_insert(v);
+                short.get_or_insert(self.node_of[v] as usize);
             }
         }
         (total, short)
@@ -767,8 +815,103 @@ impl Simplex {
             if self.pivot(e) == Outcome::Unbounded {
                 return Outcome::Unbounded;
             }
+            if self.renumber_period > 0 {
+                self.since_renumber += 1;
+                if self.since_renumber >= self.renumber_period {
+                    self.renumber();
+                }
+            }
         }
         Outcome::Optimal
+    }
+
+    /// Renumbers the nodes in thread (preorder) order, root last as always. Subtrees then occupy
+    /// runs of consecutive ids, so the thread walks of the potential update read memory in order
+    /// instead of hopping around, and parents sit near their children. Pivots disturb the order
+    /// only gradually; `run` renumbers again from time to time.
+    fn renumber(&mut self) {
+        self.since_renumber = 0;
+        let (n, m) = (self.n, self.m);
+        let root = n;
+        let mut new = vec![0u32; n + 1];
+        new[root] = root as u32;
+        let mut u = self.thread[root] as usize;
+        let mut k = 0u32;
+        while u != root {
+            new[u] = k;
+            k += 1;
+            u = self.thread[u] as usize;
+        }
+        let map = |v: u32| if v == NONE { NONE } else { new[v as usize] };
+        let mut tree = vec![DETACHED; n + 1];
+        let mut pi = vec![0; n + 1];
+        let mut supply = vec![0; n + 1];
+        let mut thread = vec![0; n + 1];
+        let mut rev_thread = vec![0; n + 1];
+        let mut last_succ = vec![0; n + 1];
+        let mut node_of = vec![0; n];
+        for (v, &w) in new.iter().enumerate() {
+            let w = w as usize;
+            let mut node = self.tree[v];
+            node.parent = map(node.parent);
+            if node.pred != NONE && node.pred as usize >= m {
+                // Node v's artificial arc m + v moves with it.
+                node.pred = (m + w) as u32;
+            }
+            tree[w] = node;
+            pi[w] = self.pi[v];
+            supply[w] = self.supply[v];
+            thread[w] = map(self.thread[v]);
+            rev_thread[w] = map(self.rev_thread[v]);
+            last_succ[w] = map(self.last_succ[v]);
+            if v < n {
+                node_of[w] = self.node_of[v];
+            }
+        }
+        let art = |a: &[u32]| -> Vec<u32> {
+            let mut out = vec![0; n];
+            for (&w, &x) in new.iter().zip(&a[m..]) {
+                out[w as usize] = map(x);
+            }
+            out
+        };
+        let art_source = art(&self.source);
+        let art_target = art(&self.target);
+        let mut art_cost = vec![0; n];
+        let mut art_cap = vec![0; n];
+        let mut art_state = vec![0; n];
+        for (v, &w) in new[..n].iter().enumerate() {
+            let w = w as usize;
+            art_cost[w] = self.cost[m + v];
+            art_cap[w] = self.cap[m + v];
+            art_state[w] = self.state[m + v];
+        }
+        self.source[m..].copy_from_slice(&art_source);
+        self.target[m..].copy_from_slice(&art_target);
+        self.cost[m..].copy_from_slice(&art_cost);
+        self.cap[m..].copy_from_slice(&art_cap);
+        self.state[m..].copy_from_slice(&art_state);
+        for e in 0..m {
+            self.source[e] = map(self.source[e]);
+            self.target[e] = map(self.target[e]);
+        }
+        match &mut self.price {
+            Prices::Narrow(arcs) => arcs.iter_mut().for_each(|a| {
+                a.s = map(a.s);
+                a.t = map(a.t);
+            }),
+            Prices::Wide(arcs) => arcs.iter_mut().for_each(|a| {
+                a.s = map(a.s);
+                a.t = map(a.t);
+            }),
+        }
+        self.tree = tree;
+        self.pi = pi;
+        self.supply = supply;
+        self.thread = thread;
+        self.rev_thread = rev_thread;
+        self.last_succ = last_succ;
+        self.node_of = node_of;
     }
 
     /// Block search: scan blocks of about sqrt(m) arcs from where the last search stopped and take
