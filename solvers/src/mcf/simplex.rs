@@ -25,8 +25,8 @@
 //!   and then, so that subtree walks read memory in order.
 //! - Pricing records are 12 bytes while costs fit in `i32`.
 //!
-//! `Limits` (checked before a solve) guarantee that no flow, true potential difference or reduced
-//! cost overflows `i64`.
+//! The validation in `super` (before any solve) guarantees that no flow, true potential difference
+//! or reduced cost overflows `i64`.
 
 pub(crate) const STATE_UPPER: i8 = -1;
 pub(crate) const STATE_TREE: i8 = 0;
@@ -260,7 +260,7 @@ impl Simplex {
             cost.push(c);
             cap.push(u);
         }
-        let narrow = cost.iter().all(|c| c.abs() <= NARROW_COST);
+        let narrow = cost.iter().all(|c| c.unsigned_abs() <= NARROW_COST as u64);
         let price = if narrow {
             Prices::Narrow(oriented(&source, &target, &cost))
         } else {
@@ -308,7 +308,8 @@ impl Simplex {
     }
 
     /// The initial basis: every node hangs from the root by its artificial arc, original arcs at their
-    /// lower bound. Then LEMON's heuristic initial pivots.
+    /// lower bound; then, with non-negative costs, the shortest-path crash, otherwise LEMON's
+    /// heuristic initial pivots.
     pub(crate) fn cold_start(&mut self) -> Outcome {
         let (n, m) = (self.n, self.m);
         let root = self.root();
@@ -561,7 +562,7 @@ impl Simplex {
         } else {
             (s, t, c)
         };
-        if c.abs() > NARROW_COST
+        if c.unsigned_abs() > NARROW_COST as u64
             && let Prices::Narrow(narrow) = &self.price
         {
             let wide = narrow.iter().map(|a| Wide::new(a.s, a.t, i64::from(a.c)));
