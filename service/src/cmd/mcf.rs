@@ -8,16 +8,7 @@ use allot_solvers::dimacs;
 use allot_solvers::mcf::{self, McfError};
 use anyhow::{Context, bail};
 
-/// Solve a minimum-cost flow problem given as a DIMACS `.min` file.
-///
-/// The file has a problem line `p min NODES ARCS`, node lines `n ID SUPPLY` (positive supply leaves
-/// the node, negative arrives; unlisted nodes have 0) and arc lines `a SRC DST LOW CAP COST`, with
-/// node ids from 1; lines starting with `c` are comments.
-///
-/// Prints, last, one JSON line:
-/// `{"status":"optimal","cost":N,"solve_seconds":S,"nodes":n,"arcs":m}`, where the time covers
-/// the solve only, not reading the file. An infeasible or unbounded problem, or a malformed file,
-/// exits with status 1 and a message on stderr (for a malformed file: the line and the field).
+/// Arguments of `allot mcf` (its help text is on the `Command::Mcf` variant in `main.rs`).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  allot mcf network.min\n  allot mcf --flow network.min")]
 pub struct Args {
@@ -51,7 +42,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "{file}: infeasible: {unmet} units of demand cannot be met (node {} is short)",
             node.index() + 1
         ),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("{file}: cannot solve"))),
+        Err(e) => bail!("{file}: {e}"),
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.flow {

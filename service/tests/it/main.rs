@@ -1,0 +1,3 @@
+//! Integration tests of the `allot` binary (one test binary, as DEVELOPERS.md asks).
+
+mod mcf;
