@@ -3,4 +3,7 @@
 //! This crate knows nothing of clinics, fairs or schools, and does no I/O except reading and writing
 //! the solver file formats (DIMACS).
 
+pub mod dimacs;
+pub mod lp;
 pub mod matching;
+pub mod mcf;

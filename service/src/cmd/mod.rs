@@ -1,3 +1,4 @@
 //! The `allot` subcommands, one module each.
 
 pub mod audit;
+pub mod mcf;

@@ -1,3 +1,4 @@
 //! Integration tests of the `allot` binary (one test binary, modules per command).
 
 mod audit;
+mod mcf;
