@@ -2,6 +2,7 @@
 
 mod cmd;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -10,6 +11,16 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "allot", version, about, long_about = None)]
 struct Cli {
+    /// The data folder: the decision log, keys and stored run inputs live here.
+    #[arg(
+        long,
+        global = true,
+        env = "ALLOT_DATA",
+        default_value = "./allot-data",
+        value_name = "DIR"
+    )]
+    data: PathBuf,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -34,7 +45,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Audit(args) => cmd::audit::run(args),
+        Command::Audit(args) => cmd::audit::run(args, &cli.data),
         Command::Mcf(args) => cmd::mcf::run(&args),
     };
     match result {

@@ -21,16 +21,6 @@ use clap::{Args, Subcommand};
                   published as C2SP signed-note checkpoints (Ed25519)."
 )]
 pub struct AuditArgs {
-    /// The data folder (the log is in DIR/log).
-    #[arg(
-        long,
-        global = true,
-        env = "ALLOT_DATA",
-        default_value = "./allot-data",
-        value_name = "DIR"
-    )]
-    data: PathBuf,
-
     #[command(subcommand)]
     command: AuditCommand,
 }
@@ -117,8 +107,7 @@ enum AuditCommand {
     },
 }
 
-pub fn run(args: AuditArgs) -> Result<()> {
-    let data = args.data.as_path();
+pub fn run(args: AuditArgs, data: &Path) -> Result<()> {
     match args.command {
         AuditCommand::Verify => verify_log(data),
         AuditCommand::Show { index } => show(data, index),
