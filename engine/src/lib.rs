@@ -3,5 +3,6 @@
 //!
 //! This crate does no network I/O. See [`log`] for the tamper-evident decision log.
 
+pub mod blobs;
 pub mod input;
 pub mod log;

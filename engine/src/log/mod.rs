@@ -24,7 +24,7 @@ pub mod format {}
 pub mod entry;
 mod error;
 pub mod frame;
-mod fsutil;
+pub(crate) mod fsutil;
 pub mod merkle;
 pub mod note;
 pub mod proof;

@@ -1,0 +1,97 @@
+//! Content-addressed, durable storage for what decisions refer to by digest: the canonical input
+//! of an allocation run, a loaded schedule. The log holds the digest; the bytes live here, so an
+//! auditor can re-run a decision from its inputs and check the digest first.
+//!
+//! Layout: `DATA/blobs/<first 2 hex digits>/<64 hex digits>`. A blob is written atomically and
+//! fsynced (with its folder) before `put` returns, so a decision logged after `put` never refers
+//! to bytes that a crash could lose.
+
+use std::path::{Path, PathBuf};
+
+use crate::log::fsutil::{create_dirs, read_optional, write_atomic};
+use crate::log::{Digest, Error, Result};
+
+/// The blob folder of one data folder.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    dir: PathBuf,
+}
+
+impl BlobStore {
+    /// The store in `data_dir/blobs` (created on the first `put`).
+    pub fn new(data_dir: &Path) -> Self {
+        BlobStore {
+            dir: data_dir.join("blobs"),
+        }
+    }
+
+    fn path(&self, digest: &Digest) -> PathBuf {
+        let hex = hex::encode(digest.0);
+        self.dir.join(&hex[..2]).join(hex)
+    }
+
+    /// Stores `bytes` durably and returns their SHA-256. Storing the same bytes twice is cheap
+    /// (an existing blob with the right content is kept).
+    pub fn put(&self, bytes: &[u8]) -> Result<Digest> {
+        let digest = Digest::of(bytes);
+        let path = self.path(&digest);
+        if let Ok(Some(existing)) = read_optional(&path)
+            && Digest::of(&existing) == digest
+        {
+            return Ok(digest);
+        }
+        if let Some(parent) = path.parent() {
+            create_dirs(parent)?;
+        }
+        write_atomic(&path, bytes, 0o644)?;
+        Ok(digest)
+    }
+
+    /// The bytes stored under `digest`, checked against it.
+    pub fn get(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let path = self.path(digest);
+        let bytes = read_optional(&path)?.ok_or_else(|| Error::BadFile {
+            path: path.clone(),
+            reason: format!("blob {digest} is missing from the data folder"),
+        })?;
+        let found = Digest::of(&bytes);
+        if found != *digest {
+            return Err(Error::BadFile {
+                path,
+                reason: format!("blob content hashes to {found}, not to its name {digest}"),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_reads_and_detects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        let digest = store.put(b"applications").unwrap();
+        assert_eq!(digest, Digest::of(b"applications"));
+        assert_eq!(store.get(&digest).unwrap(), b"applications");
+        assert_eq!(store.put(b"applications").unwrap(), digest);
+
+        let missing = Digest::of(b"other");
+        assert!(
+            store
+                .get(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("missing")
+        );
+
+        std::fs::write(store.path(&digest), b"applicationz").unwrap();
+        let err = store.get(&digest).unwrap_err().to_string();
+        assert!(err.contains("not to its name"), "{err}");
+        // A damaged blob is rewritten by the next put of the right bytes.
+        store.put(b"applications").unwrap();
+        assert_eq!(store.get(&digest).unwrap(), b"applications");
+    }
+}
