@@ -1,0 +1,8 @@
+//! The allot service: the gRPC API (`proto/allot/v1/*.proto`), the server behind `allot serve`,
+//! and the client the `allot` CLI uses in remote mode (`--server`).
+//!
+//! - [`proto`]: the generated messages, services and clients, and the file descriptor set.
+//! - [`rpc`]: what client and server share: the codec, connecting.
+
+pub mod proto;
+pub mod rpc;

@@ -1,0 +1,3 @@
+//! What the client and the server share.
+
+pub mod codec;
