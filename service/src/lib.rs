@@ -2,7 +2,10 @@
 //! and the client the `allot` CLI uses in remote mode (`--server`).
 //!
 //! - [`proto`]: the generated messages, services and clients, and the file descriptor set.
-//! - [`rpc`]: what client and server share: the codec, connecting.
+//! - [`rpc`]: what client and server share: the codec, field-path validation, connecting.
+//! - [`server`]: configuration, tokens and roles, the gate every call passes (authentication,
+//!   concurrency limit, deadlines, metrics, logs), the application state and the services.
 
 pub mod proto;
 pub mod rpc;
+pub mod server;

@@ -1,3 +1,4 @@
 //! What the client and the server share.
 
+pub mod client;
 pub mod codec;

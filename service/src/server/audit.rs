@@ -1,0 +1,410 @@
+//! `allot.v1.Audit` over the engine's decision log.
+//!
+//! Reads go through `spawn_blocking` (they read segment and derived files) and take the log's
+//! view lock only for a moment, so they never hold up the committer's appends. Every proof is
+//! checked against the signed root before it is sent: a proof that would fail the client's check
+//! (damaged derived data) is DATA_LOSS here instead.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use allot_engine::log::proof::{verify_consistency, verify_inclusion};
+use allot_engine::log::{Entry, Log, RawEntry, SignedCheckpoint};
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::state::AppState;
+use super::status::{blocking, log_status};
+use super::validate::{FieldError, FieldPath};
+use crate::proto::v1 as pb;
+use crate::proto::v1::audit_server::Audit;
+
+/// Entries per `StreamEntries` message, at most.
+pub const STREAM_BATCH_ENTRIES: usize = 1024;
+/// Bytes of entry data per `StreamEntries` message, about (a single larger entry goes alone).
+pub const STREAM_BATCH_BYTES: usize = 1 << 20;
+/// How often a following stream looks for new entries.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(50);
+
+/// The Audit service.
+#[derive(Debug, Clone)]
+pub struct AuditService {
+    state: Arc<AppState>,
+}
+
+impl AuditService {
+    pub fn new(state: Arc<AppState>) -> Self {
+        AuditService { state }
+    }
+
+    fn log(&self) -> &Arc<Log> {
+        &self.state.log
+    }
+
+    /// The latest checkpoint; one is signed when the server starts, so this always succeeds on a
+    /// running server.
+    fn latest(&self) -> Result<SignedCheckpoint, Status> {
+        self.state
+            .checkpoints
+            .latest()
+            .ok_or_else(|| Status::unavailable("no checkpoint has been signed yet"))
+    }
+
+    /// The held checkpoint of `size`, for a request's field at `path`.
+    fn held(&self, size: u64, path: &FieldPath) -> Result<SignedCheckpoint, Status> {
+        self.state.checkpoints.at(size).ok_or_else(|| {
+            let latest = self
+                .state
+                .checkpoints
+                .latest()
+                .map_or(0, |c| c.checkpoint.size);
+            FieldError::failed_precondition(
+                path,
+                format!(
+                    "this server holds no signed checkpoint of size {size} (the latest is of \
+                     size {latest}); leave it out to use the latest"
+                ),
+            )
+            .into()
+        })
+    }
+}
+
+/// A signed checkpoint as a message.
+pub fn signed_checkpoint(signed: &SignedCheckpoint) -> pb::SignedCheckpoint {
+    pb::SignedCheckpoint {
+        note: signed.note.clone(),
+        origin: signed.checkpoint.origin.clone(),
+        tree_size: signed.checkpoint.size,
+        root_hash: signed.checkpoint.root.to_vec(),
+    }
+}
+
+/// A stored entry as a message; `raw` leaves out the leaf hash and the decoded view.
+pub fn log_entry(raw: RawEntry, raw_only: bool) -> pb::LogEntry {
+    let (leaf_hash, decoded) = if raw_only {
+        (Vec::new(), None)
+    } else {
+        let decoded = match Entry::decode(&raw.bytes) {
+            Ok(entry) => Some(decoded_entry(&entry)),
+            Err(e) => {
+                // Sent without a decoded view: the client sees the same error decoding `data`.
+                tracing::warn!(index = raw.index, error = %e, "entry does not decode");
+                None
+            }
+        };
+        (raw.leaf_hash().to_vec(), decoded)
+    };
+    pb::LogEntry {
+        index: raw.index,
+        leaf_hash,
+        chain_hash: raw.chain.to_vec(),
+        data: raw.bytes,
+        decoded,
+    }
+}
+
+fn decoded_entry(entry: &Entry) -> pb::DecodedEntry {
+    let r = &entry.record;
+    let micros = r.time.unix_micros();
+    pb::DecodedEntry {
+        time: Some(prost_types::Timestamp {
+            seconds: i64::try_from(micros / 1_000_000).unwrap_or(i64::MAX),
+            nanos: ((micros % 1_000_000) * 1000) as i32,
+        }),
+        kind: u32::from(r.decision.kind().0),
+        kind_name: r.decision.name().to_owned(),
+        actor: r.actor.clone(),
+        subject: r.subject.clone(),
+        fields: r
+            .decision
+            .fields()
+            .into_iter()
+            .map(|(name, value)| pb::EntryField {
+                name: name.to_owned(),
+                value,
+            })
+            .collect(),
+    }
+}
+
+/// Reads entries `start..end` (end within the log), stopping early at the batch limits.
+fn read_batch(
+    log: &Log,
+    start: u64,
+    end: u64,
+    raw_only: bool,
+) -> Result<Vec<pb::LogEntry>, Status> {
+    let end = end.min(start.saturating_add(STREAM_BATCH_ENTRIES as u64));
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for raw in log.entries(start..end).map_err(log_status)? {
+        let raw = raw.map_err(log_status)?;
+        bytes += raw.bytes.len();
+        out.push(log_entry(raw, raw_only));
+        if bytes >= STREAM_BATCH_BYTES {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::StreamEntriesResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
+        let signed = if request.get_ref().refresh {
+            self.state.checkpoints.sign(self.log()).await?
+        } else {
+            self.latest()?
+        };
+        Ok(Response::new(pb::GetCheckpointResponse {
+            checkpoint: Some(signed_checkpoint(&signed)),
+            log_size: self.log().size(),
+            verifier_key: self.log().verifier_key().to_text(),
+        }))
+    }
+
+    async fn get_entry(
+        &self,
+        request: Request<pb::GetEntryRequest>,
+    ) -> Result<Response<pb::GetEntryResponse>, Status> {
+        let index = request.get_ref().index;
+        let size = self.log().size();
+        if index >= size {
+            return Err(FieldError::out_of_range(
+                &FieldPath::request().field("index"),
+                format!("entry {index} does not exist: the log has {size} entries"),
+            )
+            .into());
+        }
+        let log = self.log().clone();
+        let raw = blocking(move || log.read(index).map_err(log_status)).await?;
+        Ok(Response::new(pb::GetEntryResponse {
+            entry: Some(log_entry(raw, false)),
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::GetInclusionProofResponse>, Status> {
+        let request = request.into_inner();
+        let at = FieldPath::request();
+        let index = request.index;
+        let signed = match request.tree_size {
+            Some(size) => {
+                let signed = self.held(size, &at.field("tree_size"))?;
+                if index >= size {
+                    return Err(FieldError::invalid(
+                        &at.field("index"),
+                        format!("entry {index} is not in the tree of size {size}"),
+                    )
+                    .into());
+                }
+                signed
+            }
+            None => {
+                let latest = self.latest()?;
+                if index < latest.checkpoint.size {
+                    latest
+                } else {
+                    let size = self.log().size();
+                    if index >= size {
+                        return Err(FieldError::out_of_range(
+                            &at.field("index"),
+                            format!("entry {index} does not exist: the log has {size} entries"),
+                        )
+                        .into());
+                    }
+                    // Not covered yet: sign the current head, which covers it.
+                    self.state.checkpoints.sign(self.log()).await?
+                }
+            }
+        };
+        let log = self.log().clone();
+        let size = signed.checkpoint.size;
+        let root = signed.checkpoint.root;
+        let (raw, path) = blocking(move || {
+            let proof = log.inclusion_proof(index, size).map_err(log_status)?;
+            let raw = log.read(index).map_err(log_status)?;
+            verify_inclusion(&raw.leaf_hash(), index, size, &proof.path, &root).map_err(|e| {
+                tracing::error!(index, size, error = %e, "inclusion proof fails against the signed root");
+                Status::data_loss(format!(
+                    "the inclusion proof of entry {index} in size {size} made from the stored \
+                     hashes does not verify against the signed root ({e}); the server's data \
+                     needs `allot audit verify`"
+                ))
+            })?;
+            Ok((raw, proof.path))
+        })
+        .await?;
+        Ok(Response::new(pb::GetInclusionProofResponse {
+            entry: Some(log_entry(raw, false)),
+            tree_size: size,
+            root_hash: root.to_vec(),
+            path: path.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: Some(signed_checkpoint(&signed)),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::GetConsistencyProofResponse>, Status> {
+        let request = request.into_inner();
+        let at = FieldPath::request();
+        let old = request.old_size;
+        if old == 0 {
+            return Err(FieldError::invalid(
+                &at.field("old_size"),
+                "must be at least 1: the empty tree has no consistency proof (RFC 9162 2.1.4)",
+            )
+            .into());
+        }
+        let signed = match request.new_size {
+            Some(size) => self.held(size, &at.field("new_size"))?,
+            None => self.latest()?,
+        };
+        let new = signed.checkpoint.size;
+        if old > new {
+            let problem = format!("{old} is above the new size {new}");
+            return Err(FieldError::invalid(&at.field("old_size"), problem).into());
+        }
+        let log = self.log().clone();
+        let new_root = signed.checkpoint.root;
+        let (old_root, path) = blocking(move || {
+            let proof = log.consistency_proof(old, new).map_err(log_status)?;
+            let old_root = log.root_at(old).map_err(log_status)?;
+            verify_consistency(old, new, &old_root, &new_root, &proof.path).map_err(|e| {
+                tracing::error!(old, new, error = %e, "consistency proof fails against the signed root");
+                Status::data_loss(format!(
+                    "the consistency proof from size {old} to {new} made from the stored hashes \
+                     does not verify against the signed root ({e}); the server's data needs \
+                     `allot audit verify`"
+                ))
+            })?;
+            Ok((old_root, proof.path))
+        })
+        .await?;
+        let old_checkpoint = self.state.checkpoints.at(old);
+        if let Some(c) = &old_checkpoint
+            && c.checkpoint.root != old_root
+        {
+            return Err(Status::data_loss(format!(
+                "the log's tree of size {old} does not have the root its signed checkpoint says"
+            )));
+        }
+        Ok(Response::new(pb::GetConsistencyProofResponse {
+            old_size: old,
+            new_size: new,
+            old_root_hash: old_root.to_vec(),
+            new_root_hash: new_root.to_vec(),
+            path: path.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: Some(signed_checkpoint(&signed)),
+            old_checkpoint: old_checkpoint.as_ref().map(signed_checkpoint),
+        }))
+    }
+
+    type StreamEntriesStream = EntryStream;
+
+    async fn stream_entries(
+        &self,
+        request: Request<pb::StreamEntriesRequest>,
+    ) -> Result<Response<EntryStream>, Status> {
+        let request = request.into_inner();
+        let at = FieldPath::request();
+        let size = self.log().size();
+        if let Some(end) = request.end {
+            if end < request.start {
+                let problem = format!("{end} is below request.start ({})", request.start);
+                return Err(FieldError::invalid(&at.field("end"), problem).into());
+            }
+            if !request.follow && end > size {
+                let problem = format!(
+                    "{end} is beyond the log's {size} entries (set follow to wait for them)"
+                );
+                return Err(FieldError::out_of_range(&at.field("end"), problem).into());
+            }
+        }
+        // Without follow, the stream ends at the size the log had when it was asked.
+        let end = match (request.end, request.follow) {
+            (Some(end), _) => Some(end),
+            (None, false) => Some(size),
+            (None, true) => None,
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(send_entries(
+            self.state.clone(),
+            request.start,
+            end,
+            request.raw,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Feeds a `StreamEntries` call: reads batches off the async threads, waits for new entries when
+/// following, and ends when the range is sent, the client goes away or the server stops.
+async fn send_entries(
+    state: Arc<AppState>,
+    start: u64,
+    end: Option<u64>,
+    raw_only: bool,
+    tx: mpsc::Sender<Result<pb::StreamEntriesResponse, Status>>,
+) {
+    let mut next = start;
+    let mut stopping = state.stopping();
+    loop {
+        if end.is_some_and(|end| next >= end) {
+            return;
+        }
+        if state.is_stopping() {
+            let _ = tx
+                .send(Err(Status::unavailable(format!(
+                    "the server is stopping; resume from entry {next}"
+                ))))
+                .await;
+            return;
+        }
+        let available = state.log.size();
+        let until = end.map_or(available, |end| end.min(available));
+        if next < until {
+            let log = state.log.clone();
+            match blocking(move || read_batch(&log, next, until, raw_only)).await {
+                Ok(entries) => {
+                    next += entries.len() as u64;
+                    if tx
+                        .send(Ok(pb::StreamEntriesResponse { entries }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(status) => {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            changed = stopping.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = tx.closed() => return,
+        }
+    }
+}

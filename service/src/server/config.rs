@@ -1,0 +1,454 @@
+//! The server's configuration file (TOML) and its token table.
+//!
+//! ```toml
+//! # allot serve --config allot.toml
+//! listen = "127.0.0.1:50051"          # --listen overrides it
+//! checkpoint_interval_seconds = 1.0   # sign a checkpoint this often while the log grows
+//!
+//! [limits]
+//! max_request_bytes = 4194304         # largest request message (decoded), 4 MiB
+//! max_response_bytes = 33554432       # largest response message, 32 MiB (an entry may be 16 MiB)
+//! max_concurrent_calls = 512          # calls served at once; more fail with RESOURCE_EXHAUSTED
+//! max_streams_per_connection = 256    # HTTP/2 streams one connection may open at once
+//! shutdown_grace_seconds = 10.0       # how long calls in flight may finish after SIGTERM
+//! # max_call_seconds = 300.0          # cap on any call's duration (as if every call had that deadline)
+//!
+//! [tls]                               # optional; without it the server speaks plain HTTP/2
+//! cert = "server.pem"                 # PEM certificate chain (paths relative to this file)
+//! key = "server.key"                  # PEM private key
+//!
+//! [[token]]                           # one per client; `allot token new` prints these lines
+//! name = "umias"                      # the caller's name: the `actor` of the decisions it makes
+//! roles = ["clinic-system"]
+//! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! ```
+//!
+//! Tokens are stored only as the SHA-256 of the token text, hex: a leaked configuration file
+//! does not let anyone call the server. Looking a presented token up by its hash is not a timing
+//! side channel, since the caller cannot steer the hash.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use super::access::{Role, Roles};
+
+/// The listen address when neither `--listen` nor the file gives one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// A problem with the configuration, naming the file and the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}: {setting}: {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        setting: String,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    checkpoint_interval_seconds: Option<f64>,
+    #[serde(default)]
+    limits: LimitsFile,
+    tls: Option<TlsFile>,
+    #[serde(default, rename = "token")]
+    tokens: Vec<TokenFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_request_bytes: Option<usize>,
+    max_response_bytes: Option<usize>,
+    max_concurrent_calls: Option<usize>,
+    max_streams_per_connection: Option<u32>,
+    shutdown_grace_seconds: Option<f64>,
+    max_call_seconds: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    name: String,
+    roles: Vec<String>,
+    sha256: String,
+}
+
+/// Limits that protect the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+    pub max_concurrent_calls: usize,
+    pub max_streams_per_connection: u32,
+    pub shutdown_grace: Duration,
+    pub max_call: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 4 << 20,
+            max_response_bytes: 32 << 20,
+            max_concurrent_calls: 512,
+            max_streams_per_connection: 256,
+            shutdown_grace: Duration::from_secs(10),
+            max_call: None,
+        }
+    }
+}
+
+/// The certificate and key the server presents, PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
+/// Who a valid token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's name; domain services record it as the `actor` of the decisions it asks for.
+    pub name: String,
+    pub roles: Roles,
+}
+
+/// The tokens the server accepts, by the SHA-256 of their text.
+#[derive(Debug, Clone, Default)]
+pub struct TokenTable {
+    by_hash: HashMap<[u8; 32], Arc<Caller>>,
+}
+
+impl TokenTable {
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Adds a token by its hash; false if the hash is already there.
+    pub fn insert(&mut self, hash: [u8; 32], caller: Caller) -> bool {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Arc::new(caller));
+                true
+            }
+        }
+    }
+
+    /// Adds a token given as text.
+    pub fn insert_token(&mut self, token: &str, caller: Caller) -> bool {
+        self.insert(token_hash(token), caller)
+    }
+
+    /// The caller a presented token belongs to.
+    pub fn lookup(&self, token: &str) -> Option<&Arc<Caller>> {
+        self.by_hash.get(&token_hash(token))
+    }
+}
+
+/// SHA-256 of a token's text: what the configuration stores.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new random token: `allot_` and 43 base64url characters (256 bits from the OS).
+pub fn mint_token() -> std::io::Result<String> {
+    use rand::TryRng as _;
+    let mut bytes = [0u8; 32];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("no randomness from the OS: {e}")))?;
+    Ok(format!(
+        "allot_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// The `[[token]]` lines for a configuration file.
+pub fn token_config_lines(token: &str, name: &str, roles: Roles) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| format!("{:?}", r.name())).collect();
+    format!(
+        "[[token]]\nname = {name:?}\nroles = [{}]\nsha256 = \"{}\"\n",
+        roles.join(", "),
+        hex::encode(token_hash(token))
+    )
+}
+
+/// Everything `allot serve` needs from its configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tokens: TokenTable,
+    pub tls: Option<TlsIdentity>,
+    pub limits: Limits,
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            tokens: TokenTable::default(),
+            tls: None,
+            limits: Limits::default(),
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a configuration file (TLS files are read relative to its folder).
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses a configuration's text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |setting: &str, problem: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            setting: setting.to_owned(),
+            problem,
+        };
+        let mut config = ServerConfig::default();
+        if let Some(listen) = &file.listen {
+            config.listen = listen
+                .parse()
+                .map_err(|e| invalid("listen", format!("{listen:?} is not an address: {e}")))?;
+        }
+        if let Some(seconds) = file.checkpoint_interval_seconds {
+            config.checkpoint_interval = seconds_setting(seconds, 0.01, 86_400.0)
+                .map_err(|p| invalid("checkpoint_interval_seconds", p))?;
+        }
+        let l = &file.limits;
+        let limits = &mut config.limits;
+        let positive = |v: usize, setting: &str| {
+            if v == 0 {
+                Err(invalid(setting, "must be at least 1".into()))
+            } else {
+                Ok(v)
+            }
+        };
+        if let Some(v) = l.max_request_bytes {
+            limits.max_request_bytes = positive(v, "limits.max_request_bytes")?;
+        }
+        if let Some(v) = l.max_response_bytes {
+            limits.max_response_bytes = positive(v, "limits.max_response_bytes")?;
+        }
+        if let Some(v) = l.max_concurrent_calls {
+            limits.max_concurrent_calls = positive(v, "limits.max_concurrent_calls")?;
+        }
+        if let Some(v) = l.max_streams_per_connection {
+            limits.max_streams_per_connection =
+                positive(v as usize, "limits.max_streams_per_connection")? as u32;
+        }
+        if let Some(v) = l.shutdown_grace_seconds {
+            limits.shutdown_grace = seconds_setting(v, 0.0, 3600.0)
+                .map_err(|p| invalid("limits.shutdown_grace_seconds", p))?;
+        }
+        if let Some(v) = l.max_call_seconds {
+            limits.max_call = Some(
+                seconds_setting(v, 0.001, 86_400.0)
+                    .map_err(|p| invalid("limits.max_call_seconds", p))?,
+            );
+        }
+        if let Some(tls) = &file.tls {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let read = |file: &Path, setting: &str| {
+                let full = base.join(file);
+                std::fs::read(&full)
+                    .map_err(|e| invalid(setting, format!("reading {}: {e}", full.display())))
+            };
+            config.tls = Some(TlsIdentity {
+                cert_pem: read(&tls.cert, "tls.cert")?,
+                key_pem: read(&tls.key, "tls.key")?,
+            });
+        }
+        for (i, token) in file.tokens.iter().enumerate() {
+            let at = |field: &str| format!("token[{i}].{field}");
+            if token.name.is_empty()
+                || token.name.len() > 128
+                || token.name.contains(char::is_control)
+            {
+                return Err(invalid(
+                    &at("name"),
+                    "must be 1 to 128 bytes without control characters".into(),
+                ));
+            }
+            let mut roles = Roles::NONE;
+            for (j, role) in token.roles.iter().enumerate() {
+                let role: Role = role.parse().map_err(|e: super::access::UnknownRole| {
+                    invalid(&format!("{}[{j}]", at("roles")), e.to_string())
+                })?;
+                roles = roles.iter().chain([role]).collect();
+            }
+            if roles == Roles::NONE {
+                return Err(invalid(&at("roles"), "lists no role".into()));
+            }
+            let hash = parse_hash(&token.sha256).map_err(|p| invalid(&at("sha256"), p))?;
+            let caller = Caller {
+                name: token.name.clone(),
+                roles,
+            };
+            if !config.tokens.insert(hash, caller) {
+                return Err(invalid(
+                    &at("sha256"),
+                    "the same token is listed twice".into(),
+                ));
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn seconds_setting(seconds: f64, min: f64, max: f64) -> Result<Duration, String> {
+    if !seconds.is_finite() || seconds < min || seconds > max {
+        return Err(format!("{seconds} is outside {min} to {max} seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_hash(text: &str) -> Result<[u8; 32], String> {
+    let bytes = hex::decode(text)
+        .map_err(|_| format!("{text:?} is not hex (expected the 64 hex digits of a SHA-256)"))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("is {} bytes; a SHA-256 is 32 (64 hex digits)", b.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ServerConfig, String> {
+        ServerConfig::parse(text, Path::new("allot.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_full_file() {
+        let token = "allot_test";
+        let text = format!(
+            "listen = \"0.0.0.0:7000\"\ncheckpoint_interval_seconds = 0.5\n\
+             [limits]\nmax_concurrent_calls = 8\nmax_call_seconds = 2.5\n\n{}",
+            token_config_lines(
+                token,
+                "umias",
+                Roles::of(&[Role::ClinicSystem, Role::Auditor])
+            )
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:7000");
+        assert_eq!(config.checkpoint_interval, Duration::from_millis(500));
+        assert_eq!(config.limits.max_concurrent_calls, 8);
+        assert_eq!(config.limits.max_call, Some(Duration::from_millis(2500)));
+        assert_eq!(config.limits.max_request_bytes, 4 << 20);
+        let caller = config.tokens.lookup(token).unwrap();
+        assert_eq!(caller.name, "umias");
+        assert_eq!(caller.roles.to_string(), "clinic-system, auditor");
+        assert!(config.tokens.lookup("allot_other").is_none());
+    }
+
+    #[test]
+    fn errors_name_the_file_and_setting() {
+        let hash = "ab".repeat(32);
+        check(
+            &format!("[[token]]\nname = \"a\"\nroles = [\"root\"]\nsha256 = \"{hash}\"\n"),
+            "allot.toml: token[0].roles[0]: unknown role \"root\": the roles are clinic-system, \
+             fair-admin, school-admin, planner, auditor",
+        );
+        check(
+            "[[token]]\nname = \"a\"\nroles = [\"planner\"]\nsha256 = \"abc\"\n",
+            "allot.toml: token[0].sha256: \"abc\" is not hex (expected the 64 hex digits of a SHA-256)",
+        );
+        check(
+            &format!(
+                "[[token]]\nname = \"a\"\nroles = [\"planner\"]\nsha256 = \"{hash}\"\n\
+                 [[token]]\nname = \"b\"\nroles = [\"auditor\"]\nsha256 = \"{hash}\"\n"
+            ),
+            "allot.toml: token[1].sha256: the same token is listed twice",
+        );
+        check(
+            &format!("[[token]]\nname = \"a\"\nroles = []\nsha256 = \"{hash}\"\n"),
+            "allot.toml: token[0].roles: lists no role",
+        );
+        check(
+            "[limits]\nmax_concurrent_calls = 0\n",
+            "allot.toml: limits.max_concurrent_calls: must be at least 1",
+        );
+        check(
+            "listen = \"nowhere\"\n",
+            "allot.toml: listen: \"nowhere\" is not an address: invalid socket address syntax",
+        );
+        let unknown = parse("[limits]\nmax_calls = 3\n").unwrap_err();
+        assert!(
+            unknown.starts_with("allot.toml: TOML parse error at line 2")
+                && unknown.contains("max_calls"),
+            "{unknown}"
+        );
+
+        fn check(text: &str, expect: &str) {
+            assert_eq!(parse(text).unwrap_err(), expect);
+        }
+    }
+
+    #[test]
+    fn minted_tokens_are_distinct_and_hash_as_configured() {
+        let a = mint_token().unwrap();
+        let b = mint_token().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("allot_") && a.len() == 6 + 43, "{a}");
+        let lines = token_config_lines(&a, "x", Roles::of(&[Role::Planner]));
+        let config = parse(&lines).unwrap();
+        assert_eq!(
+            config.tokens.lookup(&a).unwrap().roles,
+            Roles::of(&[Role::Planner])
+        );
+        // The hash is SHA-256 of the token text, as documented.
+        let expected = hex::encode(Sha256::digest(a.as_bytes()));
+        assert!(lines.contains(&expected));
+    }
+}

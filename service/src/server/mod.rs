@@ -1,0 +1,362 @@
+//! The gRPC server behind `allot serve`.
+//!
+//! ```text
+//!  TCP (+ TLS) ─▶ tonic transport (HTTP/2 limits) ─▶ gate (token → role, load shedding,
+//!                 deadlines, metrics, logs) ─▶ router ─▶ services ─▶ AppState (log, engines)
+//! ```
+//!
+//! - [`config`]: the TOML file, limits, TLS, the token table (hashed tokens).
+//! - [`access`]: the roles and the table giving every method its access rule (one place).
+//! - [`gate`]: the tower layer every call passes.
+//! - [`validate`]: field paths and the checks that turn bad requests into INVALID_ARGUMENT.
+//! - [`state`]: [`AppState`], what the handlers share; [`status`]: engine errors as statuses.
+//! - [`audit`], [`metrics_service`]: the services; health and reflection come from tonic.
+//!
+//! # Plugging in a domain service
+//!
+//! The protos of `Appointments`, `Fairs`, `Schools` and `Scenarios` are compiled and their
+//! methods already have rows in [`access::METHODS`]; their handlers are not registered until
+//! they exist. To add one (say `Fairs`):
+//! 1. give [`AppState`] a field for the engine (built in [`start`] from the data folder, sharing
+//!    `AppState::log`);
+//! 2. write `server/fairs.rs` implementing `proto::v1::fairs_server::Fairs`, converting each
+//!    request with the [`validate`] helpers (`FieldPath`, `FieldError`) and engine errors with
+//!    a `status.rs` mapping, and taking the caller from `request.extensions().get::<Arc<Caller>>()`
+//!    (its name is the decision's actor);
+//! 3. register it in [`start`] next to `AuditServer` (with the message-size limits) and list its
+//!    name in [`SERVED`] (health and reflection advertise what is listed there);
+//! 4. check its rows in [`access::METHODS`].
+
+pub mod access;
+pub mod audit;
+pub mod config;
+pub mod gate;
+pub mod metrics;
+pub mod metrics_service;
+pub mod state;
+pub mod status;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use allot_engine::log::Log;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::service::RoutesBuilder;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+pub use config::{Caller, ServerConfig};
+pub use state::AppState;
+
+use crate::proto::v1::audit_server::AuditServer;
+use crate::proto::v1::metrics_server::MetricsServer;
+use audit::AuditService;
+use gate::{GateLayer, GateState};
+use metrics_service::MetricsService;
+
+/// The services this server registers, by full name (health reports on each of them, and
+/// reflection lists them with the health and reflection services).
+pub const SERVED: &[&str] = &["allot.v1.Audit", "allot.v1.Metrics"];
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("signing the first checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("the server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("the server's task failed: {0}")]
+    Panicked(String),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<Stopped, ServeError>>,
+}
+
+/// How the server ended.
+#[derive(Debug)]
+pub struct Stopped {
+    /// The log, for the caller to close once nothing else holds it.
+    pub log: Arc<Log>,
+    /// Whether calls were still running when the grace period ended (they were cut off).
+    pub cut_off: bool,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the port the OS chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Begins a graceful stop: health turns NOT_SERVING, no new connection or call is taken,
+    /// following streams end with UNAVAILABLE, and calls in flight get the grace period to finish.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits until the server has stopped; then signs a last checkpoint of what was logged.
+    pub async fn wait(self) -> Result<Stopped, ServeError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(ServeError::Panicked(e.to_string())),
+        }
+    }
+}
+
+/// Starts serving `log` as `config` says; returns once the socket is bound and the first
+/// checkpoint is signed.
+pub async fn start(config: ServerConfig, log: Arc<Log>) -> Result<ServerHandle, ServeError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = Arc::new(AppState::new(log, stop_rx.clone()));
+    state
+        .checkpoints
+        .sign(&state.log)
+        .await
+        .map_err(|s| ServeError::Checkpoint(s.message().to_owned()))?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
+    let limits = config.limits.clone();
+    let gate = Arc::new(GateState::new(
+        config.tokens.clone(),
+        limits.max_concurrent_calls,
+        limits.max_call,
+    ));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in SERVED {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let mut routes = RoutesBuilder::default();
+    routes
+        .add_service(health_service)
+        .add_service(reflection_v1()?)
+        .add_service(reflection_v1alpha()?)
+        .add_service(
+            AuditServer::new(AuditService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            MetricsServer::new(MetricsService::new(gate.clone(), state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        );
+    let routes = routes.routes();
+
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| ServeError::Tls(e.to_string()))?;
+    }
+    let router = builder.layer(GateLayer::new(gate)).add_routes(routes);
+
+    let signer = tokio::spawn(sign_periodically(state.clone(), config.checkpoint_interval));
+    let mut stop = stop_rx;
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let health_on_stop = health.clone();
+    let signal = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+        tracing::info!("stopping: health NOT_SERVING, draining calls");
+        for name in SERVED {
+            health_on_stop
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
+        health_on_stop
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        let _ = stopping_tx.send(true);
+    };
+    let grace = limits.shutdown_grace;
+    let task = tokio::spawn(async move {
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        let mut stopping = stopping_rx;
+        let mut serve = std::pin::pin!(serve);
+        let mut cut_off = false;
+        tokio::select! {
+            result = &mut serve => result?,
+            _ = async {
+                let _ = stopping.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "grace period over: cutting off the calls still running");
+                cut_off = true;
+            }
+        }
+        signer.abort();
+        let _ = signer.await;
+        match state.checkpoints.sign(&state.log).await {
+            Ok(signed) => {
+                tracing::info!(size = signed.checkpoint.size, "signed the last checkpoint")
+            }
+            Err(status) => tracing::error!(error = status.message(), "signing the last checkpoint"),
+        }
+        drop(health);
+        Ok(Stopped {
+            log: state.log.clone(),
+            cut_off,
+        })
+    });
+    tracing::info!(%addr, tls = config.tls.is_some(), "serving");
+    Ok(ServerHandle {
+        addr,
+        stop: stop_tx,
+        task,
+    })
+}
+
+/// Signs a checkpoint every `interval` while the log grows.
+async fn sign_periodically(state: Arc<AppState>, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let signed = state.checkpoints.latest().map_or(0, |c| c.checkpoint.size);
+        if state.log.size() > signed
+            && let Err(status) = state.checkpoints.sign(&state.log).await
+        {
+            tracing::error!(error = status.message(), "signing a checkpoint");
+        }
+    }
+}
+
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    for name in SERVED {
+        builder = builder.with_service_name(*name);
+    }
+    builder
+}
+
+fn reflection_v1() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    ServeError,
+> {
+    reflection_builder()
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))
+}
+
+fn reflection_v1alpha() -> Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+    ServeError,
+> {
+    reflection_builder()
+        .build_v1alpha()
+        .map_err(|e| ServeError::Reflection(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use prost::Message as _;
+    use prost_types::FileDescriptorSet;
+
+    use super::access::METHODS;
+
+    fn methods_of(encoded: &[u8]) -> Vec<String> {
+        let set = FileDescriptorSet::decode(encoded).expect("a descriptor set");
+        let mut out = Vec::new();
+        for file in set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    out.push(format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every method of every proto the server compiles or serves has exactly one access rule,
+    /// and the table names no method that does not exist.
+    #[test]
+    fn the_method_table_covers_exactly_the_api() {
+        let mut api: BTreeSet<String> = BTreeSet::new();
+        for set in [
+            crate::proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ] {
+            api.extend(methods_of(set));
+        }
+        let table: BTreeSet<String> = METHODS.iter().map(|m| m.path.to_owned()).collect();
+        assert_eq!(table.len(), METHODS.len(), "a path is listed twice");
+        let missing: Vec<_> = api.difference(&table).collect();
+        let extra: Vec<_> = table.difference(&api).collect();
+        assert!(
+            missing.is_empty(),
+            "methods without an access rule: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "rules for methods that do not exist: {extra:?}"
+        );
+    }
+
+    /// Every served service is in the API, and its methods have rows.
+    #[test]
+    fn served_services_exist() {
+        for name in super::SERVED {
+            let prefix = format!("/{name}/");
+            assert!(
+                METHODS.iter().any(|m| m.path.starts_with(&prefix)),
+                "{name} has no rows"
+            );
+        }
+    }
+}
