@@ -21,6 +21,9 @@ struct Cli {
     )]
     data: PathBuf,
 
+    #[command(flatten)]
+    remote: cmd::remote::RemoteArgs,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -40,13 +43,17 @@ enum Command {
     /// file, exits with status 1 and a message on stderr (for a malformed file: the line and the
     /// field).
     Mcf(cmd::mcf::Args),
+    Serve(cmd::serve::ServeArgs),
+    Token(cmd::token::TokenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Audit(args) => cmd::audit::run(args, &cli.data),
+        Command::Audit(args) => cmd::audit::run(args, &cli.data, &cli.remote),
         Command::Mcf(args) => cmd::mcf::run(&args),
+        Command::Serve(args) => cmd::serve::run(args, &cli.data),
+        Command::Token(args) => cmd::token::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,15 +3,26 @@
 //! Everything but `checkpoint` reads the folder without its writer lock, so it works while a
 //! server writes. `checkpoint` signs the current tree head, which needs the lock; while another
 //! process holds it, it prints the last checkpoint that process signed.
+//!
+//! With `--server URL` (remote mode) `checkpoint`, `pubkey`, `show`, `export`, `prove`,
+//! `consistency` and `tail` ask a running `allot serve` (role `auditor`) and print exactly what
+//! they print locally; proofs are then always against a checkpoint the server signed. `verify`
+//! re-reads the folder's files and runs only where the data is; `verify-proof` is offline and
+//! never asks a server.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use allot_engine::log::proof_file::{Claim, ProofFile};
 use allot_engine::log::verify::verify;
-use allot_engine::log::{Entry, Error, Log, LogOptions, SignedCheckpoint, VerifierKey};
+use allot_engine::log::{
+    Entry, Error, Hash, Log, LogOptions, RawEntry, SignedCheckpoint, VerifierKey,
+};
+use allot_service::proto::v1 as pb;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+
+use super::remote::{Remote, RemoteArgs, status_error};
 
 #[derive(Debug, Args)]
 #[command(
@@ -107,7 +118,12 @@ enum AuditCommand {
     },
 }
 
-pub fn run(args: AuditArgs, data: &Path) -> Result<()> {
+pub fn run(args: AuditArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
+    if !matches!(args.command, AuditCommand::VerifyProof { .. })
+        && let Some(remote) = remote.connect()?
+    {
+        return run_remote(args.command, &remote);
+    }
     match args.command {
         AuditCommand::Verify => verify_log(data),
         AuditCommand::Show { index } => show(data, index),
@@ -178,7 +194,10 @@ fn verify_log(data: &Path) -> Result<()> {
 
 fn show(data: &Path, index: u64) -> Result<()> {
     let log = read(data)?;
-    let raw = log.read(index)?;
+    print_entry(&log.read(index)?)
+}
+
+fn print_entry(raw: &RawEntry) -> Result<()> {
     let entry = raw.decode()?;
     let record = &entry.record;
     let kind = record.decision.kind();
@@ -213,11 +232,16 @@ fn tail(data: &Path, count: u64) -> Result<()> {
     let size = log.size();
     let mut out = BufWriter::new(io::stdout().lock());
     for raw in log.entries(size.saturating_sub(count)..size)? {
-        if writeln!(out, "{}", one_line(&raw?.decode()?)).is_err() {
+        if !write_tail_line(&mut out, &raw?)? {
             return Ok(());
         }
     }
     flush_quietly(out)
+}
+
+/// False when stdout is closed (`| head`): the command ends quietly.
+fn write_tail_line(out: &mut impl Write, raw: &RawEntry) -> Result<bool> {
+    Ok(writeln!(out, "{}", one_line(&raw.decode()?)).is_ok())
 }
 
 fn export(data: &Path, from: u64, to: Option<u64>) -> Result<()> {
@@ -232,19 +256,28 @@ fn export(data: &Path, from: u64, to: Option<u64>) -> Result<()> {
     let mut line = Vec::new();
     for raw in log.entries(from..end)? {
         let raw = raw?;
-        line.clear();
-        line.extend_from_slice(raw.index.to_string().as_bytes());
-        line.push(b' ');
-        let start = line.len();
-        line.resize(start + raw.bytes.len() * 2, 0);
-        hex::encode_to_slice(&raw.bytes, &mut line[start..]).context("hex encoding")?;
-        line.push(b'\n');
-        // A closed pipe (`| head`) ends the export quietly.
-        if out.write_all(&line).is_err() {
+        if !write_export_line(&mut out, &mut line, raw.index, &raw.bytes)? {
             return Ok(());
         }
     }
     flush_quietly(out)
+}
+
+/// Writes `INDEX HEX`; false when stdout is closed (`| head`): the export ends quietly.
+fn write_export_line(
+    out: &mut impl Write,
+    line: &mut Vec<u8>,
+    index: u64,
+    bytes: &[u8],
+) -> Result<bool> {
+    line.clear();
+    line.extend_from_slice(index.to_string().as_bytes());
+    line.push(b' ');
+    let start = line.len();
+    line.resize(start + bytes.len() * 2, 0);
+    hex::encode_to_slice(bytes, &mut line[start..]).context("hex encoding")?;
+    line.push(b'\n');
+    Ok(out.write_all(line).is_ok())
 }
 
 fn flush_quietly(mut out: impl Write) -> Result<()> {
@@ -424,4 +457,174 @@ fn verify_proof(
         println!("entry: {}", one_line(&entry));
     }
     Ok(())
+}
+
+fn run_remote(command: AuditCommand, remote: &Remote) -> Result<()> {
+    match command {
+        AuditCommand::Verify => bail!(
+            "`allot audit verify` re-derives the log from the data folder's files: run it where \
+             the data is, without --server"
+        ),
+        AuditCommand::VerifyProof { .. } => bail!("`allot audit verify-proof` is offline"),
+        AuditCommand::Show { index } => {
+            let answer =
+                remote.block_on(remote.audit().get_entry(pb::GetEntryRequest { index }))?;
+            let entry = answer
+                .into_inner()
+                .entry
+                .context("the server sent no entry")?;
+            print_entry(&raw_entry(entry)?)
+        }
+        AuditCommand::Checkpoint { stored } => {
+            let answer = remote_checkpoint(remote, !stored)?;
+            let signed = answer.checkpoint.context("the server sent no checkpoint")?;
+            print!("{}", signed.note);
+            Ok(())
+        }
+        AuditCommand::Pubkey => {
+            println!("{}", remote_checkpoint(remote, false)?.verifier_key);
+            Ok(())
+        }
+        AuditCommand::Export { from, to } => {
+            let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+            let mut line = Vec::new();
+            let request = pb::StreamEntriesRequest {
+                start: from,
+                end: to,
+                follow: false,
+                raw: true,
+            };
+            let open = remote_stream(remote, request, |entry| {
+                write_export_line(&mut out, &mut line, entry.index, &entry.data)
+            })?;
+            if open { flush_quietly(out) } else { Ok(()) }
+        }
+        AuditCommand::Tail { count } => {
+            let size = remote_checkpoint(remote, false)?.log_size;
+            let mut out = BufWriter::new(io::stdout().lock());
+            let request = pb::StreamEntriesRequest {
+                start: size.saturating_sub(count),
+                end: Some(size),
+                follow: false,
+                raw: true,
+            };
+            let open = remote_stream(remote, request, |entry| {
+                write_tail_line(&mut out, &raw_entry(entry)?)
+            })?;
+            if open { flush_quietly(out) } else { Ok(()) }
+        }
+        AuditCommand::Prove { index, size, out } => {
+            let key = remote_checkpoint(remote, false)?.verifier_key;
+            let request = pb::GetInclusionProofRequest {
+                index,
+                tree_size: size,
+            };
+            let proof = remote
+                .block_on(remote.audit().get_inclusion_proof(request))?
+                .into_inner();
+            let entry = proof.entry.context("the server sent no entry")?;
+            let file = ProofFile {
+                claim: Claim::Inclusion {
+                    index: entry.index,
+                    entry: entry.data,
+                },
+                size: proof.tree_size,
+                root: hash(&proof.root_hash, "root hash")?,
+                path: hashes(&proof.path)?,
+                key: Some(key),
+                checkpoint: proof.checkpoint.map(|c| c.note),
+            };
+            check_remote_proof(&file)?;
+            write_proof(
+                &file,
+                out.as_deref(),
+                &format!("the inclusion proof of entry {index} in size {}", file.size),
+            )
+        }
+        AuditCommand::Consistency { old, new, out } => {
+            let key = remote_checkpoint(remote, false)?.verifier_key;
+            let request = pb::GetConsistencyProofRequest {
+                old_size: old,
+                new_size: Some(new),
+            };
+            let proof = remote
+                .block_on(remote.audit().get_consistency_proof(request))?
+                .into_inner();
+            let file = ProofFile {
+                claim: Claim::Consistency {
+                    old_size: proof.old_size,
+                    old_root: hash(&proof.old_root_hash, "old root hash")?,
+                },
+                size: proof.new_size,
+                root: hash(&proof.new_root_hash, "new root hash")?,
+                path: hashes(&proof.path)?,
+                key: Some(key),
+                checkpoint: proof.checkpoint.map(|c| c.note),
+            };
+            check_remote_proof(&file)?;
+            write_proof(
+                &file,
+                out.as_deref(),
+                &format!("the consistency proof from size {old} to {new}"),
+            )
+        }
+    }
+}
+
+fn remote_checkpoint(remote: &Remote, refresh: bool) -> Result<pb::GetCheckpointResponse> {
+    let request = pb::GetCheckpointRequest { refresh };
+    Ok(remote
+        .block_on(remote.audit().get_checkpoint(request))?
+        .into_inner())
+}
+
+/// Feeds the streamed entries to `each` until it returns false (stdout closed); returns whether
+/// the output is still open.
+fn remote_stream(
+    remote: &Remote,
+    request: pb::StreamEntriesRequest,
+    mut each: impl FnMut(pb::LogEntry) -> Result<bool>,
+) -> Result<bool> {
+    remote.run(async {
+        let mut stream = remote
+            .audit()
+            .stream_entries(request)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        while let Some(batch) = stream.message().await.map_err(status_error)? {
+            for entry in batch.entries {
+                if !each(entry)? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    })
+}
+
+fn raw_entry(entry: pb::LogEntry) -> Result<RawEntry> {
+    Ok(RawEntry {
+        index: entry.index,
+        chain: hash(&entry.chain_hash, "chain hash")?,
+        bytes: entry.data,
+    })
+}
+
+fn hash(bytes: &[u8], what: &str) -> Result<Hash> {
+    bytes
+        .try_into()
+        .with_context(|| format!("the server sent a {what} of {} bytes", bytes.len()))
+}
+
+fn hashes(path: &[Vec<u8>]) -> Result<Vec<Hash>> {
+    path.iter().map(|h| hash(h, "proof hash")).collect()
+}
+
+/// A proof from a server is checked before it is printed: against the checkpoint it came with,
+/// under the key the server named (the reader checks the key against one they trust).
+fn check_remote_proof(file: &ProofFile) -> Result<()> {
+    file.check(None, None, None)
+        .map(|_| ())
+        .context("the server's proof does not verify")
 }

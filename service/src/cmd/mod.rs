@@ -2,3 +2,6 @@
 
 pub mod audit;
 pub mod mcf;
+pub mod remote;
+pub mod serve;
+pub mod token;

@@ -1,0 +1,148 @@
+//! `allot serve`: the gRPC server over the data folder's decision log.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use allot_engine::log::{Log, LogOptions};
+use allot_service::server::access::Roles;
+use allot_service::server::config::{Caller, ServerConfig, mint_token};
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Serve the gRPC API over the data folder",
+    long_about = "Serve the gRPC API (package allot.v1) over the data folder, with the gRPC \
+                  health and reflection services.\n\n\
+                  Prints `listening on URL` on stdout once it accepts calls. Every call needs a \
+                  bearer token from the configuration file (`allot token new` mints them); \
+                  without --dev the server refuses to start with none. SIGTERM or SIGINT stops \
+                  it gracefully: health turns NOT_SERVING, calls in flight finish (within the \
+                  grace period), a last checkpoint is signed and the log is closed; then it \
+                  exits 0. Logs go to stderr (RUST_LOG sets the level, default info)."
+)]
+pub struct ServeArgs {
+    /// The address to listen on [default: the configuration's `listen`, else 127.0.0.1:50051].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// The configuration file (TOML): tokens, limits, TLS (see `allot_service::server::config`).
+    #[arg(long, env = "ALLOT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Development mode: mint a token with every role and print it (in addition to any
+    /// configured tokens), so the server starts with no configuration.
+    #[arg(long)]
+    dev: bool,
+    /// The format of the logs on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
+    init_logs(args.log_format);
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let dev_token = if args.dev {
+        let token = mint_token()?;
+        config.tokens.insert_token(
+            &token,
+            Caller {
+                name: "dev".to_owned(),
+                roles: Roles::ALL,
+            },
+        );
+        Some(token)
+    } else {
+        None
+    };
+    if config.tokens.is_empty() {
+        bail!(
+            "no tokens are configured, so no call could be authorised: mint one with \
+             `allot token new --role ROLE --append-to FILE` and start with --config FILE, or \
+             start with --dev for a development token"
+        );
+    }
+    let log = Log::open(data, LogOptions::default())
+        .with_context(|| format!("opening the decision log in {}", data.display()))?;
+    let report = log.report();
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!("{torn}");
+    }
+    if let Some(why) = &report.derived_rebuilt {
+        tracing::warn!("derived data rebuilt from the segments: {why}");
+    }
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(data = %data.display(), entries = log.size(), origin = log.origin(), "decision log open");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let tls = config.tls.is_some();
+    let stopped = runtime.block_on(async {
+        let handle = allot_service::server::start(config, Arc::new(log)).await?;
+        let scheme = if tls { "https" } else { "http" };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {scheme}://{}", handle.local_addr())?;
+        if let Some(token) = &dev_token {
+            writeln!(out, "development token (all roles): {token}")?;
+        }
+        out.flush()?;
+        drop(out);
+        stop_signal().await?;
+        handle.shutdown();
+        anyhow::Ok(handle.wait().await?)
+    });
+    // Connections cut off after the grace period still hold the state; end them first.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let stopped = stopped?;
+    match Arc::try_unwrap(stopped.log) {
+        Ok(log) => log.close().context("closing the decision log")?,
+        Err(_) => tracing::warn!(
+            "the decision log is still in use by a call that was cut off; every acknowledged \
+             decision is durable, and the next start checks the rest"
+        ),
+    }
+    tracing::info!(cut_off = stopped.cut_off, "stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn stop_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+    Ok(())
+}
