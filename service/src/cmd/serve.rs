@@ -108,6 +108,9 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         .context("starting the async runtime")?;
     let tls = config.tls.is_some();
     let stopped = runtime.block_on(async {
+        // Before anything is printed: a SIGTERM sent right after the banner must stop the
+        // server gracefully, not kill it with the default action.
+        let stop = StopSignal::listen()?;
         let handle = allot_service::server::start(config, Arc::new(log)).await?;
         let scheme = if tls { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
@@ -117,7 +120,7 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         }
         out.flush()?;
         drop(out);
-        stop_signal().await?;
+        stop.received().await;
         handle.shutdown();
         anyhow::Ok(handle.wait().await?)
     });
@@ -135,14 +138,25 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT.
-async fn stop_signal() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
+/// SIGTERM and SIGINT, caught from the moment `listen` returns.
+struct StopSignal {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn listen() -> Result<StopSignal> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignal {
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
     }
-    Ok(())
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM"),
+            _ = self.int.recv() => tracing::info!("SIGINT"),
+        }
+    }
 }

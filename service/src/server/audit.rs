@@ -345,6 +345,7 @@ impl Audit for AuditService {
             self.state.clone(),
             request.start,
             end,
+            request.follow,
             request.raw,
             tx,
         ));
@@ -353,11 +354,14 @@ impl Audit for AuditService {
 }
 
 /// Feeds a `StreamEntries` call: reads batches off the async threads, waits for new entries when
-/// following, and ends when the range is sent, the client goes away or the server stops.
+/// following, and ends when the range is sent or the client goes away. When the server stops, a
+/// following stream ends at once with UNAVAILABLE (naming where to resume); a stream over
+/// existing entries is a call in flight and runs to its end (within the grace period).
 async fn send_entries(
     state: Arc<AppState>,
     start: u64,
     end: Option<u64>,
+    follow: bool,
     raw_only: bool,
     tx: mpsc::Sender<Result<pb::StreamEntriesResponse, Status>>,
 ) {
@@ -367,7 +371,7 @@ async fn send_entries(
         if end.is_some_and(|end| next >= end) {
             return;
         }
-        if state.is_stopping() {
+        if follow && state.is_stopping() {
             let _ = tx
                 .send(Err(Status::unavailable(format!(
                     "the server is stopping; resume from entry {next}"

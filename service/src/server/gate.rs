@@ -18,13 +18,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
@@ -210,7 +210,7 @@ where
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let deadline = budget.map(|b| tokio::time::Instant::from_std(started) + b);
+            let deadline = budget.map(|b| started + b);
             if let Some(caller) = &caller {
                 request.extensions_mut().insert(caller.clone());
             }
@@ -226,6 +226,9 @@ where
             let (parts, body) = response.into_parts();
             if let Some(code) = header_code(&parts.headers) {
                 // A trailers-only answer: the call is over.
+                if let Some(status) = too_large(code, &parts.headers) {
+                    return Ok(call.reject(status));
+                }
                 call.finish(code);
                 return Ok(Response::from_parts(parts, body));
             }
@@ -246,6 +249,21 @@ fn deadline_status(budget: Option<Duration>) -> Status {
         "the deadline of {:?} passed before the call finished",
         budget.unwrap_or_default()
     ))
+}
+
+/// tonic refuses a request message above the size limit with OUT_OF_RANGE; gRPC's convention
+/// (and this API's documentation) is RESOURCE_EXHAUSTED.
+fn too_large(code: Code, headers: &HeaderMap) -> Option<Status> {
+    if code != Code::OutOfRange {
+        return None;
+    }
+    let status = Status::from_header_map(headers)?;
+    let detail = status
+        .message()
+        .strip_prefix("Error, decoded message length too large: ")?;
+    Some(Status::resource_exhausted(format!(
+        "request: the message is too large: {detail} (the server's limits.max_request_bytes)"
+    )))
 }
 
 /// The status code in a header map's `grpc-status`, if there is one.
@@ -403,6 +421,142 @@ impl http_body::Body for GateBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::access::{Role, Roles};
+
+    /// A handler that takes `delay` and answers OK (trailers-only).
+    #[derive(Clone)]
+    struct Slow {
+        delay: Duration,
+    }
+
+    impl Service<Request<Body>> for Slow {
+        type Response = Response<Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Result<Response<Body>, std::convert::Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            let delay = self.delay;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Ok(Status::new(Code::Ok, "").into_http())
+            })
+        }
+    }
+
+    const TOKEN: &str = "allot_auditor";
+
+    fn gate(max_in_flight: usize, delay: Duration) -> (Gate<Slow>, Arc<GateState>) {
+        let mut tokens = TokenTable::default();
+        tokens.insert_token(
+            TOKEN,
+            Caller {
+                name: "audit".into(),
+                roles: Roles::of(&[Role::Auditor]),
+            },
+        );
+        let state = Arc::new(GateState::new(tokens, max_in_flight, None));
+        (GateLayer::new(state.clone()).layer(Slow { delay }), state)
+    }
+
+    fn request(path: &str, timeout: Option<&str>) -> Request<Body> {
+        let mut builder = Request::builder()
+            .uri(format!("http://localhost{path}"))
+            .header("authorization", format!("Bearer {TOKEN}"));
+        if let Some(t) = timeout {
+            builder = builder.header("grpc-timeout", t);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    fn code(response: &Response<Body>) -> Code {
+        header_code(response.headers()).unwrap()
+    }
+
+    const ENTRY: &str = "/allot.v1.Audit/GetEntry";
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_unary_call_ends_at_its_deadline() {
+        let (mut gate, state) = gate(4, Duration::from_secs(5));
+        let started = Instant::now();
+        let response = gate.call(request(ENTRY, Some("250m"))).await.unwrap();
+        assert_eq!(code(&response), Code::DeadlineExceeded);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_millis(252),
+            "{took:?}"
+        );
+        let response = gate.call(request(ENTRY, Some("6S"))).await.unwrap();
+        assert_eq!(code(&response), Code::Ok);
+        let snap = state.metrics.snapshot();
+        assert_eq!(snap[0].calls["DEADLINE_EXCEEDED"], 1);
+        assert_eq!(snap[0].calls["OK"], 1);
+        assert_eq!(state.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_beyond_the_limit_are_shed_at_once_and_permits_come_back() {
+        let (mut gate, state) = gate(1, Duration::from_secs(1));
+        let first = tokio::spawn(gate.call(request(ENTRY, None)));
+        tokio::task::yield_now().await;
+        assert_eq!(state.in_flight(), 1);
+        let started = Instant::now();
+        let shed = gate.call(request(ENTRY, None)).await.unwrap();
+        assert_eq!(code(&shed), Code::ResourceExhausted);
+        assert_eq!(started.elapsed(), Duration::ZERO, "shedding must not wait");
+        assert_eq!(code(&first.await.unwrap().unwrap()), Code::Ok);
+        assert_eq!(state.in_flight(), 0);
+        assert_eq!(
+            code(&gate.call(request(ENTRY, None)).await.unwrap()),
+            Code::Ok
+        );
+        assert_eq!(state.metrics.shed(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_dropped_midway_counts_as_cancelled_and_frees_its_permit() {
+        let (mut gate, state) = gate(1, Duration::from_secs(1));
+        let call = gate.call(request(ENTRY, None));
+        let abandoned = tokio::time::timeout(Duration::from_millis(10), call).await;
+        assert!(abandoned.is_err());
+        assert_eq!(state.in_flight(), 0);
+        assert_eq!(state.metrics.snapshot()[0].calls["CANCELLED"], 1);
+    }
+
+    #[tokio::test]
+    async fn tokens_and_roles() {
+        let (mut gate, _) = gate(4, Duration::ZERO);
+        let mut check = async |path: &str, auth: Option<&str>, expect: Code| {
+            let mut builder = Request::builder().uri(format!("http://localhost{path}"));
+            if let Some(auth) = auth {
+                builder = builder.header("authorization", auth);
+            }
+            let response = gate
+                .call(builder.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(code(&response), expect, "{path} {auth:?}");
+        };
+        let bearer = format!("Bearer {TOKEN}");
+        let lower = format!("bearer {TOKEN}");
+        check(ENTRY, Some(&bearer), Code::Ok).await;
+        check(ENTRY, Some(&lower), Code::Ok).await;
+        check(ENTRY, None, Code::Unauthenticated).await;
+        check(ENTRY, Some("Bearer nope"), Code::Unauthenticated).await;
+        check(ENTRY, Some(TOKEN), Code::Unauthenticated).await;
+        check(
+            "/allot.v1.Fairs/RunAllocation",
+            Some(&bearer),
+            Code::PermissionDenied,
+        )
+        .await;
+        check("/grpc.health.v1.Health/Check", None, Code::Ok).await;
+        check("/allot.v1.Nothing/Here", Some(&bearer), Code::Unimplemented).await;
+        check("/allot.v1.Nothing/Here", None, Code::Unauthenticated).await;
+    }
 
     #[test]
     fn grpc_timeouts_parse_or_are_refused() {
