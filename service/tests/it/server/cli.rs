@@ -1,0 +1,185 @@
+//! The CLI against a running `allot serve`: minted tokens in a configuration file, and the audit
+//! commands printing from the server exactly what they print from the data folder.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use allot_engine::log::{Log, LogOptions};
+
+use super::append;
+
+fn allot(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_allot"));
+    command
+        .args(args)
+        .env_remove("ALLOT_SERVER")
+        .env_remove("ALLOT_TOKEN");
+    command
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Stops the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data: &Path, config: &Path) -> (Server, String) {
+    let mut child = allot(&["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    (Server(child), url)
+}
+
+#[test]
+fn token_new_prints_the_token_and_its_configuration_lines() {
+    let out = stdout(
+        &allot(&["token", "new", "--role", "auditor", "--role", "planner"])
+            .output()
+            .unwrap(),
+    );
+    let token = out.lines().next().unwrap().strip_prefix("token: ").unwrap();
+    assert!(token.starts_with("allot_"));
+    let block = &out[out.find("[[token]]").unwrap()..];
+    let config = allot_service::server::ServerConfig::parse(block, Path::new("x.toml")).unwrap();
+    let caller = config.tokens.lookup(token).unwrap();
+    assert_eq!(caller.name, "planner+auditor");
+    assert_eq!(caller.roles.to_string(), "planner, auditor");
+    assert!(
+        !block.contains(token),
+        "the configuration holds only the hash"
+    );
+
+    let bad = allot(&["token", "new", "--role", "root"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown role \"root\""));
+}
+
+#[test]
+fn audit_commands_print_the_same_from_a_server() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    {
+        let log = Log::open(&data, LogOptions::default()).unwrap();
+        append(&log, 64);
+        log.close().unwrap();
+    }
+    let config = dir.path().join("allot.toml");
+    let mint = |role: &str| {
+        let out = stdout(
+            &allot(&[
+                "token",
+                "new",
+                "--role",
+                role,
+                "--name",
+                role,
+                "--append-to",
+            ])
+            .arg(&config)
+            .output()
+            .unwrap(),
+        );
+        out.trim().to_owned()
+    };
+    let auditor = mint("auditor");
+    let planner = mint("planner");
+    let (_server, url) = serve(&data, &config);
+
+    let local = |args: &[&str]| stdout(&allot(args).arg("--data").arg(&data).output().unwrap());
+    let remote = |args: &[&str], token: &str| {
+        allot(args)
+            .args(["--server", &url])
+            .env("ALLOT_TOKEN", token)
+            .arg("--data")
+            .arg(dir.path().join("elsewhere"))
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["audit", "show", "5"][..],
+        &["audit", "tail", "-n", "4"],
+        &["audit", "tail", "-n", "100"],
+        &["audit", "export"],
+        &["audit", "export", "--from", "10", "--to", "20"],
+        &["audit", "pubkey"],
+        &["audit", "prove", "7"],
+        &["audit", "prove", "63", "--size", "64"],
+        &["audit", "consistency", "3", "64"],
+        &["audit", "consistency", "64", "64"],
+    ] {
+        let expect = local(args);
+        assert!(!expect.is_empty(), "{args:?}");
+        assert_eq!(stdout(&remote(args, &auditor)), expect, "{args:?}");
+    }
+    // The server signed the checkpoint the folder holds.
+    assert_eq!(
+        stdout(&remote(&["audit", "checkpoint"], &auditor)),
+        local(&["audit", "checkpoint", "--stored"])
+    );
+    // A proof fetched remotely verifies offline with the folder's key.
+    let proof = dir.path().join("proof.txt");
+    let saved = remote(
+        &["audit", "prove", "11", "--out", proof.to_str().unwrap()],
+        &auditor,
+    );
+    stdout(&saved);
+    let verdict = local(&["audit", "verify-proof", proof.to_str().unwrap()]);
+    assert!(
+        verdict.starts_with("ok: entry 11 is in the log of size 64"),
+        "{verdict}"
+    );
+
+    let denied = remote(&["audit", "show", "5"], &planner);
+    assert!(!denied.status.success());
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("the server answered PERMISSION_DENIED"),
+        "{stderr}"
+    );
+    let missing = remote(&["audit", "show", "64"], &auditor);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains(
+            "OUT_OF_RANGE: request.index: entry 64 does not exist: the log has 64 entries"
+        ),
+        "{stderr}"
+    );
+    let verify = remote(&["audit", "verify"], &auditor);
+    assert!(!verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("run it where the data is"));
+    let unreachable = allot(&["audit", "show", "1", "--server", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!unreachable.status.success());
+    assert!(
+        String::from_utf8_lossy(&unreachable.stderr).contains("connecting to http://127.0.0.1:1")
+    );
+}

@@ -1,0 +1,163 @@
+//! The gRPC server end to end over a real socket: a server started in-process on 127.0.0.1:0 (or
+//! the `allot serve` binary), called with the generated clients.
+
+mod access;
+mod audit;
+mod cli;
+mod lifecycle;
+mod limits;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use allot_engine::log::decision::{SlotBooked, SlotHeld};
+use allot_engine::log::{Log, LogOptions, Record, Timestamp, VerifierKey};
+use allot_service::proto::v1::audit_client::AuditClient;
+use allot_service::rpc::client::{self, Authorized, Bearer};
+use allot_service::server::access::{Role, Roles};
+use allot_service::server::config::{Caller, ServerConfig, mint_token};
+use allot_service::server::{ServerHandle, Stopped};
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+/// A server over a fresh data folder, with one token per role and one with every role.
+pub struct Harness {
+    pub dir: TempDir,
+    pub log: Arc<Log>,
+    handle: Option<ServerHandle>,
+    pub url: String,
+    tokens: BTreeMap<Role, String>,
+    pub all: String,
+}
+
+impl Harness {
+    /// A server over a log of `entries` entries.
+    pub async fn start(entries: u64) -> Harness {
+        Self::with(entries, |_| {}).await
+    }
+
+    /// The same, with the configuration adjusted by `tweak`. Checkpoints are signed only on
+    /// request (and at start), so tests know which sizes are signed.
+    pub async fn with(entries: u64, tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
+        let dir = TempDir::new().unwrap();
+        let log = Arc::new(Log::open(dir.path(), LogOptions::default()).unwrap());
+        append(&log, entries);
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            checkpoint_interval: Duration::from_secs(3600),
+            ..ServerConfig::default()
+        };
+        let mut tokens = BTreeMap::new();
+        for role in Role::ALL {
+            let token = mint_token().unwrap();
+            config.tokens.insert_token(
+                &token,
+                Caller {
+                    name: role.name().to_owned(),
+                    roles: Roles::of(&[role]),
+                },
+            );
+            tokens.insert(role, token);
+        }
+        let all = mint_token().unwrap();
+        config.tokens.insert_token(
+            &all,
+            Caller {
+                name: "everyone".into(),
+                roles: Roles::ALL,
+            },
+        );
+        tweak(&mut config);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let handle = allot_service::server::start(config, log.clone())
+            .await
+            .unwrap();
+        let url = format!("{scheme}://{}", handle.local_addr());
+        Harness {
+            dir,
+            log,
+            handle: Some(handle),
+            url,
+            tokens,
+            all,
+        }
+    }
+
+    pub fn token(&self, role: Role) -> &str {
+        &self.tokens[&role]
+    }
+
+    pub async fn channel(&self) -> Channel {
+        client::connect(&self.url, None).await.unwrap()
+    }
+
+    pub async fn audit(&self, token: Option<&str>) -> AuditClient<Authorized> {
+        client::audit(self.channel().await, Bearer::new(token).unwrap())
+    }
+
+    pub async fn auditor(&self) -> AuditClient<Authorized> {
+        self.audit(Some(self.token(Role::Auditor))).await
+    }
+
+    /// The key the log signs with, read from the data folder: trusted out of band.
+    pub fn trusted_key(&self) -> VerifierKey {
+        trusted_key(self.dir.path())
+    }
+
+    /// Begins a graceful stop.
+    pub fn shutdown(&self) {
+        self.handle.as_ref().unwrap().shutdown();
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) -> Stopped {
+        let handle = self.handle.take().unwrap();
+        handle.shutdown();
+        tokio::time::timeout(Duration::from_secs(20), handle.wait())
+            .await
+            .expect("the server stops")
+            .unwrap()
+    }
+}
+
+pub fn trusted_key(data: &Path) -> VerifierKey {
+    let text = std::fs::read_to_string(data.join("log/verifier.key")).unwrap();
+    VerifierKey::parse(text.trim()).unwrap()
+}
+
+/// Entry `i` as a domain would log it: holds and bookings, with distinct subjects.
+pub fn record(i: u64) -> Record {
+    let time = Timestamp::from_unix_micros(1_740_821_400_000_000 + i * 1_000_123);
+    let slot = format!("clinic-{:03}/dr-{:04}/{i}", i % 600, i % 30_000);
+    if i.is_multiple_of(3) {
+        let expires = Timestamp::from_unix_micros(time.unix_micros() + 300_000_000);
+        let held = SlotHeld {
+            slot,
+            hold: format!("hold-{i}"),
+            expires,
+        };
+        Record::new(time, "umias", format!("patient-{i}"), held)
+    } else {
+        let booked = SlotBooked {
+            slot,
+            appointment: format!("appt-{i}"),
+            hold: i.is_multiple_of(2).then(|| format!("hold-{}", i - 1)),
+        };
+        Record::new(time, "umias", format!("patient-{i}"), booked)
+    }
+}
+
+/// Appends `n` more entries (in batches, durably).
+pub fn append(log: &Log, n: u64) {
+    let start = log.size();
+    let records: Vec<Record> = (start..start + n).map(record).collect();
+    for chunk in records.chunks(1000) {
+        log.append_batch(chunk).unwrap();
+    }
+}
