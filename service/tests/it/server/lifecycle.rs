@@ -111,6 +111,27 @@ async fn reflection_lists_the_services_and_describes_them() {
         names.contains(&"allot/v1/audit.proto".to_owned()),
         "{names:?}"
     );
+
+    // Older tools (grpcurl before 1.9) ask v1alpha.
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut old = alpha::server_reflection_client::ServerReflectionClient::new(h.channel().await);
+    let request = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut answers = old
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("not a service list")
+    };
+    assert_eq!(list.service.len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
