@@ -354,3 +354,39 @@ async fn streams_send_ranges_raw_or_decoded_and_follow_new_entries() {
     }
     assert_eq!(rest, (3000..3010).collect::<Vec<_>>());
 }
+
+/// A reader that stops reading mid-export holds nothing the log's writer needs: appends go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_does_not_hold_up_appends() {
+    let h = Harness::start(20_000).await;
+    let mut export = h
+        .auditor()
+        .await
+        .stream_entries(pb::StreamEntriesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    export.message().await.unwrap().unwrap();
+    // The export is now blocked on flow control.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let log = h.log.clone();
+    let started = std::time::Instant::now();
+    let appended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..50 {
+                append(&log, 1);
+            }
+            log.size()
+        }),
+    )
+    .await
+    .expect("appends finish while the export is stalled")
+    .unwrap();
+    assert_eq!(appended, 20_050);
+    eprintln!(
+        "50 durable appends during a stalled export: {:?}",
+        started.elapsed()
+    );
+    drop(export);
+}
