@@ -28,7 +28,8 @@ pub struct ServeArgs {
     /// The address to listen on [default: the configuration's `listen`, else 127.0.0.1:50051].
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// The configuration file (TOML): tokens, limits, TLS (see `allot_service::server::config`).
+    /// The configuration file (TOML): tokens, limits, TLS (annotated example:
+    /// `examples/serve/allot.toml`).
     #[arg(long, env = "ALLOT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Development mode: mint a token with every role and print it (in addition to any

@@ -183,3 +183,14 @@ fn audit_commands_print_the_same_from_a_server() {
         String::from_utf8_lossy(&unreachable.stderr).contains("connecting to http://127.0.0.1:1")
     );
 }
+
+#[test]
+fn the_example_configuration_parses_to_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/serve/allot.toml");
+    let config = allot_service::server::ServerConfig::load(&path).unwrap();
+    let defaults = allot_service::server::ServerConfig::default();
+    assert_eq!(config.listen, defaults.listen);
+    assert_eq!(config.limits, defaults.limits);
+    assert_eq!(config.checkpoint_interval, defaults.checkpoint_interval);
+    assert!(config.tokens.is_empty() && config.tls.is_none());
+}
