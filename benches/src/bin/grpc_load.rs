@@ -140,6 +140,25 @@ struct Tally {
     errors: std::collections::BTreeMap<String, u64>,
 }
 
+/// User and system CPU seconds this process has used (Linux /proc; zero elsewhere): with the
+/// server in-process, client and server together.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (in parentheses): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Clock ticks are 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentile(sorted: &[u32], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -229,17 +248,19 @@ fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         measuring.store(true, Ordering::Relaxed);
         let started = Instant::now();
+        let cpu_before = cpu_seconds();
         tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
         measuring.store(false, Ordering::Relaxed);
         let elapsed = started.elapsed();
+        let cpu = cpu_seconds() - cpu_before;
         stop.store(true, Ordering::Relaxed);
         let mut all = Vec::new();
         for task in tasks {
             all.push(task.await?);
         }
-        anyhow::Ok((all, elapsed))
+        anyhow::Ok((all, elapsed, cpu))
     })?;
-    let (tallies, elapsed) = tallies;
+    let (tallies, elapsed, cpu) = tallies;
     let mut latencies: Vec<u32> = tallies
         .iter()
         .flat_map(|t| t.latencies_us.iter().copied())
@@ -268,12 +289,20 @@ fn main() -> anyhow::Result<()> {
         args.connections
     );
     println!("latency us: p50 {p50:.0} p99 {p99:.0} p99.9 {p999:.0} max {max}");
+    let cpu_us = if ok > 0.0 { cpu * 1e6 / ok } else { 0.0 };
+    if args.server.is_none() {
+        println!(
+            "CPU {cpu:.2} s = {cpu_us:.1} us per call, client and server together (2 cores to \
+             itself would allow about {:.0} calls/s)",
+            if cpu_us > 0.0 { 2e6 / cpu_us } else { 0.0 }
+        );
+    }
     if !errors.is_empty() {
         println!("errors: {errors:?}");
     }
     println!(
         "{{\"method\":\"{method}\",\"concurrency\":{},\"connections\":{},\"calls_per_s\":{rate:.0},\
-         \"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"p999_us\":{p999:.0},\"max_us\":{max},\"errors\":{}}}",
+         \"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"p999_us\":{p999:.0},\"max_us\":{max},\"cpu_us_per_call\":{cpu_us:.1},\"errors\":{}}}",
         args.concurrency,
         args.connections,
         errors.values().sum::<u64>()
