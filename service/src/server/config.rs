@@ -436,6 +436,37 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_are_read_relative_to_the_configuration() {
+        let dir = tempfile::TempDir::new().unwrap();
+        std::fs::create_dir(dir.path().join("tls")).unwrap();
+        std::fs::write(dir.path().join("tls/server.pem"), "CERT").unwrap();
+        std::fs::write(dir.path().join("tls/server.key"), "KEY").unwrap();
+        let path = dir.path().join("allot.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"tls/server.pem\"\nkey = \"tls/server.key\"\n",
+        )
+        .unwrap();
+        let tls = ServerConfig::load(&path).unwrap().tls.unwrap();
+        assert_eq!(
+            (&tls.cert_pem[..], &tls.key_pem[..]),
+            (&b"CERT"[..], &b"KEY"[..])
+        );
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"tls/server.pem\"\nkey = \"nope.key\"\n",
+        )
+        .unwrap();
+        let err = ServerConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("allot.toml: tls.key: reading ") && err.contains("nope.key"),
+            "{err}"
+        );
+        let missing = ServerConfig::load(&dir.path().join("none.toml")).unwrap_err();
+        assert!(missing.to_string().starts_with("reading "), "{missing}");
+    }
+
+    #[test]
     fn minted_tokens_are_distinct_and_hash_as_configured() {
         let a = mint_token().unwrap();
         let b = mint_token().unwrap();
