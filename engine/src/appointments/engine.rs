@@ -969,7 +969,6 @@ impl Engine {
     pub fn begin_book(&self, actor: &str, booking: Booking<'_>) -> Result<Pending<Booked>> {
         let e = &self.inner;
         e.check()?;
-        e.maybe_sweep();
         let now = e.clock.now();
         match booking {
             Booking::Hold(hold) => {
@@ -1051,6 +1050,7 @@ impl Engine {
                 ))
             }
             Booking::Slot { patient, slot } => {
+                e.maybe_sweep();
                 check_patient(patient)?;
                 let info = e.check_slot(slot)?;
                 e.check_future(slot, &info, Some(patient))?;

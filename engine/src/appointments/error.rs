@@ -60,7 +60,7 @@ pub enum Error {
         other: String,
     },
 
-    #[error("no hold {0}")]
+    #[error("no hold {0}: it was never made, or it ended (booked, released or expired)")]
     UnknownHold(String),
 
     #[error(

@@ -57,7 +57,7 @@ pub struct FindQuery {
     pub attached: Option<ClinicRef>,
     /// Always candidates, and preferred.
     pub preferred: Vec<ClinicRef>,
-    /// Earliest start (default and at the earliest: now).
+    /// Earliest start (default and at the earliest: the minute after now).
     pub from: Option<LocalTime>,
     /// Latest start, exclusive (default: the horizon's end).
     pub until: Option<LocalTime>,
@@ -118,7 +118,12 @@ impl Search<'_> {
     pub fn run(&self, q: &FindQuery) -> Vec<Proposal> {
         let sched = &self.inv.schedule;
         let horizon = sched.horizon();
-        let start = q.from.unwrap_or(self.now).max(self.now).max(horizon.start);
+        // Slots that have not started: from the minute after now.
+        let start = q
+            .from
+            .unwrap_or(self.now)
+            .max(self.now.add_minutes(1))
+            .max(horizon.start);
         let end = q.until.unwrap_or(horizon.end).min(horizon.end);
         if start >= end || q.count == 0 || q.specialty.index() >= sched.specialties.len() {
             return Vec::new();

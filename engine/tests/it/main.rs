@@ -1,5 +1,7 @@
 //! Integration tests of the engine (one test binary, as DEVELOPERS.md asks).
 
+mod appointments;
+mod appointments_durable;
 mod crash;
 mod decisions;
 mod lock;
