@@ -64,15 +64,15 @@ impl CitySpec {
         }
     }
 
-    /// Moscow scaled by `scale` (clinics and doctors linearly, districts and the radius by its
-    /// square root, so clinics stay as far apart; never more districts than clinics).
+    /// Moscow scaled by `scale`: districts, clinics and doctors linearly, the radius by its square
+    /// root (so clinics stay as far apart and districts as big); at least one of each.
     pub fn scaled(seed: u64, scale: f64) -> CitySpec {
         let m = CitySpec::moscow(seed);
         let root = scale.max(0.0).sqrt();
         let clinics = ((m.clinics as f64 * scale).round() as usize).max(1);
         CitySpec {
             // Every district has a clinic (districts are known by their clinics).
-            districts: ((m.districts as f64 * root).round() as usize).clamp(1, clinics),
+            districts: ((m.districts as f64 * scale).round() as usize).clamp(1, clinics),
             clinics,
             doctors: ((m.doctors as f64 * scale).round() as usize).max(1),
             radius_km: (m.radius_km * root).max(1.0),
@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn scaled_cities_shrink_in_proportion() {
         let spec = CitySpec::scaled(3, 0.01);
-        assert_eq!((spec.clinics, spec.doctors, spec.districts), (6, 300, 6));
+        assert_eq!((spec.clinics, spec.doctors, spec.districts), (6, 300, 1));
         let city = City::generate(&spec);
         assert_eq!(city.doctors.len(), 300);
         let schedule = city.input().build().unwrap();

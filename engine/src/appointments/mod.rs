@@ -19,6 +19,7 @@ pub mod find;
 pub mod generate;
 pub mod inputs;
 mod persist;
+pub mod rebalance;
 pub mod schedule;
 mod state;
 pub mod time;

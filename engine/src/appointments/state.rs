@@ -25,6 +25,9 @@ pub(crate) const UNAVAILABLE: u8 = 3;
 /// Booked on a slot that an absence just made unavailable; the appointment is re-offered or
 /// cancelled in the same batch, so this never outlives one operation.
 pub(crate) const DISPLACED: u8 = 4;
+/// Booked by an appointment whose attendance is recorded (fulfilled or no-show): busy, and no
+/// longer movable, so an absence leaves it alone.
+pub(crate) const ATTENDED: u8 = 5;
 
 /// Patient shards: a patient's shard is fixed by a hash of the id, and hold and appointment ids
 /// carry it (`n % SHARDS`), so every record of one patient is under one lock.
@@ -51,7 +54,7 @@ impl SlotStatus {
         match byte {
             FREE => SlotStatus::Free,
             HELD => SlotStatus::BusyTentative,
-            BOOKED => SlotStatus::Busy,
+            BOOKED | ATTENDED => SlotStatus::Busy,
             _ => SlotStatus::BusyUnavailable,
         }
     }
@@ -359,11 +362,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn used(status: u8) -> bool {
-    status == HELD || status == BOOKED
+    matches!(status, HELD | BOOKED | ATTENDED)
 }
 
 fn available(status: u8) -> bool {
-    status <= BOOKED
+    matches!(status, FREE | HELD | BOOKED | ATTENDED)
 }
 
 impl Inventory {
@@ -707,11 +710,13 @@ impl Inventory {
                 if a.status != AppointmentStatus::Booked {
                     return Err(format!("attendance of a{appt}: it is {}", a.status.fhir()));
                 }
+                let info = self.expect(a.slot, BOOKED, "attendance")?;
                 a.status = match status {
                     Attendance::Fulfilled => AppointmentStatus::Fulfilled,
                     Attendance::NoShow => AppointmentStatus::NoShow,
                 };
                 let (p, s) = (a.patient, a.slot);
+                self.set(s, &info, ATTENDED);
                 shard.remove_active(p, s);
             }
             Effect::Unbook { appt, hold } => {
@@ -760,7 +765,7 @@ impl Inventory {
             match s.load(Ordering::Relaxed) {
                 FREE => c.free += 1,
                 HELD => c.busy_tentative += 1,
-                BOOKED => c.busy += 1,
+                BOOKED | ATTENDED => c.busy += 1,
                 _ => c.busy_unavailable += 1,
             }
         }
@@ -830,7 +835,7 @@ impl Inventory {
         let mut raw = vec![0u8; n as usize];
         for (i, b) in raw.iter_mut().enumerate() {
             *b = r.u8("status").map_err(e)?;
-            if *b >= DISPLACED {
+            if *b == DISPLACED || *b > ATTENDED {
                 return Err(format!("slot {i} has status byte {b}"));
             }
         }
@@ -918,6 +923,7 @@ pub(crate) fn name(status: u8) -> &'static str {
         HELD => "held",
         BOOKED => "booked",
         UNAVAILABLE => "unavailable",
+        ATTENDED => "attended",
         _ => "displaced",
     }
 }

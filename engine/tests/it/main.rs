@@ -2,6 +2,7 @@
 
 mod appointments;
 mod appointments_durable;
+mod appointments_rebalance;
 mod crash;
 mod decisions;
 mod lock;
