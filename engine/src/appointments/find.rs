@@ -23,12 +23,12 @@ pub struct Weights {
 }
 
 impl Default for Weights {
-    /// Tuned on the simulated month (`simulate`): a day of waiting is worth 2 km, and a clinic
+    /// Tuned on the simulated month (`simulate`): a day of waiting is worth 3 km, and a clinic
     /// full that day 20 km more than an empty one.
     fn default() -> Self {
         Weights {
             travel_per_km: 1.0,
-            wait_per_day: 2.0,
+            wait_per_day: 3.0,
             load: 20.0,
             preferred: 2.0,
         }

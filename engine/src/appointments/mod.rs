@@ -21,6 +21,7 @@ pub mod inputs;
 mod persist;
 pub mod rebalance;
 pub mod schedule;
+pub mod simulate;
 mod state;
 pub mod time;
 

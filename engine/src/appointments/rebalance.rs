@@ -53,7 +53,7 @@ impl Default for RebalanceOptions {
     fn default() -> Self {
         RebalanceOptions {
             travel_per_km: 1.0,
-            wait_per_day: 2.0,
+            wait_per_day: 3.0,
             tiers: vec![(0.7, 0.0), (0.85, 2.0), (0.95, 6.0), (1.0, 15.0)],
             nearest: 16,
             unassigned: 500.0,

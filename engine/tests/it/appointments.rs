@@ -739,3 +739,25 @@ fn weights_of_the_baseline_pick_the_nearest_clinic_first() {
     assert_eq!(got[1].clinic, nearest);
     assert!(got[0].start < got[1].start);
 }
+
+#[test]
+fn find_spreads_demand_better_than_nearest_clinic_earliest_slot() {
+    use allot_engine::appointments::simulate::{MonthSpec, simulate_month};
+    // Two weeks of a small city at 80% demand, the same patients in the same order.
+    let spec = MonthSpec {
+        days: 14,
+        ..MonthSpec::small(7)
+    };
+    let find = simulate_month(&spec, Weights::default());
+    let nearest = simulate_month(&spec, Weights::nearest_earliest());
+    assert_eq!(find.requests, nearest.requests);
+    assert!(find.requests > 40_000, "{find:?}");
+    assert!(
+        find.max_utilisation < nearest.max_utilisation,
+        "max clinic-day utilisation: find {find:?}, nearest {nearest:?}"
+    );
+    assert!(
+        find.p95_wait_days < nearest.p95_wait_days,
+        "95th percentile of waiting days: find {find:?}, nearest {nearest:?}"
+    );
+}
