@@ -588,10 +588,11 @@ fn one_patient_racing_for_overlapping_slots_gets_one() {
     let (engine, _, _) = memory_engine(&city);
     let s = engine.schedule().clone();
     let first = free_slots(&engine, 0, 0, 1)[0];
-    let info = s.slot(first);
+    // Slots running at one instant overlap each other pairwise.
+    let instant = s.slot(first).start.add_minutes(1);
     let overlapping: Vec<SlotRef> = (0..s.slot_count())
         .map(SlotRef)
-        .filter(|&x| s.slot(x).overlaps(&info))
+        .filter(|&x| s.slot(x).start <= instant && instant < s.slot(x).end())
         .collect();
     assert!(overlapping.len() >= 3, "{}", overlapping.len());
     let wins = Mutex::new(0);
