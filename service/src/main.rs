@@ -27,6 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Appointments(cmd::appointments::AppointmentsArgs),
     Audit(cmd::audit::AuditArgs),
     /// Solve a min-cost flow problem from a DIMACS `.min` file and print the optimal cost as JSON.
     ///
@@ -45,6 +46,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Appointments(args) => cmd::appointments::run(args, &cli.data),
         Command::Audit(args) => cmd::audit::run(args, &cli.data),
         Command::Mcf(args) => cmd::mcf::run(&args),
     };

@@ -1,4 +1,5 @@
 //! The `allot` subcommands, one module each.
 
+pub mod appointments;
 pub mod audit;
 pub mod mcf;
