@@ -174,15 +174,30 @@ impl Search<'_> {
                 });
             }
         }
-        candidates.sort_unstable_by(|a, b| {
+        let order = |a: &Candidate, b: &Candidate| {
             a.score
                 .total_cmp(&b.score)
                 .then(a.clinic.cmp(&b.clinic))
                 .then(a.day.cmp(&b.day))
-        });
+        };
+        // Only the best few are usually looked at: order those first, the rest only if some
+        // of them have no usable slot (taken meanwhile, outside the window, overlapping).
+        let head = (q.count + 4).min(candidates.len());
+        if head < candidates.len() && head > 0 {
+            candidates.select_nth_unstable_by(head - 1, order);
+        }
+        candidates[..head].sort_unstable_by(order);
+        let mut sorted_rest = false;
 
         let mut out = Vec::with_capacity(q.count);
-        for cand in candidates {
+        let mut i = 0;
+        while i < candidates.len() {
+            if i == head && !sorted_rest {
+                candidates[head..].sort_unstable_by(order);
+                sorted_rest = true;
+            }
+            let cand = candidates[i];
+            i += 1;
             let Some((slot, doctor, begins)) = self.earliest(q, &cand, start, end) else {
                 continue;
             };

@@ -5,8 +5,8 @@
 //! DATA/log/                         the decision log (ScheduleLoaded, SlotHeld, SlotBooked, ...)
 //! DATA/blobs/..                     the schedule input, by its SHA-256
 //! DATA/appointments/schedule        which entry loaded the schedule (a hint; the log is the truth)
-//! DATA/appointments/snapshot-N.bin  the inventory after entries [0, N); entry N is its
-//!                                   SnapshotTaken, whose digest the file must match
+//! DATA/appointments/snapshot-N-M.bin  the inventory after entries [0, N); entry M (>= N) is
+//!                                     its SnapshotTaken, whose digest the file must match
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use super::engine::{Clock, Engine, EngineOptions, Inner};
 use super::error::{Error, Result};
 use super::inputs::{AbsenceRow, ScheduleInput};
 use super::schedule::Schedule;
-use super::state::{Effect, OFFER, patient_shard};
+use super::state::{Effect, Inventory, OFFER, patient_shard};
 use super::time::LocalTime;
 use super::{AppointmentId, HoldId};
 use crate::blobs::BlobStore;
@@ -32,7 +32,7 @@ const POINTER_MAGIC: &str = "allot-appointments v1";
 pub struct OpenReport {
     /// The log entry that loaded the schedule.
     pub schedule_entry: u64,
-    /// The snapshot the inventory started from (its SnapshotTaken entry), if any.
+    /// The snapshot the inventory started from (how many entries it covers), if any.
     pub snapshot: Option<u64>,
     /// Log entries replayed after it.
     pub replayed: u64,
@@ -44,22 +44,24 @@ pub struct OpenReport {
 /// A snapshot written by [`Engine::snapshot`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotInfo {
-    /// Its SnapshotTaken entry: the snapshot holds the inventory after entries `[0, index)`.
-    pub index: u64,
+    /// The snapshot holds the inventory after the log's first `covers` entries.
+    pub covers: u64,
+    /// Its `SnapshotTaken` entry.
+    pub entry: u64,
     pub digest: Digest,
     pub path: PathBuf,
     pub bytes: u64,
     pub records: u64,
-    /// How long every operation was paused (the inventory copied and hashed under all locks).
-    pub pause_seconds: f64,
+    /// Rebuilding, writing and logging it (operations are not paused meanwhile).
+    pub seconds: f64,
 }
 
 fn dir(data: &Path) -> PathBuf {
     data.join("appointments")
 }
 
-fn snapshot_path(data: &Path, index: u64) -> PathBuf {
-    dir(data).join(format!("snapshot-{index:020}.bin"))
+fn snapshot_path(data: &Path, covers: u64, entry: u64) -> PathBuf {
+    dir(data).join(format!("snapshot-{covers:020}-{entry:020}.bin"))
 }
 
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -237,15 +239,18 @@ impl Engine {
             schedule_entry,
             ..OpenReport::default()
         };
-        let mut start = schedule_entry + 1;
-        if let Some(index) = load_snapshot(&inner, &log, data_dir, &mut report.warnings)? {
-            report.snapshot = Some(index);
-            start = index + 1;
-        }
-        let end = log.size();
-        replay(&inner, &log, start..end)?;
+        let (snapshot, replayed) = rebuild(
+            &inner.inv,
+            inner.schedule_digest,
+            &log,
+            data_dir,
+            schedule_entry,
+            log.size(),
+            &mut report.warnings,
+        )?;
+        report.snapshot = snapshot;
+        report.replayed = replayed;
         inner.reset_expiry();
-        report.replayed = end.saturating_sub(start);
         let engine = Engine {
             inner: Arc::new(inner),
         };
@@ -261,58 +266,80 @@ impl Engine {
         self.inner.sink.log()
     }
 
-    /// Saves the inventory to a snapshot file so the next start replays only what follows.
-    /// Pauses every operation while the inventory is copied and hashed (see the report), logs
-    /// `SnapshotTaken` (its index marks what the snapshot covers), then writes the file and
-    /// removes older snapshots.
+    /// Saves the inventory as of the log's current size to a snapshot file, so the next start
+    /// replays only what follows. The snapshot is rebuilt from the log (the previous snapshot and
+    /// the entries since) on a scratch inventory, so operations go on meanwhile; the file is
+    /// written, then `SnapshotTaken` logged with its digest, then the file is named after both
+    /// (`snapshot-COVERS-ENTRY.bin`) and older snapshots are removed.
     pub fn snapshot(&self) -> Result<SnapshotInfo> {
         let e = &self.inner;
         e.check()?;
         let log = e.sink.log().ok_or(Error::NotDurable)?;
         let data = e.data_dir.as_deref().ok_or(Error::NotDurable)?;
         let _one = super::state::lock(&e.snapshot_lock);
-        let paused = Instant::now();
-        let locks = e.inv.lock_all();
-        let (body, records) = e.inv.encode(&locks);
+        let started = Instant::now();
+        let covers = log.size();
+        let (schedule_entry, _) =
+            find_schedule(log, data)?.ok_or_else(|| Error::NotLoaded(data.to_owned()))?;
+        let scratch = Inventory::new(e.schedule.clone());
+        let mut warnings = Vec::new();
+        rebuild(
+            &scratch,
+            e.schedule_digest,
+            log,
+            data,
+            schedule_entry,
+            covers,
+            &mut warnings,
+        )?;
+        let (body, records) = {
+            let locks = scratch.lock_all();
+            scratch.encode(&locks)
+        };
+        drop(scratch);
         let digest = Digest::of(&body);
+        let mut file = Vec::with_capacity(body.len() + 96);
+        file.extend_from_slice(SNAPSHOT_MAGIC);
+        file.extend_from_slice(&covers.to_be_bytes());
+        file.extend_from_slice(&e.schedule_digest.0);
+        file.extend_from_slice(&digest.0);
+        file.extend_from_slice(&body);
+        let partial = dir(data).join(format!("snapshot-{covers:020}.partial"));
+        write_durably(&partial, &file)?;
         let record = Record::new(
             e.clock.now(),
             e.options.system_actor.as_str(),
             "appointments",
             SnapshotTaken {
+                covers,
                 digest,
                 schedule: e.schedule_digest,
                 slots: u64::from(e.inv.slot_count()),
                 records,
             },
         );
-        let ticket = log.submit(std::slice::from_ref(&record));
-        drop(locks);
-        let pause_seconds = paused.elapsed().as_secs_f64();
-        let index = ticket?.wait()?.start;
-        let mut file = Vec::with_capacity(body.len() + 96);
-        file.extend_from_slice(SNAPSHOT_MAGIC);
-        file.extend_from_slice(&index.to_be_bytes());
-        file.extend_from_slice(&e.schedule_digest.0);
-        file.extend_from_slice(&digest.0);
-        file.extend_from_slice(&body);
-        let path = snapshot_path(data, index);
-        write_durably(&path, &file)?;
+        let entry = log.append(&record)?;
+        let path = snapshot_path(data, covers, entry);
+        std::fs::rename(&partial, &path).map_err(io("renaming into place", &path))?;
+        std::fs::File::open(dir(data))
+            .and_then(|d| d.sync_all())
+            .map_err(io("syncing the folder of", &path))?;
         if let Ok(list) = std::fs::read_dir(dir(data)) {
-            for entry in list.flatten() {
-                let p = entry.path();
-                if p != path && snapshot_index(&p).is_some() {
+            for old in list.flatten() {
+                let p = old.path();
+                if p != path && snapshot_name(&p).is_some() {
                     let _ = std::fs::remove_file(p);
                 }
             }
         }
         Ok(SnapshotInfo {
-            index,
+            covers,
+            entry,
             digest,
             path,
             bytes: file.len() as u64,
             records,
-            pause_seconds,
+            seconds: started.elapsed().as_secs_f64(),
         })
     }
 }
@@ -350,39 +377,64 @@ fn find_schedule(log: &Log, data: &Path) -> Result<Option<(u64, ScheduleLoaded)>
     Ok(None)
 }
 
-fn snapshot_index(path: &Path) -> Option<u64> {
+/// `(covers, entry)` from a snapshot's file name.
+fn snapshot_name(path: &Path) -> Option<(u64, u64)> {
     let name = path.file_name()?.to_str()?;
-    name.strip_prefix("snapshot-")?
+    let (covers, entry) = name
+        .strip_prefix("snapshot-")?
         .strip_suffix(".bin")?
-        .parse()
-        .ok()
+        .split_once('-')?;
+    Some((covers.parse().ok()?, entry.parse().ok()?))
 }
 
-/// Loads the newest usable snapshot into `inner`'s (fresh) inventory; returns its index. A
-/// snapshot that does not match its log entry is skipped (with a warning) for an older one or a
-/// full replay; one that matches but does not load is an error (the inventory is half-loaded).
-fn load_snapshot(
-    inner: &Inner,
+/// Fills a fresh inventory with the state after the log's first `upto` entries: from the newest
+/// usable snapshot at or below `upto`, then replaying the entries after it. Returns the
+/// snapshot used (what it covers) and how many entries were replayed.
+fn rebuild(
+    inv: &Inventory,
+    schedule_digest: Digest,
     log: &Log,
     data: &Path,
+    schedule_entry: u64,
+    upto: u64,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<u64>, u64)> {
+    let mut start = schedule_entry + 1;
+    let snapshot = load_snapshot(inv, schedule_digest, log, data, upto, warnings)?;
+    if let Some(covers) = snapshot {
+        start = covers.max(start);
+    }
+    replay(inv, log, start..upto)?;
+    Ok((snapshot, upto.saturating_sub(start)))
+}
+
+/// Loads the newest usable snapshot covering at most `upto` entries into the (fresh) inventory;
+/// returns what it covers. A snapshot that does not match its `SnapshotTaken` entry is skipped
+/// (with a warning) for an older one or a full replay; one that matches but does not load is
+/// an error (the inventory is half-loaded).
+fn load_snapshot(
+    inv: &Inventory,
+    schedule_digest: Digest,
+    log: &Log,
+    data: &Path,
+    upto: u64,
     warnings: &mut Vec<String>,
 ) -> Result<Option<u64>> {
     let Ok(list) = std::fs::read_dir(dir(data)) else {
         return Ok(None);
     };
-    let mut found: Vec<(u64, PathBuf)> = list
+    let mut found: Vec<(u64, u64, PathBuf)> = list
         .flatten()
-        .filter_map(|e| snapshot_index(&e.path()).map(|i| (i, e.path())))
+        .filter_map(|e| snapshot_name(&e.path()).map(|(c, i)| (c, i, e.path())))
+        .filter(|&(c, _, _)| c <= upto)
         .collect();
     found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
-    for (index, path) in found {
-        match check_snapshot(inner, log, index, &path) {
+    for (covers, entry, path) in found {
+        match check_snapshot(schedule_digest, log, covers, entry, &path) {
             Ok(body) => {
-                inner
-                    .inv
-                    .decode(&body)
+                inv.decode(&body)
                     .map_err(|reason| Error::Snapshot { path, reason })?;
-                return Ok(Some(index));
+                return Ok(Some(covers));
             }
             Err(why) => warnings.push(format!("snapshot {} not used: {why}", path.display())),
         }
@@ -392,22 +444,23 @@ fn load_snapshot(
 
 /// The snapshot's state bytes, once its file matches its SnapshotTaken entry.
 fn check_snapshot(
-    inner: &Inner,
+    schedule_digest: Digest,
     log: &Log,
-    index: u64,
+    covers: u64,
+    entry: u64,
     path: &Path,
 ) -> std::result::Result<Vec<u8>, String> {
-    if index >= log.size() {
+    if entry >= log.size() || entry < covers {
         return Err(format!(
-            "its entry {index} is not in the log ({} entries)",
+            "its entry {entry} is not in the log ({} entries) after what it covers ({covers})",
             log.size()
         ));
     }
-    let logged = match log.entry(index).map_err(|e| e.to_string())?.record.decision {
-        Decision::SnapshotTaken(s) => s,
+    let logged = match log.entry(entry).map_err(|e| e.to_string())?.record.decision {
+        Decision::SnapshotTaken(s) if s.covers == covers => s,
         other => {
             return Err(format!(
-                "entry {index} is a {}, not a SnapshotTaken",
+                "entry {entry} is a {}, not its SnapshotTaken",
                 other.name()
             ));
         }
@@ -417,9 +470,9 @@ fn check_snapshot(
     if bytes.len() < header || &bytes[..16] != SNAPSHOT_MAGIC {
         return Err("not a snapshot file".into());
     }
-    let file_index = u64::from_be_bytes(bytes[16..24].try_into().map_err(|_| "short")?);
-    if file_index != index || bytes[24..56] != inner.schedule_digest.0 {
-        return Err("it belongs to another entry or schedule".into());
+    let file_covers = u64::from_be_bytes(bytes[16..24].try_into().map_err(|_| "short")?);
+    if file_covers != covers || bytes[24..56] != schedule_digest.0 {
+        return Err("it belongs to another log position or schedule".into());
     }
     let digest = Digest::of(&bytes[header..]);
     if digest.0 != bytes[56..88] || digest != logged.digest {
@@ -433,24 +486,24 @@ fn check_snapshot(
 }
 
 /// Applies the appointment decisions of `range` to the inventory, in order.
-fn replay(inner: &Inner, log: &Log, range: std::ops::Range<u64>) -> Result<()> {
+fn replay(inv: &Inventory, log: &Log, range: std::ops::Range<u64>) -> Result<()> {
     for raw in log.entries(range)? {
         let raw = raw?;
         let index = raw.index;
         let entry = Entry::decode(&raw.bytes)
             .map_err(|source| crate::log::Error::Decode { index, source })?;
         let fail = |reason: String| Error::Replay { index, reason };
-        for effect in effects(inner, &entry.record).map_err(fail)? {
-            let mut shard = inner.inv.patient_shard(effect.shard());
-            inner.inv.apply(&mut shard, &effect).map_err(fail)?;
+        for effect in effects(inv, &entry.record).map_err(fail)? {
+            let mut shard = inv.patient_shard(effect.shard());
+            inv.apply(&mut shard, &effect).map_err(fail)?;
         }
     }
     Ok(())
 }
 
 /// The inventory changes a logged decision stands for (none for other domains').
-fn effects(inner: &Inner, record: &Record) -> std::result::Result<Vec<Effect>, String> {
-    let s = &inner.schedule;
+fn effects(inv: &Inventory, record: &Record) -> std::result::Result<Vec<Effect>, String> {
+    let s = &inv.schedule;
     let slot = |id: &str| {
         s.parse_slot(id)
             .map(|x| x.0)
@@ -469,7 +522,7 @@ fn effects(inner: &Inner, record: &Record) -> std::result::Result<Vec<Effect>, S
     let patient = || {
         let name = record.subject.as_str();
         let shard = patient_shard(name);
-        inner.inv.patient_shard(shard).intern(shard, name)
+        inv.patient_shard(shard).intern(shard, name)
     };
     let local = |t| LocalTime::from_timestamp(t, s.offset);
     Ok(match &record.decision {

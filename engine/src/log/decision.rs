@@ -228,9 +228,11 @@ canonical_struct! {
 }
 
 canonical_struct! {
-    /// The appointment inventory as left by every entry before this one was saved to a snapshot
-    /// file, so that a restart replays only the entries after it. Subject: `appointments`.
+    /// The appointment inventory as left by the log's first `covers` entries was saved to a
+    /// snapshot file, so that a restart replays only the entries after them. Subject:
+    /// `appointments`.
     pub struct SnapshotTaken {
+        pub covers: u64,
         /// SHA-256 of the snapshot's canonical state bytes (the file is checked against it).
         pub digest: Digest,
         /// The `input_digest` of the schedule the inventory belongs to.

@@ -191,7 +191,7 @@ fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
     let at2 = clock2.now();
     drop(engine);
     let (engine, report) = reopen(dir.path(), at2);
-    assert_eq!(report.snapshot, Some(info.index));
+    assert_eq!(report.snapshot, Some(info.covers));
     assert!(
         report.replayed > 0 && report.warnings.is_empty(),
         "{report:?}"

@@ -178,8 +178,9 @@ pub fn decision() -> impl Strategy<Value = Decision> {
                 .into()
             }
         ),
-        (digest(), digest(), any::<u64>(), any::<u64>()).prop_map(
-            |(digest, schedule, slots, records)| SnapshotTaken {
+        (any::<u64>(), digest(), digest(), any::<u64>(), any::<u64>()).prop_map(
+            |(covers, digest, schedule, slots, records)| SnapshotTaken {
+                covers,
                 digest,
                 schedule,
                 slots,

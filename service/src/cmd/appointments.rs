@@ -600,12 +600,13 @@ pub fn run(args: AppointmentsArgs, data: &Path) -> Result<()> {
             let engine = open(data, now)?;
             let info = engine.snapshot()?;
             println!(
-                "snapshot of the inventory before entry {}: {} ({} bytes, {} records, sha256 {})",
-                info.index,
+                "snapshot of the inventory after the log's first {} entries: {} ({} bytes, {} records, sha256 {}, logged as entry {})",
+                info.covers,
                 info.path.display(),
                 info.bytes,
                 info.records,
-                info.digest
+                info.digest,
+                info.entry
             );
             Ok(())
         }

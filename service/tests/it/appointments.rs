@@ -217,7 +217,7 @@ fn a_session_from_find_to_rebalance() {
     ok(dir, &["audit", "verify"]);
     let snap = ok(dir, &["appointments", "snapshot"]);
     assert!(
-        snap.starts_with("snapshot of the inventory before entry"),
+        snap.starts_with("snapshot of the inventory after the log's first"),
         "{snap}"
     );
     assert_eq!(
