@@ -66,7 +66,9 @@ index_type!(
     SpecialtyRef(u8)
 );
 index_type!(
-    /// A slot of the horizon (see the module docs for the numbering).
+    /// A slot of the horizon (see the module docs for the numbering). Valid for the schedule
+    /// that made it (from `parse_slot`, a proposal or an answer); ids from outside go through
+    /// `parse_slot`, since methods given another schedule's numbers may panic.
     SlotRef(u32)
 );
 
@@ -217,7 +219,19 @@ pub enum ScheduleError {
     TooManySlots(u64),
     #[error("no clinics")]
     NoClinics,
+    #[error(
+        "{clinics} clinics x {specialties} specialties x {days} days need more load counters \
+         than the {MAX_COUNTERS} supported"
+    )]
+    TooManyCounters {
+        clinics: usize,
+        specialties: usize,
+        days: u32,
+    },
 }
+
+/// Most (clinic, specialty, day) counters (4 bytes each).
+pub const MAX_COUNTERS: usize = 1 << 27;
 
 /// The immutable structure of a city's appointment inventory.
 #[derive(Debug)]
@@ -350,6 +364,13 @@ impl Schedule {
         day_base.push(total as u32);
 
         let s_count = specialties.len().max(1);
+        if clinics.len().saturating_mul(s_count).saturating_mul(days as usize) > MAX_COUNTERS {
+            return Err(ScheduleError::TooManyCounters {
+                clinics: clinics.len(),
+                specialties: s_count,
+                days,
+            });
+        }
         let mut order: Vec<DoctorRef> = (0..doctors.len() as u32).map(DoctorRef).collect();
         order.sort_by_key(|d| {
             let doc = &doctors[d.index()];
