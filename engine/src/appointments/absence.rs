@@ -101,7 +101,7 @@ impl Engine {
                 e.inv
                     .apply(g, &Effect::Release { key })
                     .map_err(Error::Internal)?;
-                let name = g.name(h.patient).clone();
+                let name = g.name(h.patient).to_owned();
                 batch.push(system, &name, || {
                     HoldReleased {
                         slot: s.slot_id(SlotRef(h.slot)),
@@ -152,9 +152,8 @@ impl Engine {
             let original = s.slot(SlotRef(a.slot));
             let busy: Vec<SlotInfo> = g
                 .active(a.patient)
-                .iter()
-                .filter(|&&x| x != a.slot)
-                .map(|&x| s.slot(SlotRef(x)))
+                .filter(|&x| x != a.slot)
+                .map(|x| s.slot(SlotRef(x)))
                 .collect();
             let proposals = Search {
                 inv: &e.inv,
@@ -185,13 +184,12 @@ impl Engine {
             let shard = super::state::id_shard(appt);
             let g = &mut locks.patients[shard];
             let a = g.appts[&appt];
-            let name = g.name(a.patient).clone();
+            let name = g.name(a.patient).to_owned();
             let offer = chosen[i].filter(|&(slot, _)| {
                 // Two displaced appointments of one patient must not be offered overlapping slots.
                 let info = s.slot(slot);
                 !g.active(a.patient)
-                    .iter()
-                    .any(|&x| x != a.slot && s.slot(SlotRef(x)).overlaps(&info))
+                    .any(|x| x != a.slot && s.slot(SlotRef(x)).overlaps(&info))
             });
             match offer {
                 Some((to, score)) => {

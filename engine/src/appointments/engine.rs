@@ -558,7 +558,7 @@ impl Inner {
                     continue;
                 }
                 count += 1;
-                let patient = shard.name(h.patient).clone();
+                let patient = shard.name(h.patient).to_owned();
                 let slot_id = self.schedule.slot_id(SlotRef(h.slot));
                 batch.push(actor, &patient, || {
                     HoldReleased {
@@ -603,8 +603,7 @@ impl Inner {
                 match shard.find(s, name) {
                     Some(p) => shard
                         .active(p)
-                        .iter()
-                        .map(|&slot| self.schedule.slot(SlotRef(slot)))
+                        .map(|slot| self.schedule.slot(SlotRef(slot)))
                         .collect(),
                     None => Vec::new(),
                 }
@@ -654,7 +653,7 @@ impl Inner {
         info: &SlotInfo,
         except: &[u32],
     ) -> Result<()> {
-        for &other in shard.active(patient) {
+        for other in shard.active(patient) {
             if except.contains(&other) {
                 continue;
             }
@@ -941,7 +940,7 @@ impl Engine {
             .apply(&mut shard, &Effect::Release { key: hold.0 })
             .map_err(Error::Internal)?;
         let mut batch = e.batch(e.clock.now());
-        let patient = shard.name(h.patient).clone();
+        let patient = shard.name(h.patient).to_owned();
         batch.push(actor, &patient, || {
             HoldReleased {
                 slot: e.schedule.slot_id(SlotRef(h.slot)),
@@ -981,7 +980,7 @@ impl Engine {
                 let slot = SlotRef(h.slot);
                 let info = e.schedule.slot(slot);
                 let doctor = e.inv.doctor_lock(info.doctor);
-                let patient = shard.name(h.patient).clone();
+                let patient = shard.name(h.patient).to_owned();
                 if h.expires <= now.unix_micros() {
                     // Expired but not yet swept: release it now, then say so.
                     e.inv
@@ -1130,7 +1129,7 @@ impl Engine {
             .appts
             .get(&appointment.0)
             .ok_or_else(|| Error::UnknownAppointment(appointment.to_string()))?;
-        let patient = shard.name(a.patient).clone();
+        let patient = shard.name(a.patient).to_owned();
         let mut batch = e.batch(e.clock.now());
         let mut slots = vec![e.schedule.slot(SlotRef(a.slot)).doctor];
         if a.offered != NO_SLOT {
@@ -1236,7 +1235,7 @@ impl Engine {
                 expected: "booked (accept a re-offer with accept_offer)",
             });
         }
-        let patient = shard.name(a.patient).clone();
+        let patient = shard.name(a.patient).to_owned();
         if to.0 == a.slot {
             return Err(Error::bad("to", "the appointment is already in this slot"));
         }
@@ -1368,7 +1367,7 @@ impl Engine {
                 },
             )
             .map_err(Error::Internal)?;
-        let patient = shard.name(a.patient).clone();
+        let patient = shard.name(a.patient).to_owned();
         let mut batch = e.batch(e.clock.now());
         batch.push(actor, &patient, || {
             Rescheduled {
@@ -1424,7 +1423,7 @@ impl Engine {
                 },
             )
             .map_err(Error::Internal)?;
-        let patient = shard.name(a.patient).clone();
+        let patient = shard.name(a.patient).to_owned();
         let mut batch = e.batch(e.clock.now());
         batch.push(actor, &patient, || {
             AttendanceRecorded {
@@ -1475,7 +1474,7 @@ impl Engine {
         let shard = self.inner.inv.patient_shard(s);
         shard
             .find(s, patient)
-            .map(|p| shard.active(p).iter().map(|&x| SlotRef(x)).collect())
+            .map(|p| shard.active(p).map(SlotRef).collect())
             .unwrap_or_default()
     }
 

@@ -656,10 +656,7 @@ impl Engine {
             let shard = patient_shard(&r.patient);
             let g = &mut locks.patients[shard];
             let p = g.intern(shard, &r.patient);
-            if g.active(p)
-                .iter()
-                .any(|&x| s.slot(SlotRef(x)).overlaps(&info))
-            {
+            if g.active(p).any(|x| s.slot(SlotRef(x)).overlaps(&info)) {
                 continue;
             }
             let appt = g.new_appt(shard);

@@ -364,7 +364,12 @@ impl Schedule {
         day_base.push(total as u32);
 
         let s_count = specialties.len().max(1);
-        if clinics.len().saturating_mul(s_count).saturating_mul(days as usize) > MAX_COUNTERS {
+        if clinics
+            .len()
+            .saturating_mul(s_count)
+            .saturating_mul(days as usize)
+            > MAX_COUNTERS
+        {
             return Err(ScheduleError::TooManyCounters {
                 clinics: clinics.len(),
                 specialties: s_count,

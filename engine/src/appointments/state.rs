@@ -151,12 +151,22 @@ pub(crate) struct ApptRec {
     pub status: AppointmentStatus,
 }
 
+/// A shard of patients and their records. Patients are kept compactly (about 40 bytes each
+/// plus the id): ids back to back in one string, an index from a keyed hash of the id, and up
+/// to three active slots inline.
 #[derive(Debug, Default)]
 pub(crate) struct PatientShard {
-    index: HashMap<Arc<str>, u32>,
-    names: Vec<Arc<str>>,
-    /// Slots each patient holds, has booked or is offered (for the overlap rule).
-    active: Vec<Vec<u32>>,
+    /// Patient ids back to back; patient `l`'s is `arena[spans[l].0..][..spans[l].1]`.
+    arena: String,
+    spans: Vec<(u32, u32)>,
+    /// Hash of an id -> the newest patient with that hash; `collisions` chains older ones.
+    index: HashMap<u64, u32>,
+    collisions: HashMap<u32, u32>,
+    hasher: std::hash::RandomState,
+    /// Slots each patient holds, has booked or is offered (for the overlap rule): three
+    /// inline (`NO_SLOT` when empty), the rest in `more`.
+    active: Vec<[u32; 3]>,
+    more: HashMap<u32, Vec<u32>>,
     pub holds: HashMap<u64, HoldRec>,
     pub appts: HashMap<u64, ApptRec>,
     next_hold: u64,
@@ -166,15 +176,39 @@ pub(crate) struct PatientShard {
 }
 
 impl PatientShard {
+    fn hash(&self, name: &str) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.hasher.hash_one(name)
+    }
+
+    fn name_of(&self, local: u32) -> &str {
+        let (start, len) = self.spans[local as usize];
+        &self.arena[start as usize..(start + len) as usize]
+    }
+
+    fn lookup(&self, name: &str) -> Option<u32> {
+        let mut local = *self.index.get(&self.hash(name))?;
+        loop {
+            if self.name_of(local) == name {
+                return Some(local);
+            }
+            local = *self.collisions.get(&local)?;
+        }
+    }
+
     pub fn intern(&mut self, shard: usize, name: &str) -> PatientRef {
-        let local = match self.index.get(name) {
-            Some(&l) => l,
+        let local = match self.lookup(name) {
+            Some(l) => l,
             None => {
-                let l = self.names.len() as u32;
-                let name: Arc<str> = name.into();
-                self.names.push(name.clone());
-                self.index.insert(name, l);
-                self.active.push(Vec::new());
+                let l = self.spans.len() as u32;
+                self.spans
+                    .push((self.arena.len() as u32, name.len() as u32));
+                self.arena.push_str(name);
+                self.active.push([NO_SLOT; 3]);
+                let h = self.hash(name);
+                if let Some(older) = self.index.insert(h, l) {
+                    self.collisions.insert(l, older);
+                }
                 l
             }
         };
@@ -182,17 +216,36 @@ impl PatientShard {
     }
 
     pub fn find(&self, shard: usize, name: &str) -> Option<PatientRef> {
-        self.index
-            .get(name)
-            .map(|&l| PatientRef(l << SHARD_BITS | shard as u32))
+        self.lookup(name)
+            .map(|l| PatientRef(l << SHARD_BITS | shard as u32))
     }
 
-    pub fn name(&self, p: PatientRef) -> &Arc<str> {
-        &self.names[p.local()]
+    pub fn name(&self, p: PatientRef) -> &str {
+        self.name_of(p.local() as u32)
     }
 
-    pub fn active(&self, p: PatientRef) -> &[u32] {
-        &self.active[p.local()]
+    /// The patient's held, booked and offered slots.
+    pub fn active(&self, p: PatientRef) -> impl Iterator<Item = u32> + '_ {
+        let local = p.local();
+        self.active[local]
+            .iter()
+            .copied()
+            .filter(|&s| s != NO_SLOT)
+            .chain(
+                self.more
+                    .get(&(local as u32))
+                    .into_iter()
+                    .flatten()
+                    .copied(),
+            )
+    }
+
+    fn push_active(&mut self, p: PatientRef, slot: u32) {
+        let local = p.local();
+        match self.active[local].iter_mut().find(|s| **s == NO_SLOT) {
+            Some(free) => *free = slot,
+            None => self.more.entry(local as u32).or_default().push(slot),
+        }
     }
 
     /// A new hold number of this shard.
@@ -217,9 +270,27 @@ impl PatientShard {
     }
 
     fn remove_active(&mut self, p: PatientRef, slot: u32) {
-        let list = &mut self.active[p.local()];
-        if let Some(i) = list.iter().position(|&s| s == slot) {
-            list.swap_remove(i);
+        let local = p.local();
+        if let Some(i) = self.active[local].iter().position(|&s| s == slot) {
+            // Refill the inline place from the overflow, if any.
+            let refill = match self.more.get_mut(&(local as u32)) {
+                Some(more) => {
+                    let x = more.pop();
+                    if more.is_empty() {
+                        self.more.remove(&(local as u32));
+                    }
+                    x
+                }
+                None => None,
+            };
+            self.active[local][i] = refill.unwrap_or(NO_SLOT);
+        } else if let Some(more) = self.more.get_mut(&(local as u32))
+            && let Some(i) = more.iter().position(|&s| s == slot)
+        {
+            more.swap_remove(i);
+            if more.is_empty() {
+                self.more.remove(&(local as u32));
+            }
         }
     }
 
@@ -244,12 +315,19 @@ impl PatientShard {
     }
 
     fn bytes(&self) -> usize {
-        let names: usize = self.names.iter().map(|n| n.len() + 16 + 8 + 24).sum();
-        let active: usize = self.active.iter().map(|a| 24 + a.capacity() * 4).sum();
-        names
-            + active
-            + self.holds.capacity() * (8 + size_of::<HoldRec>() + 1)
-            + self.appts.capacity() * (8 + size_of::<ApptRec>() + 1)
+        let per_entry = |cap: usize, entry: usize| cap * (entry + 1);
+        self.arena.capacity()
+            + self.spans.capacity() * 8
+            + per_entry(self.index.capacity(), 12)
+            + per_entry(self.collisions.capacity(), 8)
+            + self.active.capacity() * 12
+            + self
+                .more
+                .values()
+                .map(|v| 32 + v.capacity() * 4)
+                .sum::<usize>()
+            + per_entry(self.holds.capacity(), 8 + size_of::<HoldRec>())
+            + per_entry(self.appts.capacity(), 8 + size_of::<ApptRec>())
             + self.expiry.capacity() * 16
     }
 }
@@ -523,7 +601,7 @@ impl Inventory {
                         expires,
                     },
                 );
-                shard.active[patient.local()].push(slot);
+                shard.push_active(patient, slot);
                 shard.expiry.push(Reverse((expires, hold)));
                 shard.see_hold(hold);
             }
@@ -568,7 +646,7 @@ impl Inventory {
                     }
                     None => {
                         let info = self.expect(slot, FREE, "book")?;
-                        shard.active[patient.local()].push(slot);
+                        shard.push_active(patient, slot);
                         info
                     }
                 };
@@ -622,7 +700,7 @@ impl Inventory {
                         self.set(to, &to_info, BOOKED);
                         self.set(a.slot, &from_info, FREE);
                         shard.remove_active(a.patient, a.slot);
-                        shard.active[a.patient.local()].push(to);
+                        shard.push_active(a.patient, to);
                     }
                     AppointmentStatus::Pending if a.offered == to => {
                         let to_info = self.expect(to, HELD, "accept offer")?;
@@ -696,7 +774,7 @@ impl Inventory {
                         expires,
                     },
                 );
-                shard.active[a.patient.local()].push(to);
+                shard.push_active(a.patient, to);
                 shard.expiry.push(Reverse((expires, appt | OFFER)));
                 let rec = shard.appts.get_mut(&appt).expect("checked");
                 rec.offered = to;
@@ -752,7 +830,7 @@ impl Inventory {
                     .ok_or_else(|| format!("no appointment a{appt}"))?;
                 let info = self.expect(a.slot, FREE, "uncancel")?;
                 self.set(a.slot, &info, BOOKED);
-                shard.active[a.patient.local()].push(a.slot);
+                shard.push_active(a.patient, a.slot);
                 shard.appts.get_mut(&appt).expect("checked").status = AppointmentStatus::Booked;
             }
         }
@@ -868,7 +946,7 @@ impl Inventory {
                         expires,
                     },
                 );
-                shard.active[patient.local()].push(slot);
+                shard.push_active(patient, slot);
                 shard.expiry.push(Reverse((expires, key)));
             }
             let appts = r.u32("appointments").map_err(e)?;
@@ -884,7 +962,7 @@ impl Inventory {
                 }
                 let patient = shard.intern(s, name);
                 if status == AppointmentStatus::Booked {
-                    shard.active[patient.local()].push(slot);
+                    shard.push_active(patient, slot);
                 }
                 shard.appts.insert(
                     appt,
@@ -934,5 +1012,55 @@ pub(crate) fn key_name(key: u64) -> String {
         format!("a{}", key & !OFFER)
     } else {
         format!("h{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The inline-plus-overflow active list behaves as a set (the model: a `Vec`).
+        #[test]
+        fn active_slots_behave_like_a_set(ops in prop::collection::vec((any::<bool>(), 0u32..8), 0..80)) {
+            let mut shard = PatientShard::default();
+            let p = shard.intern(3, "p");
+            let q = shard.intern(3, "q");
+            let mut model: Vec<u32> = Vec::new();
+            for (add, slot) in ops {
+                if add && !model.contains(&slot) {
+                    shard.push_active(p, slot);
+                    model.push(slot);
+                } else if !add {
+                    shard.remove_active(p, slot);
+                    model.retain(|&s| s != slot);
+                }
+                let mut got: Vec<u32> = shard.active(p).collect();
+                got.sort_unstable();
+                let mut expect = model.clone();
+                expect.sort_unstable();
+                prop_assert_eq!(got, expect);
+                prop_assert_eq!(shard.active(q).count(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn interning_gives_each_id_one_patient() {
+        let mut shard = PatientShard::default();
+        let ids: Vec<String> = (0..20_000).map(|i| format!("patient-{i}")).collect();
+        let refs: Vec<PatientRef> = ids.iter().map(|id| shard.intern(5, id)).collect();
+        for (id, &p) in ids.iter().zip(&refs) {
+            assert_eq!(shard.intern(5, id), p);
+            assert_eq!(shard.find(5, id), Some(p));
+            assert_eq!(shard.name(p), id);
+            assert_eq!(p.shard(), 5);
+        }
+        let distinct: std::collections::HashSet<_> = refs.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert_eq!(shard.find(5, "nobody"), None);
+        assert_eq!(shard.find(5, ""), None);
     }
 }
