@@ -104,7 +104,30 @@ impl Engine {
         let schedule = Arc::new(input.build()?);
         let table = crate::input::Table::from_bytes("absences.csv", absences.to_vec())?;
         let absences = super::inputs::read_absences(&table, &schedule)?;
-        Engine::create_checked(data_dir, input, schedule, &absences, actor, options, clock)
+        let log = Arc::new(Log::open(data_dir, LogOptions::default())?);
+        Engine::create_checked(
+            log, data_dir, input, schedule, &absences, actor, options, clock,
+        )
+    }
+
+    /// [`Engine::create`] on a log the caller opened on `data_dir` (a server shares one log
+    /// between its domains).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_with_log(
+        log: Arc<Log>,
+        data_dir: &Path,
+        input: &ScheduleInput,
+        absences: &[u8],
+        actor: &str,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine> {
+        let schedule = Arc::new(input.build()?);
+        let table = crate::input::Table::from_bytes("absences.csv", absences.to_vec())?;
+        let absences = super::inputs::read_absences(&table, &schedule)?;
+        Engine::create_checked(
+            log, data_dir, input, schedule, &absences, actor, options, clock,
+        )
     }
 
     /// [`Engine::create`] with an absences file named as the user gave it.
@@ -121,10 +144,15 @@ impl Engine {
             Some(p) => super::inputs::read_absences_file(p, &schedule)?,
             None => Vec::new(),
         };
-        Engine::create_checked(data_dir, input, schedule, &absences, actor, options, clock)
+        let log = Arc::new(Log::open(data_dir, LogOptions::default())?);
+        Engine::create_checked(
+            log, data_dir, input, schedule, &absences, actor, options, clock,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_checked(
+        log: Arc<Log>,
         data_dir: &Path,
         input: &ScheduleInput,
         schedule: Arc<Schedule>,
@@ -134,7 +162,6 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
         crate::input::check_id(actor).map_err(|p| Error::bad("actor", p))?;
-        let log = Arc::new(Log::open(data_dir, LogOptions::default())?);
         if let Some((_, loaded)) = find_schedule(&log, data_dir)? {
             return Err(Error::AlreadyLoaded {
                 dir: data_dir.to_owned(),
@@ -204,8 +231,19 @@ impl Engine {
         options: EngineOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, OpenReport)> {
-        let started = Instant::now();
         let log = Arc::new(Log::open(data_dir, LogOptions::default())?);
+        Engine::open_with_log(log, data_dir, options, clock)
+    }
+
+    /// [`Engine::open`] on a log the caller opened on `data_dir` (a server shares one log
+    /// between its domains).
+    pub fn open_with_log(
+        log: Arc<Log>,
+        data_dir: &Path,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, OpenReport)> {
+        let started = Instant::now();
         let (schedule_entry, loaded) =
             find_schedule(&log, data_dir)?.ok_or_else(|| Error::NotLoaded(data_dir.to_owned()))?;
         let replay_error = |reason: String| Error::Replay {

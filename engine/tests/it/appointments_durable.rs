@@ -432,3 +432,52 @@ fn crash_parent() {
     let log = Log::open_read_only(dir.path()).unwrap();
     assert!(log.size() > acked.len() as u64);
 }
+
+#[test]
+fn a_log_shared_with_other_domains_rebuilds_the_same_inventory() {
+    use allot_engine::log::decision::{ApplicationsClosed, Domain};
+    use allot_engine::log::{Digest, LogOptions, Record};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::open(dir.path(), LogOptions::default()).unwrap());
+    let city = small_city(26);
+    let engine = Engine::create_with_log(
+        log.clone(),
+        dir.path(),
+        &city.input(),
+        b"doctor,from,until\n",
+        "loader",
+        options(),
+        clock(),
+    )
+    .unwrap();
+    let fairs = Record::new(
+        MONDAY_7AM,
+        "fair-admin",
+        "2030-spring",
+        ApplicationsClosed {
+            domain: Domain::Fairs,
+            applications: 3,
+            set_digest: Digest([7; 32]),
+        },
+    );
+    for k in 0..20u32 {
+        log.append(&fairs).unwrap();
+        engine
+            .book(
+                "umias",
+                Booking::Slot {
+                    patient: &format!("p{k}"),
+                    slot: SlotRef(k * 5),
+                },
+            )
+            .unwrap();
+    }
+    let digest = engine.state_digest();
+    drop(engine);
+    let (engine, report) =
+        Engine::open_with_log(log.clone(), dir.path(), options(), clock()).unwrap();
+    assert_eq!(report.replayed, 40);
+    assert_eq!(engine.state_digest(), digest);
+    assert_eq!(engine.counts().busy, 20);
+}
