@@ -1437,9 +1437,10 @@ impl Engine {
         Pending::new(&self.inner, ack, (), Vec::new()).wait()
     }
 
-    /// An appointment by id.
+    /// An appointment by id (re-offers past their time have lapsed first).
     pub fn appointment(&self, id: AppointmentId) -> Option<AppointmentView> {
         let e = &self.inner;
+        e.maybe_sweep();
         let shard = e.inv.patient_shard(id_shard(id.0));
         let a = shard.appts.get(&id.0)?;
         let offered = (a.offered != NO_SLOT).then(|| {
@@ -1456,8 +1457,9 @@ impl Engine {
         })
     }
 
-    /// A live hold by id.
+    /// A live hold by id (none once it has expired).
     pub fn hold_info(&self, id: HoldId) -> Option<HoldView> {
+        self.inner.maybe_sweep();
         let shard = self.inner.inv.patient_shard(id_shard(id.0));
         let h = shard.holds.get(&id.0)?;
         Some(HoldView {
@@ -1478,7 +1480,10 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Releases every hold and offer due by now; returns how many ended.
+    /// Releases every hold and offer due by now; returns how many ended. Every operation (and
+    /// every look-up of a hold or an appointment) does this first when something is due, so
+    /// holds expire on their own; a server may also call it on a timer, so that the expiry
+    /// decisions are logged close to the time they happened.
     pub fn expire_holds(&self) -> Result<usize> {
         self.inner.check()?;
         Ok(self.inner.sweep(self.inner.clock.now().unix_micros()))
