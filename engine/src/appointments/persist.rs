@@ -365,7 +365,9 @@ impl Engine {
         if let Ok(list) = std::fs::read_dir(dir(data)) {
             for old in list.flatten() {
                 let p = old.path();
-                if p != path && snapshot_name(&p).is_some() {
+                // Older snapshots, and files of snapshots a crash interrupted.
+                let partial = p.extension().is_some_and(|x| x == "partial");
+                if p != path && (snapshot_name(&p).is_some() || partial) {
                     let _ = std::fs::remove_file(p);
                 }
             }
