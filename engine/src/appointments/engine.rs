@@ -1357,7 +1357,7 @@ impl Engine {
             });
         }
         let to = SlotRef(a.offered);
-        let _d = e.inv.doctor_lock(e.schedule.slot(to).doctor);
+        let doctor = e.inv.doctor_lock(e.schedule.slot(to).doctor);
         e.inv
             .apply(
                 &mut shard,
@@ -1378,7 +1378,7 @@ impl Engine {
             .into()
         });
         let ack = e.submit(&mut shard, batch, &[])?;
-        drop((_d, shard));
+        drop((doctor, shard));
         Pending::new(
             &self.inner,
             ack,

@@ -209,12 +209,17 @@ pub fn read_doctors(
             ));
         };
         let spec = row.id(specialty)?;
-        let visit = match minutes.map(|m| row.parse_optional::<u16>(m, "minutes per visit")) {
-            Some(Err(e)) => return Err(e),
-            Some(Ok(Some(m))) => {
+        let given = match minutes {
+            Some(col) => row
+                .parse_optional::<u16>(col, "minutes per visit")?
+                .map(|m| (col, m)),
+            None => None,
+        };
+        let visit = match given {
+            Some((col, m)) => {
                 if !VISIT_MINUTES.contains(&m) {
                     return Err(row.error(
-                        minutes.expect("present"),
+                        col,
                         format!(
                             "{m} minutes per visit is outside {}..{}",
                             VISIT_MINUTES.start(),
@@ -224,7 +229,7 @@ pub fn read_doctors(
                 }
                 m
             }
-            Some(Ok(None)) | None => standard_minutes(spec).ok_or_else(|| {
+            None => standard_minutes(spec).ok_or_else(|| {
                 let problem = format!(
                     "no standard minutes per visit for specialty '{}': give them in 'minutes'",
                     clip(spec)
