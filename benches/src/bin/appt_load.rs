@@ -18,7 +18,8 @@ use allot_benches::appointments::{
 use allot_engine::appointments::rebalance::RebalanceOptions;
 use allot_engine::appointments::simulate::{MonthSpec, simulate_month};
 use allot_engine::appointments::{
-    Booking, Engine, EngineOptions, Error, FindQuery, ManualClock, Weights,
+    Booking, DoctorRef, Engine, EngineOptions, Error, FindQuery, ManualClock, SlotRef, SlotStatus,
+    Weights,
 };
 use clap::Parser;
 
@@ -224,6 +225,27 @@ fn main() -> anyhow::Result<()> {
     );
     let engine =
         Arc::try_unwrap(engine).map_err(|_| anyhow::anyhow!("clients still hold the engine"))?;
+
+    // An absence: the doctor with the most bookings on day 1 falls ill for the day.
+    let busy = |d: DoctorRef| {
+        s.doctor_day(d, 1)
+            .filter(|&x| engine.slot_status(SlotRef(x)) != SlotStatus::Free)
+            .count()
+    };
+    let doctor = (0..s.doctors.len() as u32)
+        .map(DoctorRef)
+        .max_by_key(|&d| busy(d))
+        .expect("doctors");
+    let day = s.date(1).start();
+    let started = Instant::now();
+    let out = engine.mark_absence("registry", doctor, day, day.add_minutes(24 * 60))?;
+    println!(
+        "| absence of the busiest doctor for a day | {} slots, {} patients re-offered, {} cancelled, in {} (operations paused meanwhile) |",
+        out.slots,
+        out.reoffered.len(),
+        out.cancelled.len(),
+        ms(started.elapsed().as_secs_f64())
+    );
 
     // Snapshot and restart.
     let info = engine.snapshot()?;

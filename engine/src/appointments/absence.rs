@@ -24,8 +24,10 @@ use crate::log::decision::{
     AbsenceMarked, AppointmentCancelled, CancelledBy, HoldEnd, HoldReleased, ReOffered,
 };
 
-/// Proposals considered per displaced patient.
+/// Proposals considered per displaced patient, beyond one per other displaced patient.
 const CANDIDATES: usize = 8;
+/// At most this many slots of one clinic-day are proposed to the displaced patients.
+const MAX_PER_DAY: usize = 64;
 /// Cost of leaving a displaced patient without an offer, in milli-points (far above any score).
 const NO_OFFER: i64 = 1_000_000_000;
 
@@ -161,6 +163,8 @@ impl Engine {
                 nearest: e.options.nearest,
                 weights: e.options.weights,
                 busy: &busy,
+                // Enough slots per clinic-day that patients displaced together need not share.
+                per_day: displaced.len().clamp(1, MAX_PER_DAY),
             }
             .run(&FindQuery {
                 specialty: original.specialty,
@@ -169,7 +173,7 @@ impl Engine {
                 preferred: Vec::new(),
                 from: None,
                 until: None,
-                count: CANDIDATES,
+                count: CANDIDATES + displaced.len().min(MAX_PER_DAY),
                 patient: None,
                 exclude_doctor: Some(doctor),
                 weights: None,

@@ -616,6 +616,7 @@ impl Inner {
             nearest: self.options.nearest,
             weights: self.options.weights,
             busy: &busy,
+            per_day: 1,
         }
         .run(q)
     }

@@ -102,6 +102,9 @@ pub(crate) struct Search<'a> {
     pub weights: Weights,
     /// Slots the proposals must not overlap.
     pub busy: &'a [SlotInfo],
+    /// Proposals per clinic-day: 1 for `$find`; more when re-offering to many patients at once,
+    /// who would otherwise all be offered the same earliest slots.
+    pub per_day: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -198,30 +201,12 @@ impl Search<'_> {
             }
             let cand = candidates[i];
             i += 1;
-            let Some((slot, doctor, begins)) = self.earliest(q, &cand, start, end) else {
-                continue;
-            };
-            let wait_days = (i64::from(cand.day) - today).max(0) as u32;
-            let travel = w.travel_per_km * f64::from(cand.km);
-            let wait = w.wait_per_day * f64::from(wait_days);
-            let load = w.load * cand.utilisation;
-            let preference = if cand.preferred { w.preferred } else { 0.0 };
-            out.push(Proposal {
-                slot,
-                clinic: ClinicRef(cand.clinic),
-                doctor,
-                start: begins,
-                score: Score {
-                    total: travel + wait + load - preference,
-                    travel_km: f64::from(cand.km),
-                    travel,
-                    wait_days,
-                    wait,
-                    utilisation: cand.utilisation,
-                    load,
-                    preference,
-                },
-            });
+            for (slot, doctor, begins) in self.earliest(q, &cand, start, end) {
+                if out.len() == q.count {
+                    break;
+                }
+                out.push(self.proposal(&cand, slot, doctor, begins, today, &w));
+            }
             if out.len() == q.count {
                 break;
             }
@@ -229,8 +214,90 @@ impl Search<'_> {
         out
     }
 
-    /// The earliest free slot of the candidate's clinic-day within `[start, end)`.
+    fn proposal(
+        &self,
+        cand: &Candidate,
+        slot: SlotRef,
+        doctor: DoctorRef,
+        begins: LocalTime,
+        today: i64,
+        w: &Weights,
+    ) -> Proposal {
+        let wait_days = (i64::from(cand.day) - today).max(0) as u32;
+        let travel = w.travel_per_km * f64::from(cand.km);
+        let wait = w.wait_per_day * f64::from(wait_days);
+        let load = w.load * cand.utilisation;
+        let preference = if cand.preferred { w.preferred } else { 0.0 };
+        Proposal {
+            slot,
+            clinic: ClinicRef(cand.clinic),
+            doctor,
+            start: begins,
+            score: Score {
+                total: travel + wait + load - preference,
+                travel_km: f64::from(cand.km),
+                travel,
+                wait_days,
+                wait,
+                utilisation: cand.utilisation,
+                load,
+                preference,
+            },
+        }
+    }
+
+    /// The earliest `per_day` free slots of the candidate's clinic-day within `[start, end)`.
     fn earliest(
+        &self,
+        q: &FindQuery,
+        cand: &Candidate,
+        start: LocalTime,
+        end: LocalTime,
+    ) -> Vec<(SlotRef, DoctorRef, LocalTime)> {
+        if self.per_day > 1 {
+            return self.several(q, cand, start, end);
+        }
+        self.first(q, cand, start, end).into_iter().collect()
+    }
+
+    /// The free slots of a clinic-day that may be proposed, earliest first, at most `per_day`.
+    fn several(
+        &self,
+        q: &FindQuery,
+        cand: &Candidate,
+        start: LocalTime,
+        end: LocalTime,
+    ) -> Vec<(SlotRef, DoctorRef, LocalTime)> {
+        let sched = &self.inv.schedule;
+        let midnight = sched.date(cand.day).start();
+        let mut found = Vec::new();
+        for &doctor in sched.clinic_doctors(ClinicRef(cand.clinic), q.specialty) {
+            if q.exclude_doctor == Some(doctor) {
+                continue;
+            }
+            let minutes = i64::from(sched.doctors[doctor.index()].minutes);
+            for (k, slot) in sched.doctor_day(doctor, cand.day).enumerate() {
+                let begins =
+                    midnight.add_minutes(i64::from(sched.start_minute(doctor, cand.day, k as u32)));
+                if begins >= end {
+                    break;
+                }
+                let clash = self
+                    .busy
+                    .iter()
+                    .any(|b| begins < b.end() && b.start < begins.add_minutes(minutes));
+                if begins >= start && self.inv.status(slot) == FREE && !clash {
+                    found.push((begins, SlotRef(slot), doctor));
+                }
+            }
+        }
+        found.sort_unstable();
+        found.truncate(self.per_day);
+        found.into_iter().map(|(t, s, d)| (s, d, t)).collect()
+    }
+
+    /// The earliest free slot of the candidate's clinic-day within `[start, end)`.
+    fn first(
         &self,
         q: &FindQuery,
         cand: &Candidate,
