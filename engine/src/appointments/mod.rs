@@ -9,8 +9,14 @@
 //!   every change a decision sent to a [`DecisionSink`] — the decision log, or memory for
 //!   simulations. Durable engines are created from CSVs and reopened from the log (with
 //!   snapshots) by [`Engine::create`] and [`Engine::open`].
+//! - [`Engine::mark_absence`]: a doctor's absence, his patients re-offered together by min-cost
+//!   flow over `$find`'s proposals.
 //! - [`find`]: the ranking; [`rebalance`]: the batch optimiser; [`generate`]: synthetic cities;
 //!   [`simulate`]: the month that compares the ranking with "nearest clinic, earliest slot".
+//!
+//! Every operation has a blocking form (`hold`, `book`, ...) and a `begin_` form returning a
+//! [`Pending`] to `.await`: the change is made in memory under fine-grained locks, its decisions
+//! queued to the log, and the answer given once they are durable.
 
 mod absence;
 mod engine;
