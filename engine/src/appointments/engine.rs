@@ -1341,6 +1341,14 @@ impl Engine {
 
     /// Accepts a pending re-offer: the appointment is booked on the offered slot.
     pub fn accept_offer(&self, actor: &str, appointment: AppointmentId) -> Result<Moved> {
+        self.begin_accept_offer(actor, appointment)?.wait()
+    }
+
+    pub fn begin_accept_offer(
+        &self,
+        actor: &str,
+        appointment: AppointmentId,
+    ) -> Result<Pending<Moved>> {
         let e = &self.inner;
         e.check()?;
         e.maybe_sweep();
@@ -1380,7 +1388,7 @@ impl Engine {
         });
         let ack = e.submit(&mut shard, batch, &[])?;
         drop((doctor, shard));
-        Pending::new(
+        Ok(Pending::new(
             &self.inner,
             ack,
             Moved {
@@ -1389,8 +1397,7 @@ impl Engine {
                 to,
             },
             Vec::new(),
-        )
-        .wait()
+        ))
     }
 
     /// Records how a booked appointment ended (FHIR `fulfilled` or `noshow`).
@@ -1400,6 +1407,16 @@ impl Engine {
         appointment: AppointmentId,
         status: Attendance,
     ) -> Result<()> {
+        self.begin_record_attendance(actor, appointment, status)?
+            .wait()
+    }
+
+    pub fn begin_record_attendance(
+        &self,
+        actor: &str,
+        appointment: AppointmentId,
+        status: Attendance,
+    ) -> Result<Pending<()>> {
         let e = &self.inner;
         e.check()?;
         let s = id_shard(appointment.0);
@@ -1435,7 +1452,7 @@ impl Engine {
         });
         let ack = e.submit(&mut shard, batch, &[])?;
         drop(shard);
-        Pending::new(&self.inner, ack, (), Vec::new()).wait()
+        Ok(Pending::new(&self.inner, ack, (), Vec::new()))
     }
 
     /// An appointment by id (re-offers past their time have lapsed first).
