@@ -30,6 +30,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Appointments(cmd::appointments::AppointmentsArgs),
     Audit(cmd::audit::AuditArgs),
     /// Solve a min-cost flow problem from a DIMACS `.min` file and print the optimal cost as JSON.
     ///
@@ -50,6 +51,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Appointments(args) => cmd::appointments::run(args, &cli.data),
         Command::Audit(args) => cmd::audit::run(args, &cli.data, &cli.remote),
         Command::Mcf(args) => cmd::mcf::run(&args),
         Command::Serve(args) => cmd::serve::run(args, &cli.data),

@@ -211,6 +211,38 @@ canonical_struct! {
     }
 }
 
+canonical_struct! {
+    /// A city's clinics, doctors and weekly schedules loaded as the appointment inventory over a
+    /// planning horizon. Subject: `appointments`.
+    pub struct ScheduleLoaded {
+        /// SHA-256 of the canonical schedule input (kept in the blob store), from which the
+        /// slots are expanded again on every start.
+        pub input_digest: Digest,
+        /// The horizon's first day, a local date `YYYY-MM-DD`.
+        pub first_day: String,
+        pub days: u32,
+        pub clinics: u32,
+        pub doctors: u32,
+        pub slots: u64,
+    }
+}
+
+canonical_struct! {
+    /// The appointment inventory as left by the log's first `covers` entries was saved to a
+    /// snapshot file, so that a restart replays only the entries after them. Subject:
+    /// `appointments`.
+    pub struct SnapshotTaken {
+        pub covers: u64,
+        /// SHA-256 of the snapshot's canonical state bytes (the file is checked against it).
+        pub digest: Digest,
+        /// The `input_digest` of the schedule the inventory belongs to.
+        pub schedule: Digest,
+        pub slots: u64,
+        /// Appointments and holds in the snapshot.
+        pub records: u64,
+    }
+}
+
 impl AllocationRun {
     /// The run's id: SHA-256 of its kind code and canonical payload, so outcomes can name the run
     /// in the same batch and anyone can recompute the id from the logged entry.
@@ -302,4 +334,6 @@ decisions! {
     Outcome = 0x0204, OUTCOME;
     Withdrawn = 0x0205, WITHDRAWN;
     PlaceReOffered = 0x0206, PLACE_RE_OFFERED;
+    ScheduleLoaded = 0x0109, SCHEDULE_LOADED;
+    SnapshotTaken = 0x010a, SNAPSHOT_TAKEN;
 }

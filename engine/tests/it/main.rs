@@ -1,5 +1,8 @@
 //! Integration tests of the engine (one test binary, as DEVELOPERS.md asks).
 
+mod appointments;
+mod appointments_durable;
+mod appointments_rebalance;
 mod crash;
 mod decisions;
 mod lock;

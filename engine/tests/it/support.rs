@@ -165,6 +165,29 @@ pub fn decision() -> impl Strategy<Value = Decision> {
             }
             .into()
         }),
+        (digest(), text(), any::<(u32, u32, u32, u64)>()).prop_map(
+            |(input_digest, first_day, n)| {
+                ScheduleLoaded {
+                    input_digest,
+                    first_day,
+                    days: n.0,
+                    clinics: n.1,
+                    doctors: n.2,
+                    slots: n.3,
+                }
+                .into()
+            }
+        ),
+        (any::<u64>(), digest(), digest(), any::<u64>(), any::<u64>()).prop_map(
+            |(covers, digest, schedule, slots, records)| SnapshotTaken {
+                covers,
+                digest,
+                schedule,
+                slots,
+                records,
+            }
+            .into()
+        ),
     ]
 }
 

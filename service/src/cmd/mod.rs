@@ -1,5 +1,6 @@
 //! The `allot` subcommands, one module each.
 
+pub mod appointments;
 pub mod audit;
 pub mod mcf;
 pub mod remote;

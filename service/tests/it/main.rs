@@ -1,5 +1,6 @@
 //! Integration tests of the `allot` binary (one test binary, modules per command).
 
+mod appointments;
 mod audit;
 mod mcf;
 mod server;
