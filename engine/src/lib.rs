@@ -3,6 +3,7 @@
 //!
 //! This crate does no network I/O. See [`log`] for the tamper-evident decision log.
 
+pub mod allocation;
 pub mod blobs;
 pub mod input;
 pub mod log;
