@@ -5,5 +5,6 @@
 
 pub mod allocation;
 pub mod blobs;
+pub mod fair;
 pub mod input;
 pub mod log;
