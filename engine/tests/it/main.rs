@@ -2,6 +2,7 @@
 
 mod crash;
 mod decisions;
+mod fair;
 mod lock;
 mod log;
 mod recovery;
