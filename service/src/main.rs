@@ -28,6 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Audit(cmd::audit::AuditArgs),
+    Fair(cmd::fair::FairArgs),
     /// Solve a min-cost flow problem from a DIMACS `.min` file and print the optimal cost as JSON.
     ///
     /// The file has a problem line `p min NODES ARCS`, node lines `n ID SUPPLY` (positive supply
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Audit(args) => cmd::audit::run(args, &cli.data),
+        Command::Fair(args) => cmd::fair::run(args, &cli.data),
         Command::Mcf(args) => cmd::mcf::run(&args),
     };
     match result {

@@ -1,4 +1,6 @@
 //! The `allot` subcommands, one module each.
 
+pub mod allocation;
 pub mod audit;
+pub mod fair;
 pub mod mcf;

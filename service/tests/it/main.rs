@@ -1,4 +1,5 @@
 //! Integration tests of the `allot` binary (one test binary, modules per command).
 
 mod audit;
+mod fair;
 mod mcf;
