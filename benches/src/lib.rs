@@ -1,5 +1,6 @@
 //! Shared helpers for allot's criterion benchmarks and side-by-side runners (see `benches/README.md`).
 
+pub mod fair_gen;
 pub mod mcf_gen;
 pub mod school_csv;
 pub mod school_gen;

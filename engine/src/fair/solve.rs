@@ -1,5 +1,7 @@
 //! The fair mechanisms on the matching core and the min-cost flow solver.
 
+use std::collections::HashMap;
+
 use allot_solvers::matching::{
     Market, PreferencesBuilder, Seed, SerialOrder, deferred_acceptance, priority_key,
     serial_dictatorship, single_tie_break,
@@ -20,19 +22,34 @@ pub(super) fn market(
     let mut prefs = PreferencesBuilder::with_capacity(input.pools.len(), n, entries);
     let mut entry_rank = Vec::with_capacity(entries);
     let mut keys = Vec::with_capacity(entries);
+    // Pools by (fair, category id), so that expanding a list compares no strings.
+    let mut category_id: HashMap<&str, u32> = HashMap::new();
+    for pool in &input.pools {
+        let next = category_id.len() as u32;
+        category_id.entry(pool.category.as_str()).or_insert(next);
+    }
+    let width = category_id.len();
+    let mut pool_at = vec![u32::MAX; input.fairs.len() * width];
+    for (p, pool) in input.pools.iter().enumerate() {
+        if pool.stalls > 0 {
+            pool_at[pool.fair as usize * width + category_id[pool.category.as_str()] as usize] =
+                p as u32;
+        }
+    }
+    let open = category_id.get(OPEN).copied();
     let mut list = Vec::new();
     for (a, &lottery) in input.applicants.iter().zip(lottery) {
         let key = priority_key(u32::from(a.tier), lottery).map_err(market_error)?;
+        let own = category_id.get(a.category.as_str()).copied();
+        let pair = match precedence {
+            Precedence::OwnFirst => [own, open],
+            Precedence::OpenFirst => [open, own],
+        };
         list.clear();
         for (k, &fair) in a.choices.iter().enumerate() {
-            let own = input.pool(fair, &a.category);
-            let open = input.pool(fair, OPEN);
-            let pair = match precedence {
-                Precedence::OwnFirst => [own, open],
-                Precedence::OpenFirst => [open, own],
-            };
-            for pool in pair.into_iter().flatten() {
-                if input.pools[pool as usize].stalls > 0 {
+            for category in pair.into_iter().flatten() {
+                let pool = pool_at[fair as usize * width + category as usize];
+                if pool != u32::MAX {
                     list.push(pool);
                     entry_rank.push(k as u32 + 1);
                     keys.push(key);
