@@ -7,30 +7,12 @@
 //! forced into each better fair, and the explanation says what that would cost: fewer applicants
 //! placed in some tier, or a larger sum of squared ranks.
 
-use std::fmt;
-
 use allot_solvers::mcf::Solver;
 
 use super::compare::{stats, stats_with};
 use super::solve::{welfare_network, worst_full};
 use super::{FairInput, FairSolved, Fairs, Mechanism, OPEN, Precedence, TIERS};
-use crate::allocation::{Error, Loaded, Result, key_parts};
-
-/// An explanation of one applicant's outcome, line by line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    pub applicant: String,
-    pub lines: Vec<String>,
-}
-
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for line in &self.lines {
-            writeln!(f, "{line}")?;
-        }
-        Ok(())
-    }
-}
+use crate::allocation::{Error, Explanation, Loaded, Result, key_parts};
 
 fn tier_words(tier: u32) -> String {
     let label = TIERS.get(tier as usize).copied().unwrap_or("unknown tier");
@@ -89,7 +71,7 @@ pub fn explain(
         None if state.withdrawn[i as usize] => {
             lines.push("You gave your stall back.".into());
             return Ok(Explanation {
-                applicant: a.id.clone(),
+                participant: a.id.clone(),
                 lines,
             });
         }
@@ -179,7 +161,7 @@ pub fn explain(
         }
     }
     Ok(Explanation {
-        applicant: a.id.clone(),
+        participant: a.id.clone(),
         lines,
     })
 }

@@ -50,7 +50,7 @@ mod solve;
 mod withdraw;
 
 pub use compare::{Stats, compare, compare_draws};
-pub use explain::{Explanation, explain};
+pub use explain::explain;
 pub use publish::FairPublisher;
 pub use read::{FairFiles, read, read_tables};
 pub use solve::{WelfareNetwork, welfare_network};

@@ -113,7 +113,12 @@ impl Publish<Fairs> for FairPublisher {
         )
     }
 
-    fn summary(&self, input: &FairInput, solved: &FairSolved, info: &RunInfo) -> serde_json::Value {
+    fn summary(
+        &self,
+        input: &FairInput,
+        solved: &FairSolved,
+        info: &RunInfo,
+    ) -> Result<serde_json::Value> {
         let stats = super::compare::stats(input, solved);
         let stalls = input.total_stalls();
         let rank_counts: serde_json::Map<String, serde_json::Value> = stats
@@ -122,7 +127,7 @@ impl Publish<Fairs> for FairPublisher {
             .enumerate()
             .map(|(r, &n)| ((r + 1).to_string(), json!(n)))
             .collect();
-        json!({
+        Ok(json!({
             "mechanism": info.run.mechanism,
             "precedence": info.run.parameters.get("precedence"),
             "applicants": input.applicants.len(),
@@ -143,7 +148,7 @@ impl Publish<Fairs> for FairPublisher {
             "run_id": info.id.to_string(),
             "closed_index": info.closed_index,
             "seed_index": info.seed_index,
-        })
+        }))
     }
 
     fn solve_seconds(&self, solved: &FairSolved) -> f64 {

@@ -1,11 +1,11 @@
 //! Reading `fairs.csv` and `applicants.csv`: every problem is reported with file:line:field and
 //! nothing else happens.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::Path;
 
 use allot_solvers::matching::MAX_LOTTERY;
+use foldhash::{HashMap, HashMapExt};
 
 use super::{Applicant, Fair, FairInput, OPEN, Pool};
 use crate::input::{InputError, Table, check_id, clip};
@@ -139,6 +139,7 @@ pub fn read_tables(fairs: &Table, applicants: &Table) -> Result<FairFiles, Input
     let mut index_of: HashMap<String, u32> = HashMap::with_capacity(list.capacity());
     let mut lottery_of: HashMap<u64, u32> = HashMap::with_capacity(list.capacity());
     let mut seen = vec![usize::MAX; fair_list.len()];
+    let lottery_what = format!("a lottery number (0 to {MAX_LOTTERY})");
     applicants.for_each_row(|row| -> Result<(), InputError> {
         let id = row.id(c_applicant)?;
         let me = list.len();
@@ -167,10 +168,9 @@ pub fn read_tables(fairs: &Table, applicants: &Table) -> Result<FairFiles, Input
         let lottery = match c_lottery {
             None => None,
             Some(c) => {
-                let what = format!("a lottery number (0 to {MAX_LOTTERY})");
-                let n = row.parse::<u64>(c, &what)?;
+                let n = row.parse::<u64>(c, &lottery_what)?;
                 if n > MAX_LOTTERY {
-                    return Err(row.error(c, format!("expected {what}, found '{n}'")));
+                    return Err(row.error(c, format!("expected {lottery_what}, found '{n}'")));
                 }
                 if let Some(other) = lottery_of.insert(n, me as u32) {
                     return Err(row.error(
@@ -192,10 +192,10 @@ pub fn read_tables(fairs: &Table, applicants: &Table) -> Result<FairFiles, Input
         }
         let mut choices = Vec::new();
         for (k, choice) in text.split(';').map(str::trim).enumerate() {
-            if let Err(problem) = check_id(choice) {
-                return Err(row.error(c_choices, format!("choice {}: {problem}", k + 1)));
-            }
             let Some(&fair) = fair_index.get(choice) else {
+                if let Err(problem) = check_id(choice) {
+                    return Err(row.error(c_choices, format!("choice {}: {problem}", k + 1)));
+                }
                 return Err(row.error(
                     c_choices,
                     format!("unknown fair '{}' (not in {})", clip(choice), fairs.name()),

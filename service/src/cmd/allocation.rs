@@ -4,9 +4,10 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use allot_engine::allocation::{Beacon, Stage, Verification};
+use allot_engine::allocation::{Beacon, Distribution, Stage, Verification};
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 
 /// The public randomness beacon, for inputs without lottery numbers.
 #[derive(Debug, Clone, clap::Args)]
@@ -113,4 +114,86 @@ pub fn report(v: &Verification) -> Result<()> {
     }
     println!("run {} verifies", run.label());
     Ok(())
+}
+
+/// Mechanisms side by side on one input.
+pub struct Comparison {
+    /// E.g. "20000 applicants".
+    pub title: String,
+    /// The figures' names; a label `solve seconds` is printed with 4 decimals.
+    pub labels: Vec<String>,
+    /// Per mechanism: its name and, per allocation (one, or one per draw), its figures in the
+    /// order of `labels`.
+    pub columns: Vec<(String, Vec<Vec<f64>>)>,
+    /// `Some(n)` for n lottery draws per mechanism.
+    pub draws: Option<u64>,
+}
+
+impl Comparison {
+    /// Prints a table (or one JSON object): one column per mechanism; with draws each figure's
+    /// mean and 5th-95th percentiles.
+    pub fn print(&self, as_json: bool) {
+        let cols: Vec<(&str, Vec<Distribution>)> = self
+            .columns
+            .iter()
+            .map(|(name, runs)| {
+                let dists = (0..self.labels.len())
+                    .map(|f| Distribution::of(runs.iter().map(|v| v[f])))
+                    .collect();
+                (name.as_str(), dists)
+            })
+            .collect();
+        if as_json {
+            let mechanisms: serde_json::Map<String, serde_json::Value> = cols
+                .iter()
+                .map(|(name, dists)| {
+                    let figures: serde_json::Map<String, serde_json::Value> = self
+                        .labels
+                        .iter()
+                        .zip(dists)
+                        .map(|(l, d)| {
+                            let value = match self.draws {
+                                None => json!(d.mean),
+                                Some(_) => json!(d),
+                            };
+                            (l.trim().to_owned(), value)
+                        })
+                        .collect();
+                    ((*name).to_owned(), figures.into())
+                })
+                .collect();
+            let out = json!({ "title": self.title, "draws": self.draws, "mechanisms": mechanisms });
+            println!("{out}");
+            return;
+        }
+        match self.draws {
+            None => println!("{}, one allocation per mechanism", self.title),
+            Some(n) => println!(
+                "{}, {n} lottery draws per mechanism: mean [5th-95th percentile]",
+                self.title
+            ),
+        }
+        let width = 26;
+        let cell = if self.draws.is_some() { 28 } else { 12 };
+        print!("{:width$}", "");
+        for (name, _) in &cols {
+            print!("{name:>cell$}");
+        }
+        println!();
+        for (f, label) in self.labels.iter().enumerate() {
+            print!("{label:width$}");
+            for (_, dists) in &cols {
+                let d = dists[f];
+                let seconds = label == "solve seconds";
+                let text = match (self.draws, seconds) {
+                    (None, true) => format!("{:.4}", d.mean),
+                    (None, false) => format!("{}", d.mean),
+                    (Some(_), true) => format!("{:.4} [{:.4}-{:.4}]", d.mean, d.p5, d.p95),
+                    (Some(_), false) => format!("{:.1} [{}-{}]", d.mean, d.p5, d.p95),
+                };
+                print!("{text:>cell$}");
+            }
+            println!();
+        }
+    }
 }

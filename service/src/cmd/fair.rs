@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use allot_engine::allocation::{
-    self, Distribution, RunRequest, find_run, load, log_changes, lottery_seed, set_digest,
+    self, RunRequest, find_run, load, log_changes, lottery_seed, set_digest,
 };
 use allot_engine::fair::{
     self, FairState, Fairs, Mechanism, Params, Precedence, Stats, explain, withdraw,
@@ -12,9 +12,8 @@ use allot_engine::log::Log;
 use allot_solvers::matching::Seed;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::json;
 
-use super::allocation::{BeaconArgs, Progress, report};
+use super::allocation::{BeaconArgs, Comparison, Progress, report};
 
 #[derive(Debug, Args)]
 #[command(
@@ -282,7 +281,7 @@ fn compare(args: CompareArgs) -> Result<()> {
     let mechanisms: Vec<Mechanism> = args.mechanisms.iter().map(|&m| m.into()).collect();
     let digest = set_digest::<Fairs>(input);
     let base = lottery_seed(&digest, beacon.as_ref().map_or(&[][..], |b| &b.value));
-    match args.draws {
+    let columns: Vec<(String, Vec<Stats>)> = match args.draws {
         None => {
             let seed: Option<Seed> = match (&beacon, input.lottery_given) {
                 (Some(_), true) => bail!(
@@ -296,35 +295,28 @@ fn compare(args: CompareArgs) -> Result<()> {
                      --beacon HEX to draw them, or --draws N"
                 ),
             };
-            let rows = fair::compare(input, &mechanisms, precedence, seed.as_ref())?;
-            let all: Vec<Stats> = rows.iter().map(|(_, s)| s.clone()).collect();
-            let ranks = max_rank(&all);
-            let cols: Vec<(String, Vec<Distribution>)> = rows
-                .iter()
-                .map(|(m, s)| {
-                    let dists = values(s, ranks).into_iter().map(|x| Distribution::of([x]));
-                    (m.name().to_owned(), dists.collect())
-                })
-                .collect();
-            print_table(&args, input.applicants.len(), None, &cols, ranks);
+            fair::compare(input, &mechanisms, precedence, seed.as_ref())?
+                .into_iter()
+                .map(|(m, s)| (m.name().to_owned(), vec![s]))
+                .collect()
         }
         Some(0) => bail!("--draws: give at least 1"),
-        Some(draws) => {
-            let rows = fair::compare_draws(input, &mechanisms, precedence, &base, draws)?;
-            let ranks = max_rank(rows.iter().flat_map(|(_, s)| s));
-            let cols: Vec<(String, Vec<Distribution>)> = rows
-                .iter()
-                .map(|(m, draws)| {
-                    let per_draw: Vec<Vec<f64>> = draws.iter().map(|s| values(s, ranks)).collect();
-                    let dists = (0..labels(ranks).len())
-                        .map(|f| Distribution::of(per_draw.iter().map(|v| v[f])))
-                        .collect();
-                    (m.name().to_owned(), dists)
-                })
-                .collect();
-            print_table(&args, input.applicants.len(), Some(draws), &cols, ranks);
-        }
+        Some(draws) => fair::compare_draws(input, &mechanisms, precedence, &base, draws)?
+            .into_iter()
+            .map(|(m, s)| (m.name().to_owned(), s))
+            .collect(),
+    };
+    let ranks = max_rank(columns.iter().flat_map(|(_, s)| s));
+    Comparison {
+        title: format!("{} applicants", input.applicants.len()),
+        labels: labels(ranks),
+        columns: columns
+            .into_iter()
+            .map(|(name, runs)| (name, runs.iter().map(|s| values(s, ranks)).collect()))
+            .collect(),
+        draws: args.draws,
     }
+    .print(args.json);
     Ok(())
 }
 
@@ -355,64 +347,4 @@ fn labels(ranks: usize) -> Vec<String> {
     v.push("sum of rank²".into());
     v.push("solve seconds".into());
     v
-}
-
-fn print_table(
-    args: &CompareArgs,
-    applicants: usize,
-    draws: Option<u64>,
-    cols: &[(String, Vec<Distribution>)],
-    ranks: usize,
-) {
-    let labels = labels(ranks);
-    if args.json {
-        let mechanisms: serde_json::Map<String, serde_json::Value> = cols
-            .iter()
-            .map(|(name, dists)| {
-                let figures: serde_json::Map<String, serde_json::Value> = labels
-                    .iter()
-                    .zip(dists)
-                    .map(|(l, d)| {
-                        let value = match draws {
-                            None => json!(d.mean),
-                            Some(_) => json!(d),
-                        };
-                        (l.trim().to_owned(), value)
-                    })
-                    .collect();
-                (name.clone(), figures.into())
-            })
-            .collect();
-        let out = json!({ "applicants": applicants, "draws": draws, "mechanisms": mechanisms });
-        println!("{out}");
-        return;
-    }
-    match draws {
-        None => println!("{applicants} applicants, one allocation per mechanism"),
-        Some(n) => println!(
-            "{applicants} applicants, {n} lottery draws per mechanism: mean [5th-95th percentile]"
-        ),
-    }
-    let width = 26;
-    let cell = if draws.is_some() { 28 } else { 12 };
-    print!("{:width$}", "");
-    for (name, _) in cols {
-        print!("{name:>cell$}");
-    }
-    println!();
-    for (f, label) in labels.iter().enumerate() {
-        print!("{label:width$}");
-        for (_, dists) in cols {
-            let d = dists[f];
-            let seconds = label == "solve seconds";
-            let text = match (draws, seconds) {
-                (None, true) => format!("{:.4}", d.mean),
-                (None, false) => format!("{}", d.mean),
-                (Some(_), true) => format!("{:.4} [{:.4}-{:.4}]", d.mean, d.p5, d.p95),
-                (Some(_), false) => format!("{:.1} [{}-{}]", d.mean, d.p5, d.p95),
-            };
-            print!("{text:>cell$}");
-        }
-        println!();
-    }
 }
