@@ -8,3 +8,4 @@ pub mod blobs;
 pub mod fair;
 pub mod input;
 pub mod log;
+pub mod school;
