@@ -41,6 +41,7 @@ enum Command {
     /// file, exits with status 1 and a message on stderr (for a malformed file: the line and the
     /// field).
     Mcf(cmd::mcf::Args),
+    School(cmd::school::SchoolArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args, &cli.data),
         Command::Fair(args) => cmd::fair::run(args, &cli.data),
         Command::Mcf(args) => cmd::mcf::run(&args),
+        Command::School(args) => cmd::school::run(args, &cli.data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

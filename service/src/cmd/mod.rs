@@ -4,3 +4,4 @@ pub mod allocation;
 pub mod audit;
 pub mod fair;
 pub mod mcf;
+pub mod school;
