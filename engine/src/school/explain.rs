@@ -8,6 +8,14 @@
 use super::{Mechanism, SchoolSolved, Schools};
 use crate::allocation::{Error, Explanation, Loaded, Result, key_parts};
 
+fn seats(n: u32) -> String {
+    if n == 1 {
+        "1 seat".into()
+    } else {
+        format!("{n} seats")
+    }
+}
+
 fn class_words(class: u32, default: u32) -> String {
     if class == default {
         format!("priority class {class} (no priority listed)")
@@ -107,8 +115,8 @@ pub fn explain(loaded: &Loaded<Schools>, student: &str) -> Result<Explanation> {
             lines.push(head);
             for (b, cut) in blocks.iter().zip(cutoffs) {
                 let what = match b.class {
-                    None => format!("its {} open seats", b.seats),
-                    Some(c) => format!("its {} seats reserved for class {c}", b.seats),
+                    None => format!("its {} open to all", seats(b.seats)),
+                    Some(c) => format!("its {} reserved for class {c}", seats(b.seats)),
                 };
                 let text = match (b.class, cut.map(key_parts)) {
                     (Some(c), _) if c != own.0 => {
@@ -132,13 +140,14 @@ pub fn explain(loaded: &Loaded<Schools>, student: &str) -> Result<Explanation> {
         }
         let text = match solved.cutoffs[school as usize].map(key_parts) {
             Some(cut) => format!(
-                "its {capacity} seats went to students ahead of you; the last admitted has {} and \
-                 lottery number {}: {}.",
+                "its {} went to students ahead of you; the last admitted has {} and lottery \
+                 number {}: {}.",
+                seats(capacity),
                 class_words(cut.0, default),
                 cut.1,
                 versus(cut, own, default)
             ),
-            None => format!("its {capacity} seats were not all taken."),
+            None => format!("its {} were not all taken.", seats(capacity)),
         };
         lines.push(format!(
             "{head} {text} You have {} and lottery number {} there.",

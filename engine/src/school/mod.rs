@@ -20,14 +20,20 @@
 //! efficient, weakly better than DA for every student, not strategy-proof).
 //!
 //! **Seat reserves.** A school with reserves is an ordered list of seat blocks: one block per
-//! `reserves.csv` row (its seats, open only to that class), and an open block with the rest of the
-//! capacity. The [`ReserveOrder`] parameter sets the precedence, for every school alike:
+//! `reserves.csv` row (its seats, open only to students of that class there), and an open block
+//! with the rest of the capacity. Each block takes, among the applicants no earlier block took,
+//! the eligible ones with the best priority; reserves are hard (reserved seats nobody eligible
+//! takes stay empty). The [`ReserveOrder`] parameter sets the precedence, for every school alike:
 //! `reserved-first` (the default) processes the reserved blocks (in increasing class order)
-//! before the open block, `open-first` the open block first. The order changes outcomes:
-//! processed first, a reserve is used up by the strongest eligible students, who would have won
-//! an open seat anyway, so it helps its class less (Dur, Kominers, Pathak and Sönmez 2018, the
-//! demise of Boston's walk zones). Reserves are hard: reserved seats nobody eligible takes stay
-//! empty. `da`, `school-da` and `boston` support reserves; `ttc` and `eada` refuse them.
+//! before the open block, `open-first` the open block first. The order changes outcomes when a
+//! reserve's class has few applicants: open seats taken first go to the best students of any
+//! class, the reserve's class included, and what is left of that class may not fill the reserve.
+//! Capacity 2, one seat reserved for class 1 and one open, applicants w (class 1) and o (class 2):
+//! `reserved-first` admits w to the reserve and o to the open seat; `open-first` gives the open
+//! seat to w (class 1 comes first) and leaves the reserved seat empty, turning o away. Where a
+//! reserve's class is not also a priority (slot-specific priorities), the order also decides
+//! which of its students the reserve helps (Dur, Kominers, Pathak and Sönmez 2018 on Boston's
+//! walk zones). `da`, `school-da` and `boston` support reserves; `ttc` and `eada` refuse them.
 //!
 //! **Outputs and decisions** follow [`crate::allocation`]: a student's placement is the school
 //! (the logged outcome's `assigned`) and its rank; there is no detail.

@@ -6,4 +6,5 @@ mod fair;
 mod lock;
 mod log;
 mod recovery;
+mod school;
 mod support;

@@ -98,11 +98,11 @@ enum TieBreakingArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ReserveOrderArg {
-    /// Reserved seats (by class) before the open seats: the reserve is used up by the strongest
-    /// eligible students first, so it helps its class less.
+    /// Reserved seats (by class) before the open seats: the reserve takes the best students of
+    /// its class, the open seats the best of everybody left.
     ReservedFirst,
-    /// Open seats before the reserved ones: the reserve goes to eligible students who did not
-    /// win an open seat, so it helps its class more.
+    /// Open seats before the reserved ones: the open seats take the best of any class, the
+    /// reserve the best of its class left (and stays empty when none are left).
     OpenFirst,
 }
 

@@ -3,3 +3,4 @@
 mod audit;
 mod fair;
 mod mcf;
+mod school;
