@@ -57,7 +57,7 @@ mod verify;
 
 pub use montecarlo::{Distribution, draw_seed, monte_carlo};
 pub use output::OutputDir;
-pub use state::{Change, Loaded, LoggedChange, LoggedRun, find_run, load, log_changes};
+pub use state::{Change, Loaded, LoggedChange, LoggedRun, change, find_run, load};
 pub use verify::{Check, Verification, verify};
 
 use std::path::{Path, PathBuf};

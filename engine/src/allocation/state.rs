@@ -289,15 +289,21 @@ pub fn load<A: Allocation>(data_dir: &Path, which: Option<&str>) -> Result<Loade
     })
 }
 
-/// Logs `changes` to `run` as one all-or-nothing batch; returns their indices.
-pub fn log_changes(
+/// Changes a run's outcome: loads its state (see [`load`]), asks `decide` for the changes, and
+/// logs them as one all-or-nothing batch. The log's writer lock is held from before the state is
+/// read until the changes are durable, so two changes never build on the same state (a second
+/// process fails with the lock's error instead). Returns the changes with their indices.
+pub fn change<A: Allocation>(
     data_dir: &Path,
+    which: Option<&str>,
     actor: &str,
-    run: &LoggedRun,
-    changes: &[Change],
-) -> Result<Range<u64>> {
+    decide: impl FnOnce(&Loaded<A>) -> Result<Vec<Change>>,
+) -> Result<(LoggedRun, Vec<LoggedChange>)> {
     let log = Log::open(data_dir, LogOptions::default())?;
+    let loaded = load::<A>(data_dir, which)?;
+    let changes = decide(&loaded)?;
     let time = Timestamp::now();
+    let run = &loaded.run;
     let domain = run.run.domain;
     let records: Vec<Record> = changes
         .iter()
@@ -331,5 +337,9 @@ pub fn log_changes(
         .collect();
     let range = log.append_batch(&records)?;
     log.close()?;
-    Ok(range)
+    let logged = range
+        .zip(changes)
+        .map(|(index, change)| LoggedChange { index, change })
+        .collect();
+    Ok((loaded.run, logged))
 }

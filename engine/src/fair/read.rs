@@ -8,7 +8,7 @@ use allot_solvers::matching::MAX_LOTTERY;
 use foldhash::{HashMap, HashMapExt};
 
 use super::{Applicant, Fair, FairInput, OPEN, Pool};
-use crate::input::{InputError, Table, check_id, clip};
+use crate::input::{IdIndex, InputError, Table, check_id, clip};
 
 /// Validated fair files: the canonical input and the file order of their rows.
 #[derive(Debug, Clone)]
@@ -136,14 +136,14 @@ pub fn read_tables(fairs: &Table, applicants: &Table) -> Result<FairFiles, Input
     let c_choices = applicants.column("choices")?;
     let mut list: Vec<Applicant> = Vec::with_capacity(applicants.count_rows());
     let mut lines: Vec<u64> = Vec::with_capacity(list.capacity());
-    let mut index_of: HashMap<String, u32> = HashMap::with_capacity(list.capacity());
+    let mut index_of = IdIndex::with_capacity(list.capacity());
     let mut lottery_of: HashMap<u64, u32> = HashMap::with_capacity(list.capacity());
     let mut seen = vec![usize::MAX; fair_list.len()];
     let lottery_what = format!("a lottery number (0 to {MAX_LOTTERY})");
     applicants.for_each_row(|row| -> Result<(), InputError> {
         let id = row.id(c_applicant)?;
         let me = list.len();
-        if let Some(first) = index_of.insert(id.to_owned(), me as u32) {
+        if let Some(first) = index_of.insert(id, me as u32, |k| &list[k as usize].id) {
             return Err(row.error(
                 c_applicant,
                 format!(

@@ -183,8 +183,6 @@ pub struct WelfareNetwork {
     pub network: Network,
     /// The arc of each market entry (applicant → pool).
     pub entry_arc: Vec<ArcId>,
-    /// The tier weight M.
-    pub m: i64,
 }
 
 impl WelfareNetwork {
@@ -254,9 +252,5 @@ pub fn welfare_network(
     for (p, &cap) in market.capacities().iter().enumerate() {
         network.add_arc(node(n + p), sink, i64::from(cap), 0);
     }
-    Ok(WelfareNetwork {
-        network,
-        entry_arc,
-        m,
-    })
+    Ok(WelfareNetwork { network, entry_arc })
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use allot_engine::allocation::{
-    self, Allocation, Beacon, Change, RunRequest, load, log_changes, monte_carlo, set_digest,
+    self, Allocation, Beacon, Change, RunRequest, load, monte_carlo, set_digest,
 };
 use allot_engine::fair::{
     self, FairFiles, FairInput, FairSolved, FairState, Fairs, Mechanism, Params, Precedence,
@@ -646,12 +646,33 @@ fn the_log_holds_commitment_then_seed_then_the_run() {
         .unwrap();
     let changes = fair::withdraw(&loaded.input, &loaded.solved, &state, &holder).unwrap();
     assert!(matches!(&changes[0], Change::Withdrawn { participant, .. } if *participant == holder));
-    log_changes(&data, "test", &loaded.run, &changes).unwrap();
+    let (run, logged) = allocation::change::<Fairs>(&data, None, "test", |l| {
+        let state = FairState::replay(&l.input, &l.solved, &l.changes)?;
+        fair::withdraw(&l.input, &l.solved, &state, &holder)
+    })
+    .unwrap();
+    assert_eq!(run.index, loaded.run.index);
+    assert_eq!(
+        logged.iter().map(|l| l.change.clone()).collect::<Vec<_>>(),
+        changes
+    );
     let reloaded = load::<Fairs>(&data, None).unwrap();
     assert_eq!(reloaded.changes.len(), changes.len());
     let state = FairState::replay(&reloaded.input, &reloaded.solved, &reloaded.changes).unwrap();
     let i = reloaded.input.applicant(&holder).unwrap() as usize;
     assert!(state.withdrawn[i] && state.position[i].is_none());
+    // A change is decided and logged under the writer lock: while another writer holds the log,
+    // it is refused before anything is read or logged.
+    let other = Log::open(&data, LogOptions::default()).unwrap();
+    let size = other.size();
+    let err = allocation::change::<Fairs>(&data, None, "test", |_| Ok(Vec::new())).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("open for writing by another process"),
+        "{err}"
+    );
+    assert_eq!(other.size(), size);
+    drop(other);
     // Giving back twice is refused.
     assert!(fair::withdraw(&reloaded.input, &reloaded.solved, &state, &holder).is_err());
 }

@@ -2,13 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use allot_engine::allocation::{
-    self, RunRequest, find_run, load, log_changes, lottery_seed, set_digest,
-};
+use allot_engine::allocation::{self, RunRequest, load, lottery_seed, set_digest};
 use allot_engine::fair::{
     self, FairState, Fairs, Mechanism, Params, Precedence, Stats, explain, withdraw,
 };
-use allot_engine::log::Log;
 use allot_solvers::matching::Seed;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -240,21 +237,13 @@ fn run_allocation(args: RunArgs, data: &Path) -> Result<()> {
 }
 
 fn withdraw_stall(data: &Path, applicant: &str, run: Option<&str>, actor: &str) -> Result<()> {
-    let loaded = load::<Fairs>(data, run)?;
-    let state = FairState::replay(&loaded.input, &loaded.solved, &loaded.changes)?;
-    let changes = withdraw(&loaded.input, &loaded.solved, &state, applicant)?;
-    // The run must still be the one found when the batch is logged: re-check it under the lock.
-    let logged = {
-        let log = Log::open_read_only(data)?;
-        find_run(
-            &log,
-            loaded.run.run.domain,
-            Some(&loaded.run.index.to_string()),
-        )?;
-        log_changes(data, actor, &loaded.run, &changes)?
-    };
-    for (index, change) in logged.zip(&changes) {
-        match change {
+    let (_, logged) = allocation::change::<Fairs>(data, run, actor, |loaded| {
+        let state = FairState::replay(&loaded.input, &loaded.solved, &loaded.changes)?;
+        withdraw(&loaded.input, &loaded.solved, &state, applicant)
+    })?;
+    for logged in &logged {
+        let index = logged.index;
+        match &logged.change {
             allocation::Change::Withdrawn { participant, place } => {
                 println!("entry {index}: {participant} gave back its stall at {place}")
             }
@@ -267,7 +256,7 @@ fn withdraw_stall(data: &Path, applicant: &str, run: Option<&str>, actor: &str) 
             }
         }
     }
-    if changes.len() == 1 {
+    if logged.len() == 1 {
         println!("nobody on the waitlist wanted the stall: it stays free");
     }
     Ok(())
