@@ -50,6 +50,8 @@
 //! about that run since: the domain replays them on the re-run's outcome to get the current
 //! assignment.
 
+pub(crate) mod applications;
+pub(crate) mod canonical;
 mod montecarlo;
 mod output;
 mod state;
@@ -285,6 +287,46 @@ pub struct RunInfo {
     pub seed_index: Option<u64>,
     /// The mechanism's own time, as the domain measured it.
     pub solve_seconds: f64,
+}
+
+impl RunInfo {
+    /// The `summary.json` fields every domain publishes: the mechanism and its parameters, where
+    /// the lottery numbers came from, the seed, the mechanism's time, the digests and where the
+    /// window, the seed and the run are in the log.
+    pub fn summary(&self, lottery_given: bool) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let mut out = serde_json::Map::new();
+        out.insert("mechanism".into(), json!(self.run.mechanism));
+        for (key, value) in &self.run.parameters {
+            out.insert(key.clone(), json!(value));
+        }
+        let fields = [
+            (
+                "lottery",
+                json!(if lottery_given { "given" } else { "drawn" }),
+            ),
+            ("seed", json!(self.run.seed.map(|s| s.to_string()))),
+            ("solve_seconds", json!(self.solve_seconds)),
+            ("input_digest", json!(self.run.input_digest.to_string())),
+            ("outcome_digest", json!(self.run.outcome_digest.to_string())),
+            ("run_index", json!(self.index)),
+            ("run_id", json!(self.id.to_string())),
+            ("closed_index", json!(self.closed_index)),
+            ("seed_index", json!(self.seed_index)),
+        ];
+        out.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        out
+    }
+}
+
+/// A rank table: how many participants got their `r`-th choice (`counts[r - 1]`), keyed `"r"`.
+pub fn rank_table(counts: &[u64]) -> serde_json::Value {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(r, &n)| ((r + 1).to_string(), serde_json::Value::from(n)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// What a finished run returns.

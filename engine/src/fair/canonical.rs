@@ -17,9 +17,10 @@
 //! The file order of rows is not part of it: two files with the same rows in another order have
 //! the same digest.
 
-use allot_solvers::matching::MAX_LOTTERY;
-
 use super::{Applicant, Fair, FairInput, OPEN, Pool};
+use crate::allocation::canonical::{
+    Choices, Problem, invalid, lottery, lottery_flag, next_id, write_lottery,
+};
 use crate::log::codec::{Reader, Writer};
 
 const TAG: &[u8] = b"allot/fairs/input/v1";
@@ -43,31 +44,14 @@ pub(super) fn encode(input: &FairInput) -> Vec<u8> {
         w.bytes(a.id.as_bytes());
         w.bytes(a.category.as_bytes());
         w.u8(a.tier);
-        if let Some(lottery) = a.lottery {
-            w.u64(lottery);
-        }
-        w.u32(a.choices.len() as u32);
-        for &f in &a.choices {
-            w.u32(f);
-        }
+        write_lottery(&mut w, a.lottery);
+        Choices::write(&mut w, &a.choices);
     }
     w.into_bytes()
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Result<FairInput, String> {
     decode_checked(bytes).map_err(|e| e.to_string())
-}
-
-#[derive(Debug, thiserror::Error)]
-enum Problem {
-    #[error(transparent)]
-    Codec(#[from] crate::log::codec::DecodeError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn invalid(text: String) -> Problem {
-    Problem::Invalid(text)
 }
 
 fn decode_checked(bytes: &[u8]) -> Result<FairInput, Problem> {
@@ -79,14 +63,8 @@ fn decode_checked(bytes: &[u8]) -> Result<FairInput, Problem> {
     let mut fairs: Vec<Fair> = Vec::new();
     let mut pools: Vec<Pool> = Vec::new();
     for f in 0..nfairs {
-        let id = r.str("fair")?.to_owned();
+        let id = next_id(&mut r, "fair", fairs.last().map(|l| l.id.as_str()))?;
         let district = r.str("district")?.to_owned();
-        if fairs
-            .last()
-            .is_some_and(|last| last.id.as_bytes() >= id.as_bytes())
-        {
-            return Err(invalid(format!("fair '{id}' is out of order")));
-        }
         let npools = r.u32("pools")?;
         let start = pools.len() as u32;
         for _ in 0..npools {
@@ -112,22 +90,16 @@ fn decode_checked(bytes: &[u8]) -> Result<FairInput, Problem> {
             pools: start..pools.len() as u32,
         });
     }
-    let lottery_given = match r.u8("lottery")? {
-        0 => false,
-        1 => true,
-        other => return Err(invalid(format!("lottery flag {other} is neither 0 nor 1"))),
-    };
+    let lottery_given = lottery_flag(&mut r)?;
     let napplicants = r.u32("applicants")?;
     let mut applicants: Vec<Applicant> = Vec::new();
-    let mut seen = vec![u32::MAX; fairs.len()];
+    let mut lists = Choices::new(fairs.len());
     for i in 0..napplicants {
-        let id = r.str("applicant")?.to_owned();
-        if applicants
-            .last()
-            .is_some_and(|last| last.id.as_bytes() >= id.as_bytes())
-        {
-            return Err(invalid(format!("applicant '{id}' is out of order")));
-        }
+        let id = next_id(
+            &mut r,
+            "applicant",
+            applicants.last().map(|l| l.id.as_str()),
+        )?;
         let category = r.str("category")?.to_owned();
         if category == OPEN {
             return Err(invalid(format!("applicant '{id}' has category '*'")));
@@ -136,28 +108,8 @@ fn decode_checked(bytes: &[u8]) -> Result<FairInput, Problem> {
         if tier > 2 {
             return Err(invalid(format!("applicant '{id}' has tier {tier}")));
         }
-        let lottery = if lottery_given {
-            let n = r.u64("lottery")?;
-            if n > MAX_LOTTERY {
-                return Err(invalid(format!("applicant '{id}' has lottery {n}")));
-            }
-            Some(n)
-        } else {
-            None
-        };
-        let nchoices = r.u32("choices")?;
-        let mut choices = Vec::new();
-        for _ in 0..nchoices {
-            let f = r.u32("choice")?;
-            match seen.get_mut(f as usize) {
-                None => return Err(invalid(format!("applicant '{id}' lists fair {f}"))),
-                Some(mark) if *mark == i => {
-                    return Err(invalid(format!("applicant '{id}' lists fair {f} twice")));
-                }
-                Some(mark) => *mark = i,
-            }
-            choices.push(f);
-        }
+        let lottery = lottery(&mut r, lottery_given, &id)?;
+        let choices = lists.read(&mut r, i, &id)?;
         applicants.push(Applicant {
             id,
             category,

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{FairFiles, FairInput, FairSolved, Fairs};
-use crate::allocation::{OutputDir, Publish, Result, RunInfo, key_parts};
+use crate::allocation::{OutputDir, Publish, Result, RunInfo, key_parts, rank_table};
 
 /// Publishes a fair run, with rows in the order of the input files.
 #[derive(Debug, Clone)]
@@ -121,34 +121,25 @@ impl Publish<Fairs> for FairPublisher {
     ) -> Result<serde_json::Value> {
         let stats = super::compare::stats(input, solved);
         let stalls = input.total_stalls();
-        let rank_counts: serde_json::Map<String, serde_json::Value> = stats
-            .rank_counts
-            .iter()
-            .enumerate()
-            .map(|(r, &n)| ((r + 1).to_string(), json!(n)))
-            .collect();
-        Ok(json!({
-            "mechanism": info.run.mechanism,
-            "precedence": info.run.parameters.get("precedence"),
-            "applicants": input.applicants.len(),
-            "applicants_per_tier": stats.applicants_per_tier,
-            "stalls": stalls,
-            "placed": stats.placed(),
-            "placed_per_tier": stats.placed_per_tier,
-            "unplaced": stats.unplaced,
-            "rank_counts": rank_counts,
-            "rank2_sum": stats.rank2_sum,
-            "fill_rate": if stalls == 0 { 0.0 } else { stats.placed() as f64 / stalls as f64 },
-            "lottery": if input.lottery_given { "given" } else { "drawn" },
-            "seed": info.run.seed.map(|s| s.to_string()),
-            "solve_seconds": solved.solve_seconds,
-            "input_digest": info.run.input_digest.to_string(),
-            "outcome_digest": info.run.outcome_digest.to_string(),
-            "run_index": info.index,
-            "run_id": info.id.to_string(),
-            "closed_index": info.closed_index,
-            "seed_index": info.seed_index,
-        }))
+        let mut summary = info.summary(input.lottery_given);
+        let fill_rate = if stalls == 0 {
+            0.0
+        } else {
+            stats.placed() as f64 / stalls as f64
+        };
+        let fields = [
+            ("applicants", json!(input.applicants.len())),
+            ("applicants_per_tier", json!(stats.applicants_per_tier)),
+            ("stalls", json!(stalls)),
+            ("placed", json!(stats.placed())),
+            ("placed_per_tier", json!(stats.placed_per_tier)),
+            ("unplaced", json!(stats.unplaced)),
+            ("rank_counts", rank_table(&stats.rank_counts)),
+            ("rank2_sum", json!(stats.rank2_sum)),
+            ("fill_rate", json!(fill_rate)),
+        ];
+        summary.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        Ok(summary.into())
     }
 
     fn solve_seconds(&self, solved: &FairSolved) -> f64 {

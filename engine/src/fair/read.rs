@@ -4,11 +4,11 @@
 use std::collections::hash_map::Entry;
 use std::path::Path;
 
-use allot_solvers::matching::MAX_LOTTERY;
 use foldhash::{HashMap, HashMapExt};
 
 use super::{Applicant, Fair, FairInput, OPEN, Pool};
-use crate::input::{IdIndex, InputError, Table, check_id, clip};
+use crate::allocation::applications::Applications;
+use crate::input::{InputError, Table, clip};
 
 /// Validated fair files: the canonical input and the file order of their rows.
 #[derive(Debug, Clone)]
@@ -129,30 +129,18 @@ pub fn read_tables(fairs: &Table, applicants: &Table) -> Result<FairFiles, Input
     }
 
     // applicants.csv
-    let c_applicant = applicants.column("applicant")?;
+    let mut common = Applications::new(
+        applicants,
+        "applicant",
+        "fair",
+        fairs.name(),
+        fair_list.len(),
+    )?;
     let c_category = applicants.column("category")?;
     let c_tier = applicants.column("tier")?;
-    let c_lottery = applicants.optional_column("lottery");
-    let c_choices = applicants.column("choices")?;
     let mut list: Vec<Applicant> = Vec::with_capacity(applicants.count_rows());
-    let mut lines: Vec<u64> = Vec::with_capacity(list.capacity());
-    let mut index_of = IdIndex::with_capacity(list.capacity());
-    let mut lottery_of: HashMap<u64, u32> = HashMap::with_capacity(list.capacity());
-    let mut seen = vec![usize::MAX; fair_list.len()];
-    let lottery_what = format!("a lottery number (0 to {MAX_LOTTERY})");
     applicants.for_each_row(|row| -> Result<(), InputError> {
-        let id = row.id(c_applicant)?;
-        let me = list.len();
-        if let Some(first) = index_of.insert(id, me as u32, |k| &list[k as usize].id) {
-            return Err(row.error(
-                c_applicant,
-                format!(
-                    "'{}' appears twice (first on line {})",
-                    clip(id),
-                    lines[first as usize]
-                ),
-            ));
-        }
+        let common = common.read(&row, |k| &list[k as usize].id, &fair_index)?;
         let category = row.id(c_category)?;
         if category == OPEN {
             return Err(row.error(
@@ -165,57 +153,12 @@ pub fn read_tables(fairs: &Table, applicants: &Table) -> Result<FairFiles, Input
         if tier > 2 {
             return Err(row.error(c_tier, format!("expected {TIER}, found '{tier}'")));
         }
-        let lottery = match c_lottery {
-            None => None,
-            Some(c) => {
-                let n = row.parse::<u64>(c, &lottery_what)?;
-                if n > MAX_LOTTERY {
-                    return Err(row.error(c, format!("expected {lottery_what}, found '{n}'")));
-                }
-                if let Some(other) = lottery_of.insert(n, me as u32) {
-                    return Err(row.error(
-                        c,
-                        format!(
-                            "{n} is also the lottery number of '{}' (line {}); lottery \
-                             numbers must be distinct",
-                            clip(&list[other as usize].id),
-                            lines[other as usize]
-                        ),
-                    ));
-                }
-                Some(n)
-            }
-        };
-        let text = row.text(c_choices);
-        if text.is_empty() {
-            return Err(row.error(c_choices, "empty, expected fair ids separated by ';'"));
-        }
-        let mut choices = Vec::new();
-        for (k, choice) in text.split(';').map(str::trim).enumerate() {
-            let Some(&fair) = fair_index.get(choice) else {
-                if let Err(problem) = check_id(choice) {
-                    return Err(row.error(c_choices, format!("choice {}: {problem}", k + 1)));
-                }
-                return Err(row.error(
-                    c_choices,
-                    format!("unknown fair '{}' (not in {})", clip(choice), fairs.name()),
-                ));
-            };
-            if std::mem::replace(&mut seen[fair as usize], me) == me {
-                return Err(row.error(
-                    c_choices,
-                    format!("fair '{}' is listed twice", clip(choice)),
-                ));
-            }
-            choices.push(fair);
-        }
-        lines.push(row.line());
         list.push(Applicant {
-            id: id.to_owned(),
+            id: common.id.to_owned(),
             category: category.to_owned(),
             tier,
-            lottery,
-            choices,
+            lottery: common.lottery,
+            choices: common.choices,
         });
         Ok(())
     })?;
@@ -241,7 +184,7 @@ pub fn read_tables(fairs: &Table, applicants: &Table) -> Result<FairFiles, Input
             fairs: fair_list,
             pools,
             applicants,
-            lottery_given: c_lottery.is_some(),
+            lottery_given: common.lottery_given(),
         },
         applicant_order,
         pool_order,

@@ -18,9 +18,12 @@
 //!
 //! The file order of rows is not part of it.
 
-use allot_solvers::matching::{MAX_CLASS, MAX_LOTTERY};
+use allot_solvers::matching::MAX_CLASS;
 
 use super::{Priority, Reserve, School, SchoolInput, Student};
+use crate::allocation::canonical::{
+    Choices, Problem, invalid, lottery, lottery_flag, next_id, write_lottery,
+};
 use crate::log::codec::{Reader, Writer};
 
 const TAG: &[u8] = b"allot/schools/input/v1";
@@ -43,13 +46,8 @@ pub(super) fn encode(input: &SchoolInput) -> Vec<u8> {
     w.u32(input.students.len() as u32);
     for s in &input.students {
         w.bytes(s.id.as_bytes());
-        if let Some(lottery) = s.lottery {
-            w.u64(lottery);
-        }
-        w.u32(s.choices.len() as u32);
-        for &c in &s.choices {
-            w.u32(c);
-        }
+        write_lottery(&mut w, s.lottery);
+        Choices::write(&mut w, &s.choices);
     }
     w.u32(input.priorities.len() as u32);
     for p in &input.priorities {
@@ -66,18 +64,6 @@ pub(super) fn encode(input: &SchoolInput) -> Vec<u8> {
     w.into_bytes()
 }
 
-#[derive(Debug, thiserror::Error)]
-enum Problem {
-    #[error(transparent)]
-    Codec(#[from] crate::log::codec::DecodeError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn invalid(text: String) -> Problem {
-    Problem::Invalid(text)
-}
-
 pub(super) fn decode(bytes: &[u8]) -> Result<SchoolInput, String> {
     decode_checked(bytes).map_err(|e| e.to_string())
 }
@@ -90,54 +76,18 @@ fn decode_checked(bytes: &[u8]) -> Result<SchoolInput, Problem> {
     let nschools = r.u32("schools")?;
     let mut schools: Vec<School> = Vec::new();
     for _ in 0..nschools {
-        let id = r.str("school")?.to_owned();
-        if schools
-            .last()
-            .is_some_and(|l| l.id.as_bytes() >= id.as_bytes())
-        {
-            return Err(invalid(format!("school '{id}' is out of order")));
-        }
+        let id = next_id(&mut r, "school", schools.last().map(|l| l.id.as_str()))?;
         let capacity = r.u32("capacity")?;
         schools.push(School { id, capacity });
     }
-    let lottery_given = match r.u8("lottery")? {
-        0 => false,
-        1 => true,
-        other => return Err(invalid(format!("lottery flag {other} is neither 0 nor 1"))),
-    };
+    let lottery_given = lottery_flag(&mut r)?;
     let nstudents = r.u32("students")?;
     let mut students: Vec<Student> = Vec::new();
-    let mut seen = vec![u32::MAX; schools.len()];
+    let mut lists = Choices::new(schools.len());
     for i in 0..nstudents {
-        let id = r.str("student")?.to_owned();
-        if students
-            .last()
-            .is_some_and(|l| l.id.as_bytes() >= id.as_bytes())
-        {
-            return Err(invalid(format!("student '{id}' is out of order")));
-        }
-        let lottery = if lottery_given {
-            let n = r.u64("lottery")?;
-            if n > MAX_LOTTERY {
-                return Err(invalid(format!("student '{id}' has lottery {n}")));
-            }
-            Some(n)
-        } else {
-            None
-        };
-        let k = r.u32("choices")?;
-        let mut choices = Vec::with_capacity(k.min(1024) as usize);
-        for _ in 0..k {
-            let c = r.u32("choice")?;
-            match seen.get_mut(c as usize) {
-                None => return Err(invalid(format!("student '{id}' lists school {c}"))),
-                Some(mark) if *mark == i => {
-                    return Err(invalid(format!("student '{id}' lists school {c} twice")));
-                }
-                Some(mark) => *mark = i,
-            }
-            choices.push(c);
-        }
+        let id = next_id(&mut r, "student", students.last().map(|l| l.id.as_str()))?;
+        let lottery = lottery(&mut r, lottery_given, &id)?;
+        let choices = lists.read(&mut r, i, &id)?;
         students.push(Student {
             id,
             lottery,

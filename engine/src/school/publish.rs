@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::compare::stats;
 use super::{SchoolFiles, SchoolInput, SchoolSolved, Schools};
-use crate::allocation::{OutputDir, Publish, Result, RunInfo, key_parts};
+use crate::allocation::{OutputDir, Publish, Result, RunInfo, key_parts, rank_table};
 
 /// Publishes a school run, with rows in the order of the input files.
 #[derive(Debug, Clone)]
@@ -106,35 +106,20 @@ impl Publish<Schools> for SchoolPublisher {
         info: &RunInfo,
     ) -> Result<serde_json::Value> {
         let stats = stats(input, solved)?;
-        let rank_counts: serde_json::Map<String, serde_json::Value> = stats
-            .rank_counts
-            .iter()
-            .enumerate()
-            .map(|(r, &n)| ((r + 1).to_string(), json!(n)))
-            .collect();
-        Ok(json!({
-            "mechanism": info.run.mechanism,
-            "tie_breaking": info.run.parameters.get("tie_breaking"),
-            "reserve_order": (!input.reserves.is_empty())
-                .then(|| info.run.parameters.get("reserve_order")),
-            "students": stats.students,
-            "schools": input.schools.len(),
-            "seats": input.total_seats(),
-            "assigned": stats.assigned,
-            "unassigned": stats.unassigned,
-            "rank_counts": rank_counts,
-            "blocking_pairs": stats.blocking_pairs,
-            "justified_envy": stats.justified_envy,
-            "lottery": if input.lottery_given { "given" } else { "drawn" },
-            "seed": info.run.seed.map(|s| s.to_string()),
-            "solve_seconds": solved.solve_seconds,
-            "input_digest": info.run.input_digest.to_string(),
-            "outcome_digest": info.run.outcome_digest.to_string(),
-            "run_index": info.index,
-            "run_id": info.id.to_string(),
-            "closed_index": info.closed_index,
-            "seed_index": info.seed_index,
-        }))
+        let mut summary = info.summary(input.lottery_given);
+        let fields = [
+            ("students", json!(stats.students)),
+            ("schools", json!(input.schools.len())),
+            ("seats", json!(input.total_seats())),
+            ("reserves", json!(input.reserves.len())),
+            ("assigned", json!(stats.assigned)),
+            ("unassigned", json!(stats.unassigned)),
+            ("rank_counts", rank_table(&stats.rank_counts)),
+            ("blocking_pairs", json!(stats.blocking_pairs)),
+            ("justified_envy", json!(stats.justified_envy)),
+        ];
+        summary.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        Ok(summary.into())
     }
 
     fn solve_seconds(&self, solved: &SchoolSolved) -> f64 {

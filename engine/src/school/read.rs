@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use allot_solvers::matching::{MAX_CLASS, MAX_LOTTERY};
+use allot_solvers::matching::MAX_CLASS;
 use foldhash::{HashMap, HashMapExt};
 
 use super::{Priority, Reserve, School, SchoolInput, Student};
-use crate::input::{IdIndex, InputError, Table, check_id, clip};
+use crate::allocation::applications::Applications;
+use crate::input::{InputError, Table, clip};
 
 /// The files of a school run.
 #[derive(Debug, Clone, Copy)]
@@ -96,83 +97,20 @@ pub fn read_tables(
         .collect();
 
     // students.csv
-    let c_student = students.column("student")?;
-    let c_lottery = students.optional_column("lottery");
-    let c_choices = students.column("choices")?;
-    let rows = students.count_rows();
-    let mut list: Vec<Student> = Vec::with_capacity(rows);
-    let mut lines: Vec<u64> = Vec::with_capacity(rows);
-    let mut student_row = IdIndex::with_capacity(rows);
-    let mut lottery_of: HashMap<u64, u32> = HashMap::with_capacity(rows);
-    let mut seen = vec![usize::MAX; school_ids.len()];
-    let lottery_what = format!("a lottery number (0 to {MAX_LOTTERY})");
-    let class_what = format!("a priority class (0 highest, at most {MAX_CLASS})");
+    let mut common = Applications::new(
+        students,
+        "student",
+        "school",
+        schools.name(),
+        school_ids.len(),
+    )?;
+    let mut list: Vec<Student> = Vec::with_capacity(students.count_rows());
     students.for_each_row(|row| -> Result<(), InputError> {
-        let id = row.id(c_student)?;
-        let me = list.len();
-        if let Some(first) = student_row.insert(id, me as u32, |k| &list[k as usize].id) {
-            return Err(row.error(
-                c_student,
-                format!(
-                    "'{}' appears twice (first on line {})",
-                    clip(id),
-                    lines[first as usize]
-                ),
-            ));
-        }
-        let lottery = match c_lottery {
-            None => None,
-            Some(c) => {
-                let n = row.parse::<u64>(c, &lottery_what)?;
-                if n > MAX_LOTTERY {
-                    return Err(row.error(c, format!("expected {lottery_what}, found '{n}'")));
-                }
-                if let Some(other) = lottery_of.insert(n, me as u32) {
-                    return Err(row.error(
-                        c,
-                        format!(
-                            "{n} is also the lottery number of '{}' (line {}); lottery numbers \
-                             must be distinct",
-                            clip(&list[other as usize].id),
-                            lines[other as usize]
-                        ),
-                    ));
-                }
-                Some(n)
-            }
-        };
-        let text = row.text(c_choices);
-        if text.is_empty() {
-            return Err(row.error(c_choices, "empty, expected school ids separated by ';'"));
-        }
-        let mut choices = Vec::with_capacity(text.len() / 4 + 1);
-        for (k, choice) in text.split(';').map(str::trim).enumerate() {
-            let Some(&school) = school_index.get(choice) else {
-                if let Err(problem) = check_id(choice) {
-                    return Err(row.error(c_choices, format!("choice {}: {problem}", k + 1)));
-                }
-                return Err(row.error(
-                    c_choices,
-                    format!(
-                        "unknown school '{}' (not in {})",
-                        clip(choice),
-                        schools.name()
-                    ),
-                ));
-            };
-            if std::mem::replace(&mut seen[school as usize], me) == me {
-                return Err(row.error(
-                    c_choices,
-                    format!("school '{}' is listed twice", clip(choice)),
-                ));
-            }
-            choices.push(school);
-        }
-        lines.push(row.line());
+        let common = common.read(&row, |k| &list[k as usize].id, &school_index)?;
         list.push(Student {
-            id: id.to_owned(),
-            lottery,
-            choices,
+            id: common.id.to_owned(),
+            lottery: common.lottery,
+            choices: common.choices,
         });
         Ok(())
     })?;
@@ -182,10 +120,10 @@ pub fn read_tables(
             "has no rows: expected one row per student (student,lottery,choices)",
         ));
     }
-    drop(lottery_of);
     let (student_order, students_by_id) = canonical(list.len(), |i| &list[i].id);
 
     // priorities.csv
+    let class_what = format!("a priority class (0 highest, at most {MAX_CLASS})");
     let c_school = priorities.column("school")?;
     let c_student = priorities.column("student")?;
     let c_priority = priorities.column("priority")?;
@@ -204,7 +142,7 @@ pub fn read_tables(
             ));
         };
         let name = row.text(c_student);
-        let Some(student) = student_row.get(name, |k| &list[k as usize].id) else {
+        let Some(student) = common.find(name, |k| &list[k as usize].id) else {
             row.id(c_student)?;
             return Err(row.error(
                 c_student,
@@ -315,7 +253,7 @@ pub fn read_tables(
             capacity: capacities[row as usize],
         })
         .collect();
-    let lottery_given = c_lottery.is_some();
+    let lottery_given = common.lottery_given();
     let mut slots: Vec<Student> = list;
     let students_out = students_by_id
         .iter()

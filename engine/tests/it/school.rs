@@ -202,6 +202,36 @@ proptest! {
     }
 }
 
+/// The canonical application set does not depend on the order of the rows, and decodes back.
+#[test]
+fn set_digest_ignores_row_order() {
+    let a = read(
+        "school,capacity\nA,1\nB,2\n",
+        "student,lottery,choices\nx,3,A;B\ny,1,B\n",
+        "school,student,priority\nA,x,0\nB,y,1\nB,x,0\n",
+        Some("school,class,seats\nB,1,1\nB,0,1\n"),
+    );
+    let b = read(
+        "school,capacity\nB,2\nA,1\n",
+        "student,lottery,choices\ny,1,B\nx,3,A;B\n",
+        "school,student,priority\nB,x,0\nA,x,0\nB,y,1\n",
+        Some("school,class,seats\nB,0,1\nB,1,1\n"),
+    );
+    let digest = |f: &SchoolFiles| allocation::set_digest::<Schools>(&f.input);
+    assert_eq!(digest(&a), digest(&b));
+    assert_eq!(
+        Schools::decode(&Schools::encode(&a.input)).unwrap(),
+        a.input
+    );
+    let c = read(
+        "school,capacity\nA,1\nB,2\n",
+        "student,lottery,choices\nx,3,B;A\ny,1,B\n",
+        "school,student,priority\nA,x,0\nB,y,1\nB,x,0\n",
+        None,
+    );
+    assert_ne!(digest(&a), digest(&c));
+}
+
 /// Reserves respect the precedence order (the example in the module docs), and the verifier's
 /// stability is with respect to the reserves.
 #[test]

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use allot_engine::allocation::{Beacon, Distribution, Stage, Verification};
+use allot_engine::allocation::{Beacon, Distribution, RunInfo, Stage, Verification};
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -87,6 +87,21 @@ impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
     }
+}
+
+/// Prints where a published run is in the log and on disk; `what` names its outcomes.
+pub fn print_published(info: &RunInfo, out: &std::path::Path, what: &str) {
+    println!(
+        "logged: window closed at entry {}{}, run at entry {} with its {} {what} (run id {})",
+        info.closed_index,
+        info.seed_index
+            .map(|i| format!(", seed drawn at entry {i}"))
+            .unwrap_or_default(),
+        info.index,
+        info.run.counts.participants,
+        info.id
+    );
+    println!("results in {}", out.display());
 }
 
 /// Prints a verification; fails when a check failed.

@@ -10,7 +10,7 @@ use allot_solvers::matching::Seed;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::allocation::{BeaconArgs, Comparison, Progress, report};
+use super::allocation::{BeaconArgs, Comparison, Progress, print_published, report};
 
 #[derive(Debug, Args)]
 #[command(
@@ -243,17 +243,7 @@ fn run_allocation(args: RunArgs, data: &Path) -> Result<()> {
         params.tie_breaking.name(),
         info.solve_seconds
     );
-    println!(
-        "logged: window closed at entry {}{}, run at entry {} with its {} assignments (run id {})",
-        info.closed_index,
-        info.seed_index
-            .map(|i| format!(", seed drawn at entry {i}"))
-            .unwrap_or_default(),
-        info.index,
-        counts.participants,
-        info.id
-    );
-    println!("results in {}", published.out.display());
+    print_published(info, &published.out, "assignments");
     Ok(())
 }
 
