@@ -212,15 +212,12 @@ impl Table {
         }
     }
 
-    /// Number of data rows (a cheap pre-count for allocating).
+    /// Number of data rows, for allocating: the lines after the header (an upper bound when
+    /// quoted fields hold line breaks). Counts line ends without parsing.
     pub fn count_rows(&self) -> usize {
-        let mut reader = reader(&self.bytes);
-        let mut record = csv::ByteRecord::new();
-        let mut n = 0usize;
-        while let Ok(true) = reader.read_byte_record(&mut record) {
-            n += 1;
-        }
-        n.saturating_sub(1)
+        let ends = memchr::memchr_iter(b'\n', &self.bytes).count();
+        let unterminated = usize::from(self.bytes.last().is_some_and(|&b| b != b'\n'));
+        (ends + unterminated).saturating_sub(1)
     }
 }
 
@@ -304,6 +301,55 @@ impl<'a> Row<'a> {
         } else {
             self.parse(column, what).map(Some)
         }
+    }
+}
+
+/// Row indices by id, for ids kept elsewhere (in the rows themselves), so that a file of half a
+/// million rows does not hold each id twice: a hash table of indices, whose ids are read through
+/// `id_of`. The hash is seeded per process.
+#[derive(Debug, Default)]
+pub struct IdIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl IdIndex {
+    pub fn with_capacity(rows: usize) -> Self {
+        IdIndex {
+            table: hashbrown::HashTable::with_capacity(rows),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// Adds `index` under `id`, unless an equal id is there already: then returns that one's
+    /// index. `id_of` gives the id of every index added before.
+    pub fn insert<'a>(
+        &mut self,
+        id: &str,
+        index: u32,
+        id_of: impl Fn(u32) -> &'a str,
+    ) -> Option<u32> {
+        use std::hash::BuildHasher;
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(id);
+        match self
+            .table
+            .entry(hash, |&k| id_of(k) == id, |&k| hasher.hash_one(id_of(k)))
+        {
+            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get()),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(index);
+                None
+            }
+        }
+    }
+
+    /// The index added under `id`.
+    pub fn get<'a>(&self, id: &str, id_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+        use std::hash::BuildHasher;
+        self.table
+            .find(self.hasher.hash_one(id), |&k| id_of(k) == id)
+            .copied()
     }
 }
 

@@ -3,7 +3,10 @@
 //!
 //! This crate does no network I/O. See [`log`] for the tamper-evident decision log.
 
+pub mod allocation;
 pub mod appointments;
 pub mod blobs;
+pub mod fair;
 pub mod input;
 pub mod log;
+pub mod school;

@@ -32,6 +32,7 @@ struct Cli {
 enum Command {
     Appointments(cmd::appointments::AppointmentsArgs),
     Audit(cmd::audit::AuditArgs),
+    Fair(cmd::fair::FairArgs),
     /// Solve a min-cost flow problem from a DIMACS `.min` file and print the optimal cost as JSON.
     ///
     /// The file has a problem line `p min NODES ARCS`, node lines `n ID SUPPLY` (positive supply
@@ -44,6 +45,7 @@ enum Command {
     /// file, exits with status 1 and a message on stderr (for a malformed file: the line and the
     /// field).
     Mcf(cmd::mcf::Args),
+    School(cmd::school::SchoolArgs),
     Serve(cmd::serve::ServeArgs),
     Token(cmd::token::TokenArgs),
 }
@@ -53,7 +55,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Appointments(args) => cmd::appointments::run(args, &cli.data),
         Command::Audit(args) => cmd::audit::run(args, &cli.data, &cli.remote),
+        Command::Fair(args) => cmd::fair::run(args, &cli.data),
         Command::Mcf(args) => cmd::mcf::run(&args),
+        Command::School(args) => cmd::school::run(args, &cli.data),
         Command::Serve(args) => cmd::serve::run(args, &cli.data),
         Command::Token(args) => cmd::token::run(args),
     };

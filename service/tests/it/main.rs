@@ -2,5 +2,7 @@
 
 mod appointments;
 mod audit;
+mod fair;
 mod mcf;
+mod school;
 mod server;
