@@ -98,6 +98,7 @@ struct RawScenario {
     name: Option<String>,
     seed: Option<u64>,
     runs: Option<u32>,
+    domains: Option<Spanned<Vec<String>>>,
     city: Spanned<RawCity>,
     period: Option<RawPeriod>,
     appointments: Option<RawAppointments>,
@@ -357,6 +358,33 @@ impl Scenario {
                 ));
             }
         };
+        let mut city = city;
+        if let Some(domains) = &raw.domains {
+            let mut keep = [false; 3];
+            for d in domains.get_ref() {
+                match d.as_str() {
+                    "appointments" => keep[0] = true,
+                    "fairs" => keep[1] = true,
+                    "schools" => keep[2] = true,
+                    other => {
+                        return Err(src.err(
+                            domains.span(),
+                            "domains",
+                            format!("unknown domain '{other}' (appointments, fairs, schools)"),
+                        ));
+                    }
+                }
+            }
+            if !keep[0] {
+                city.appointments = None;
+            }
+            if !keep[1] {
+                city.fairs = None;
+            }
+            if !keep[2] {
+                city.schools = None;
+            }
+        }
         let city = Arc::new(city);
         let seed = raw.seed.unwrap_or(0);
 
