@@ -6,3 +6,4 @@ mod fair;
 mod mcf;
 mod school;
 mod server;
+mod simulate;
