@@ -22,7 +22,7 @@ mod allocation;
 mod appointments;
 mod error;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -72,6 +72,18 @@ pub fn run(
     threads: Option<usize>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Report, Error> {
+    run_cancellable(scenario, runs, threads, progress, &AtomicBool::new(false))
+}
+
+/// [`run`] that stops early, with [`Error::Cancelled`], once `cancel` is set (checked before
+/// each run and at every simulated day), e.g. when a gRPC caller goes away.
+pub fn run_cancellable(
+    scenario: &Scenario,
+    runs: u32,
+    threads: Option<usize>,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Report, Error> {
     let runs = if runs == 0 { scenario.runs } else { runs };
     if runs > MAX_RUNS {
         return Err(Error::Request(format!(
@@ -79,7 +91,7 @@ pub fn run(
         )));
     }
     match threads {
-        None => run_here(scenario, runs, progress),
+        None => run_here(scenario, runs, progress, cancel),
         Some(t) => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(t.max(1))
@@ -88,7 +100,7 @@ pub fn run(
                     threads: t,
                     problem: e.to_string(),
                 })?;
-            pool.install(|| run_here(scenario, runs, progress))
+            pool.install(|| run_here(scenario, runs, progress, cancel))
         }
     }
 }
@@ -97,6 +109,7 @@ fn run_here(
     scenario: &Scenario,
     runs: u32,
     progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
 ) -> Result<Report, Error> {
     let settings = &scenario.appointments;
     let demand = scenario.variants[0]
@@ -140,6 +153,9 @@ fn run_here(
         .par_iter()
         .with_max_len(1)
         .map(|&(domain, v, r)| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
             let variant = &scenario.variants[v];
             let out = match domain {
                 Domain::Appointments => {
@@ -157,6 +173,7 @@ fn run_here(
                         settings,
                         seed,
                         &variant.name,
+                        cancel,
                     )?)
                 }
                 Domain::Fairs => {
