@@ -330,7 +330,7 @@ fn ranks(out: &mut String, report: &Report, fairs: bool) {
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}\
 h1{font-size:22px}h2{font-size:18px;margin-top:32px}table{border-collapse:collapse;font-size:12px}\
-td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}th:first-child,td:first-child{text-align:left}\
+.table{overflow-x:auto;max-width:100%}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}\
 figure.chart{display:inline-block;vertical-align:top;margin:8px 12px 16px 0}\
 figcaption{font-weight:600;margin-bottom:4px}svg .lbl{font-size:11px}svg .val{font-size:10px;fill:#444}\
 .ci-text{color:#666}";
@@ -356,7 +356,9 @@ pub fn render(report: &Report) -> String {
     for line in &report.setup {
         let _ = write!(out, "<li>{}</li>", esc(line));
     }
-    out.push_str("</ul>\n<h2>Metrics</h2><table><tr><th>metric</th><th>unit</th>");
+    out.push_str(
+        "</ul>\n<h2>Metrics</h2><div class=\"table\"><table><tr><th>metric</th><th>unit</th>",
+    );
     for v in &report.variants {
         let _ = write!(out, "<th>{}</th>", esc(&v.name));
     }
@@ -389,7 +391,7 @@ pub fn render(report: &Report) -> String {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 
     // Distributions.
     let with_appts: Vec<_> = report
@@ -425,15 +427,27 @@ pub fn render(report: &Report) -> String {
             ),
             &lines(districts.len(), &series, "utilisation", "district"),
         );
-        let days = with_appts
+        // Up to the day after the last one where any variant has a visible share (0.1% or more).
+        let longest = with_appts
             .iter()
             .map(|(_, a)| a.waiting_days.len())
             .max()
             .unwrap_or(0);
+        let days = with_appts
+            .iter()
+            .filter_map(|(_, a)| a.waiting_days.iter().rposition(|e| e.mean >= 0.001))
+            .max()
+            .map_or(1, |d| d + 2)
+            .min(longest);
         let categories: Vec<String> = (0..days).map(|d| d.to_string()).collect();
         let series: Vec<(String, Vec<Estimate>)> = with_appts
             .iter()
-            .map(|(n, a)| (n.clone(), a.waiting_days.clone()))
+            .map(|(n, a)| {
+                (
+                    n.clone(),
+                    a.waiting_days[..days.min(a.waiting_days.len())].to_vec(),
+                )
+            })
             .collect();
         figure(
             &mut out,
