@@ -7,6 +7,7 @@
 //! share fsyncs. `MarkAbsence` and `Rebalance` take every lock or solve a flow, so they run on the
 //! blocking pool.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,12 +140,19 @@ pub fn slot(engine: &Engine, slot: SlotRef) -> pb::Slot {
     let s = engine.schedule();
     let info = s.slot(slot);
     let clinic = &s.clinics[info.clinic.index()];
+    let doctor = &s.doctors[info.doctor.index()].id;
+    // The id as `Schedule::slot_id` writes it, without looking the slot up again.
+    let mut id = String::with_capacity(doctor.len() + 17);
+    id.push_str(doctor);
+    id.push('@');
+    let _ = write!(id, "{}", info.start);
     pb::Slot {
-        id: s.slot_id(slot),
-        clinic: clinic.id.to_string(),
-        doctor: s.doctors[info.doctor.index()].id.to_string(),
+        id,
+        // `String::from(&str)` copies; `Box<str>::to_string` would go through `Display`.
+        clinic: String::from(&*clinic.id),
+        doctor: String::from(&**doctor),
         specialty: s.specialty_code(info.specialty).to_owned(),
-        district: s.districts[clinic.district.index()].id.to_string(),
+        district: String::from(&*s.districts[clinic.district.index()].id),
         start: Some(timestamp(info.start.to_timestamp(s.offset))),
         end: Some(timestamp(info.end().to_timestamp(s.offset))),
         status: slot_status(engine.slot_status(slot)) as i32,
