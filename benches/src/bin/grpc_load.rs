@@ -226,11 +226,15 @@ impl Caller {
             }
             (Caller::Book { client, city, walk }, _) => {
                 let Some(slot) = walk.next(&city.schedule) else {
-                    return Err(tonic::Status::out_of_range("this task booked all its slots"));
+                    return Err(tonic::Status::out_of_range(
+                        "this task booked all its slots",
+                    ));
                 };
                 walk.booked += 1;
                 let request = pb::BookRequest {
-                    target: Some(pb::book_request::Target::SlotId(city.schedule.slot_id(slot))),
+                    target: Some(pb::book_request::Target::SlotId(
+                        city.schedule.slot_id(slot),
+                    )),
                     patient: Some(pb::Patient {
                         id: format!("B{}-{}", walk.task, walk.booked),
                         home: Some(pb::Location {
@@ -380,9 +384,8 @@ fn main() -> anyhow::Result<()> {
                     roles: Roles::ALL,
                 },
             );
-            let handle = server_runtime.block_on(allot_service::server::start_with(
-                config, log, domains,
-            ))?;
+            let handle =
+                server_runtime.block_on(allot_service::server::start_with(config, log, domains))?;
             let url = format!("http://{}", handle.local_addr());
             (url, token, args.entries, Some(handle))
         }

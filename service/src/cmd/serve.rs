@@ -212,8 +212,12 @@ fn first_calls(
     if city.is_some() {
         writeln!(
             out,
-            "  allot fair close {}    allot school close {}   (generated open windows)",
-            super::dev::DEV_FAIR_WINDOW,
+            "  allot fair run-window --window {} --beacon 00112233445566778899aabbccddeeff",
+            super::dev::DEV_FAIR_WINDOW
+        )?;
+        writeln!(
+            out,
+            "  allot school run-window --window {} --beacon 00112233445566778899aabbccddeeff",
             super::dev::DEV_SCHOOL_WINDOW
         )?;
     }

@@ -363,10 +363,13 @@ struct PatientIn {
     attached: Option<String>,
 }
 
+/// A patient; `located`: the request ranks slots for him, so his home or attached clinic is
+/// required.
 fn patient(
     engine: &Engine,
     p: Option<&pb::Patient>,
     path: &FieldPath,
+    located: bool,
 ) -> Result<PatientIn, FieldError> {
     let p = required(p, path)?;
     let id = check_id(&p.id, &path.field("id"))?.to_owned();
@@ -393,7 +396,7 @@ fn patient(
         }
         Some(clinic.to_owned())
     };
-    if home.is_none() && attached.is_none() {
+    if located && home.is_none() && attached.is_none() {
         return Err(FieldError::invalid(
             &path.field("home"),
             "is required when attached_clinic is not given",
@@ -433,7 +436,7 @@ impl AppointmentsService {
     ) -> Result<allot_engine::appointments::FindQuery, Status> {
         let engine = self.engine()?;
         let at = FieldPath::request();
-        let p = patient(engine, r.patient.as_ref(), &at.field("patient"))?;
+        let p = patient(engine, r.patient.as_ref(), &at.field("patient"), true)?;
         let specialty = check_id(&r.specialty, &at.field("specialty"))?;
         if engine.schedule().specialty(specialty).is_none() {
             return Err(FieldError::not_found(
@@ -530,7 +533,7 @@ impl Appointments for AppointmentsService {
             .once(&caller.name, "HoldSlot", &r.request_id, &r, || async {
                 let at = FieldPath::request();
                 let slot_ref = slot_ref(&engine, &r.slot_id, &at.field("slot_id"))?;
-                let p = patient(&engine, r.patient.as_ref(), &at.field("patient"))?;
+                let p = patient(&engine, r.patient.as_ref(), &at.field("patient"), false)?;
                 let ttl = match &r.ttl {
                     Some(d) => {
                         let path = at.field("ttl");
@@ -610,7 +613,7 @@ impl Appointments for AppointmentsService {
                     }
                     Some(pb::book_request::Target::SlotId(s)) => {
                         let slot_ref = slot_ref(&engine, s, &at.field("slot_id"))?;
-                        let p = patient(&engine, r.patient.as_ref(), &at.field("patient"))?;
+                        let p = patient(&engine, r.patient.as_ref(), &at.field("patient"), false)?;
                         engine.begin_book(
                             &caller.name,
                             Booking::Slot {
