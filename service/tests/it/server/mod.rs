@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod lifecycle;
 mod limits;
+mod scenarios;
 
 use std::collections::BTreeMap;
 use std::path::Path;
