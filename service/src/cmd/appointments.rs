@@ -1440,8 +1440,8 @@ fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
             })))?;
             write_remote_plan(&answer, &out)?;
             let (o, g) = (
-                answer.optimised.clone().unwrap_or_default(),
-                answer.greedy.clone().unwrap_or_default(),
+                answer.optimised.unwrap_or_default(),
+                answer.greedy.unwrap_or_default(),
             );
             println!(
                 "{n} requests: {} assigned, {} unassigned; cost {:.1} (greedy {:.1}); \
@@ -1509,7 +1509,7 @@ fn write_remote_plan(answer: &pb::RebalanceResponse, out: &Path) -> Result<()> {
     }
     write_file(&out.join("assignment.csv"), csv.as_bytes())?;
     let stats = |s: &Option<pb::RebalanceStats>| {
-        let s = s.clone().unwrap_or_default();
+        let s = (*s).unwrap_or_default();
         serde_json::json!({
             "assigned": s.assigned,
             "cost": s.cost,

@@ -105,11 +105,11 @@ impl Scenarios for ScenariosService {
         let base = self.state.data_dir.clone();
         let text = r.scenario_toml;
         let mut scenario = tokio::task::spawn_blocking(move || {
-            Scenario::parse(&text, "request.scenario_toml", &base)
+            Scenario::parse(&text, "request.scenario_toml", &base).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| Status::internal(format!("the server failed: {e}")))?
-        .map_err(|e| FieldError::invalid(&text_path, e.to_string()))?;
+        .map_err(|problem| FieldError::invalid(&text_path, problem))?;
         if let Some(seed) = r.seed {
             scenario.seed = seed;
         }
