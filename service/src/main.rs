@@ -47,18 +47,23 @@ enum Command {
     Mcf(cmd::mcf::Args),
     School(cmd::school::SchoolArgs),
     Serve(cmd::serve::ServeArgs),
+    /// Simulate a planner scenario (what-if variants of a city) many times in parallel and
+    /// compare the variants with the baseline: writes DIR/report.json and a self-contained
+    /// DIR/report.html with SVG charts.
+    Simulate(cmd::simulate::SimulateArgs),
     Token(cmd::token::TokenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Appointments(args) => cmd::appointments::run(args, &cli.data),
+        Command::Appointments(args) => cmd::appointments::run(args, &cli.data, &cli.remote),
         Command::Audit(args) => cmd::audit::run(args, &cli.data, &cli.remote),
-        Command::Fair(args) => cmd::fair::run(args, &cli.data),
+        Command::Fair(args) => cmd::fair::run(args, &cli.data, &cli.remote),
         Command::Mcf(args) => cmd::mcf::run(&args),
-        Command::School(args) => cmd::school::run(args, &cli.data),
+        Command::School(args) => cmd::school::run(args, &cli.data, &cli.remote),
         Command::Serve(args) => cmd::serve::run(args, &cli.data),
+        Command::Simulate(args) => cmd::simulate::run(args),
         Command::Token(args) => cmd::token::run(args),
     };
     match result {
