@@ -10,6 +10,7 @@
 //! with [`Error::Failed`] until it is reopened, which rebuilds the inventory from the log.
 
 use std::future::Future;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -298,20 +299,36 @@ impl<T> Pending<T> {
     }
 
     /// Blocks until the decisions are durable; the answer, or why it was not logged.
-    pub fn wait(mut self) -> Result<T> {
+    pub fn wait(self) -> Result<T> {
+        self.wait_entries().map(|(value, _)| value)
+    }
+
+    /// [`Pending::wait`], also returning the log entries the decisions became (none on a sink
+    /// that is not durable).
+    pub fn wait_entries(mut self) -> Result<(T, Option<Range<u64>>)> {
         let outcome = match self.ack.take() {
-            Some(Ack::Durable(ticket)) => ticket.wait().map(drop).map_err(|e| e.to_string()),
+            Some(Ack::Durable(ticket)) => ticket.wait().map(Some).map_err(|e| e.to_string()),
             Some(Ack::Failed(e)) => Err(e),
-            Some(Ack::Done) | None => Ok(()),
+            Some(Ack::Done) | None => Ok(None),
         };
         self.finish(outcome)
     }
 
-    fn finish(&mut self, outcome: std::result::Result<(), String>) -> Result<T> {
+    /// A future of the answer with the log entries its decisions became (see
+    /// [`Pending::wait_entries`]).
+    pub fn with_entries(self) -> WithEntries<T> {
+        WithEntries(self)
+    }
+
+    fn finish(
+        &mut self,
+        outcome: std::result::Result<Option<Range<u64>>, String>,
+    ) -> Result<(T, Option<Range<u64>>)> {
         match outcome {
-            Ok(()) => self
+            Ok(entries) => self
                 .value
                 .take()
+                .map(|value| (value, entries))
                 .ok_or_else(|| Error::Internal("a pending operation resolved twice".into())),
             Err(e) => {
                 self.engine.fail(&e);
@@ -320,23 +337,39 @@ impl<T> Pending<T> {
             }
         }
     }
+
+    fn poll_entries(&mut self, cx: &mut Context<'_>) -> Poll<Result<(T, Option<Range<u64>>)>> {
+        let outcome = match &mut self.ack {
+            Some(Ack::Durable(ticket)) => match Pin::new(ticket).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.map(Some).map_err(|e| e.to_string()),
+            },
+            Some(Ack::Failed(e)) => Err(e.clone()),
+            Some(Ack::Done) | None => Ok(None),
+        };
+        self.ack = None;
+        Poll::Ready(self.finish(outcome))
+    }
 }
 
 impl<T: Unpin> Future for Pending<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let this = &mut *self;
-        let outcome = match &mut this.ack {
-            Some(Ack::Durable(ticket)) => match Pin::new(ticket).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(r) => r.map(drop).map_err(|e| e.to_string()),
-            },
-            Some(Ack::Failed(e)) => Err(e.clone()),
-            Some(Ack::Done) | None => Ok(()),
-        };
-        this.ack = None;
-        Poll::Ready(this.finish(outcome))
+        self.poll_entries(cx).map(|r| r.map(|(value, _)| value))
+    }
+}
+
+/// A [`Pending`] that also answers with the log entries of its decisions.
+#[must_use = "an operation is acknowledged only once its decisions are durable"]
+#[derive(Debug)]
+pub struct WithEntries<T>(Pending<T>);
+
+impl<T: Unpin> Future for WithEntries<T> {
+    type Output = Result<(T, Option<Range<u64>>)>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.poll_entries(cx)
     }
 }
 
@@ -863,33 +896,14 @@ impl Engine {
         e.check()?;
         check_patient(patient)?;
         e.maybe_sweep();
-        let info = e.check_slot(slot)?;
-        e.check_future(slot, &info, Some(patient))?;
         let now = e.clock.now();
         let ttl = ttl.unwrap_or(e.options.hold_ttl);
         let expires = now.unix_micros().saturating_add(ttl.as_micros() as u64);
-        for attempt in 0..2 {
-            let s = patient_shard(patient);
-            let mut shard = e.inv.patient_shard(s);
-            let p = shard.intern(s, patient);
-            e.check_overlap(&shard, p, &info, &[])?;
-            let doctor = e.inv.doctor_lock(info.doctor);
-            let status = e.inv.status(slot.0);
-            if status != FREE {
-                drop((doctor, shard));
-                if status == HELD
-                    && attempt == 0
-                    && e.next_expiry.load(Ordering::SeqCst) <= now.unix_micros()
-                {
-                    e.sweep(now.unix_micros());
-                    continue;
-                }
-                return Err(e.taken(slot, status, Some(patient)));
-            }
+        self.take_free_slot(patient, slot, now, |shard, s, p| {
             let hold = shard.new_hold(s);
             e.inv
                 .apply(
-                    &mut shard,
+                    shard,
                     &Effect::Hold {
                         patient: p,
                         slot: slot.0,
@@ -909,16 +923,53 @@ impl Engine {
                 .into()
             });
             let undo = vec![Effect::Release { key: hold }];
-            let ack = e.submit(&mut shard, batch, &undo)?;
-            drop((doctor, shard));
+            let ack = e.submit(shard, batch, &undo)?;
             let held = Held {
                 hold: HoldId(hold),
                 slot,
                 expires: Timestamp::from_unix_micros(expires),
             };
-            return Ok(Pending::new(&self.inner, ack, held, undo));
-        }
-        Err(Error::Internal("hold retried twice".into()))
+            Ok((held, undo, ack))
+        })
+    }
+
+    /// Gives a free slot to `patient`: under the patient's shard lock and the slot's doctor
+    /// lock, checks the patient's other appointments and that the slot is free, then lets `take`
+    /// change the inventory and queue its decisions before the locks are released. A slot held
+    /// by a hold that has lapsed but not been swept yet counts as free: one sweep, one retry.
+    fn take_free_slot<T>(
+        &self,
+        patient: &str,
+        slot: SlotRef,
+        now: Timestamp,
+        take: impl FnOnce(&mut PatientShard, usize, PatientRef) -> Result<(T, Vec<Effect>, Ack)>,
+    ) -> Result<Pending<T>> {
+        let e = &self.inner;
+        let info = e.check_slot(slot)?;
+        e.check_future(slot, &info, Some(patient))?;
+        let s = patient_shard(patient);
+        let mut swept = false;
+        let (mut shard, doctor, p) = loop {
+            let mut shard = e.inv.patient_shard(s);
+            let p = shard.intern(s, patient);
+            e.check_overlap(&shard, p, &info, &[])?;
+            let doctor = e.inv.doctor_lock(info.doctor);
+            let status = e.inv.status(slot.0);
+            if status == FREE {
+                break (shard, doctor, p);
+            }
+            drop((doctor, shard));
+            if status == HELD && !swept && e.next_expiry.load(Ordering::SeqCst) <= now.unix_micros()
+            {
+                e.sweep(now.unix_micros());
+                swept = true;
+                continue;
+            }
+            return Err(e.taken(slot, status, Some(patient)));
+        };
+        let (value, undo, ack) = take(&mut shard, s, p)?;
+        drop((doctor, shard));
+        Ok(Pending::new(&self.inner, ack, value, undo))
     }
 
     /// Lets a hold go before it expires.
@@ -1052,30 +1103,11 @@ impl Engine {
             Booking::Slot { patient, slot } => {
                 e.maybe_sweep();
                 check_patient(patient)?;
-                let info = e.check_slot(slot)?;
-                e.check_future(slot, &info, Some(patient))?;
-                for attempt in 0..2 {
-                    let s = patient_shard(patient);
-                    let mut shard = e.inv.patient_shard(s);
-                    let p = shard.intern(s, patient);
-                    e.check_overlap(&shard, p, &info, &[])?;
-                    let doctor = e.inv.doctor_lock(info.doctor);
-                    let status = e.inv.status(slot.0);
-                    if status != FREE {
-                        drop((doctor, shard));
-                        if status == HELD
-                            && attempt == 0
-                            && e.next_expiry.load(Ordering::SeqCst) <= now.unix_micros()
-                        {
-                            e.sweep(now.unix_micros());
-                            continue;
-                        }
-                        return Err(e.taken(slot, status, Some(patient)));
-                    }
+                self.take_free_slot(patient, slot, now, |shard, s, p| {
                     let appt = shard.new_appt(s);
                     e.inv
                         .apply(
-                            &mut shard,
+                            shard,
                             &Effect::Book {
                                 patient: p,
                                 slot: slot.0,
@@ -1094,19 +1126,13 @@ impl Engine {
                         .into()
                     });
                     let undo = vec![Effect::Unbook { appt, hold: None }];
-                    let ack = e.submit(&mut shard, batch, &undo)?;
-                    drop((doctor, shard));
-                    return Ok(Pending::new(
-                        &self.inner,
-                        ack,
-                        Booked {
-                            appointment: AppointmentId(appt),
-                            slot,
-                        },
-                        undo,
-                    ));
-                }
-                Err(Error::Internal("booking retried twice".into()))
+                    let ack = e.submit(shard, batch, &undo)?;
+                    let booked = Booked {
+                        appointment: AppointmentId(appt),
+                        slot,
+                    };
+                    Ok((booked, undo, ack))
+                })
             }
         }
     }
