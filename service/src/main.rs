@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// The server answers small calls by the tens of thousands a second; mimalloc's thread-local
+// free lists cost less per request and response than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// allot: a resource-allocation engine for city services.
 #[derive(Debug, Parser)]
 #[command(name = "allot", version, about, long_about = None)]
