@@ -16,6 +16,10 @@ use std::path::Path;
 
 use crate::mcf::{MAX_ARCS, MAX_NODES, Network, NodeId};
 
+/// How many nodes a problem line may declare whatever the file's size (more need a file at
+/// least as long, in bytes, as the number of nodes).
+pub const NODES_WITHOUT_LINES: usize = 1 << 20;
+
 /// A field of a DIMACS line, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -86,6 +90,11 @@ pub enum ErrorKind {
         count: u64,
         limit: usize,
     },
+    #[error(
+        "problem node count: {nodes} is more than a file of this size can use (at most {limit}, \
+         the larger of {NODES_WITHOUT_LINES} and the file's length in bytes)"
+    )]
+    NodesBeyondFile { nodes: usize, limit: usize },
     #[error("{field}: cannot allocate room for {count}")]
     Allocation { field: Field, count: usize },
 }
@@ -173,6 +182,13 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
                     return Err(err(ErrorKind::NotMin(show(ty))));
                 }
                 let nodes = t.count(Field::NodeCount, MAX_NODES).map_err(err)?;
+                // Every node a line names takes at least two bytes of the file; the others are
+                // isolated. A few bytes must not make the reader (and the solver) allocate
+                // gigabytes for them.
+                let limit = input.len().max(NODES_WITHOUT_LINES);
+                if nodes > limit {
+                    return Err(err(ErrorKind::NodesBeyondFile { nodes, limit }));
+                }
                 let arcs = t.count(Field::ArcCount, MAX_ARCS).map_err(err)?;
                 t.end().map_err(err)?;
                 let alloc = |field, count| err(ErrorKind::Allocation { field, count });

@@ -115,6 +115,14 @@ fn malformed_files_name_line_and_field() {
         "p min 9999999999 0\n",
         "line 1: problem node count: 9999999999 is more than the limit of 1073741823",
     );
+    // Found by fuzzing: 20 bytes made the reader fill 12 GB of node arrays.
+    check(
+        "p min 1000000000 0\n",
+        "line 1: problem node count: 1000000000 is more than a file of this size can use \
+         (at most 1048576, the larger of 1048576 and the file's length in bytes)",
+    );
+    // Up to the limit, isolated nodes are fine.
+    check("p min 1048576 0\n", "ok 1048576 0");
     check(
         "p min 2 2\na 1 2 0 1 1\n",
         "line 1: the problem line declares 2 arcs but the file has 1",
