@@ -95,6 +95,10 @@ pub enum ErrorKind {
          the larger of {NODES_WITHOUT_LINES} and the file's length in bytes)"
     )]
     NodesBeyondFile { nodes: usize, limit: usize },
+    #[error("arc capacity: {0} is negative")]
+    NegativeCapacity(i64),
+    #[error("arc lower bound: {lower} is above the capacity {upper}")]
+    LowerAboveCapacity { lower: i64, upper: i64 },
     #[error("{field}: cannot allocate room for {count}")]
     Allocation { field: Field, count: usize },
 }
@@ -152,7 +156,10 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
         {
             let nodes = network.node_count() as i64;
             let [from, to, lower, upper, cost] = arc;
-            if (1..=nodes).contains(&from) && (1..=nodes).contains(&to) {
+            if (1..=nodes).contains(&from)
+                && (1..=nodes).contains(&to)
+                && bounds_problem(lower, upper).is_none()
+            {
                 network.add_arc_with_lower(
                     NodeId((from - 1) as u32),
                     NodeId((to - 1) as u32),
@@ -241,6 +248,9 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
                 let upper = t.int(Field::Capacity).map_err(err)?;
                 let cost = t.int(Field::ArcCost).map_err(err)?;
                 t.end().map_err(err)?;
+                if let Some(kind) = bounds_problem(lower, upper) {
+                    return Err(err(kind));
+                }
                 network.add_arc_with_lower(
                     NodeId((from - 1) as u32),
                     NodeId((to - 1) as u32),
@@ -268,6 +278,18 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
         });
     }
     Ok(network)
+}
+
+/// Why an arc's bounds cannot be solved, if they cannot (the solver would refuse them later, by
+/// arc number; here the error names the line).
+fn bounds_problem(lower: i64, upper: i64) -> Option<ErrorKind> {
+    if upper < 0 {
+        Some(ErrorKind::NegativeCapacity(upper))
+    } else if lower > upper {
+        Some(ErrorKind::LowerAboveCapacity { lower, upper })
+    } else {
+        None
+    }
 }
 
 /// Writes `network` in DIMACS format (nodes with supply 0 get no `n` line).

@@ -2,6 +2,7 @@
 
 mod appointments;
 mod audit;
+mod bad_input;
 mod fair;
 mod mcf;
 mod school;
