@@ -59,8 +59,10 @@ mod verify;
 
 pub use montecarlo::{Distribution, draw_seed, monte_carlo};
 pub use output::OutputDir;
-pub use state::{Change, Loaded, LoggedChange, LoggedRun, change, find_run, load};
-pub use verify::{Check, Verification, verify};
+pub use state::{
+    Change, Loaded, LoggedChange, LoggedRun, change, change_loaded, find_run, load, load_with_log,
+};
+pub use verify::{Check, Verification, verify, verify_with_log};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -493,6 +495,145 @@ pub fn run<A: Allocation>(
     })?;
     let out = dir.commit()?;
     Ok(Published { solved, info, out })
+}
+
+/// A window closed on a log the caller holds open ([`close_with_log`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub set_digest: Digest,
+    pub applications: u64,
+    /// The `ApplicationsClosed` entry.
+    pub index: u64,
+}
+
+/// Step 3 and 4 of the run protocol on a log the caller holds open (a server, whose windows
+/// collect applications over many calls and close on request): stores the canonical set in the
+/// blob store of `data_dir` and logs `ApplicationsClosed` with `window` as its subject, durably.
+pub fn close_with_log<A: Allocation>(
+    log: &Log,
+    data_dir: &Path,
+    input: &A::Input,
+    actor: &str,
+    window: &str,
+) -> Result<Closed> {
+    let set = A::encode(input);
+    let set_digest = BlobStore::new(data_dir).put(&set)?;
+    let applications = A::participants(input) as u64;
+    let index = log.append(&Record::new(
+        Timestamp::now(),
+        actor,
+        window,
+        ApplicationsClosed {
+            domain: A::DOMAIN,
+            applications,
+            set_digest,
+        },
+    ))?;
+    Ok(Closed {
+        set_digest,
+        applications,
+        index,
+    })
+}
+
+/// A run logged by [`run_closed`].
+#[derive(Debug)]
+pub struct LoggedRunOf<S> {
+    pub solved: S,
+    pub info: RunInfo,
+    /// Every entry the run logged: the seed (when drawn), the outcomes and the run.
+    pub entries: std::ops::Range<u64>,
+}
+
+/// Steps 5, 6 and 8 of the run protocol on a window closed by [`close_with_log`] (`input` must
+/// be the closed set: its digest is checked): draws the seed from `beacon` when the numbers are
+/// drawn, solves, and logs every outcome and the run as one batch. Nothing is published to
+/// files.
+pub fn run_closed<A: Allocation>(
+    log: &Log,
+    input: &A::Input,
+    params: &A::Params,
+    closed: &Closed,
+    beacon: Option<&Beacon>,
+    actor: &str,
+    window: &str,
+) -> Result<LoggedRunOf<A::Solved>> {
+    let draws = check_lottery::<A>(input, params, beacon)?;
+    let set_digest = set_digest::<A>(input);
+    if set_digest != closed.set_digest {
+        return Err(Error::Request(format!(
+            "the application set has digest {set_digest}, the window was closed with {}",
+            closed.set_digest
+        )));
+    }
+    let mut seed = None;
+    let mut seed_index = None;
+    if let (true, Some(beacon)) = (draws, beacon) {
+        let drawn = lottery_seed(&set_digest, &beacon.value);
+        seed_index = Some(log.append(&Record::new(
+            Timestamp::now(),
+            actor,
+            window,
+            SeedDrawn {
+                domain: A::DOMAIN,
+                commitment: set_digest,
+                beacon_source: beacon.source.clone(),
+                beacon_round: beacon.round,
+                beacon_value: Bytes(beacon.value.clone()),
+                seed: Digest(drawn.0),
+            },
+        ))?);
+        seed = Some(drawn);
+    }
+    let solved = A::solve(input, params, seed.as_ref())?;
+    let placements = A::placements(input, &solved);
+    let run = AllocationRun {
+        domain: A::DOMAIN,
+        mechanism: A::mechanism(params).to_owned(),
+        input_digest: set_digest,
+        parameters: A::parameters(params),
+        seed: seed.map(|s| Digest(s.0)),
+        outcome_digest: outcome_digest(A::DOMAIN, &placements),
+        counts: RunCounts {
+            participants: A::participants(input) as u64,
+            places: A::places(input),
+            assigned: placements.iter().filter(|p| p.place.is_some()).count() as u64,
+        },
+    };
+    let id = run.id();
+    let time = Timestamp::now();
+    let mut batch: Vec<Record> = placements
+        .par_iter()
+        .map(|p| {
+            Record::new(
+                time,
+                actor,
+                p.participant,
+                Outcome {
+                    run: id,
+                    assigned: p.place.map(str::to_owned),
+                    rank: p.rank,
+                },
+            )
+        })
+        .collect();
+    drop(placements);
+    batch.push(Record::new(time, actor, window, run.clone()));
+    let logged = log.append_batch(&batch)?;
+    std::thread::spawn(move || drop(batch));
+    let first = seed_index.unwrap_or(logged.start);
+    Ok(LoggedRunOf {
+        solved,
+        info: RunInfo {
+            run,
+            id,
+            index: logged.end - 1,
+            closed_index: closed.index,
+            seed_index,
+            solve_seconds: 0.0,
+        },
+        entries: first..logged.end,
+    })
 }
 
 /// Measures `f`, returning its result and the seconds it took.

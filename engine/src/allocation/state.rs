@@ -264,7 +264,16 @@ pub(crate) fn stored_input<A: Allocation>(
 /// [`find_run`]; `None` is the latest run of the domain.
 pub fn load<A: Allocation>(data_dir: &Path, which: Option<&str>) -> Result<Loaded<A>> {
     let log = Log::open_read_only(data_dir)?;
-    let run = find_run(&log, A::DOMAIN, which)?;
+    load_with_log::<A>(&log, data_dir, which)
+}
+
+/// [`load`] on a log the caller holds open (a server shares one log between its domains).
+pub fn load_with_log<A: Allocation>(
+    log: &Log,
+    data_dir: &Path,
+    which: Option<&str>,
+) -> Result<Loaded<A>> {
+    let run = find_run(log, A::DOMAIN, which)?;
     let input = stored_input::<A>(data_dir, &run.run)?;
     let params = A::params_from(&run.run.mechanism, &run.run.parameters)?;
     let seed = run.run.seed.map(|d| Seed(d.0));
@@ -278,7 +287,7 @@ pub fn load<A: Allocation>(data_dir: &Path, which: Option<&str>) -> Result<Loade
             run.run.outcome_digest
         )));
     }
-    let changes = changes(&log, &run)?;
+    let changes = changes(log, &run)?;
     Ok(Loaded {
         run,
         input,
@@ -300,8 +309,22 @@ pub fn change<A: Allocation>(
     decide: impl FnOnce(&Loaded<A>) -> Result<Vec<Change>>,
 ) -> Result<(LoggedRun, Vec<LoggedChange>)> {
     let log = Log::open(data_dir, LogOptions::default())?;
-    let loaded = load::<A>(data_dir, which)?;
-    let changes = decide(&loaded)?;
+    let loaded = load_with_log::<A>(&log, data_dir, which)?;
+    let out = change_loaded(&log, &loaded, actor, decide)?;
+    log.close()?;
+    Ok(out)
+}
+
+/// [`change`] on a run the caller loaded from a log it holds open, logging to that log. The
+/// caller keeps two changes from building on the same state (a server holds a lock per domain
+/// from before it loads until this returns).
+pub fn change_loaded<A: Allocation>(
+    log: &Log,
+    loaded: &Loaded<A>,
+    actor: &str,
+    decide: impl FnOnce(&Loaded<A>) -> Result<Vec<Change>>,
+) -> Result<(LoggedRun, Vec<LoggedChange>)> {
+    let changes = decide(loaded)?;
     let time = Timestamp::now();
     let run = &loaded.run;
     let domain = run.run.domain;
@@ -336,10 +359,9 @@ pub fn change<A: Allocation>(
         })
         .collect();
     let range = log.append_batch(&records)?;
-    log.close()?;
     let logged = range
         .zip(changes)
         .map(|(index, change)| LoggedChange { index, change })
         .collect();
-    Ok((loaded.run, logged))
+    Ok((loaded.run.clone(), logged))
 }

@@ -47,7 +47,16 @@ impl Verification {
 /// failed check.
 pub fn verify<A: Allocation>(data_dir: &Path, which: &str) -> Result<Verification> {
     let log = Log::open_read_only(data_dir)?;
-    let run = find_run(&log, A::DOMAIN, Some(which))?;
+    verify_with_log::<A>(&log, data_dir, which)
+}
+
+/// [`verify`] on a log the caller holds open (a server shares one log between its domains).
+pub fn verify_with_log<A: Allocation>(
+    log: &Log,
+    data_dir: &Path,
+    which: &str,
+) -> Result<Verification> {
+    let run = find_run(log, A::DOMAIN, Some(which))?;
     let mut checks = Vec::new();
     let digest = run.run.input_digest;
     let input = match stored_input::<A>(data_dir, &run.run) {
@@ -67,7 +76,7 @@ pub fn verify<A: Allocation>(data_dir: &Path, which: &str) -> Result<Verificatio
 
     let participants = run.run.counts.participants;
     let batch_start = run.index.saturating_sub(participants);
-    let closed = scan_back(&log, batch_start, |raw| {
+    let closed = scan_back(log, batch_start, |raw| {
         Ok(match raw.decode()?.record.decision {
             Decision::ApplicationsClosed(c)
                 if c.set_digest == digest && c.domain == run.run.domain =>
@@ -103,7 +112,7 @@ pub fn verify<A: Allocation>(data_dir: &Path, which: &str) -> Result<Verificatio
 
     match run.run.seed {
         Some(seed) => {
-            let drawn = scan_back(&log, batch_start, |raw| {
+            let drawn = scan_back(log, batch_start, |raw| {
                 Ok(match raw.decode()?.record.decision {
                     Decision::SeedDrawn(s) if s.commitment == digest && s.seed == seed => {
                         Some((raw.index, s))
@@ -188,7 +197,7 @@ pub fn verify<A: Allocation>(data_dir: &Path, which: &str) -> Result<Verificatio
         },
     ));
 
-    match logged_outcomes(&log, &run) {
+    match logged_outcomes(log, &run) {
         Err(e) => checks.push(made("outcomes", false, e.to_string())),
         Ok(logged) => {
             let mut differ = Vec::new();

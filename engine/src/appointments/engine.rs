@@ -10,6 +10,7 @@
 //! with [`Error::Failed`] until it is reopened, which rebuilds the inventory from the log.
 
 use std::future::Future;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -298,20 +299,36 @@ impl<T> Pending<T> {
     }
 
     /// Blocks until the decisions are durable; the answer, or why it was not logged.
-    pub fn wait(mut self) -> Result<T> {
+    pub fn wait(self) -> Result<T> {
+        self.wait_entries().map(|(value, _)| value)
+    }
+
+    /// [`Pending::wait`], also returning the log entries the decisions became (none on a sink
+    /// that is not durable).
+    pub fn wait_entries(mut self) -> Result<(T, Option<Range<u64>>)> {
         let outcome = match self.ack.take() {
-            Some(Ack::Durable(ticket)) => ticket.wait().map(drop).map_err(|e| e.to_string()),
+            Some(Ack::Durable(ticket)) => ticket.wait().map(Some).map_err(|e| e.to_string()),
             Some(Ack::Failed(e)) => Err(e),
-            Some(Ack::Done) | None => Ok(()),
+            Some(Ack::Done) | None => Ok(None),
         };
         self.finish(outcome)
     }
 
-    fn finish(&mut self, outcome: std::result::Result<(), String>) -> Result<T> {
+    /// A future of the answer with the log entries its decisions became (see
+    /// [`Pending::wait_entries`]).
+    pub fn with_entries(self) -> WithEntries<T> {
+        WithEntries(self)
+    }
+
+    fn finish(
+        &mut self,
+        outcome: std::result::Result<Option<Range<u64>>, String>,
+    ) -> Result<(T, Option<Range<u64>>)> {
         match outcome {
-            Ok(()) => self
+            Ok(entries) => self
                 .value
                 .take()
+                .map(|value| (value, entries))
                 .ok_or_else(|| Error::Internal("a pending operation resolved twice".into())),
             Err(e) => {
                 self.engine.fail(&e);
@@ -320,23 +337,39 @@ impl<T> Pending<T> {
             }
         }
     }
+
+    fn poll_entries(&mut self, cx: &mut Context<'_>) -> Poll<Result<(T, Option<Range<u64>>)>> {
+        let outcome = match &mut self.ack {
+            Some(Ack::Durable(ticket)) => match Pin::new(ticket).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.map(Some).map_err(|e| e.to_string()),
+            },
+            Some(Ack::Failed(e)) => Err(e.clone()),
+            Some(Ack::Done) | None => Ok(None),
+        };
+        self.ack = None;
+        Poll::Ready(self.finish(outcome))
+    }
 }
 
 impl<T: Unpin> Future for Pending<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let this = &mut *self;
-        let outcome = match &mut this.ack {
-            Some(Ack::Durable(ticket)) => match Pin::new(ticket).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(r) => r.map(drop).map_err(|e| e.to_string()),
-            },
-            Some(Ack::Failed(e)) => Err(e.clone()),
-            Some(Ack::Done) | None => Ok(()),
-        };
-        this.ack = None;
-        Poll::Ready(this.finish(outcome))
+        self.poll_entries(cx).map(|r| r.map(|(value, _)| value))
+    }
+}
+
+/// A [`Pending`] that also answers with the log entries of its decisions.
+#[must_use = "an operation is acknowledged only once its decisions are durable"]
+#[derive(Debug)]
+pub struct WithEntries<T>(Pending<T>);
+
+impl<T: Unpin> Future for WithEntries<T> {
+    type Output = Result<(T, Option<Range<u64>>)>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.poll_entries(cx)
     }
 }
 

@@ -35,7 +35,7 @@ pub use absence::AbsenceOutcome;
 pub use engine::{
     Ack, AppointmentId, AppointmentView, Booked, Booking, Clock, DecisionSink, DiscardSink, Engine,
     EngineOptions, FindRequest, Held, HoldId, HoldView, ManualClock, MemoryReport, MemorySink,
-    Moved, Pending, SystemClock,
+    Moved, Pending, SystemClock, WithEntries,
 };
 pub use error::{Error, Result};
 pub use find::{FindQuery, Proposal, Score, Weights};

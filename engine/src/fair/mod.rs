@@ -49,7 +49,7 @@ mod read;
 mod solve;
 mod withdraw;
 
-pub use compare::{Stats, compare, compare_draws};
+pub use compare::{Stats, compare, compare_draws, stats};
 pub use explain::explain;
 pub use publish::FairPublisher;
 pub use read::{FairFiles, read, read_tables};

@@ -3,6 +3,7 @@
 pub mod allocation;
 pub mod appointments;
 pub mod audit;
+pub mod dev;
 pub mod fair;
 pub mod mcf;
 pub mod remote;

@@ -33,9 +33,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ALLOT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Development mode: mint a token with every role and print it (in addition to any
-    /// configured tokens), so the server starts with no configuration.
+    /// configured tokens), so the server starts with no configuration; on an empty data folder,
+    /// first load a generated city (appointments at Moscow scale from today, an open fair
+    /// window and an open school intake) so that every service can be called at once.
     #[arg(long)]
     dev: bool,
+    /// With --dev on an empty data folder: the generated city's size relative to Moscow.
+    #[arg(long, default_value_t = 1.0, value_name = "SCALE", requires = "dev")]
+    dev_scale: f64,
     /// The format of the logs on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -102,6 +107,30 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         tracing::warn!("{warning}");
     }
     tracing::info!(data = %data.display(), entries = log.size(), origin = log.origin(), "decision log open");
+    let log = Arc::new(log);
+    let started = std::time::Instant::now();
+    let (domains, dev_city) = if args.dev && log.size() == 0 {
+        tracing::info!(
+            scale = args.dev_scale,
+            "empty data folder: generating a city (--dev)"
+        );
+        let city = super::dev::generate_city(&log, args.dev_scale, 1)?;
+        tracing::info!(
+            clinics = city.clinics,
+            doctors = city.doctors,
+            slots = city.slots,
+            fair_applicants = city.fair_applicants,
+            school_students = city.school_students,
+            seconds = started.elapsed().as_secs_f64(),
+            "generated city loaded"
+        );
+        let example = city.example.clone();
+        (city.domains, Some(example))
+    } else {
+        let domains = allot_service::server::Domains::open(&log)
+            .with_context(|| format!("reopening the appointments of {}", data.display()))?;
+        (domains, None)
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,12 +141,21 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         // Before anything is printed: a SIGTERM sent right after the banner must stop the
         // server gracefully, not kill it with the default action.
         let stop = StopSignal::listen()?;
-        let handle = allot_service::server::start(config, Arc::new(log)).await?;
+        let handle = allot_service::server::start_with(config, log, domains).await?;
         let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}", handle.local_addr());
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {scheme}://{}", handle.local_addr())?;
+        writeln!(out, "listening on {url}")?;
         if let Some(token) = &dev_token {
             writeln!(out, "development token (all roles): {token}")?;
+            first_calls(
+                &mut out,
+                &url,
+                handle.local_addr(),
+                tls,
+                token,
+                dev_city.as_ref(),
+            )?;
         }
         out.flush()?;
         drop(out);
@@ -136,6 +174,50 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         ),
     }
     tracing::info!(cut_off = stopped.cut_off, "stopped");
+    Ok(())
+}
+
+/// What to try first, printed under --dev.
+fn first_calls(
+    out: &mut impl std::io::Write,
+    url: &str,
+    addr: SocketAddr,
+    tls: bool,
+    token: &str,
+    city: Option<&super::dev::Example>,
+) -> std::io::Result<()> {
+    let plain = if tls { "" } else { "-plaintext " };
+    writeln!(out)?;
+    writeln!(out, "First calls (in another terminal):")?;
+    writeln!(out, "  export ALLOT_SERVER={url} ALLOT_TOKEN={token}")?;
+    writeln!(
+        out,
+        "  grpcurl {plain}{addr} list                      # every service, by reflection"
+    )?;
+    let (specialty, lat, lon) = city.map_or(("therapist", 55.7558, 37.6173), |c| {
+        (c.specialty.as_str(), c.lat, c.lon)
+    });
+    writeln!(
+        out,
+        "  grpcurl {plain}-H \"authorization: Bearer $ALLOT_TOKEN\" -d '{{\"patient\": {{\"id\": \"P1\", \"home\": {{\"lat\": {lat}, \"lon\": {lon}}}}}, \"specialty\": \"{specialty}\", \"count\": 3}}' {addr} allot.v1.Appointments/FindSlots"
+    )?;
+    writeln!(
+        out,
+        "  allot appointments find --specialty {specialty} --home {lat},{lon} --count 3"
+    )?;
+    writeln!(
+        out,
+        "  allot appointments book --patient P1 --slot SLOT_ID_FROM_FIND"
+    )?;
+    if city.is_some() {
+        writeln!(
+            out,
+            "  allot fair close {}    allot school close {}   (generated open windows)",
+            super::dev::DEV_FAIR_WINDOW,
+            super::dev::DEV_SCHOOL_WINDOW
+        )?;
+    }
+    writeln!(out, "  allot audit checkpoint")?;
     Ok(())
 }
 

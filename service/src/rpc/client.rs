@@ -9,8 +9,11 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status};
 
+use crate::proto::v1::appointments_client::AppointmentsClient;
 use crate::proto::v1::audit_client::AuditClient;
+use crate::proto::v1::fairs_client::FairsClient;
 use crate::proto::v1::metrics_client::MetricsClient;
+use crate::proto::v1::schools_client::SchoolsClient;
 
 /// The largest message a client accepts or sends (a log entry may be 16 MiB).
 pub const CLIENT_MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -103,6 +106,24 @@ pub fn audit(channel: Channel, bearer: Bearer) -> AuditClient<Authorized> {
 
 pub fn metrics(channel: Channel, bearer: Bearer) -> MetricsClient<Authorized> {
     MetricsClient::with_interceptor(channel, bearer)
+        .max_decoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+}
+
+pub fn appointments(channel: Channel, bearer: Bearer) -> AppointmentsClient<Authorized> {
+    AppointmentsClient::with_interceptor(channel, bearer)
+        .max_decoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+}
+
+pub fn fairs(channel: Channel, bearer: Bearer) -> FairsClient<Authorized> {
+    FairsClient::with_interceptor(channel, bearer)
+        .max_decoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+}
+
+pub fn schools(channel: Channel, bearer: Bearer) -> SchoolsClient<Authorized> {
+    SchoolsClient::with_interceptor(channel, bearer)
         .max_decoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
         .max_encoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
 }

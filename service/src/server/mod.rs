@@ -28,14 +28,19 @@
 //! 4. check its rows in [`access::METHODS`].
 
 pub mod access;
+pub mod appointments;
 pub mod audit;
 pub mod config;
+pub mod fairs;
 pub mod gate;
 pub mod metrics;
 pub mod metrics_service;
+pub mod replies;
+pub mod schools;
 pub mod state;
 pub mod status;
 pub mod validate;
+pub mod windows;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,17 +55,29 @@ use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 pub use config::{Caller, ServerConfig};
-pub use state::AppState;
+pub use state::{AppState, Domains};
 
+use crate::proto::v1::appointments_server::AppointmentsServer;
 use crate::proto::v1::audit_server::AuditServer;
+use crate::proto::v1::fairs_server::FairsServer;
 use crate::proto::v1::metrics_server::MetricsServer;
+use crate::proto::v1::schools_server::SchoolsServer;
+use appointments::AppointmentsService;
 use audit::AuditService;
+use fairs::FairsService;
 use gate::{GateLayer, GateState};
 use metrics_service::MetricsService;
+use schools::SchoolsService;
 
 /// The services this server registers, by full name (health reports on each of them, and
 /// reflection lists them with the health and reflection services).
-pub const SERVED: &[&str] = &["allot.v1.Audit", "allot.v1.Metrics"];
+pub const SERVED: &[&str] = &[
+    "allot.v1.Appointments",
+    "allot.v1.Fairs",
+    "allot.v1.Schools",
+    "allot.v1.Audit",
+    "allot.v1.Metrics",
+];
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +94,8 @@ pub enum ServeError {
     Reflection(String),
     #[error("signing the first checkpoint: {0}")]
     Checkpoint(String),
+    #[error("opening the domains of the data folder: {0}")]
+    Domains(String),
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("the server's task failed: {0}")]
@@ -121,11 +140,26 @@ impl ServerHandle {
     }
 }
 
-/// Starts serving `log` as `config` says; returns once the socket is bound and the first
-/// checkpoint is signed.
+/// Starts serving `log` as `config` says, with the domains its data folder holds (the
+/// appointment inventory is rebuilt from the log); returns once the socket is bound and the
+/// first checkpoint is signed.
 pub async fn start(config: ServerConfig, log: Arc<Log>) -> Result<ServerHandle, ServeError> {
+    let opened = log.clone();
+    let domains = tokio::task::spawn_blocking(move || Domains::open(&opened))
+        .await
+        .map_err(|e| ServeError::Panicked(e.to_string()))?
+        .map_err(|e| ServeError::Domains(e.to_string()))?;
+    start_with(config, log, domains).await
+}
+
+/// [`start`] with domains the caller opened (or created) on `log`.
+pub async fn start_with(
+    config: ServerConfig,
+    log: Arc<Log>,
+    domains: Domains,
+) -> Result<ServerHandle, ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(AppState::new(log, stop_rx.clone()));
+    let state = Arc::new(AppState::with_domains(log, stop_rx.clone(), domains));
     state
         .checkpoints
         .sign(&state.log)
@@ -164,6 +198,21 @@ pub async fn start(config: ServerConfig, log: Arc<Log>) -> Result<ServerHandle, 
         .add_service(health_service)
         .add_service(reflection_v1()?)
         .add_service(reflection_v1alpha()?)
+        .add_service(
+            AppointmentsServer::new(AppointmentsService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            FairsServer::new(FairsService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            SchoolsServer::new(SchoolsService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        )
         .add_service(
             AuditServer::new(AuditService::new(state.clone()))
                 .max_decoding_message_size(limits.max_request_bytes)

@@ -4,30 +4,105 @@
 //! Domain engines plug in here as further fields (see `server/mod.rs`).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use allot_engine::appointments::{Engine, EngineOptions, Error as AppointmentsError, SystemClock};
+use allot_engine::fair::Fairs;
 use allot_engine::log::{Log, SignedCheckpoint};
+use allot_engine::school::Schools;
 use tokio::sync::watch;
 use tonic::Status;
 
+use super::replies::Replies;
 use super::status::{blocking, log_status};
+use super::windows::Windows;
+
+/// The domain engines a server runs, built from its data folder before it starts.
+#[derive(Debug, Default)]
+pub struct Domains {
+    /// The city's appointments; `None` when no city is loaded in the data folder (the
+    /// Appointments methods then answer FAILED_PRECONDITION).
+    pub appointments: Option<Engine>,
+}
+
+impl Domains {
+    /// Reopens what the data folder of `log` holds: the appointment inventory is rebuilt from
+    /// the log (and its latest snapshot) when a city was loaded.
+    pub fn open(log: &Arc<Log>) -> Result<Domains, AppointmentsError> {
+        let data = data_dir(log);
+        let appointments = match Engine::open_with_log(
+            log.clone(),
+            &data,
+            EngineOptions::default(),
+            Arc::new(SystemClock),
+        ) {
+            Ok((engine, report)) => {
+                for warning in &report.warnings {
+                    tracing::warn!("appointments: {warning}");
+                }
+                tracing::info!(
+                    slots = engine.schedule().slot_count(),
+                    replayed = report.replayed,
+                    seconds = report.seconds,
+                    "appointments: inventory rebuilt from the log"
+                );
+                Some(engine)
+            }
+            Err(AppointmentsError::NotLoaded(_)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Domains { appointments })
+    }
+}
+
+/// The data folder of a log (the log lives in `DATA/log`).
+pub fn data_dir(log: &Log) -> PathBuf {
+    log.dir()
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
 
 /// The state every service handler reaches through an `Arc`.
 #[derive(Debug)]
 pub struct AppState {
     /// The decision log, open for writing: the server holds the data folder's writer lock.
     pub log: Arc<Log>,
+    /// The data folder (blobs, application windows, snapshots).
+    pub data_dir: PathBuf,
     /// Checkpoints signed while this server runs.
     pub checkpoints: Checkpoints,
+    /// The appointment engine, when a city is loaded.
+    pub appointments: Option<Engine>,
+    /// Fair application windows and runs.
+    pub fairs: Windows<Fairs>,
+    /// School application windows and runs.
+    pub schools: Windows<Schools>,
+    /// Answers remembered for retries with a `request_id`.
+    pub replies: Replies,
     stopping: watch::Receiver<bool>,
 }
 
 impl AppState {
     pub fn new(log: Arc<Log>, stopping: watch::Receiver<bool>) -> AppState {
+        Self::with_domains(log, stopping, Domains::default())
+    }
+
+    pub fn with_domains(
+        log: Arc<Log>,
+        stopping: watch::Receiver<bool>,
+        domains: Domains,
+    ) -> AppState {
         let checkpoints = Checkpoints::new(log.checkpoint());
+        let data_dir = data_dir(&log);
         AppState {
+            fairs: Windows::new(&data_dir),
+            schools: Windows::new(&data_dir),
+            data_dir,
             log,
             checkpoints,
+            appointments: domains.appointments,
+            replies: Replies::default(),
             stopping,
         }
     }

@@ -28,12 +28,22 @@ async fn health_serves_then_turns_not_serving_on_shutdown() {
     let status = |service: &str| HealthCheckRequest {
         service: service.to_owned(),
     };
-    for service in ["", "allot.v1.Audit", "allot.v1.Metrics"] {
+    for service in [
+        "",
+        "allot.v1.Appointments",
+        "allot.v1.Fairs",
+        "allot.v1.Schools",
+        "allot.v1.Audit",
+        "allot.v1.Metrics",
+    ] {
         let answer = health.check(status(service)).await.unwrap().into_inner();
         assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
     }
     // Not registered yet: unknown to health.
-    let unknown = health.check(status("allot.v1.Fairs")).await.unwrap_err();
+    let unknown = health
+        .check(status("allot.v1.Scenarios"))
+        .await
+        .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 
     let mut watch = health.watch(status("")).await.unwrap().into_inner();
@@ -73,8 +83,11 @@ async fn reflection_lists_the_services_and_describes_them() {
     };
     let names: BTreeSet<String> = list.service.into_iter().map(|s| s.name).collect();
     let expect: BTreeSet<String> = [
+        "allot.v1.Appointments",
         "allot.v1.Audit",
+        "allot.v1.Fairs",
         "allot.v1.Metrics",
+        "allot.v1.Schools",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
@@ -131,7 +144,7 @@ async fn reflection_lists_the_services_and_describes_them() {
     else {
         panic!("not a service list")
     };
-    assert_eq!(list.service.len(), 5);
+    assert_eq!(list.service.len(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

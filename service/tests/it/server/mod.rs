@@ -2,6 +2,8 @@
 //! the `allot serve` binary), called with the generated clients.
 
 mod access;
+mod allocations;
+mod appointments;
 mod audit;
 mod cli;
 mod lifecycle;
@@ -12,13 +14,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use allot_engine::appointments::generate::{City, CitySpec};
+use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, UtcOffset};
 use allot_engine::log::decision::{SlotBooked, SlotHeld};
 use allot_engine::log::{Log, LogOptions, Record, Timestamp, VerifierKey};
+use allot_service::proto::v1::appointments_client::AppointmentsClient;
 use allot_service::proto::v1::audit_client::AuditClient;
+use allot_service::proto::v1::fairs_client::FairsClient;
+use allot_service::proto::v1::schools_client::SchoolsClient;
 use allot_service::rpc::client::{self, Authorized, Bearer};
 use allot_service::server::access::{Role, Roles};
 use allot_service::server::config::{Caller, ServerConfig, mint_token};
-use allot_service::server::{ServerHandle, Stopped};
+use allot_service::server::{Domains, ServerHandle, Stopped};
 use tempfile::TempDir;
 use tonic::transport::Channel;
 
@@ -44,6 +51,39 @@ impl Harness {
         let dir = TempDir::new().unwrap();
         let log = Arc::new(Log::open(dir.path(), LogOptions::default()).unwrap());
         append(&log, entries);
+        let domains = Domains::open(&log).unwrap();
+        Self::launch(dir, log, domains, tweak).await
+    }
+
+    /// A server over a fresh data folder with a generated city of `scale` (1 is Moscow) whose
+    /// horizon starts today, on the real clock.
+    pub async fn city(scale: f64) -> Harness {
+        Self::city_with(scale, |_| {}).await
+    }
+
+    pub async fn city_with(scale: f64, tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
+        let dir = TempDir::new().unwrap();
+        let log = Arc::new(Log::open(dir.path(), LogOptions::default()).unwrap());
+        let engine = load_city(&log, dir.path(), scale);
+        let domains = Domains {
+            appointments: Some(engine),
+        };
+        Self::launch(dir, log, domains, tweak).await
+    }
+
+    /// A server over an existing data folder (a restart).
+    pub async fn reopen(dir: TempDir) -> Harness {
+        let log = Arc::new(Log::open(dir.path(), LogOptions::default()).unwrap());
+        let domains = Domains::open(&log).unwrap();
+        Self::launch(dir, log, domains, |_| {}).await
+    }
+
+    async fn launch(
+        dir: TempDir,
+        log: Arc<Log>,
+        domains: Domains,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Harness {
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             checkpoint_interval: Duration::from_secs(3600),
@@ -75,7 +115,7 @@ impl Harness {
         } else {
             "http"
         };
-        let handle = allot_service::server::start(config, log.clone())
+        let handle = allot_service::server::start_with(config, log.clone(), domains)
             .await
             .unwrap();
         let url = format!("{scheme}://{}", handle.local_addr());
@@ -103,6 +143,51 @@ impl Harness {
 
     pub async fn auditor(&self) -> AuditClient<Authorized> {
         self.audit(Some(self.token(Role::Auditor))).await
+    }
+
+    /// An Appointments client as the clinic system.
+    pub async fn clinic(&self) -> AppointmentsClient<Authorized> {
+        client::appointments(
+            self.channel().await,
+            Bearer::new(Some(self.token(Role::ClinicSystem))).unwrap(),
+        )
+    }
+
+    pub async fn fairs(&self) -> FairsClient<Authorized> {
+        client::fairs(
+            self.channel().await,
+            Bearer::new(Some(self.token(Role::FairAdmin))).unwrap(),
+        )
+    }
+
+    pub async fn schools(&self) -> SchoolsClient<Authorized> {
+        client::schools(
+            self.channel().await,
+            Bearer::new(Some(self.token(Role::SchoolAdmin))).unwrap(),
+        )
+    }
+
+    /// Stops the server, closes the log and gives the data folder back (for a restart).
+    pub async fn into_dir(mut self) -> TempDir {
+        let stopped = self.stop().await;
+        drop(stopped);
+        let log = self.log.clone();
+        drop(self.log);
+        // The engine's background work may hold the log for a moment.
+        let mut log = log;
+        for _ in 0..100 {
+            match Arc::try_unwrap(log) {
+                Ok(l) => {
+                    l.close().unwrap();
+                    return self.dir;
+                }
+                Err(again) => {
+                    log = again;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        panic!("the log is still held after the server stopped");
     }
 
     /// The key the log signs with, read from the data folder: trusted out of band.
@@ -160,4 +245,24 @@ pub fn append(log: &Log, n: u64) {
     for chunk in records.chunks(1000) {
         log.append_batch(chunk).unwrap();
     }
+}
+
+/// Loads a generated city of `scale` whose horizon starts today (Moscow time) into `data`.
+pub fn load_city(log: &Arc<Log>, data: &Path, scale: f64) -> Engine {
+    let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
+    let spec = CitySpec {
+        first_day: today,
+        ..CitySpec::scaled(7, scale)
+    };
+    let city = City::generate(&spec);
+    Engine::create_with_log(
+        log.clone(),
+        data,
+        &city.input(),
+        b"doctor,from,until\n",
+        "test",
+        EngineOptions::default(),
+        Arc::new(SystemClock),
+    )
+    .unwrap()
 }

@@ -1,0 +1,951 @@
+//! The `Appointments` service on the appointment engine.
+//!
+//! `FindSlots` reads the inventory without locks and runs inline on the async worker (a query
+//! touches a few hundred bytes of memory). Calls that change state use the engine's `begin_…`
+//! forms: the decision is queued to the log's group commit while the engine's locks are held, and
+//! the handler awaits its durability without occupying a worker thread, so concurrent bookings
+//! share fsyncs. `MarkAbsence` and `Rebalance` take every lock or solve a flow, so they run on the
+//! blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use allot_engine::appointments::rebalance::{Outcome, RebalanceOptions};
+use allot_engine::appointments::schedule::SlotRef;
+use allot_engine::appointments::{
+    AppointmentId, AppointmentStatus, AppointmentView, Booking, Date, Engine, Error, FindRequest,
+    HoldId, LocalTime, Location, Proposal, Request as Referral, SlotStatus,
+};
+use allot_engine::log::Timestamp;
+use allot_engine::log::decision::CancelledBy;
+use prost::Message as _;
+use tonic::{Code, Request, Response, Status};
+
+use super::config::Caller;
+use super::state::AppState;
+use super::status::{blocking, log_status};
+use super::validate::{FieldError, FieldPath, check_finite, check_id, check_range, required};
+use crate::proto::v1 as pb;
+use crate::proto::v1::appointments_server::Appointments;
+
+/// Proposals a `FindSlots` without `count` gets.
+pub const DEFAULT_COUNT: usize = 5;
+/// Most proposals one `FindSlots` may ask for.
+pub const MAX_COUNT: u32 = 50;
+/// Most referrals one `Rebalance` may carry.
+pub const MAX_REFERRALS: usize = 500_000;
+const MIN_TTL: Duration = Duration::from_secs(10);
+const MAX_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// The Appointments service.
+#[derive(Debug, Clone)]
+pub struct AppointmentsService {
+    state: Arc<AppState>,
+}
+
+impl AppointmentsService {
+    pub fn new(state: Arc<AppState>) -> Self {
+        AppointmentsService { state }
+    }
+
+    fn engine(&self) -> Result<&Engine, Status> {
+        self.state.appointments.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "no city is loaded in this server's data folder: load one with `allot \
+                 appointments load`, or start a fresh data folder with `allot serve --dev`",
+            )
+        })
+    }
+}
+
+/// The caller a gate put in the request's extensions (its name is the decisions' actor).
+pub fn caller<T>(request: &Request<T>) -> Result<Arc<Caller>, Status> {
+    request
+        .extensions()
+        .get::<Arc<Caller>>()
+        .cloned()
+        .ok_or_else(|| Status::internal("the call has no caller (it did not pass the gate)"))
+}
+
+/// An engine time as a protobuf timestamp.
+pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
+    let micros = t.unix_micros();
+    prost_types::Timestamp {
+        seconds: i64::try_from(micros / 1_000_000).unwrap_or(i64::MAX),
+        nanos: ((micros % 1_000_000) * 1000) as i32,
+    }
+}
+
+/// A protobuf timestamp as an engine time (at or after 1970, as the engine's times are).
+pub fn engine_time(t: &prost_types::Timestamp, path: &FieldPath) -> Result<Timestamp, FieldError> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(FieldError::invalid(
+            path,
+            format!("nanos {} is outside 0 to 999,999,999", t.nanos),
+        ));
+    }
+    let seconds = u64::try_from(t.seconds)
+        .ok()
+        .filter(|s| *s < 253_402_300_800)
+        .ok_or_else(|| {
+            FieldError::invalid(
+                path,
+                format!("seconds {} is outside 1970 to 9999", t.seconds),
+            )
+        })?;
+    Ok(Timestamp::from_unix_micros(
+        seconds * 1_000_000 + (t.nanos / 1000) as u64,
+    ))
+}
+
+fn local_time(
+    engine: &Engine,
+    t: &prost_types::Timestamp,
+    path: &FieldPath,
+) -> Result<LocalTime, FieldError> {
+    let t = engine_time(t, path)?;
+    Ok(LocalTime::from_timestamp(t, engine.schedule().offset))
+}
+
+fn duration(d: &prost_types::Duration, path: &FieldPath) -> Result<Duration, FieldError> {
+    if d.seconds < 0 || d.nanos < 0 || d.nanos >= 1_000_000_000 {
+        return Err(FieldError::invalid(path, "must be a positive duration"));
+    }
+    Ok(Duration::new(d.seconds as u64, d.nanos as u32))
+}
+
+fn slot_status(s: SlotStatus) -> pb::SlotStatus {
+    match s {
+        SlotStatus::Free => pb::SlotStatus::Free,
+        SlotStatus::BusyTentative => pb::SlotStatus::BusyTentative,
+        SlotStatus::Busy => pb::SlotStatus::Busy,
+        SlotStatus::BusyUnavailable => pb::SlotStatus::BusyUnavailable,
+    }
+}
+
+fn appointment_status(s: AppointmentStatus) -> pb::AppointmentStatus {
+    match s {
+        AppointmentStatus::Proposed => pb::AppointmentStatus::Proposed,
+        AppointmentStatus::Pending => pb::AppointmentStatus::Pending,
+        AppointmentStatus::Booked => pb::AppointmentStatus::Booked,
+        AppointmentStatus::Cancelled => pb::AppointmentStatus::Cancelled,
+        AppointmentStatus::NoShow => pb::AppointmentStatus::Noshow,
+        AppointmentStatus::Fulfilled => pb::AppointmentStatus::Fulfilled,
+    }
+}
+
+/// A slot as a message, with its status now.
+pub fn slot(engine: &Engine, slot: SlotRef) -> pb::Slot {
+    let s = engine.schedule();
+    let info = s.slot(slot);
+    let clinic = &s.clinics[info.clinic.index()];
+    pb::Slot {
+        id: s.slot_id(slot),
+        clinic: clinic.id.to_string(),
+        doctor: s.doctors[info.doctor.index()].id.to_string(),
+        specialty: s.specialty_code(info.specialty).to_owned(),
+        district: s.districts[clinic.district.index()].id.to_string(),
+        start: Some(timestamp(info.start.to_timestamp(s.offset))),
+        end: Some(timestamp(info.end().to_timestamp(s.offset))),
+        status: slot_status(engine.slot_status(slot)) as i32,
+    }
+}
+
+fn proposal(engine: &Engine, rank: usize, p: &Proposal) -> pb::Proposal {
+    let sc = &p.score;
+    pb::Proposal {
+        rank: rank as u32,
+        slot: Some(slot(engine, p.slot)),
+        score: Some(pb::Score {
+            total: sc.total,
+            travel: sc.travel,
+            waiting: sc.wait,
+            load: sc.load,
+            distance_km: sc.travel_km,
+            waiting_days: f64::from(sc.wait_days),
+            clinic_load: sc.utilisation,
+            preference: sc.preference,
+        }),
+    }
+}
+
+fn proposals(engine: &Engine, list: &[Proposal]) -> Vec<pb::Proposal> {
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| proposal(engine, i + 1, p))
+        .collect()
+}
+
+fn appointment(engine: &Engine, view: &AppointmentView, log_index: u64) -> pb::Appointment {
+    let (offered_slot, offer_expires) = match view.offered {
+        Some((s, t)) => (Some(slot(engine, s)), Some(timestamp(t))),
+        None => (None, None),
+    };
+    pb::Appointment {
+        id: view.id.to_string(),
+        status: appointment_status(view.status) as i32,
+        patient_id: view.patient.clone(),
+        slot: Some(slot(engine, view.slot)),
+        log_index,
+        offered_slot,
+        offer_expires,
+    }
+}
+
+/// The appointment `id` as it stands, answering with `log_index`.
+fn appointment_now(
+    engine: &Engine,
+    id: AppointmentId,
+    log_index: u64,
+) -> Result<pb::Appointment, Status> {
+    let view = engine
+        .appointment(id)
+        .ok_or_else(|| Status::internal(format!("appointment {id} vanished after the call")))?;
+    Ok(appointment(engine, &view, log_index))
+}
+
+/// The status of an engine error; `field` maps the engine's field names to request paths.
+pub fn appointment_status_of(
+    engine: &Engine,
+    e: Error,
+    field: &dyn Fn(&str) -> FieldPath,
+) -> Status {
+    let message = e.to_string();
+    let taken = |code: Code, slot_id: String, status: pb::SlotStatus, alternatives: &[Proposal]| {
+        let detail = pb::SlotTaken {
+            slot_id,
+            status: status as i32,
+            alternatives: proposals(engine, alternatives),
+        };
+        with_detail(
+            code,
+            message.clone(),
+            "allot.v1.SlotTaken",
+            detail.encode_to_vec(),
+        )
+    };
+    match e {
+        Error::BadRequest { field: f, problem } => {
+            let path = field(f);
+            let code = if problem.starts_with("no ") {
+                Code::NotFound
+            } else {
+                Code::InvalidArgument
+            };
+            FieldError {
+                path,
+                problem,
+                code,
+            }
+            .into()
+        }
+        Error::Input(e) => Status::invalid_argument(e.to_string()),
+        Error::SlotTaken {
+            slot,
+            status,
+            alternatives,
+        } => {
+            let code = match status {
+                SlotStatus::Busy | SlotStatus::BusyTentative => Code::Aborted,
+                _ => Code::FailedPrecondition,
+            };
+            taken(code, slot, slot_status(status), &alternatives)
+        }
+        Error::SlotStarted { slot, alternatives } => {
+            let status = slot_status(
+                engine
+                    .schedule()
+                    .parse_slot(&slot)
+                    .map_or(SlotStatus::BusyUnavailable, |s| engine.slot_status(s)),
+            );
+            taken(Code::FailedPrecondition, slot, status, &alternatives)
+        }
+        Error::HoldExpired {
+            slot, alternatives, ..
+        } => {
+            let status = slot_status(
+                engine
+                    .schedule()
+                    .parse_slot(&slot)
+                    .map_or(SlotStatus::Free, |s| engine.slot_status(s)),
+            );
+            taken(Code::FailedPrecondition, slot, status, &alternatives)
+        }
+        Error::Overlap { .. } | Error::WrongStatus { .. } | Error::NotLoaded(_) => {
+            Status::failed_precondition(message)
+        }
+        Error::UnknownHold(_) | Error::UnknownAppointment(_) => Status::not_found(message),
+        Error::Log(e) => log_status(*e),
+        Error::Failed(_) => {
+            tracing::error!(error = %message, "the appointment engine stopped");
+            Status::unavailable(message)
+        }
+        _ => {
+            tracing::error!(error = %message, "appointment engine error");
+            Status::internal(message)
+        }
+    }
+}
+
+/// A status whose `google.rpc.Status` details carry one message of type `type_name`.
+fn with_detail(code: Code, message: String, type_name: &str, value: Vec<u8>) -> Status {
+    let details = tonic_types::pb::Status {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![prost_types::Any {
+            type_url: format!("type.googleapis.com/{type_name}"),
+            value,
+        }],
+    };
+    Status::with_details(code, message, details.encode_to_vec().into())
+}
+
+/// The `SlotTaken` detail of a status, if it has one (for clients).
+pub fn slot_taken_detail(status: &Status) -> Option<pb::SlotTaken> {
+    let details = tonic_types::pb::Status::decode(status.details()).ok()?;
+    details
+        .details
+        .iter()
+        .find(|any| any.type_url.ends_with("/allot.v1.SlotTaken"))
+        .and_then(|any| pb::SlotTaken::decode(any.value.as_slice()).ok())
+}
+
+fn at(path: &FieldPath) -> impl Fn(&str) -> FieldPath + '_ {
+    move |f| path.field(f)
+}
+
+fn slot_ref(engine: &Engine, id: &str, path: &FieldPath) -> Result<SlotRef, FieldError> {
+    let id = check_id(id, path)?;
+    engine.schedule().parse_slot(id).ok_or_else(|| {
+        let s = engine.schedule();
+        FieldError::not_found(
+            path,
+            format!(
+                "no slot '{id}' in the schedule (expected DOCTOR@YYYY-MM-DDTHH:MM of a slot from {} \
+                 to {})",
+                s.first_day,
+                s.date(s.days - 1)
+            ),
+        )
+    })
+}
+
+fn hold_id(id: &str, path: &FieldPath) -> Result<HoldId, FieldError> {
+    check_id(id, path)?.parse().map_err(|()| {
+        FieldError::invalid(
+            path,
+            format!("'{id}' is not a hold id (h followed by digits)"),
+        )
+    })
+}
+
+fn appointment_id(id: &str, path: &FieldPath) -> Result<AppointmentId, FieldError> {
+    check_id(id, path)?.parse().map_err(|()| {
+        FieldError::invalid(
+            path,
+            format!("'{id}' is not an appointment id (a followed by digits)"),
+        )
+    })
+}
+
+/// The patient's id and where travel is measured from.
+struct PatientIn {
+    id: String,
+    home: Option<Location>,
+    attached: Option<String>,
+}
+
+fn patient(
+    engine: &Engine,
+    p: Option<&pb::Patient>,
+    path: &FieldPath,
+) -> Result<PatientIn, FieldError> {
+    let p = required(p, path)?;
+    let id = check_id(&p.id, &path.field("id"))?.to_owned();
+    let home = match &p.home {
+        Some(home) => {
+            let at = path.field("home");
+            Some(Location {
+                lat: check_finite(home.lat, -90.0, 90.0, &at.field("lat"))?,
+                lon: check_finite(home.lon, -180.0, 180.0, &at.field("lon"))?,
+            })
+        }
+        None => None,
+    };
+    let attached = if p.attached_clinic.is_empty() {
+        None
+    } else {
+        let path = path.field("attached_clinic");
+        let clinic = check_id(&p.attached_clinic, &path)?;
+        if engine.schedule().clinic(clinic).is_none() {
+            return Err(FieldError::not_found(
+                &path,
+                format!("no clinic '{clinic}'"),
+            ));
+        }
+        Some(clinic.to_owned())
+    };
+    if home.is_none() && attached.is_none() {
+        return Err(FieldError::invalid(
+            &path.field("home"),
+            "is required when attached_clinic is not given",
+        ));
+    }
+    Ok(PatientIn { id, home, attached })
+}
+
+fn log_range(entries: Option<std::ops::Range<u64>>) -> Option<pb::LogRange> {
+    entries.map(|r| pb::LogRange {
+        start: r.start,
+        end: r.end,
+    })
+}
+
+fn last_index(entries: &Option<std::ops::Range<u64>>) -> u64 {
+    entries.as_ref().map_or(0, |r| r.end.saturating_sub(1))
+}
+
+fn stats(o: &Outcome) -> pb::RebalanceStats {
+    pb::RebalanceStats {
+        assigned: o.assigned as u64,
+        cost: o.cost,
+        max_utilisation: o.max_utilisation,
+        utilisation_spread: o.utilisation_spread,
+        waiting_days_p50: f64::from(o.p50_wait_days),
+        waiting_days_p95: f64::from(o.p95_wait_days),
+        mean_travel_km: o.mean_travel_km,
+    }
+}
+
+impl AppointmentsService {
+    /// Checks a `FindSlots` request and resolves it into the engine's query.
+    fn find_query(
+        &self,
+        r: &pb::FindSlotsRequest,
+    ) -> Result<allot_engine::appointments::FindQuery, Status> {
+        let engine = self.engine()?;
+        let at = FieldPath::request();
+        let p = patient(engine, r.patient.as_ref(), &at.field("patient"))?;
+        let specialty = check_id(&r.specialty, &at.field("specialty"))?;
+        if engine.schedule().specialty(specialty).is_none() {
+            return Err(FieldError::not_found(
+                &at.field("specialty"),
+                format!(
+                    "no doctors of specialty '{specialty}' (the city has: {})",
+                    engine.schedule().specialties.join(", ")
+                ),
+            )
+            .into());
+        }
+        let count = check_range(r.count, 0, MAX_COUNT, &at.field("count"))?;
+        let from = r
+            .window_start
+            .as_ref()
+            .map(|t| local_time(engine, t, &at.field("window_start")))
+            .transpose()?;
+        let until = r
+            .window_end
+            .as_ref()
+            .map(|t| local_time(engine, t, &at.field("window_end")))
+            .transpose()?;
+        if let (Some(a), Some(b)) = (from, until)
+            && b <= a
+        {
+            return Err(
+                FieldError::invalid(&at.field("window_end"), "is not after window_start").into(),
+            );
+        }
+        let mut preferred = Vec::with_capacity(r.preferred_clinics.len());
+        for (i, c) in r.preferred_clinics.iter().enumerate() {
+            let path = at.field("preferred_clinics").index(i);
+            let c = check_id(c, &path)?;
+            if engine.schedule().clinic(c).is_none() {
+                return Err(FieldError::not_found(&path, format!("no clinic '{c}'")).into());
+            }
+            preferred.push(c.to_owned());
+        }
+        let request = FindRequest {
+            patient: Some(p.id),
+            specialty: specialty.to_owned(),
+            home: p.home,
+            attached: p.attached,
+            preferred,
+            from,
+            until,
+            count: if count == 0 {
+                DEFAULT_COUNT
+            } else {
+                count as usize
+            },
+        };
+        engine.resolve_find(&request).map_err(|e| {
+            appointment_status_of(engine, e, &|f| match f {
+                "home" | "attached" | "patient" => at.field("patient").field(match f {
+                    "attached" => "attached_clinic",
+                    "patient" => "id",
+                    other => other,
+                }),
+                "preferred" => at.field("preferred_clinics"),
+                "until" => at.field("window_end"),
+                other => at.field(other),
+            })
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Appointments for AppointmentsService {
+    async fn find_slots(
+        &self,
+        request: Request<pb::FindSlotsRequest>,
+    ) -> Result<Response<pb::FindSlotsResponse>, Status> {
+        let query = self.find_query(request.get_ref())?;
+        let engine = self.engine()?;
+        let found = engine
+            .find(&query)
+            .map_err(|e| appointment_status_of(engine, e, &at(&FieldPath::request())))?;
+        Ok(Response::new(pb::FindSlotsResponse {
+            proposals: proposals(engine, &found),
+        }))
+    }
+
+    async fn hold_slot(
+        &self,
+        request: Request<pb::HoldSlotRequest>,
+    ) -> Result<Response<pb::HoldSlotResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "HoldSlot", &r.request_id, &r, || async {
+                let at = FieldPath::request();
+                let slot_ref = slot_ref(&engine, &r.slot_id, &at.field("slot_id"))?;
+                let p = patient(&engine, r.patient.as_ref(), &at.field("patient"))?;
+                let ttl = match &r.ttl {
+                    Some(d) => {
+                        let path = at.field("ttl");
+                        let ttl = duration(d, &path)?;
+                        if ttl < MIN_TTL || ttl > MAX_TTL {
+                            return Err(FieldError::invalid(
+                                &path,
+                                "must be 10 seconds to 30 minutes",
+                            )
+                            .into());
+                        }
+                        Some(ttl)
+                    }
+                    None => None,
+                };
+                let fields = |f: &str| match f {
+                    "slot" => at.field("slot_id"),
+                    "patient" => at.field("patient").field("id"),
+                    other => at.field(other),
+                };
+                let pending = engine
+                    .begin_hold(&caller.name, &p.id, slot_ref, ttl)
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                let (held, entries) = pending
+                    .with_entries()
+                    .await
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                Ok(pb::HoldSlotResponse {
+                    hold: Some(pb::Hold {
+                        id: held.hold.to_string(),
+                        slot: Some(slot(&engine, held.slot)),
+                        patient_id: p.id,
+                        expires: Some(timestamp(held.expires)),
+                        log_index: last_index(&entries),
+                    }),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn book(
+        &self,
+        request: Request<pb::BookRequest>,
+    ) -> Result<Response<pb::BookResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "Book", &r.request_id, &r, || async {
+                let at = FieldPath::request();
+                let fields = |f: &str| match f {
+                    "slot" => at.field("slot_id"),
+                    "hold" => at.field("hold_id"),
+                    "patient" => at.field("patient").field("id"),
+                    other => at.field(other),
+                };
+                let pending = match &r.target {
+                    Some(pb::book_request::Target::HoldId(h)) => {
+                        let path = at.field("hold_id");
+                        let hold = hold_id(h, &path)?;
+                        if let Some(p) = &r.patient {
+                            let id = check_id(&p.id, &at.field("patient").field("id"))?;
+                            if let Some(view) = engine.hold_info(hold)
+                                && view.patient != id
+                            {
+                                return Err(FieldError::failed_precondition(
+                                    &at.field("patient").field("id"),
+                                    format!("hold {hold} is for another patient"),
+                                )
+                                .into());
+                            }
+                        }
+                        engine.begin_book(&caller.name, Booking::Hold(hold))
+                    }
+                    Some(pb::book_request::Target::SlotId(s)) => {
+                        let slot_ref = slot_ref(&engine, s, &at.field("slot_id"))?;
+                        let p = patient(&engine, r.patient.as_ref(), &at.field("patient"))?;
+                        engine.begin_book(
+                            &caller.name,
+                            Booking::Slot {
+                                patient: &p.id,
+                                slot: slot_ref,
+                            },
+                        )
+                    }
+                    None => {
+                        return Err(FieldError::invalid(
+                            &at.field("target"),
+                            "give hold_id or slot_id",
+                        )
+                        .into());
+                    }
+                }
+                .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                let (booked, entries) = pending
+                    .with_entries()
+                    .await
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                Ok(pb::BookResponse {
+                    appointment: Some(appointment_now(
+                        &engine,
+                        booked.appointment,
+                        last_index(&entries),
+                    )?),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelRequest>,
+    ) -> Result<Response<pb::CancelResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "Cancel", &r.request_id, &r, || async {
+                let at = FieldPath::request();
+                let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
+                let by = match pb::CancelledBy::try_from(r.cancelled_by) {
+                    Ok(pb::CancelledBy::Patient) => CancelledBy::Patient,
+                    Ok(pb::CancelledBy::Clinic) => CancelledBy::Clinic,
+                    _ => {
+                        return Err(FieldError::invalid(
+                            &at.field("cancelled_by"),
+                            "is required: CANCELLED_BY_PATIENT or CANCELLED_BY_CLINIC",
+                        )
+                        .into());
+                    }
+                };
+                let fields = |f: &str| match f {
+                    "appointment" => at.field("appointment_id"),
+                    other => at.field(other),
+                };
+                let ((), entries) = engine
+                    .begin_cancel(&caller.name, id, by)
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?
+                    .with_entries()
+                    .await
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                Ok(pb::CancelResponse {
+                    appointment: Some(appointment_now(&engine, id, last_index(&entries))?),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn reschedule(
+        &self,
+        request: Request<pb::RescheduleRequest>,
+    ) -> Result<Response<pb::RescheduleResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "Reschedule", &r.request_id, &r, || async {
+                let at = FieldPath::request();
+                let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
+                let (to, hold) = match &r.target {
+                    Some(pb::reschedule_request::Target::HoldId(h)) => {
+                        let path = at.field("hold_id");
+                        let hold = hold_id(h, &path)?;
+                        let view = engine.hold_info(hold).ok_or_else(|| {
+                            FieldError::not_found(
+                                &path,
+                                format!("no hold {hold}: it was never made, or it ended"),
+                            )
+                        })?;
+                        (view.slot, Some(hold))
+                    }
+                    Some(pb::reschedule_request::Target::SlotId(s)) => {
+                        (slot_ref(&engine, s, &at.field("slot_id"))?, None)
+                    }
+                    None => {
+                        return Err(FieldError::invalid(
+                            &at.field("target"),
+                            "give hold_id or slot_id",
+                        )
+                        .into());
+                    }
+                };
+                let fields = |f: &str| match f {
+                    "appointment" => at.field("appointment_id"),
+                    "to" | "slot" => at.field("slot_id"),
+                    "hold" => at.field("hold_id"),
+                    other => at.field(other),
+                };
+                let (moved, entries) = engine
+                    .begin_reschedule(&caller.name, id, to, hold)
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?
+                    .with_entries()
+                    .await
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                Ok(pb::RescheduleResponse {
+                    appointment: Some(appointment_now(
+                        &engine,
+                        moved.appointment,
+                        last_index(&entries),
+                    )?),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_appointment(
+        &self,
+        request: Request<pb::GetAppointmentRequest>,
+    ) -> Result<Response<pb::GetAppointmentResponse>, Status> {
+        let engine = self.engine()?;
+        let path = FieldPath::request().field("appointment_id");
+        let id = appointment_id(&request.get_ref().appointment_id, &path)?;
+        let view = engine
+            .appointment(id)
+            .ok_or_else(|| FieldError::not_found(&path, format!("no appointment {id}")))?;
+        Ok(Response::new(pb::GetAppointmentResponse {
+            appointment: Some(appointment(engine, &view, 0)),
+        }))
+    }
+
+    async fn mark_absence(
+        &self,
+        request: Request<pb::MarkAbsenceRequest>,
+    ) -> Result<Response<pb::MarkAbsenceResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "MarkAbsence", &r.request_id, &r, || async {
+                let at = FieldPath::request();
+                let doctor_path = at.field("doctor_id");
+                let doctor = check_id(&r.doctor_id, &doctor_path)?;
+                let doctor = engine.schedule().doctor(doctor).ok_or_else(|| {
+                    FieldError::not_found(&doctor_path, format!("no doctor '{doctor}'"))
+                })?;
+                let from = local_time(
+                    &engine,
+                    required(r.from.as_ref(), &at.field("from"))?,
+                    &at.field("from"),
+                )?;
+                let until = local_time(
+                    &engine,
+                    required(r.until.as_ref(), &at.field("until"))?,
+                    &at.field("until"),
+                )?;
+                if until <= from {
+                    return Err(FieldError::invalid(&at.field("until"), "is not after from").into());
+                }
+                let actor = caller.name.clone();
+                let worker = engine.clone();
+                let (out, entries) = blocking(move || {
+                    let fields = |f: &str| match f {
+                        "doctor" => FieldPath::request().field("doctor_id"),
+                        other => FieldPath::request().field(other),
+                    };
+                    worker
+                        .begin_absence(&actor, doctor, from, until)
+                        .and_then(|p| p.wait_entries())
+                        .map_err(|e| appointment_status_of(&worker, e, &fields))
+                })
+                .await?;
+                let re_offers = out
+                    .reoffered
+                    .iter()
+                    .map(|(appt, from, to, score)| {
+                        let view = engine.appointment(*appt);
+                        pb::ReOffer {
+                            appointment_id: appt.to_string(),
+                            patient_id: view
+                                .as_ref()
+                                .map(|v| v.patient.clone())
+                                .unwrap_or_default(),
+                            from_slot: engine.slot_id(*from),
+                            offer: Some(pb::Proposal {
+                                rank: 1,
+                                slot: Some(slot(&engine, *to)),
+                                score: Some(pb::Score {
+                                    total: *score,
+                                    ..pb::Score::default()
+                                }),
+                            }),
+                            expires: view.and_then(|v| v.offered).map(|(_, t)| timestamp(t)),
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                Ok(pb::MarkAbsenceResponse {
+                    unavailable_slots: out.slots as u32,
+                    freed_bookings: (out.reoffered.len() + out.cancelled.len()) as u32,
+                    re_offers,
+                    cancelled_appointments: out.cancelled.iter().map(ToString::to_string).collect(),
+                    log: log_range(entries),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn rebalance(
+        &self,
+        request: Request<pb::RebalanceRequest>,
+    ) -> Result<Response<pb::RebalanceResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "Rebalance", &r.request_id, &r, || async {
+                let referrals = referrals(&engine, &r)?;
+                let actor = caller.name.clone();
+                let commit = r.commit;
+                let worker = engine.clone();
+                let (list, plan, booked) = blocking(move || {
+                    let options = RebalanceOptions::default();
+                    let field = |f: &str| FieldPath::request().field(f);
+                    let plan = worker
+                        .plan_rebalance(&referrals, &options)
+                        .map_err(|e| appointment_status_of(&worker, e, &field))?;
+                    let booked = if commit {
+                        let run = format!("rebalance-{}", Timestamp::now().unix_micros());
+                        Some(
+                            worker
+                                .begin_book_plan(&actor, &run, &referrals, &plan, &options)
+                                .and_then(|p| p.wait_entries())
+                                .map_err(|e| appointment_status_of(&worker, e, &field))?,
+                        )
+                    } else {
+                        None
+                    };
+                    Ok((referrals, plan, booked))
+                })
+                .await?;
+                let mut assignments = Vec::new();
+                let mut unassigned = Vec::new();
+                for (i, (referral, s)) in list.iter().zip(&plan.slots).enumerate() {
+                    match s {
+                        Some(s) => assignments.push(pb::Assignment {
+                            request_id: referral.id.clone(),
+                            slot: Some(slot(&engine, *s)),
+                            appointment_id: booked
+                                .as_ref()
+                                .and_then(|(b, _)| b.get(i).copied().flatten())
+                                .map(|a| a.to_string())
+                                .unwrap_or_default(),
+                        }),
+                        None => unassigned.push(referral.id.clone()),
+                    }
+                }
+                Ok(pb::RebalanceResponse {
+                    assignments,
+                    unassigned,
+                    optimised: Some(stats(&plan.optimal)),
+                    greedy: Some(stats(&plan.greedy)),
+                    solve_seconds: plan.solve_seconds,
+                    log: booked.and_then(|(_, entries)| log_range(entries)),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+}
+
+/// Checks the referrals of a `Rebalance` request.
+fn referrals(engine: &Engine, r: &pb::RebalanceRequest) -> Result<Vec<Referral>, Status> {
+    let at = FieldPath::request().field("requests");
+    if r.requests.is_empty() || r.requests.len() > MAX_REFERRALS {
+        return Err(FieldError::invalid(
+            &at,
+            format!(
+                "has {} referrals; give 1 to {MAX_REFERRALS}",
+                r.requests.len()
+            ),
+        )
+        .into());
+    }
+    let s = engine.schedule();
+    let mut seen = std::collections::HashSet::with_capacity(r.requests.len());
+    let mut out = Vec::with_capacity(r.requests.len());
+    for (i, q) in r.requests.iter().enumerate() {
+        let path = at.index(i);
+        let id = check_id(&q.id, &path.field("id"))?;
+        if !seen.insert(id) {
+            return Err(
+                FieldError::invalid(&path.field("id"), format!("'{id}' is given twice")).into(),
+            );
+        }
+        let patient = check_id(&q.patient_id, &path.field("patient_id"))?;
+        let district = check_id(&q.district, &path.field("district"))?;
+        let district = s.district(district).ok_or_else(|| {
+            FieldError::not_found(&path.field("district"), format!("no district '{district}'"))
+        })?;
+        let specialty = check_id(&q.specialty, &path.field("specialty"))?;
+        let specialty = s.specialty(specialty).ok_or_else(|| {
+            FieldError::not_found(
+                &path.field("specialty"),
+                format!("no doctors of specialty '{specialty}'"),
+            )
+        })?;
+        let earliest = Date::parse(&q.earliest_day).ok_or_else(|| {
+            FieldError::invalid(
+                &path.field("earliest_day"),
+                format!("expected a date YYYY-MM-DD, found '{}'", q.earliest_day),
+            )
+        })?;
+        out.push(Referral {
+            id: id.to_owned(),
+            patient: patient.to_owned(),
+            district,
+            specialty,
+            earliest,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,562 @@
+//! The Fairs and Schools services end to end: application windows over client streams, the
+//! logged commitment, runs, outcomes checked against a brute-force stability check, explanations,
+//! withdrawals, verification, and windows and runs that survive a restart.
+
+use std::collections::HashMap;
+
+use allot_engine::log::decision::Decision;
+use allot_service::proto::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+use super::Harness;
+
+fn applicant(
+    id: &str,
+    category: &str,
+    tier: u32,
+    lottery: u64,
+    choices: &[&str],
+) -> pb::FairApplicant {
+    pb::FairApplicant {
+        id: id.to_owned(),
+        category: category.to_owned(),
+        tier: Some(tier),
+        lottery: Some(lottery),
+        choices: choices.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+fn pool(fair: &str, category: &str, stalls: u32) -> pb::StallPool {
+    pb::StallPool {
+        fair: fair.to_owned(),
+        district: format!("D-{fair}"),
+        category: category.to_owned(),
+        stalls,
+    }
+}
+
+fn beacon() -> pb::Beacon {
+    pb::Beacon {
+        source: "test".into(),
+        round: 7,
+        value: vec![42; 32],
+    }
+}
+
+/// A small market: 3 fairs, 2 categories and open pools, 14 applicants with their own lottery
+/// numbers, sent as two stream messages.
+fn fair_messages(window: &str) -> Vec<pb::SubmitFairApplicationsRequest> {
+    let pools = vec![
+        pool("F1", "food", 2),
+        pool("F1", "*", 1),
+        pool("F2", "food", 1),
+        pool("F2", "crafts", 2),
+        pool("F3", "*", 2),
+    ];
+    let cats = ["food", "crafts"];
+    let fairs = [
+        vec!["F1", "F2", "F3"],
+        vec!["F2", "F1"],
+        vec!["F3", "F1"],
+        vec!["F1"],
+    ];
+    let applicants: Vec<pb::FairApplicant> = (0..14u32)
+        .map(|i| {
+            let choices = &fairs[(i as usize * 7) % fairs.len()];
+            applicant(
+                &format!("A{i:02}"),
+                cats[(i as usize) % 2],
+                i % 3,
+                u64::from((i * 7919) % 101),
+                choices,
+            )
+        })
+        .collect();
+    vec![
+        pb::SubmitFairApplicationsRequest {
+            window: window.to_owned(),
+            pools,
+            applicants: applicants[..6].to_vec(),
+        },
+        pb::SubmitFairApplicationsRequest {
+            window: String::new(),
+            pools: Vec::new(),
+            applicants: applicants[6..].to_vec(),
+        },
+    ]
+}
+
+/// Brute force: in a stable fair assignment under own-category-first precedence, no applicant
+/// prefers a fair with an eligible pool that has a free stall or holds someone of lower priority
+/// (tier, lottery).
+fn assert_stable(
+    messages: &[pb::SubmitFairApplicationsRequest],
+    got: &HashMap<String, pb::GetFairOutcomeResponse>,
+) {
+    let pools: Vec<&pb::StallPool> = messages.iter().flat_map(|m| &m.pools).collect();
+    let applicants: Vec<&pb::FairApplicant> = messages.iter().flat_map(|m| &m.applicants).collect();
+    let key = |a: &pb::FairApplicant| (a.tier.unwrap(), a.lottery.unwrap());
+    for a in &applicants {
+        let mine = &got[&a.id];
+        let better = if mine.rank == 0 {
+            a.choices.len()
+        } else {
+            mine.rank as usize - 1
+        };
+        for fair in &a.choices[..better] {
+            for p in pools
+                .iter()
+                .filter(|p| p.fair == *fair && (p.category == a.category || p.category == "*"))
+            {
+                let holders: Vec<&&pb::FairApplicant> = applicants
+                    .iter()
+                    .filter(|b| {
+                        let o = &got[&b.id];
+                        o.fair == p.fair && o.category == p.category
+                    })
+                    .collect();
+                assert!(
+                    holders.len() as u32 >= p.stalls,
+                    "{} prefers {} and pool {} has a free stall",
+                    a.id,
+                    fair,
+                    p.category
+                );
+                assert!(
+                    holders.iter().all(|b| key(b) < key(a)),
+                    "{} envies a holder of pool {}/{}",
+                    a.id,
+                    p.fair,
+                    p.category
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fair_window_from_submission_to_verification_and_restart() {
+    let h = Harness::start(0).await;
+    let mut f = h.fairs().await;
+    let messages = fair_messages("spring");
+
+    // A bad item rejects the whole call, naming its path, and nothing of it is kept.
+    let mut bad = fair_messages("spring");
+    bad[1].applicants[3].tier = Some(5);
+    let status = f
+        .submit_applications(tokio_stream::iter(bad))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .starts_with("request[1].applicants[3].tier: "),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "request[1].applicants[3].tier"
+    );
+    let mut bad = fair_messages("spring");
+    bad[0].applicants[1].choices = vec!["F1".into(), "F1".into()];
+    let status = f
+        .submit_applications(tokio_stream::iter(bad))
+        .await
+        .unwrap_err();
+    assert!(
+        status
+            .message()
+            .starts_with("request[0].applicants[1].choices[1]: "),
+        "{}",
+        status.message()
+    );
+
+    let added = f
+        .submit_applications(tokio_stream::iter(messages.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((added.pools_added, added.applicants_added), (5, 14));
+    assert_eq!((added.pools_total, added.applicants_total), (5, 14));
+    // The same applicant again is refused.
+    let again = f
+        .submit_applications(tokio_stream::iter(vec![
+            pb::SubmitFairApplicationsRequest {
+                window: "spring".into(),
+                pools: vec![],
+                applicants: vec![applicant("A03", "food", 0, 1, &["F1"])],
+            },
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::InvalidArgument);
+    assert!(
+        again.message().starts_with("request[0].applicants[0].id: "),
+        "{}",
+        again.message()
+    );
+    assert_eq!(h.log.size(), 0, "submissions log nothing");
+
+    // Running an open window is refused; closing logs the commitment.
+    let run_request = pb::RunFairAllocationRequest {
+        window: "spring".into(),
+        mechanism: pb::FairMechanism::Da as i32,
+        beacon: None,
+        precedence: 0,
+        request_id: String::new(),
+    };
+    let open = f.run_allocation(run_request.clone()).await.unwrap_err();
+    assert_eq!(open.code(), Code::FailedPrecondition, "{}", open.message());
+    let commitment = f
+        .close_applications(pb::CloseFairApplicationsRequest {
+            window: "spring".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .commitment
+        .unwrap();
+    assert_eq!(commitment.applications, 14);
+    match h.log.entry(commitment.log_index).unwrap().record.decision {
+        Decision::ApplicationsClosed(c) => {
+            assert_eq!(c.set_digest.0.to_vec(), commitment.set_digest);
+            assert_eq!(c.applications, 14);
+        }
+        other => panic!("{other:?}"),
+    }
+    let closed_again = f
+        .close_applications(pb::CloseFairApplicationsRequest {
+            window: "spring".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .commitment
+        .unwrap();
+    assert_eq!(closed_again, commitment);
+    let late = f
+        .submit_applications(tokio_stream::iter(fair_messages("spring")))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    // Every applicant has its own lottery number: a beacon is refused.
+    let mut with_beacon = run_request.clone();
+    with_beacon.beacon = Some(beacon());
+    let refused = f.run_allocation(with_beacon).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::FailedPrecondition,
+        "{}",
+        refused.message()
+    );
+
+    let run = f.run_allocation(run_request).await.unwrap().into_inner();
+    let summary = run.summary.unwrap();
+    assert_eq!(summary.applicants, 14);
+    let range = run.log.unwrap();
+    assert_eq!(range.end - range.start, 15, "14 outcomes and the run");
+    assert!(matches!(
+        h.log.entry(range.end - 1).unwrap().record.decision,
+        Decision::AllocationRun(_)
+    ));
+
+    let mut got = HashMap::new();
+    for a in messages.iter().flat_map(|m| &m.applicants) {
+        let o = f
+            .get_outcome(pb::GetFairOutcomeRequest {
+                run_id: run.run_id.clone(),
+                applicant: a.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        match h.log.entry(o.log_index).unwrap().record.decision {
+            Decision::Outcome(logged) => {
+                assert_eq!(logged.assigned.unwrap_or_default(), o.fair);
+            }
+            other => panic!("{other:?}"),
+        }
+        got.insert(a.id.clone(), o);
+    }
+    assert_eq!(
+        got.values().filter(|o| !o.fair.is_empty()).count() as u64,
+        summary.placed
+    );
+    assert_stable(&messages, &got);
+
+    // Explain someone who did not get a first choice.
+    let unlucky = got
+        .values()
+        .find(|o| o.rank != 1)
+        .map(|o| o.applicant.clone())
+        .unwrap();
+    let explained = f
+        .explain(pb::ExplainFairOutcomeRequest {
+            run_id: run.run_id.clone(),
+            applicant: unlucky.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!explained.better_choices.is_empty());
+    assert!(!explained.lines.is_empty());
+
+    // Withdraw a placed applicant: its stall is re-offered down the waitlist.
+    let placed = got
+        .values()
+        .find(|o| !o.fair.is_empty())
+        .map(|o| o.applicant.clone())
+        .unwrap();
+    let withdrawn = f
+        .withdraw(pb::WithdrawFairStallRequest {
+            run_id: run.run_id.clone(),
+            applicant: placed.clone(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(withdrawn.fair, got[&placed].fair);
+    let after = f
+        .get_outcome(pb::GetFairOutcomeRequest {
+            run_id: run.run_id.clone(),
+            applicant: placed.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(after.fair.is_empty());
+    let twice = f
+        .withdraw(pb::WithdrawFairStallRequest {
+            run_id: run.run_id.clone(),
+            applicant: placed.clone(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        twice.code(),
+        Code::FailedPrecondition,
+        "{}",
+        twice.message()
+    );
+
+    let verified = f
+        .verify(pb::VerifyFairRunRequest {
+            run_id: run.run_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .verification
+        .unwrap();
+    assert!(verified.ok, "{:?}", verified.checks);
+    assert_eq!(verified.logged_outcome_digest, run.outcome_digest);
+    let unknown = f
+        .verify(pb::VerifyFairRunRequest {
+            run_id: vec![0; 32],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{}", unknown.message());
+
+    // After a restart: the run is read back from the log (with the withdrawal), and the window
+    // is still closed.
+    let dir = h.into_dir().await;
+    let h = Harness::reopen(dir).await;
+    let mut f = h.fairs().await;
+    let reread = f
+        .get_outcome(pb::GetFairOutcomeRequest {
+            run_id: run.run_id.clone(),
+            applicant: placed.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reread, after);
+    if let Some(next) = &withdrawn.re_offered_to {
+        let now = f
+            .get_outcome(pb::GetFairOutcomeRequest {
+                run_id: run.run_id.clone(),
+                applicant: next.applicant.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(&now, next);
+    }
+    let late = f
+        .submit_applications(tokio_stream::iter(fair_messages("spring")))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_intake_with_a_drawn_lottery() {
+    let h = Harness::start(0).await;
+    let mut s = h.schools().await;
+    let schools: Vec<pb::School> = (0..4)
+        .map(|j| pb::School {
+            id: format!("SCH{j}"),
+            capacity: 3,
+            reserves: vec![],
+        })
+        .collect();
+    let students: Vec<pb::Student> = (0..16)
+        .map(|i| pb::Student {
+            id: format!("S{i:02}"),
+            lottery: None,
+            choices: (0..3).map(|k| format!("SCH{}", (i + k) % 4)).collect(),
+        })
+        .collect();
+    let priorities: Vec<pb::SchoolPriority> = (0..16)
+        .filter(|i| i % 3 == 0)
+        .map(|i| pb::SchoolPriority {
+            school: format!("SCH{}", (i + 1) % 4),
+            student: format!("S{i:02}"),
+            priority: 0,
+        })
+        .collect();
+    let added = s
+        .submit_applications(tokio_stream::iter(vec![
+            pb::SubmitSchoolApplicationsRequest {
+                window: "2026".into(),
+                schools: schools.clone(),
+                students: students.clone(),
+                priorities: priorities.clone(),
+            },
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((added.schools_total, added.students_total), (4, 16));
+    let mut bad_reserve = schools[0].clone();
+    bad_reserve.id = "SCH9".into();
+    bad_reserve.reserves = vec![pb::SeatReserve {
+        priority_class: 0,
+        seats: 9,
+    }];
+    let status = s
+        .submit_applications(tokio_stream::iter(vec![
+            pb::SubmitSchoolApplicationsRequest {
+                window: "2026".into(),
+                schools: vec![bad_reserve],
+                students: vec![],
+                priorities: vec![],
+            },
+        ]))
+        .await
+        .unwrap_err();
+    assert!(
+        status
+            .message()
+            .starts_with("request[0].schools[0].reserves[0].seats: "),
+        "{}",
+        status.message()
+    );
+    s.close_applications(pb::CloseSchoolApplicationsRequest {
+        window: "2026".into(),
+    })
+    .await
+    .unwrap();
+    // No lottery numbers were given: they are drawn, so a beacon is required.
+    let mut request = pb::RunSchoolAllocationRequest {
+        window: "2026".into(),
+        ..Default::default()
+    };
+    let refused = s.run_allocation(request.clone()).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::FailedPrecondition,
+        "{}",
+        refused.message()
+    );
+    let short = pb::Beacon {
+        value: vec![1; 8],
+        ..beacon()
+    };
+    request.beacon = Some(short);
+    let status = s.run_allocation(request.clone()).await.unwrap_err();
+    assert!(
+        status.message().starts_with("request.beacon.value: "),
+        "{}",
+        status.message()
+    );
+    request.beacon = Some(beacon());
+    let run = s.run_allocation(request).await.unwrap().into_inner();
+    assert_eq!(run.seed.len(), 32);
+    let summary = run.summary.unwrap();
+    assert_eq!(summary.students, 16);
+    assert_eq!(
+        summary.assigned, 12,
+        "12 seats, each student lists 3 of the 4 schools"
+    );
+    assert_eq!(summary.blocking_pairs, 0, "student-proposing DA is stable");
+    let range = run.log.unwrap();
+    assert!(matches!(
+        h.log.entry(range.start).unwrap().record.decision,
+        Decision::SeedDrawn(_)
+    ));
+    for st in &students {
+        let o = s
+            .get_outcome(pb::GetSchoolOutcomeRequest {
+                run_id: run.run_id.clone(),
+                student: st.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if o.rank > 0 {
+            assert_eq!(st.choices[o.rank as usize - 1], o.school);
+        }
+        let e = s
+            .explain(pb::ExplainSchoolOutcomeRequest {
+                run_id: run.run_id.clone(),
+                student: st.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let better = if o.rank == 0 { 3 } else { o.rank - 1 };
+        assert_eq!(e.better_choices.len() as u32, better);
+        for b in &e.better_choices {
+            // Each better school is full of students ahead of this one.
+            let cutoff = b.cutoff.as_ref().unwrap();
+            assert_eq!(cutoff.admitted, cutoff.capacity);
+            let c = cutoff.cutoff.as_ref().unwrap();
+            let own = b.own_priority.as_ref().unwrap();
+            assert!((c.priority_class, c.lottery) < (own.priority_class, own.lottery));
+        }
+    }
+    let unknown = s
+        .get_outcome(pb::GetSchoolOutcomeRequest {
+            run_id: run.run_id.clone(),
+            student: "nobody".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let verified = s
+        .verify(pb::VerifySchoolRunRequest {
+            run_id: run.run_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .verification
+        .unwrap();
+    assert!(
+        verified.ok && verified.seed_matches,
+        "{:?}",
+        verified.checks
+    );
+}
