@@ -6,10 +6,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use allot_benches::fair_gen::{FairSpec, generate};
 use allot_engine::allocation::{Allocation, Beacon, RunRequest, monte_carlo};
 use allot_engine::fair::{self, FairFiles, Fairs, Mechanism, Params};
 use allot_engine::input::Table;
+use allot_scenarios::fair_gen::{FairSpec, generate};
 use allot_solvers::matching::Seed;
 use criterion::{Criterion, criterion_group, criterion_main};
 

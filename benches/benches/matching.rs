@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use allot_benches::school_gen::{SchoolSpec, generate, walk_zone_reserves};
+use allot_scenarios::school_gen::{SchoolSpec, generate, walk_zone_reserves};
 use allot_solvers::matching::{self, Reserves, SerialOrder};
 use criterion::{Criterion, criterion_group, criterion_main};
 

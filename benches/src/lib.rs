@@ -1,10 +1,8 @@
 //! Shared helpers for allot's criterion benchmarks and side-by-side runners (see `benches/README.md`).
 
 pub mod appointments;
-pub mod fair_gen;
 pub mod mcf_gen;
 pub mod school_csv;
-pub mod school_gen;
 
 pub mod log {
     //! Decision-log fixtures.

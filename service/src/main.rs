@@ -47,6 +47,10 @@ enum Command {
     Mcf(cmd::mcf::Args),
     School(cmd::school::SchoolArgs),
     Serve(cmd::serve::ServeArgs),
+    /// Simulate a planner scenario (what-if variants of a city) many times in parallel and
+    /// compare the variants with the baseline: writes DIR/report.json and a self-contained
+    /// DIR/report.html with SVG charts.
+    Simulate(cmd::simulate::SimulateArgs),
     Token(cmd::token::TokenArgs),
 }
 
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Mcf(args) => cmd::mcf::run(&args),
         Command::School(args) => cmd::school::run(args, &cli.data),
         Command::Serve(args) => cmd::serve::run(args, &cli.data),
+        Command::Simulate(args) => cmd::simulate::run(args),
         Command::Token(args) => cmd::token::run(args),
     };
     match result {

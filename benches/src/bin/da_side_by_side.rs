@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use allot_benches::school_csv;
-use allot_benches::school_gen::{WALK_ZONE_CLASS, walk_zone_reserves};
+use allot_scenarios::school_gen::{WALK_ZONE_CLASS, walk_zone_reserves};
 use allot_solvers::matching::{self, Outcome, ReservedOutcome, Reserves, SerialOrder};
 use anyhow::{Context, Result, bail};
 use clap::Parser;

@@ -9,4 +9,5 @@ pub mod mcf;
 pub mod remote;
 pub mod school;
 pub mod serve;
+pub mod simulate;
 pub mod token;

@@ -5,6 +5,7 @@
 //! 0 (sibling, 3%), 1 (same district of a 10 x 10 grid) or 2, and one lottery permutation.
 //! [`walk_zone_reserves`] adds Boston-style walk-zone reserves to such a market.
 
+use allot_engine::school::{Priority, School, SchoolInput, Student};
 use allot_solvers::matching::{Market, PreferencesBuilder, Reserves, SeatBlock, priority_key};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -109,8 +110,18 @@ impl Grid {
     }
 }
 
-/// Generates a market; the same spec always gives the same market.
-pub fn generate(spec: SchoolSpec) -> SchoolMarket {
+/// What the generator draws, before it becomes a [`Market`] or a [`SchoolInput`].
+struct Drawn {
+    capacities: Vec<u32>,
+    /// Each student's list, best first: `lists[offsets[i]..offsets[i + 1]]`, with the student's
+    /// priority class at each listed school in `classes`.
+    offsets: Vec<u32>,
+    lists: Vec<u32>,
+    classes: Vec<u32>,
+    lotteries: Vec<u64>,
+}
+
+fn draw(spec: SchoolSpec) -> Drawn {
     let (n, m) = (spec.students, spec.schools.max(1));
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let sx: Vec<f64> = (0..m).map(|_| rng.random()).collect();
@@ -126,7 +137,9 @@ pub fn generate(spec: SchoolSpec) -> SchoolMarket {
     lotteries.shuffle(&mut rng);
     let gumbel = Gumbel::new(0.0, 1.0).expect("valid gumbel");
     let grid = Grid::new(&sx, &sy);
-    let mut prefs = PreferencesBuilder::with_capacity(m, n, n * (spec.max_choices + 1) / 2);
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0u32);
+    let mut lists = Vec::with_capacity(n * (spec.max_choices + 1) / 2);
     let mut classes = Vec::with_capacity(n * (spec.max_choices + 1) / 2);
     let (mut near, mut scored) = (Vec::new(), Vec::new());
     for _ in 0..n {
@@ -152,20 +165,90 @@ pub fn generate(spec: SchoolSpec) -> SchoolMarket {
                 2
             };
             classes.push(class);
+            lists.push(j);
         }
+        offsets.push(lists.len() as u32);
+    }
+    Drawn {
+        capacities,
+        offsets,
+        lists,
+        classes,
+        lotteries,
+    }
+}
+
+/// Generates a market; the same spec always gives the same market.
+pub fn generate(spec: SchoolSpec) -> SchoolMarket {
+    let d = draw(spec);
+    let n = d.lotteries.len();
+    let mut prefs = PreferencesBuilder::with_capacity(d.capacities.len(), n, d.lists.len());
+    for pair in d.offsets.windows(2) {
         prefs
-            .push(scored.iter().map(|&(_, j)| j))
+            .push(d.lists[pair[0] as usize..pair[1] as usize].iter().copied())
             .expect("sizes fit");
     }
     let prefs = prefs.build().expect("generated lists are valid");
     let mut keys = Vec::with_capacity(prefs.num_entries());
     for (student, pair) in prefs.offsets().windows(2).enumerate() {
-        for &class in &classes[pair[0] as usize..pair[1] as usize] {
-            keys.push(priority_key(class, lotteries[student]).expect("class and lottery in range"));
+        for &class in &d.classes[pair[0] as usize..pair[1] as usize] {
+            keys.push(
+                priority_key(class, d.lotteries[student]).expect("class and lottery in range"),
+            );
         }
     }
-    let market = Market::new(prefs, capacities, keys).expect("generated market is valid");
-    SchoolMarket { market, lotteries }
+    let market = Market::new(prefs, d.capacities, keys).expect("generated market is valid");
+    SchoolMarket {
+        market,
+        lotteries: d.lotteries,
+    }
+}
+
+/// The same market as [`generate`], as the engine's school input: schools `S00000`.., students
+/// `T0000000`.. (zero-padded, so id order is generation order), the lottery numbers given, and
+/// the priority classes 0 (sibling) and 1 (walk zone) listed (class 2, the rest, is the default).
+pub fn generate_input(spec: SchoolSpec) -> SchoolInput {
+    let d = draw(spec);
+    let schools = d
+        .capacities
+        .iter()
+        .enumerate()
+        .map(|(j, &capacity)| School {
+            id: format!("S{j:05}"),
+            capacity,
+        })
+        .collect();
+    let mut priorities = Vec::new();
+    let students = d
+        .offsets
+        .windows(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let range = pair[0] as usize..pair[1] as usize;
+            for (&school, &class) in d.lists[range.clone()].iter().zip(&d.classes[range.clone()]) {
+                if class < 2 {
+                    priorities.push(Priority {
+                        school,
+                        student: i as u32,
+                        class,
+                    });
+                }
+            }
+            Student {
+                id: format!("T{i:07}"),
+                lottery: Some(d.lotteries[i]),
+                choices: d.lists[range].to_vec(),
+            }
+        })
+        .collect();
+    priorities.sort_unstable();
+    SchoolInput {
+        schools,
+        students,
+        priorities,
+        reserves: Vec::new(),
+        lottery_given: true,
+    }
 }
 
 /// Priority class of a student living in the school's district (its walk zone).
