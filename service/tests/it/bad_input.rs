@@ -174,6 +174,8 @@ const REBALANCE: &[&str] = &[
 ];
 const MCF: &[&str] = &["mcf", "net.min"];
 const SERVE: &[&str] = &["serve", "--dev", "--config", "allot.toml"];
+const SIMULATE: &[&str] = &["simulate", "scenario.toml", "--runs", "1", "--out", "out"];
+const SCENARIO: &str = "[city]\ngenerate = { seed = 3, scale = 0.01 }\n[period]\ndays = 2\n";
 
 /// The valid files every command reads; a case replaces one of them.
 const VALID: &[(&str, &str)] = &[
@@ -189,6 +191,7 @@ const VALID: &[(&str, &str)] = &[
     ("requests.csv", REQUESTS),
     ("net.min", DIMACS),
     ("allot.toml", CONFIG),
+    ("scenario.toml", SCENARIO),
 ];
 
 impl Base {
@@ -847,6 +850,85 @@ fn cases() -> Vec<Case> {
             "allot.toml",
             "[[token]]\nname = \"a\"\nroles = [\"auditor\"]\n",
             "allot.toml:",
+        ),
+        // scenario files
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "",
+            "scenario.toml:1: city: missing field `city`",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "[city]\ngenerate = { seed = 3, scale = 0.01 }\n[period]\ndays = -2\n",
+            "scenario.toml:4: period.days: invalid value",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "[city]\ngenerate = { seed = 3, scale = 0.01 }\n[period]\ndays = 99999999999999999999\n",
+            "scenario.toml:4: period.days: ",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "[city]\ngenerate = { seed = 3, scale = 1e300 }\n",
+            "scenario.toml:2: city.generate.scale: ",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "[city]\ngenerate = { seed = 3, scale = 0.01 }\n[[variant]]\nname = \"x\"\nclose_clinics = [\"C9999\"]\n",
+            "scenario.toml:5: variant[0].close_clinics: no clinic 'C9999'",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "[city]\ngenerate = { seed = 3, scale = 0.01 }\n[[variant]]\nname = \"x\"\n[[variant]]\nname = \"x\"\n",
+            "scenario.toml:6: variant[1].name: ",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "[city]\ncsv = \"nowhere\"\n",
+            "nowhere: no city files",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            "unknown = 1\n[city]\ngenerate = { seed = 3, scale = 0.01 }\n",
+            "scenario.toml:1: unknown: unknown field",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            &b"name = \"\xff\"\n[city]\ngenerate = { seed = 3, scale = 0.01 }\n"[..],
+            "scenario.toml:1: not UTF-8",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            format!(
+                "name = \"{big}\"\n[city]\ngenerate = {{ seed = 3, scale = 0.01 }}\n[period]\ndays = 0\n"
+            ),
+            "scenario.toml:5: period.days: ",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            format!("seed = \"{big}\"\n[city]\ngenerate = {{ seed = 3, scale = 0.01 }}\n"),
+            "scenario.toml:1: seed: invalid type",
+        ),
+        case(
+            SIMULATE,
+            "scenario.toml",
+            format!(
+                "x = {}1{}\n[city]\ngenerate = {{ seed = 3, scale = 0.01 }}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+            "scenario.toml:1: ",
         ),
     ]
 }
