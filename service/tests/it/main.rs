@@ -3,6 +3,7 @@
 mod appointments;
 mod audit;
 mod bad_input;
+mod crash;
 mod fair;
 mod mcf;
 mod school;
