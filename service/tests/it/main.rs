@@ -5,6 +5,7 @@ mod audit;
 mod bad_input;
 mod crash;
 mod fair;
+mod fuzz;
 mod mcf;
 mod school;
 mod server;
