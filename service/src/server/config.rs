@@ -10,6 +10,9 @@
 //! max_response_bytes = 33554432       # largest response message, 32 MiB (an entry may be 16 MiB)
 //! max_concurrent_calls = 512          # calls served at once; more fail with RESOURCE_EXHAUSTED
 //! max_streams_per_connection = 256    # HTTP/2 streams one connection may open at once
+//! max_connections = 1024              # connections at once; more are closed when accepted
+//! handshake_timeout_seconds = 10.0    # a connection silent this long after connecting is closed
+//! max_upload_bytes = 268435456        # one SubmitApplications stream, 256 MiB (split larger sets)
 //! shutdown_grace_seconds = 10.0       # how long calls in flight may finish after SIGTERM
 //! # max_call_seconds = 300.0          # cap on any call's duration (as if every call had that deadline)
 //!
@@ -80,6 +83,9 @@ struct LimitsFile {
     max_response_bytes: Option<usize>,
     max_concurrent_calls: Option<usize>,
     max_streams_per_connection: Option<u32>,
+    max_connections: Option<usize>,
+    handshake_timeout_seconds: Option<f64>,
+    max_upload_bytes: Option<usize>,
     shutdown_grace_seconds: Option<f64>,
     max_call_seconds: Option<f64>,
 }
@@ -106,6 +112,12 @@ pub struct Limits {
     pub max_response_bytes: usize,
     pub max_concurrent_calls: usize,
     pub max_streams_per_connection: u32,
+    /// Connections served at once; the ones beyond are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// A connection that sends nothing this long after connecting is closed.
+    pub handshake_timeout: Duration,
+    /// The total size of the messages of one client-streaming upload (`SubmitApplications`).
+    pub max_upload_bytes: usize,
     pub shutdown_grace: Duration,
     pub max_call: Option<Duration>,
 }
@@ -117,6 +129,9 @@ impl Default for Limits {
             max_response_bytes: 32 << 20,
             max_concurrent_calls: 512,
             max_streams_per_connection: 256,
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_upload_bytes: 256 << 20,
             shutdown_grace: Duration::from_secs(10),
             max_call: None,
         }
@@ -316,6 +331,16 @@ impl ServerConfig {
         if let Some(v) = l.max_streams_per_connection {
             limits.max_streams_per_connection =
                 positive(v as usize, "limits.max_streams_per_connection")? as u32;
+        }
+        if let Some(v) = l.max_connections {
+            limits.max_connections = positive(v, "limits.max_connections")?;
+        }
+        if let Some(v) = l.handshake_timeout_seconds {
+            limits.handshake_timeout = seconds_setting(v, 0.001, 3600.0)
+                .map_err(|p| invalid("limits.handshake_timeout_seconds", p))?;
+        }
+        if let Some(v) = l.max_upload_bytes {
+            limits.max_upload_bytes = positive(v, "limits.max_upload_bytes")?;
         }
         if let Some(v) = l.shutdown_grace_seconds {
             limits.shutdown_grace = seconds_setting(v, 0.0, 3600.0)

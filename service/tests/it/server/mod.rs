@@ -5,6 +5,7 @@ mod access;
 mod allocations;
 mod appointments;
 mod audit;
+mod bounds;
 mod cli;
 mod lifecycle;
 mod limits;
