@@ -60,9 +60,9 @@ fn axis_max(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 fn figure(out: &mut String, name: &str, title: &str, svg: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<figure class=\"chart\" data-chart=\"{}\"><figcaption>{}</figcaption>{svg}</figure>\n",
+        "<figure class=\"chart\" data-chart=\"{}\"><figcaption>{}</figcaption>{svg}</figure>",
         esc(name),
         esc(title)
     );

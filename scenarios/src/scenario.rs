@@ -98,6 +98,7 @@ struct RawScenario {
     name: Option<String>,
     seed: Option<u64>,
     runs: Option<u32>,
+    domains: Option<Spanned<Vec<String>>>,
     city: Spanned<RawCity>,
     period: Option<RawPeriod>,
     appointments: Option<RawAppointments>,
@@ -372,6 +373,33 @@ impl Scenario {
                 ));
             }
         };
+        let mut city = city;
+        if let Some(domains) = &raw.domains {
+            let mut keep = [false; 3];
+            for d in domains.get_ref() {
+                match d.as_str() {
+                    "appointments" => keep[0] = true,
+                    "fairs" => keep[1] = true,
+                    "schools" => keep[2] = true,
+                    other => {
+                        return Err(src.err(
+                            domains.span(),
+                            "domains",
+                            format!("unknown domain '{other}' (appointments, fairs, schools)"),
+                        ));
+                    }
+                }
+            }
+            if !keep[0] {
+                city.appointments = None;
+            }
+            if !keep[1] {
+                city.fairs = None;
+            }
+            if !keep[2] {
+                city.schools = None;
+            }
+        }
         let city = Arc::new(city);
         let seed = raw.seed.unwrap_or(0);
 
@@ -907,10 +935,10 @@ fn apply(
                 }
                 // Applicants who listed the fair it is like list it too, just before it.
                 for app in rows.applicants.iter_mut() {
-                    if let Some(pos) = app.4.iter().position(|c| c == a.like.get_ref())
+                    if let Some(pos) = app.choices.iter().position(|c| c == a.like.get_ref())
                         && rng.random::<f64>() < share
                     {
-                        app.4.insert(pos, a.fair.get_ref().clone());
+                        app.choices.insert(pos, a.fair.get_ref().clone());
                     }
                 }
             }
@@ -922,8 +950,8 @@ fn apply(
                 }
                 let share = fraction(src, t_span, &f("fair_tiers.share"), t.share)?;
                 for app in rows.applicants.iter_mut() {
-                    if app.2 == t.from && rng.random::<f64>() < share {
-                        app.2 = t.to;
+                    if app.tier == t.from && rng.random::<f64>() < share {
+                        app.tier = t.to;
                     }
                 }
             }
@@ -1115,12 +1143,24 @@ fn open_school(
     out
 }
 
-/// A fair input as editable rows: pools `(fair, district, category, stalls)` and applicants
-/// `(id, category, tier, lottery, choices)`; rebuilt through the engine's reader, which checks
-/// and orders them.
+/// A row of `fairs.csv`: `(fair, district, category, stalls)`.
+type PoolRow = (String, String, String, u32);
+
+/// A row of `applicants.csv`.
+struct ApplicantRow {
+    id: String,
+    category: String,
+    tier: u8,
+    lottery: Option<u64>,
+    /// Fair ids, best first.
+    choices: Vec<String>,
+}
+
+/// A fair input as editable rows, rebuilt through the engine's reader, which checks and orders
+/// them.
 struct FairRows {
-    pools: Vec<(String, String, String, u32)>,
-    applicants: Vec<(String, String, u8, Option<u64>, Vec<String>)>,
+    pools: Vec<PoolRow>,
+    applicants: Vec<ApplicantRow>,
 }
 
 impl FairRows {
@@ -1142,17 +1182,16 @@ impl FairRows {
             applicants: input
                 .applicants
                 .iter()
-                .map(|a| {
-                    (
-                        a.id.clone(),
-                        a.category.clone(),
-                        a.tier,
-                        a.lottery,
-                        a.choices
-                            .iter()
-                            .map(|&c| input.fairs[c as usize].id.clone())
-                            .collect(),
-                    )
+                .map(|a| ApplicantRow {
+                    id: a.id.clone(),
+                    category: a.category.clone(),
+                    tier: a.tier,
+                    lottery: a.lottery,
+                    choices: a
+                        .choices
+                        .iter()
+                        .map(|&c| input.fairs[c as usize].id.clone())
+                        .collect(),
                 })
                 .collect(),
         }
@@ -1163,18 +1202,32 @@ impl FairRows {
         for p in &self.pools {
             fairs += &format!("{},{},{},{}\n", p.0, p.1, p.2, p.3);
         }
-        let lottery = self.applicants.iter().all(|a| a.3.is_some());
+        let lottery = self.applicants.iter().all(|a| a.lottery.is_some());
         let mut apps = String::from(if lottery {
             "applicant,category,tier,lottery,choices\n"
         } else {
             "applicant,category,tier,choices\n"
         });
         for a in &self.applicants {
-            match a.3 {
+            match a.lottery {
                 Some(l) if lottery => {
-                    apps += &format!("{},{},{},{l},{}\n", a.0, a.1, a.2, a.4.join(";"))
+                    apps += &format!(
+                        "{},{},{},{l},{}\n",
+                        a.id,
+                        a.category,
+                        a.tier,
+                        a.choices.join(";")
+                    )
                 }
-                _ => apps += &format!("{},{},{},{}\n", a.0, a.1, a.2, a.4.join(";")),
+                _ => {
+                    apps += &format!(
+                        "{},{},{},{}\n",
+                        a.id,
+                        a.category,
+                        a.tier,
+                        a.choices.join(";")
+                    )
+                }
             }
         }
         let f = Table::from_bytes("fairs.csv", fairs.into_bytes())?;

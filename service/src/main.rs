@@ -57,11 +57,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Appointments(args) => cmd::appointments::run(args, &cli.data),
+        Command::Appointments(args) => cmd::appointments::run(args, &cli.data, &cli.remote),
         Command::Audit(args) => cmd::audit::run(args, &cli.data, &cli.remote),
-        Command::Fair(args) => cmd::fair::run(args, &cli.data),
+        Command::Fair(args) => cmd::fair::run(args, &cli.data, &cli.remote),
         Command::Mcf(args) => cmd::mcf::run(&args),
-        Command::School(args) => cmd::school::run(args, &cli.data),
+        Command::School(args) => cmd::school::run(args, &cli.data, &cli.remote),
         Command::Serve(args) => cmd::serve::run(args, &cli.data),
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Token(args) => cmd::token::run(args),

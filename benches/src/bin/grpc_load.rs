@@ -8,15 +8,29 @@
 //! cargo run --release -p allot-benches --bin grpc_load -- --method health --concurrency 64
 //! cargo run --release -p allot-benches --bin grpc_load -- --method inclusion-proof --concurrency 64
 //!
-//! A method is a [`Method`] variant and an arm in [`Caller::call`]: FindSlots and Book plug in the
-//! same way once the Appointments service is registered (a request generator per task, so each
-//! task books distinct slots).
+//! cargo run --release -p allot-benches --bin grpc_load -- --method find-slots --concurrency 64
+//! cargo run --release -p allot-benches --bin grpc_load -- --method book --concurrency 64
+//!
+//! For `find-slots` and `book` the in-process server loads a generated city (`--scale`, 1 is
+//! Moscow: 600 clinics, 30,000 doctors, 12 million slots over 14 days from today). FindSlots asks
+//! for 5 proposals for a random patient (home near a random clinic, a random specialty); Book
+//! books free slots directly (`slot_id` and a patient), each task walking the slots of its own
+//! doctors from tomorrow on, so every booking succeeds and is a durable decision.
+//!
+//! A method is a [`Method`] variant and an arm in [`Caller::call`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use allot_engine::appointments::generate::{City, CitySpec};
+use allot_engine::appointments::schedule::SlotRef;
+use allot_engine::appointments::{
+    DoctorRef, Engine, EngineOptions, LocalTime, Schedule, SystemClock, UtcOffset,
+};
+use allot_engine::log::{Log, LogOptions, Timestamp};
 use allot_service::proto::v1 as pb;
+use allot_service::proto::v1::appointments_client::AppointmentsClient;
 use allot_service::proto::v1::audit_client::AuditClient;
 use allot_service::rpc::client::{self, Authorized, Bearer};
 use allot_service::server::access::Roles;
@@ -46,6 +60,9 @@ struct Args {
     /// Entries in the in-process server's log (proofs pick random entries of it).
     #[arg(long, default_value_t = 100_000)]
     entries: u64,
+    /// With find-slots and book: the generated city's size relative to Moscow.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
     /// Threads of the in-process server's runtime.
     #[arg(long, default_value_t = 2)]
     server_threads: usize,
@@ -68,6 +85,48 @@ enum Method {
     InclusionProof,
     /// `allot.v1.Audit/GetEntry` of a random entry.
     Entry,
+    /// `allot.v1.Appointments/FindSlots`: 5 proposals for a random patient (memory only).
+    FindSlots,
+    /// `allot.v1.Appointments/Book` of a free slot: one durable decision per call.
+    Book,
+}
+
+/// What the appointment methods need to know of the city.
+struct CityView {
+    schedule: Arc<Schedule>,
+    /// Clinic locations (degrees), homes are drawn near them.
+    homes: Vec<(f64, f64)>,
+    specialties: Vec<String>,
+}
+
+/// The slots one Book task walks through: those of its doctors, from tomorrow on.
+struct SlotWalk {
+    doctors: Vec<DoctorRef>,
+    doctor: usize,
+    next: u32,
+    end: u32,
+    booked: u64,
+    task: u64,
+}
+
+impl SlotWalk {
+    fn next(&mut self, s: &Schedule) -> Option<SlotRef> {
+        loop {
+            if self.next < self.end {
+                let slot = SlotRef(self.next);
+                self.next += 1;
+                if s.slot(slot).day >= 1 {
+                    return Some(slot);
+                }
+                continue;
+            }
+            let d = *self.doctors.get(self.doctor)?;
+            self.doctor += 1;
+            let range = s.doctor_slots(d);
+            self.next = range.start;
+            self.end = range.end;
+        }
+    }
 }
 
 /// One task's client for the chosen method.
@@ -78,12 +137,56 @@ enum Caller {
         entries: u64,
         rng: Box<rand_chacha::ChaCha8Rng>,
     },
+    Find {
+        client: AppointmentsClient<Authorized>,
+        city: Arc<CityView>,
+        rng: Box<rand_chacha::ChaCha8Rng>,
+        n: u64,
+    },
+    Book {
+        client: AppointmentsClient<Authorized>,
+        city: Arc<CityView>,
+        walk: SlotWalk,
+    },
 }
 
 impl Caller {
-    fn new(method: Method, channel: Channel, bearer: Bearer, entries: u64, task: u64) -> Caller {
+    fn new(
+        method: Method,
+        channel: Channel,
+        bearer: Bearer,
+        entries: u64,
+        task: u64,
+        tasks: u64,
+        city: Option<&Arc<CityView>>,
+    ) -> Caller {
         match method {
             Method::Health => Caller::Health(HealthClient::new(channel)),
+            Method::FindSlots => Caller::Find {
+                client: client::appointments(channel, bearer),
+                city: city.expect("a city").clone(),
+                rng: Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(task)),
+                n: 0,
+            },
+            Method::Book => {
+                let city = city.expect("a city").clone();
+                let doctors = (task..city.schedule.doctors.len() as u64)
+                    .step_by(tasks as usize)
+                    .map(|d| DoctorRef(d as u32))
+                    .collect();
+                Caller::Book {
+                    client: client::appointments(channel, bearer),
+                    city,
+                    walk: SlotWalk {
+                        doctors,
+                        doctor: 0,
+                        next: 0,
+                        end: 0,
+                        booked: 0,
+                        task,
+                    },
+                }
+            }
             Method::InclusionProof | Method::Entry => Caller::Audit {
                 client: client::audit(channel, bearer),
                 entries,
@@ -94,6 +197,56 @@ impl Caller {
 
     async fn call(&mut self, method: Method) -> Result<(), tonic::Status> {
         match (self, method) {
+            (
+                Caller::Find {
+                    client,
+                    city,
+                    rng,
+                    n,
+                },
+                _,
+            ) => {
+                let (lat, lon) = city.homes[rng.random_range(0..city.homes.len())];
+                let specialty = &city.specialties[rng.random_range(0..city.specialties.len())];
+                *n += 1;
+                let request = pb::FindSlotsRequest {
+                    patient: Some(pb::Patient {
+                        id: format!("F{n}"),
+                        home: Some(pb::Location {
+                            lat: lat + rng.random_range(-0.01..0.01),
+                            lon: lon + rng.random_range(-0.015..0.015),
+                        }),
+                        attached_clinic: String::new(),
+                    }),
+                    specialty: specialty.clone(),
+                    count: 5,
+                    ..Default::default()
+                };
+                client.find_slots(request).await.map(drop)
+            }
+            (Caller::Book { client, city, walk }, _) => {
+                let Some(slot) = walk.next(&city.schedule) else {
+                    return Err(tonic::Status::out_of_range(
+                        "this task booked all its slots",
+                    ));
+                };
+                walk.booked += 1;
+                let request = pb::BookRequest {
+                    target: Some(pb::book_request::Target::SlotId(
+                        city.schedule.slot_id(slot),
+                    )),
+                    patient: Some(pb::Patient {
+                        id: format!("B{}-{}", walk.task, walk.booked),
+                        home: Some(pb::Location {
+                            lat: 55.75,
+                            lon: 37.62,
+                        }),
+                        attached_clinic: String::new(),
+                    }),
+                    request_id: String::new(),
+                };
+                client.book(request).await.map(drop)
+            }
             (Caller::Health(c), _) => {
                 let request = HealthCheckRequest {
                     service: String::new(),
@@ -174,13 +327,51 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let temp = tempfile::tempdir()?;
+    let appointments = matches!(args.method, Method::FindSlots | Method::Book);
+    let mut city = None;
     let (url, token, entries, _server) = match &args.server {
+        Some(_) if appointments => {
+            anyhow::bail!(
+                "find-slots and book need the city's schedule: measure them in-process (without \
+                 --server)"
+            )
+        }
         Some(url) => {
             let token = args.token.clone().unwrap_or_default();
             (url.clone(), token, args.entries, None)
         }
         None => {
-            let log = allot_benches::log::fill(temp.path(), args.entries, 256);
+            let (log, domains) = if appointments {
+                let log = Arc::new(Log::open(temp.path(), LogOptions::default())?);
+                let started = Instant::now();
+                let engine = load_city(&log, temp.path(), args.scale)?;
+                println!(
+                    "city: {} clinics, {} doctors, {} slots, loaded in {:.2} s",
+                    engine.schedule().clinics.len(),
+                    engine.schedule().doctors.len(),
+                    engine.schedule().slot_count(),
+                    started.elapsed().as_secs_f64()
+                );
+                let s = engine.schedule().clone();
+                city = Some(Arc::new(CityView {
+                    homes: s
+                        .clinics
+                        .iter()
+                        .map(|c| (c.location.lat, c.location.lon))
+                        .collect(),
+                    specialties: s.specialties.iter().map(|x| x.to_string()).collect(),
+                    schedule: s,
+                }));
+                (
+                    log,
+                    allot_service::server::Domains {
+                        appointments: Some(engine),
+                    },
+                )
+            } else {
+                let log = Arc::new(allot_benches::log::fill(temp.path(), args.entries, 256));
+                (log, allot_service::server::Domains::default())
+            };
             let token = mint_token()?;
             let mut config = ServerConfig {
                 listen: "127.0.0.1:0".parse()?,
@@ -194,7 +385,7 @@ fn main() -> anyhow::Result<()> {
                 },
             );
             let handle =
-                server_runtime.block_on(allot_service::server::start(config, Arc::new(log)))?;
+                server_runtime.block_on(allot_service::server::start_with(config, log, domains))?;
             let url = format!("http://{}", handle.local_addr());
             (url, token, args.entries, Some(handle))
         }
@@ -215,8 +406,15 @@ fn main() -> anyhow::Result<()> {
         let mut tasks = Vec::new();
         for task in 0..args.concurrency {
             let channel = channels[task % channels.len()].clone();
-            let mut caller =
-                Caller::new(args.method, channel, bearer.clone(), entries, task as u64);
+            let mut caller = Caller::new(
+                args.method,
+                channel,
+                bearer.clone(),
+                entries,
+                task as u64,
+                args.concurrency as u64,
+                city.as_ref(),
+            );
             let (measuring, stop, method) = (measuring.clone(), stop.clone(), args.method);
             tasks.push(tokio::spawn(async move {
                 let mut tally = Tally::default();
@@ -312,4 +510,23 @@ fn main() -> anyhow::Result<()> {
         let _ = server_runtime.block_on(handle.wait());
     }
     Ok(())
+}
+
+/// Loads a generated city of `scale` whose horizon starts today (Moscow time).
+fn load_city(log: &Arc<Log>, data: &std::path::Path, scale: f64) -> anyhow::Result<Engine> {
+    let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
+    let spec = CitySpec {
+        first_day: today,
+        ..CitySpec::scaled(1, scale)
+    };
+    let city = City::generate(&spec);
+    Ok(Engine::create_with_log(
+        log.clone(),
+        data,
+        &city.input(),
+        b"doctor,from,until\n",
+        "load",
+        EngineOptions::default(),
+        Arc::new(SystemClock),
+    )?)
 }

@@ -212,3 +212,40 @@ impl Comparison {
         }
     }
 }
+
+/// A beacon as a message.
+pub fn remote_beacon(b: &Beacon) -> allot_service::proto::v1::Beacon {
+    allot_service::proto::v1::Beacon {
+        source: b.source.clone(),
+        round: b.round,
+        value: b.value.clone(),
+    }
+}
+
+/// A run named on the command line, as the API names runs: the 64 hex digits of its id.
+pub fn remote_run_id(run: Option<&str>) -> Result<Vec<u8>> {
+    let Some(run) = run else {
+        bail!(
+            "with --server, name the run by its id: --run followed by the 64 hex digits `run` printed"
+        )
+    };
+    match hex::decode(run.trim()) {
+        Ok(id) if id.len() == 32 => Ok(id),
+        _ => bail!(
+            "with --server, a run is named by the 64 hex digits of its id (entry indices and \
+             prefixes work only on the data folder), not '{run}'"
+        ),
+    }
+}
+
+/// Prints a verification the server made; fails when a check failed.
+pub fn remote_verification(v: allot_service::proto::v1::RunVerification) -> Result<()> {
+    for check in &v.checks {
+        println!("{check}");
+    }
+    if !v.ok {
+        bail!("run at entry {} does not verify: {}", v.log_index, v.detail);
+    }
+    println!("run at entry {} verifies", v.log_index);
+    Ok(())
+}

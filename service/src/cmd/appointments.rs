@@ -18,8 +18,12 @@ use allot_engine::appointments::{
 use allot_engine::input::Table;
 use allot_engine::log::Timestamp;
 use allot_engine::log::decision::{Attendance, CancelledBy};
+use allot_service::proto::v1 as pb;
+use allot_service::server::appointments::slot_taken_detail;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
+
+use super::remote::{Remote, RemoteArgs, status_error};
 
 const CSV_HEADERS: &str = "\
 Input files (CSV with a header row; column order is free, extra columns are ignored):
@@ -294,7 +298,12 @@ enum AppointmentsCommand {
     Expire,
 }
 
-pub fn run(args: AppointmentsArgs, data: &Path) -> Result<()> {
+pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
+    if !matches!(args.command, AppointmentsCommand::Generate { .. })
+        && let Some(remote) = remote.connect()?
+    {
+        return run_remote(args.command, &remote);
+    }
     let actor = args.actor.as_str();
     let now = args
         .now
@@ -1056,4 +1065,470 @@ fn parse_duration(text: &str) -> Result<Duration> {
         bail!("--ttl: between 1s and 7 days, found '{text}'");
     }
     Ok(Duration::from_secs(secs))
+}
+
+// --- Remote mode ---------------------------------------------------------------------------------
+
+/// A local time of the city (remote mode reads times as Moscow time, UTC+03:00) as a timestamp.
+fn remote_time(flag: &str, text: &str, end_of_day: bool) -> Result<prost_types::Timestamp> {
+    let mut t = parse_time(flag, text)?;
+    if end_of_day && text.len() == 10 {
+        t = t.add_minutes(24 * 60);
+    }
+    let micros = t.to_timestamp(UtcOffset::MOSCOW).unix_micros();
+    Ok(prost_types::Timestamp {
+        seconds: (micros / 1_000_000) as i64,
+        nanos: 0,
+    })
+}
+
+fn remote_local(t: Option<&prost_types::Timestamp>) -> String {
+    t.map_or_else(String::new, |t| {
+        let micros = u64::try_from(t.seconds).unwrap_or(0) * 1_000_000;
+        LocalTime::from_timestamp(Timestamp::from_unix_micros(micros), UtcOffset::MOSCOW)
+            .to_string()
+    })
+}
+
+fn remote_patient(id: &str, home: Option<&str>, clinic: Option<&str>) -> Result<pb::Patient> {
+    let home = home.map(parse_location).transpose()?.map(|l| pb::Location {
+        lat: l.lat,
+        lon: l.lon,
+    });
+    Ok(pb::Patient {
+        id: id.to_owned(),
+        home,
+        attached_clinic: clinic.unwrap_or_default().to_owned(),
+    })
+}
+
+/// Proposals as `find` prints them.
+fn remote_proposals(proposals: &[pb::Proposal]) -> String {
+    let mut out = String::new();
+    for p in proposals {
+        let (Some(slot), Some(sc)) = (&p.slot, &p.score) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{}. {}  {} ({}) {}  score {:.2} = travel {:.2} ({:.1} km) + wait {:.2} ({} d) + load {:.2} ({:.0}% full){}",
+            p.rank,
+            slot.id,
+            slot.clinic,
+            slot.district,
+            slot.specialty,
+            sc.total,
+            sc.travel,
+            sc.distance_km,
+            sc.waiting,
+            sc.waiting_days,
+            sc.load,
+            100.0 * sc.clinic_load,
+            if sc.preference > 0.0 {
+                format!(" - preferred {:.2}", sc.preference)
+            } else {
+                String::new()
+            }
+        );
+    }
+    out
+}
+
+/// A failed call; a taken slot lists the server's fresh proposals, as locally.
+fn remote_error(status: tonic::Status) -> anyhow::Error {
+    match slot_taken_detail(&status) {
+        Some(taken) if !taken.alternatives.is_empty() => anyhow!(
+            "{}:\n{}",
+            status_error(status),
+            remote_proposals(&taken.alternatives).trim_end()
+        ),
+        _ => status_error(status),
+    }
+}
+
+fn fhir(status: i32) -> &'static str {
+    match pb::AppointmentStatus::try_from(status) {
+        Ok(pb::AppointmentStatus::Proposed) => "proposed",
+        Ok(pb::AppointmentStatus::Pending) => "pending",
+        Ok(pb::AppointmentStatus::Booked) => "booked",
+        Ok(pb::AppointmentStatus::Cancelled) => "cancelled",
+        Ok(pb::AppointmentStatus::Noshow) => "noshow",
+        Ok(pb::AppointmentStatus::Fulfilled) => "fulfilled",
+        _ => "unknown",
+    }
+}
+
+fn slot_fhir(status: i32) -> &'static str {
+    match pb::SlotStatus::try_from(status) {
+        Ok(pb::SlotStatus::Free) => "free",
+        Ok(pb::SlotStatus::BusyTentative) => "busy-tentative",
+        Ok(pb::SlotStatus::Busy) => "busy",
+        Ok(pb::SlotStatus::BusyUnavailable) => "busy-unavailable",
+        _ => "unknown",
+    }
+}
+
+/// A call's answer, or its error as the CLI reports it.
+fn call<T>(r: std::result::Result<tonic::Response<T>, tonic::Status>) -> Result<T> {
+    r.map(tonic::Response::into_inner).map_err(remote_error)
+}
+
+fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
+    let mut c = remote.appointments();
+    match command {
+        AppointmentsCommand::Find {
+            specialty,
+            home,
+            clinic,
+            patient,
+            from,
+            until,
+            count,
+            prefer,
+            json,
+        } => {
+            let request = pb::FindSlotsRequest {
+                patient: Some(remote_patient(
+                    patient.as_deref().unwrap_or("cli"),
+                    home.as_deref(),
+                    clinic.as_deref(),
+                )?),
+                specialty,
+                window_start: from
+                    .as_deref()
+                    .map(|t| remote_time("--from", t, false))
+                    .transpose()?,
+                window_end: until
+                    .as_deref()
+                    .map(|t| remote_time("--until", t, false))
+                    .transpose()?,
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+                preferred_clinics: prefer,
+            };
+            let found = call(remote.run(c.find_slots(request)))?;
+            if json {
+                let list: Vec<_> = found
+                    .proposals
+                    .iter()
+                    .filter_map(|p| {
+                        let (slot, sc) = (p.slot.as_ref()?, p.score.as_ref()?);
+                        Some(serde_json::json!({
+                            "slot": slot.id,
+                            "status": "proposed",
+                            "clinic": slot.clinic,
+                            "doctor": slot.doctor,
+                            "start": remote_local(slot.start.as_ref()),
+                            "score": {
+                                "total": sc.total,
+                                "travel": sc.travel,
+                                "travel_km": sc.distance_km,
+                                "wait": sc.waiting,
+                                "wait_days": sc.waiting_days,
+                                "load": sc.load,
+                                "utilisation": sc.clinic_load,
+                                "preference": sc.preference,
+                            }
+                        }))
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if found.proposals.is_empty() {
+                println!("no free slots match");
+            } else {
+                print!("{}", remote_proposals(&found.proposals));
+            }
+        }
+        AppointmentsCommand::Hold { patient, slot, ttl } => {
+            let ttl = ttl.as_deref().map(parse_duration).transpose()?;
+            let hold = call(remote.run(c.hold_slot(pb::HoldSlotRequest {
+                slot_id: slot,
+                patient: Some(remote_patient(&patient, None, None)?),
+                ttl: ttl.map(|d| prost_types::Duration {
+                    seconds: d.as_secs() as i64,
+                    nanos: 0,
+                }),
+                request_id: String::new(),
+            })))?
+            .hold
+            .ok_or_else(|| anyhow!("the server answered no hold"))?;
+            println!(
+                "held {} as {} until {}",
+                hold.slot.map(|s| s.id).unwrap_or_default(),
+                hold.id,
+                remote_local(hold.expires.as_ref())
+            );
+        }
+        AppointmentsCommand::Book {
+            hold,
+            patient,
+            slot,
+        } => {
+            let (target, patient) = match (hold, patient, slot) {
+                (Some(h), _, _) => (pb::book_request::Target::HoldId(h), None),
+                (None, Some(p), Some(s)) => (
+                    pb::book_request::Target::SlotId(s),
+                    Some(remote_patient(&p, None, None)?),
+                ),
+                _ => bail!("give --hold, or --patient and --slot"),
+            };
+            let a = call(remote.run(c.book(pb::BookRequest {
+                target: Some(target),
+                patient,
+                request_id: String::new(),
+            })))?
+            .appointment
+            .ok_or_else(|| anyhow!("the server answered no appointment"))?;
+            println!(
+                "booked {} as {}",
+                a.slot.map(|s| s.id).unwrap_or_default(),
+                a.id
+            );
+        }
+        AppointmentsCommand::Cancel { appointment, by } => {
+            let by = match by {
+                By::Patient => pb::CancelledBy::Patient,
+                By::Clinic => pb::CancelledBy::Clinic,
+            };
+            call(remote.run(c.cancel(pb::CancelRequest {
+                appointment_id: appointment.clone(),
+                cancelled_by: by as i32,
+                request_id: String::new(),
+            })))?;
+            println!("cancelled {appointment}");
+        }
+        AppointmentsCommand::Reschedule {
+            appointment,
+            to,
+            hold,
+        } => {
+            let before = call(remote.run(c.get_appointment(pb::GetAppointmentRequest {
+                appointment_id: appointment.clone(),
+            })))?
+            .appointment
+            .and_then(|a| a.slot)
+            .map(|s| s.id)
+            .unwrap_or_default();
+            let target = match hold {
+                Some(h) => pb::reschedule_request::Target::HoldId(h),
+                None => pb::reschedule_request::Target::SlotId(to),
+            };
+            let a = call(remote.run(c.reschedule(pb::RescheduleRequest {
+                appointment_id: appointment,
+                target: Some(target),
+                request_id: String::new(),
+            })))?
+            .appointment
+            .ok_or_else(|| anyhow!("the server answered no appointment"))?;
+            println!(
+                "moved {} from {before} to {}",
+                a.id,
+                a.slot.map(|s| s.id).unwrap_or_default()
+            );
+        }
+        AppointmentsCommand::Absence {
+            doctor,
+            from,
+            until,
+        } => {
+            let out = call(remote.run(c.mark_absence(pb::MarkAbsenceRequest {
+                doctor_id: doctor.clone(),
+                from: Some(remote_time("--from", &from, false)?),
+                until: Some(remote_time("--until", &until, true)?),
+                request_id: String::new(),
+            })))?;
+            println!(
+                "{doctor} absent from {from} until {until}: {} slots unavailable, {} patients re-offered, {} cancelled",
+                out.unavailable_slots,
+                out.re_offers.len(),
+                out.cancelled_appointments.len()
+            );
+            for r in &out.re_offers {
+                let offer = r.offer.as_ref();
+                println!(
+                    "  {}: {} -> offered {} (score {:.2})",
+                    r.appointment_id,
+                    r.from_slot,
+                    offer.and_then(|o| o.slot.as_ref()).map_or("", |s| &s.id),
+                    offer
+                        .and_then(|o| o.score.as_ref())
+                        .map_or(0.0, |s| s.total)
+                );
+            }
+            for a in &out.cancelled_appointments {
+                println!("  {a}: cancelled, no slot to offer");
+            }
+        }
+        AppointmentsCommand::Show { id, json } => {
+            if id.starts_with('h') {
+                bail!("holds are shown only on the data folder (the API answers appointments)");
+            }
+            let a = call(remote.run(c.get_appointment(pb::GetAppointmentRequest {
+                appointment_id: id.clone(),
+            })))?
+            .appointment
+            .ok_or_else(|| anyhow!("the server answered no appointment"))?;
+            let slot = a.slot.clone().unwrap_or_default();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": id,
+                        "status": fhir(a.status),
+                        "patient": a.patient_id,
+                        "slot": slot.id,
+                        "slot_status": slot_fhir(slot.status),
+                        "offered": a.offered_slot.as_ref().map(|s| serde_json::json!({
+                            "slot": s.id, "expires": remote_local(a.offer_expires.as_ref())})),
+                    })
+                );
+            } else {
+                println!("appointment  {id} ({})", fhir(a.status));
+                println!("patient      {}", a.patient_id);
+                println!(
+                    "slot         {}  {} {} at {} (slot {})",
+                    slot.id,
+                    slot.specialty,
+                    slot.doctor,
+                    slot.clinic,
+                    slot_fhir(slot.status)
+                );
+                if let Some(s) = &a.offered_slot {
+                    println!(
+                        "re-offered   {} until {} (accept or cancel)",
+                        s.id,
+                        remote_local(a.offer_expires.as_ref())
+                    );
+                }
+            }
+        }
+        AppointmentsCommand::Rebalance {
+            requests,
+            clinics,
+            out,
+            book,
+            ..
+        } => {
+            if clinics.is_some() {
+                bail!("--clinics works on files alone: leave out --server");
+            }
+            let table = Table::read(&requests)?;
+            let columns = [
+                table.column("request")?,
+                table.column("patient")?,
+                table.column("district")?,
+                table.column("specialty")?,
+                table.column("earliest")?,
+            ];
+            let mut queue = Vec::new();
+            table.for_each_row(|row| -> Result<(), allot_engine::input::InputError> {
+                let [id, patient, district, specialty, earliest] =
+                    columns.map(|c| row.text(c).to_owned());
+                queue.push(pb::QueuedRequest {
+                    id,
+                    patient_id: patient,
+                    district,
+                    specialty,
+                    earliest_day: earliest,
+                });
+                Ok(())
+            })?;
+            let n = queue.len();
+            let answer = call(remote.run(c.rebalance(pb::RebalanceRequest {
+                requests: queue,
+                commit: book,
+                request_id: String::new(),
+            })))?;
+            write_remote_plan(&answer, &out)?;
+            let (o, g) = (
+                answer.optimised.unwrap_or_default(),
+                answer.greedy.unwrap_or_default(),
+            );
+            println!(
+                "{n} requests: {} assigned, {} unassigned; cost {:.1} (greedy {:.1}); \
+                 max utilisation {:.1}% (greedy {:.1}%); p95 wait {} days (greedy {}); solved in {:.3} s",
+                answer.assignments.len(),
+                answer.unassigned.len(),
+                o.cost,
+                g.cost,
+                100.0 * o.max_utilisation,
+                100.0 * g.max_utilisation,
+                o.waiting_days_p95,
+                g.waiting_days_p95,
+                answer.solve_seconds
+            );
+            if book {
+                println!(
+                    "booked {}",
+                    answer
+                        .assignments
+                        .iter()
+                        .filter(|a| !a.appointment_id.is_empty())
+                        .count()
+                );
+            }
+            println!(
+                "wrote {} and {}",
+                out.join("assignment.csv").display(),
+                out.join("summary.json").display()
+            );
+        }
+        AppointmentsCommand::Load { .. }
+        | AppointmentsCommand::Status { .. }
+        | AppointmentsCommand::Release { .. }
+        | AppointmentsCommand::Accept { .. }
+        | AppointmentsCommand::Attendance { .. }
+        | AppointmentsCommand::Snapshot
+        | AppointmentsCommand::Expire
+        | AppointmentsCommand::Generate { .. } => bail!(
+            "this command works only on the data folder (the API has no such call): leave out \
+             --server (and ALLOT_SERVER)"
+        ),
+    }
+    Ok(())
+}
+
+/// `assignment.csv` and `summary.json` of a remote re-balancing.
+fn write_remote_plan(answer: &pb::RebalanceResponse, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut csv = String::from("request,clinic,doctor,slot,start,appointment\n");
+    for a in &answer.assignments {
+        let slot = a.slot.clone().unwrap_or_default();
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{}",
+            a.request_id,
+            slot.clinic,
+            slot.doctor,
+            slot.id,
+            remote_local(slot.start.as_ref()),
+            a.appointment_id
+        );
+    }
+    for id in &answer.unassigned {
+        let _ = writeln!(csv, "{id},,,,,");
+    }
+    write_file(&out.join("assignment.csv"), csv.as_bytes())?;
+    let stats = |s: &Option<pb::RebalanceStats>| {
+        let s = (*s).unwrap_or_default();
+        serde_json::json!({
+            "assigned": s.assigned,
+            "cost": s.cost,
+            "max_utilisation": s.max_utilisation,
+            "utilisation_spread": s.utilisation_spread,
+            "p50_wait_days": s.waiting_days_p50,
+            "p95_wait_days": s.waiting_days_p95,
+            "mean_travel_km": s.mean_travel_km,
+        })
+    };
+    let summary = serde_json::json!({
+        "requests": answer.assignments.len() + answer.unassigned.len(),
+        "optimal": stats(&answer.optimised),
+        "greedy": stats(&answer.greedy),
+        "solve_seconds": answer.solve_seconds,
+        "log": answer.log.as_ref().map(|l| serde_json::json!({"start": l.start, "end": l.end})),
+    });
+    write_file(
+        &out.join("summary.json"),
+        format!("{summary:#}\n").as_bytes(),
+    )
 }

@@ -1,21 +1,20 @@
 //! The city `allot serve --dev` loads into an empty data folder, so that a new user can call
 //! every service at once: the appointment inventory of a generated city (Moscow at scale 1: 125
-//! districts, 600 clinics, 30,000 doctors, 14 days from today), an open fair window and an open
-//! school intake with generated applications.
+//! districts, 600 clinics, 30,000 doctors, 14 days from today), an open fair window (about 150
+//! fairs, 20,000 applications) and an open school intake (1,000 schools, 100,000 students).
 //!
-//! [`generate_city`] is the one place that chooses the generators: it uses the engine's
-//! appointment city generator, and a small fair and school generator here.
+//! [`generate_city`] is the one place that chooses the generator: the scenarios crate's
+//! (`allot_scenarios::city`), the same city planners simulate.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use allot_engine::appointments::generate::{City, CitySpec};
 use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, UtcOffset};
-use allot_engine::fair::Fairs;
+use allot_engine::fair::{FairInput, Fairs};
 use allot_engine::log::{Log, Timestamp};
-use allot_engine::school::Schools;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use allot_engine::school::{SchoolInput, Schools};
+use allot_scenarios::city::{CitySpec, generate};
+use anyhow::Context;
 
 use allot_service::server::Domains;
 use allot_service::server::fairs::{ApplicantRow, FairChunk, PoolRow};
@@ -30,6 +29,8 @@ pub const DEV_FAIR_WINDOW: &str = "dev-fairs";
 pub const DEV_SCHOOL_WINDOW: &str = "dev-schools";
 /// The actor of what the generator logs.
 pub const DEV_ACTOR: &str = "allot-dev";
+/// Days in the appointment horizon.
+pub const DEV_DAYS: u32 = 14;
 
 /// What [`generate_city`] made.
 #[derive(Debug)]
@@ -40,7 +41,7 @@ pub struct DevCity {
     pub slots: u32,
     pub fair_applicants: usize,
     pub school_students: usize,
-    /// A clinic, a specialty and a home location for a first `FindSlots`.
+    /// A specialty and a home location for a first `FindSlots`.
     pub example: Example,
 }
 
@@ -53,36 +54,39 @@ pub struct Example {
 }
 
 /// Loads a generated city of `scale` (1 is Moscow) into the empty data folder of `log`; the
-/// appointment horizon starts today, in Moscow time.
+/// appointment horizon starts today, in Moscow time. The windows' applications carry no lottery
+/// numbers: they are drawn from a beacon when the window runs.
 pub fn generate_city(log: &Arc<Log>, scale: f64, seed: u64) -> anyhow::Result<DevCity> {
     let data = data_dir(log);
+    let city = generate(&CitySpec::scaled(seed, scale));
+    let network = city.appointments.context("the generator made no clinics")?;
     let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
-    let spec = CitySpec {
-        first_day: today,
-        ..CitySpec::scaled(seed, scale)
-    };
-    let city = City::generate(&spec);
     let engine = Engine::create_with_log(
         log.clone(),
         &data,
-        &city.input(),
+        &network.schedule_input(today, DEV_DAYS),
         b"doctor,from,until\n",
         DEV_ACTOR,
         EngineOptions::default(),
         Arc::new(SystemClock),
     )?;
-    let clinic = &city.clinics[0];
+    let clinic = &network.clinics[0];
     let example = Example {
         specialty: "therapist".to_owned(),
         lat: (clinic.location.lat * 1e4).round() / 1e4,
         lon: (clinic.location.lon * 1e4).round() / 1e4,
     };
-    let districts: Vec<String> = city.districts.iter().map(|d| d.id.clone()).collect();
-    let fair_applicants = fairs(&data, &districts, scale, seed)?;
-    let school_students = schools(&data, scale, seed)?;
+    let fair_applicants = match &city.fairs {
+        Some(input) => fairs(&data, input)?,
+        None => 0,
+    };
+    let school_students = match &city.schools {
+        Some(input) => schools(&data, input)?,
+        None => 0,
+    };
     Ok(DevCity {
-        clinics: city.clinics.len(),
-        doctors: city.doctors.len(),
+        clinics: network.clinics.len(),
+        doctors: network.doctors.len(),
         slots: engine.schedule().slot_count(),
         domains: Domains {
             appointments: Some(engine),
@@ -93,43 +97,38 @@ pub fn generate_city(log: &Arc<Log>, scale: f64, seed: u64) -> anyhow::Result<De
     })
 }
 
-const CATEGORIES: [&str; 6] = ["vegetables", "fruit", "dairy", "meat", "honey", "crafts"];
-
-/// Weekend fairs: about 15,000 stalls and 20,000 applications at scale 1, in an open window.
-fn fairs(data: &Path, districts: &[String], scale: f64, seed: u64) -> anyhow::Result<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xfa1e);
-    let fairs = ((250.0 * scale).round() as usize).max(3);
-    let applicants = ((20_000.0 * scale).round() as usize).max(20);
-    let mut chunk = FairChunk::default();
-    for f in 0..fairs {
-        let fair = format!("F{:04}", f + 1);
-        let district = districts[f % districts.len()].clone();
-        for category in CATEGORIES.iter().chain(&["*"]) {
-            chunk.pools.push(PoolRow {
-                fair: fair.clone(),
-                district: district.clone(),
-                category: (*category).to_owned(),
-                stalls: rng.random_range(1..18),
-            });
-        }
-    }
-    for a in 0..applicants {
-        let n = rng.random_range(1..6usize).min(fairs);
-        let mut choices: Vec<String> = Vec::with_capacity(n);
-        while choices.len() < n {
-            let c = format!("F{:04}", rng.random_range(0..fairs) + 1);
-            if !choices.contains(&c) {
-                choices.push(c);
-            }
-        }
-        chunk.applicants.push(ApplicantRow {
-            id: format!("A{:05}", a + 1),
-            category: CATEGORIES[rng.random_range(0..CATEGORIES.len())].to_owned(),
-            tier: rng.random_range(0..3),
-            lottery: None,
-            choices,
-        });
-    }
+/// The generated fairs as the open window [`DEV_FAIR_WINDOW`].
+fn fairs(data: &Path, input: &FairInput) -> anyhow::Result<usize> {
+    let chunk = FairChunk {
+        pools: input
+            .pools
+            .iter()
+            .map(|p| {
+                let fair = &input.fairs[p.fair as usize];
+                PoolRow {
+                    fair: fair.id.clone(),
+                    district: fair.district.clone(),
+                    category: p.category.clone(),
+                    stalls: p.stalls,
+                }
+            })
+            .collect(),
+        applicants: input
+            .applicants
+            .iter()
+            .map(|a| ApplicantRow {
+                id: a.id.clone(),
+                category: a.category.clone(),
+                tier: u32::from(a.tier),
+                lottery: None,
+                choices: a
+                    .choices
+                    .iter()
+                    .map(|&f| input.fairs[f as usize].id.clone())
+                    .collect(),
+            })
+            .collect(),
+    };
     let windows: Windows<Fairs> = Windows::new(data);
     windows
         .submit(
@@ -139,51 +138,50 @@ fn fairs(data: &Path, districts: &[String], scale: f64, seed: u64) -> anyhow::Re
             Vec::new(),
         )
         .map_err(|s| anyhow::anyhow!("the development fair window: {}", s.message()))?;
-    Ok(applicants)
+    Ok(input.applicants.len())
 }
 
-/// A school intake: about 80,000 students and 1,000 schools at scale 1 (NYC's size), with
-/// sibling (class 0) and district (class 1) priorities, in an open window.
-fn schools(data: &Path, scale: f64, seed: u64) -> anyhow::Result<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5c001);
-    let schools = ((1_000.0 * scale).round() as usize).max(5);
-    let students = ((80_000.0 * scale).round() as usize).max(50);
-    let mut chunk = SchoolChunk::default();
-    for s in 0..schools {
-        chunk.schools.push(SchoolRow {
-            id: format!("SCH{:04}", s + 1),
-            capacity: rng.random_range(40..120),
-            reserves: Vec::new(),
-        });
-    }
-    for st in 0..students {
-        let id = format!("S{:06}", st + 1);
-        let home = rng.random_range(0..schools);
-        let n = rng.random_range(1..13usize).min(schools);
-        let mut choices: Vec<usize> = vec![home];
-        while choices.len() < n {
-            // Mostly nearby schools (by number), sometimes anywhere.
-            let c = if rng.random_range(0..4) == 0 {
-                rng.random_range(0..schools)
-            } else {
-                (home + rng.random_range(1..20)) % schools
-            };
-            if !choices.contains(&c) {
-                choices.push(c);
-            }
-        }
-        let school_id = |c: usize| format!("SCH{:04}", c + 1);
-        chunk.priorities.push(PriorityRow {
-            school: school_id(home),
-            student: id.clone(),
-            priority: if rng.random_range(0..10) == 0 { 0 } else { 1 },
-        });
-        chunk.students.push(StudentRow {
-            id,
-            lottery: None,
-            choices: choices.into_iter().map(school_id).collect(),
-        });
-    }
+/// The generated school places as the open intake [`DEV_SCHOOL_WINDOW`].
+fn schools(data: &Path, input: &SchoolInput) -> anyhow::Result<usize> {
+    let chunk = SchoolChunk {
+        schools: input
+            .schools
+            .iter()
+            .enumerate()
+            .map(|(j, s)| SchoolRow {
+                id: s.id.clone(),
+                capacity: s.capacity,
+                reserves: input
+                    .reserves
+                    .iter()
+                    .filter(|r| r.school as usize == j)
+                    .map(|r| (r.class, r.seats))
+                    .collect(),
+            })
+            .collect(),
+        students: input
+            .students
+            .iter()
+            .map(|st| StudentRow {
+                id: st.id.clone(),
+                lottery: None,
+                choices: st
+                    .choices
+                    .iter()
+                    .map(|&j| input.schools[j as usize].id.clone())
+                    .collect(),
+            })
+            .collect(),
+        priorities: input
+            .priorities
+            .iter()
+            .map(|p| PriorityRow {
+                school: input.schools[p.school as usize].id.clone(),
+                student: input.students[p.student as usize].id.clone(),
+                priority: p.class,
+            })
+            .collect(),
+    };
     let windows: Windows<Schools> = Windows::new(data);
     windows
         .submit(
@@ -193,5 +191,5 @@ fn schools(data: &Path, scale: f64, seed: u64) -> anyhow::Result<usize> {
             Vec::new(),
         )
         .map_err(|s| anyhow::anyhow!("the development school window: {}", s.message()))?;
-    Ok(students)
+    Ok(input.students.len())
 }

@@ -10,7 +10,14 @@ use allot_solvers::matching::Seed;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::allocation::{BeaconArgs, Comparison, Progress, print_published, report};
+use allot_engine::log::decision::Domain;
+use allot_service::proto::v1 as pb;
+
+use super::allocation::{
+    BeaconArgs, Comparison, Progress, print_published, remote_beacon, remote_run_id,
+    remote_verification, report,
+};
+use super::remote::{Remote, RemoteArgs};
 
 #[derive(Debug, Args)]
 #[command(
@@ -71,6 +78,23 @@ enum FairCommand {
     /// Compare mechanisms on the same input: placed per tier and rank distribution side by
     /// side, once or over N lottery draws (nothing is logged).
     Compare(CompareArgs),
+
+    /// With --server only: close a window of the server (its applications came in through the
+    /// API, e.g. the generated `dev-fairs` of `allot serve --dev`) and run it.
+    RunWindow(RunWindowArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunWindowArgs {
+    /// The server's application window.
+    #[arg(long)]
+    window: String,
+    #[arg(long, value_enum, default_value = "da")]
+    mechanism: MechanismArg,
+    #[arg(long, value_enum, default_value = "own-first")]
+    precedence: PrecedenceArg,
+    #[command(flatten)]
+    beacon: BeaconArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -170,8 +194,17 @@ struct CompareArgs {
     json: bool,
 }
 
-pub fn run(args: FairArgs, data: &Path) -> Result<()> {
+pub fn run(args: FairArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
+    if !matches!(args.command, FairCommand::Compare(_))
+        && let Some(remote) = remote.connect()?
+    {
+        return run_remote(args.command, &remote);
+    }
     match args.command {
+        FairCommand::RunWindow(_) => bail!(
+            "run-window runs a window of a server: give --server URL --token T (or ALLOT_SERVER \
+             and ALLOT_TOKEN)"
+        ),
         FairCommand::Run(args) => run_allocation(args, data),
         FairCommand::Verify { run } => {
             report(&allocation::verify::<Fairs>(data, &run).context("verify")?)
@@ -326,4 +359,208 @@ fn labels(ranks: usize) -> Vec<String> {
     v.push("sum of rank²".into());
     v.push("solve seconds".into());
     v
+}
+
+fn mechanism_pb(m: MechanismArg) -> pb::FairMechanism {
+    match m {
+        MechanismArg::Da => pb::FairMechanism::Da,
+        MechanismArg::Welfare => pb::FairMechanism::Welfare,
+        MechanismArg::Rsd => pb::FairMechanism::Rsd,
+    }
+}
+
+fn precedence_pb(p: PrecedenceArg) -> pb::PoolPrecedence {
+    match p {
+        PrecedenceArg::OwnFirst => pb::PoolPrecedence::OwnCategoryFirst,
+        PrecedenceArg::OpenFirst => pb::PoolPrecedence::OpenFirst,
+    }
+}
+
+/// The applications of validated files as stream messages (the pools first).
+fn submissions(window: &str, input: &fair::FairInput) -> Vec<pb::SubmitFairApplicationsRequest> {
+    const PER_MESSAGE: usize = 10_000;
+    let pools = input
+        .pools
+        .iter()
+        .map(|p| {
+            let fair = &input.fairs[p.fair as usize];
+            pb::StallPool {
+                fair: fair.id.clone(),
+                district: fair.district.clone(),
+                category: p.category.clone(),
+                stalls: p.stalls,
+            }
+        })
+        .collect();
+    let mut messages = vec![pb::SubmitFairApplicationsRequest {
+        window: window.to_owned(),
+        pools,
+        applicants: Vec::new(),
+    }];
+    for chunk in input.applicants.chunks(PER_MESSAGE) {
+        messages.push(pb::SubmitFairApplicationsRequest {
+            window: String::new(),
+            pools: Vec::new(),
+            applicants: chunk
+                .iter()
+                .map(|a| pb::FairApplicant {
+                    id: a.id.clone(),
+                    category: a.category.clone(),
+                    tier: Some(u32::from(a.tier)),
+                    lottery: a.lottery,
+                    choices: a
+                        .choices
+                        .iter()
+                        .map(|&f| input.fairs[f as usize].id.clone())
+                        .collect(),
+                })
+                .collect(),
+        });
+    }
+    messages
+}
+
+fn run_remote(command: FairCommand, remote: &Remote) -> Result<()> {
+    let mut c = remote.fairs();
+    match command {
+        FairCommand::Run(args) => {
+            let beacon = args.beacon.beacon()?;
+            let files = fair::read(&args.input.fairs, &args.input.applicants)?;
+            let window = allocation::window_id(Domain::Fairs, &set_digest::<Fairs>(&files.input));
+            let added = remote.block_on(
+                c.submit_applications(tokio_stream::iter(submissions(&window, &files.input))),
+            )?;
+            println!(
+                "submitted {} pools and {} applications to window {window}",
+                added.get_ref().pools_total,
+                added.get_ref().applicants_total
+            );
+            run_window(
+                remote,
+                &window,
+                mechanism_pb(args.mechanism),
+                precedence_pb(args.input.precedence),
+                beacon.as_ref(),
+                Some(&args.out),
+            )
+        }
+        FairCommand::RunWindow(args) => {
+            let beacon = args.beacon.beacon()?;
+            run_window(
+                remote,
+                &args.window,
+                mechanism_pb(args.mechanism),
+                precedence_pb(args.precedence),
+                beacon.as_ref(),
+                None,
+            )
+        }
+        FairCommand::Verify { run } => {
+            let run_id = remote_run_id(Some(&run))?;
+            let v = remote.block_on(c.verify(pb::VerifyFairRunRequest { run_id }))?;
+            remote_verification(v.into_inner().verification.unwrap_or_default())
+        }
+        FairCommand::Explain { applicant, run } => {
+            let run_id = remote_run_id(run.as_deref())?;
+            let e =
+                remote.block_on(c.explain(pb::ExplainFairOutcomeRequest { run_id, applicant }))?;
+            for line in &e.get_ref().lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        FairCommand::Withdraw { applicant, run, .. } => {
+            let run_id = remote_run_id(run.as_deref())?;
+            let w = remote
+                .block_on(c.withdraw(pb::WithdrawFairStallRequest {
+                    run_id,
+                    applicant: applicant.clone(),
+                    request_id: String::new(),
+                }))?
+                .into_inner();
+            let log = w.log.unwrap_or_default();
+            println!(
+                "entries {}..{}: {applicant} gave back its stall at {} ({})",
+                log.start, log.end, w.fair, w.category
+            );
+            match w.re_offered_to {
+                Some(o) => println!(
+                    "the stall goes to {} (now at {}, rank {})",
+                    o.applicant, o.fair, o.rank
+                ),
+                None => println!("nobody on the waitlist wanted the stall: it stays free"),
+            }
+            Ok(())
+        }
+        FairCommand::Compare(_) => unreachable!("compare runs locally"),
+    }
+}
+
+/// Closes a server's window and runs it; prints the run (and writes `summary.json` to `out`).
+fn run_window(
+    remote: &Remote,
+    window: &str,
+    mechanism: pb::FairMechanism,
+    precedence: pb::PoolPrecedence,
+    beacon: Option<&allocation::Beacon>,
+    out: Option<&Path>,
+) -> Result<()> {
+    let mut c = remote.fairs();
+    let commitment = remote
+        .block_on(c.close_applications(pb::CloseFairApplicationsRequest {
+            window: window.to_owned(),
+        }))?
+        .into_inner()
+        .commitment
+        .unwrap_or_default();
+    println!(
+        "window {window} closed at entry {}: {} applications, set digest {}",
+        commitment.log_index,
+        commitment.applications,
+        hex::encode(&commitment.set_digest)
+    );
+    let run = remote
+        .block_on(c.run_allocation(pb::RunFairAllocationRequest {
+            window: window.to_owned(),
+            mechanism: mechanism as i32,
+            beacon: beacon.map(remote_beacon),
+            precedence: precedence as i32,
+            request_id: String::new(),
+        }))
+        .map_err(|e| e.context("run"))?
+        .into_inner();
+    let summary = run.summary.clone().unwrap_or_default();
+    let log = run.log.unwrap_or_default();
+    println!(
+        "placed {} of {} applicants (fill rate {:.1}%), solve {:.4} s",
+        summary.placed,
+        summary.applicants,
+        100.0 * summary.fill_rate,
+        summary.solve_seconds
+    );
+    println!(
+        "logged: entries {}..{}; run id {}",
+        log.start,
+        log.end,
+        hex::encode(&run.run_id)
+    );
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let json = serde_json::json!({
+            "window": window,
+            "run_id": hex::encode(&run.run_id),
+            "input_digest": hex::encode(&run.input_digest),
+            "seed": hex::encode(&run.seed),
+            "outcome_digest": hex::encode(&run.outcome_digest),
+            "applicants": summary.applicants,
+            "placed": summary.placed,
+            "placed_per_tier": summary.placed_per_tier,
+            "fill_rate": summary.fill_rate,
+            "log": {"start": log.start, "end": log.end},
+        });
+        std::fs::write(out.join("summary.json"), format!("{json:#}\n"))
+            .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
+        println!("results in {}", out.display());
+    }
+    Ok(())
 }

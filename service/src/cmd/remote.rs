@@ -8,7 +8,10 @@
 
 use std::path::PathBuf;
 
+use allot_service::proto::v1::appointments_client::AppointmentsClient;
 use allot_service::proto::v1::audit_client::AuditClient;
+use allot_service::proto::v1::fairs_client::FairsClient;
+use allot_service::proto::v1::schools_client::SchoolsClient;
 use allot_service::rpc::client::{self, Authorized, Bearer};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -82,6 +85,18 @@ impl Remote {
 
     pub fn audit(&self) -> AuditClient<Authorized> {
         client::audit(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn appointments(&self) -> AppointmentsClient<Authorized> {
+        client::appointments(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn fairs(&self) -> FairsClient<Authorized> {
+        client::fairs(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn schools(&self) -> SchoolsClient<Authorized> {
+        client::schools(self.channel.clone(), self.bearer.clone())
     }
 }
 

@@ -10,7 +10,14 @@ use allot_solvers::matching::Seed;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::allocation::{BeaconArgs, Comparison, Progress, print_published, report};
+use allot_engine::log::decision::Domain;
+use allot_service::proto::v1 as pb;
+
+use super::allocation::{
+    BeaconArgs, Comparison, Progress, print_published, remote_beacon, remote_run_id,
+    remote_verification, report,
+};
+use super::remote::{Remote, RemoteArgs};
 
 #[derive(Debug, Args)]
 #[command(
@@ -60,6 +67,25 @@ enum SchoolCommand {
     /// Compare mechanisms on the same input: assigned, rank table, blocking pairs and justified
     /// envy side by side, once or over N lottery draws (nothing is logged).
     Compare(CompareArgs),
+
+    /// With --server only: close a window of the server (its applications came in through the
+    /// API, e.g. the generated `dev-schools` of `allot serve --dev`) and run it.
+    RunWindow(RunWindowArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunWindowArgs {
+    /// The server's application window.
+    #[arg(long)]
+    window: String,
+    #[arg(long, value_enum, default_value = "da")]
+    mechanism: MechanismArg,
+    #[arg(long, value_enum, default_value = "single")]
+    tie_breaking: TieBreakingArg,
+    #[arg(long, value_enum, default_value = "reserved-first")]
+    reserve_order: ReserveOrderArg,
+    #[command(flatten)]
+    beacon: BeaconArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -195,8 +221,17 @@ struct CompareArgs {
     json: bool,
 }
 
-pub fn run(args: SchoolArgs, data: &Path) -> Result<()> {
+pub fn run(args: SchoolArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
+    if !matches!(args.command, SchoolCommand::Compare(_))
+        && let Some(remote) = remote.connect()?
+    {
+        return run_remote(args.command, &remote);
+    }
     match args.command {
+        SchoolCommand::RunWindow(_) => bail!(
+            "run-window runs a window of a server: give --server URL --token T (or ALLOT_SERVER \
+             and ALLOT_TOKEN)"
+        ),
         SchoolCommand::Run(args) => run_allocation(args, data),
         SchoolCommand::Verify { run } => {
             report(&allocation::verify::<Schools>(data, &run).context("verify")?)
@@ -325,5 +360,217 @@ fn compare(args: CompareArgs) -> Result<()> {
         draws: args.draws,
     }
     .print(args.json);
+    Ok(())
+}
+
+fn mechanism_pb(m: MechanismArg) -> pb::SchoolMechanism {
+    match m {
+        MechanismArg::Da => pb::SchoolMechanism::StudentDa,
+        MechanismArg::SchoolDa => pb::SchoolMechanism::SchoolDa,
+        MechanismArg::Ttc => pb::SchoolMechanism::Ttc,
+        MechanismArg::Boston => pb::SchoolMechanism::ImmediateAcceptance,
+        MechanismArg::Eada => pb::SchoolMechanism::Eada,
+    }
+}
+
+fn tie_breaking_pb(t: TieBreakingArg) -> pb::TieBreaking {
+    match t {
+        TieBreakingArg::Single => pb::TieBreaking::Single,
+        TieBreakingArg::Multiple => pb::TieBreaking::Multiple,
+    }
+}
+
+fn reserve_order_pb(o: ReserveOrderArg) -> pb::ReserveOrder {
+    match o {
+        ReserveOrderArg::ReservedFirst => pb::ReserveOrder::ReservedFirst,
+        ReserveOrderArg::OpenFirst => pb::ReserveOrder::OpenFirst,
+    }
+}
+
+/// The applications of validated files as stream messages (schools and priorities first).
+fn submissions(
+    window: &str,
+    input: &school::SchoolInput,
+) -> Vec<pb::SubmitSchoolApplicationsRequest> {
+    const PER_MESSAGE: usize = 10_000;
+    let schools = input
+        .schools
+        .iter()
+        .enumerate()
+        .map(|(j, s)| pb::School {
+            id: s.id.clone(),
+            capacity: s.capacity,
+            reserves: input
+                .reserves
+                .iter()
+                .filter(|r| r.school as usize == j)
+                .map(|r| pb::SeatReserve {
+                    priority_class: r.class,
+                    seats: r.seats,
+                })
+                .collect(),
+        })
+        .collect();
+    let priorities = input
+        .priorities
+        .iter()
+        .map(|p| pb::SchoolPriority {
+            school: input.schools[p.school as usize].id.clone(),
+            student: input.students[p.student as usize].id.clone(),
+            priority: p.class,
+        })
+        .collect();
+    let mut messages = vec![pb::SubmitSchoolApplicationsRequest {
+        window: window.to_owned(),
+        schools,
+        students: Vec::new(),
+        priorities,
+    }];
+    for chunk in input.students.chunks(PER_MESSAGE) {
+        messages.push(pb::SubmitSchoolApplicationsRequest {
+            window: String::new(),
+            schools: Vec::new(),
+            students: chunk
+                .iter()
+                .map(|st| pb::Student {
+                    id: st.id.clone(),
+                    lottery: st.lottery,
+                    choices: st
+                        .choices
+                        .iter()
+                        .map(|&j| input.schools[j as usize].id.clone())
+                        .collect(),
+                })
+                .collect(),
+            priorities: Vec::new(),
+        });
+    }
+    messages
+}
+
+fn run_remote(command: SchoolCommand, remote: &Remote) -> Result<()> {
+    let mut c = remote.schools();
+    match command {
+        SchoolCommand::Run(args) => {
+            let beacon = args.beacon.beacon()?;
+            let files = args.input.read()?;
+            let window =
+                allocation::window_id(Domain::Schools, &set_digest::<Schools>(&files.input));
+            let added = remote.block_on(
+                c.submit_applications(tokio_stream::iter(submissions(&window, &files.input))),
+            )?;
+            println!(
+                "submitted {} schools, {} students and {} priorities to window {window}",
+                added.get_ref().schools_total,
+                added.get_ref().students_total,
+                added.get_ref().priorities_total
+            );
+            run_window(
+                remote,
+                &window,
+                pb::RunSchoolAllocationRequest {
+                    window: window.clone(),
+                    mechanism: mechanism_pb(args.mechanism) as i32,
+                    tie_breaking: tie_breaking_pb(args.input.tie_breaking) as i32,
+                    reserve_order: reserve_order_pb(args.input.reserve_order) as i32,
+                    beacon: beacon.as_ref().map(remote_beacon),
+                    request_id: String::new(),
+                },
+                Some(&args.out),
+            )
+        }
+        SchoolCommand::RunWindow(args) => {
+            let beacon = args.beacon.beacon()?;
+            run_window(
+                remote,
+                &args.window,
+                pb::RunSchoolAllocationRequest {
+                    window: args.window.clone(),
+                    mechanism: mechanism_pb(args.mechanism) as i32,
+                    tie_breaking: tie_breaking_pb(args.tie_breaking) as i32,
+                    reserve_order: reserve_order_pb(args.reserve_order) as i32,
+                    beacon: beacon.as_ref().map(remote_beacon),
+                    request_id: String::new(),
+                },
+                None,
+            )
+        }
+        SchoolCommand::Verify { run } => {
+            let run_id = remote_run_id(Some(&run))?;
+            let v = remote.block_on(c.verify(pb::VerifySchoolRunRequest { run_id }))?;
+            remote_verification(v.into_inner().verification.unwrap_or_default())
+        }
+        SchoolCommand::Explain { student, run } => {
+            let run_id = remote_run_id(run.as_deref())?;
+            let e =
+                remote.block_on(c.explain(pb::ExplainSchoolOutcomeRequest { run_id, student }))?;
+            for line in &e.get_ref().lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        SchoolCommand::Compare(_) => unreachable!("compare runs locally"),
+    }
+}
+
+/// Closes a server's window and runs it; prints the run (and writes `summary.json` to `out`).
+fn run_window(
+    remote: &Remote,
+    window: &str,
+    request: pb::RunSchoolAllocationRequest,
+    out: Option<&Path>,
+) -> Result<()> {
+    let mut c = remote.schools();
+    let commitment = remote
+        .block_on(c.close_applications(pb::CloseSchoolApplicationsRequest {
+            window: window.to_owned(),
+        }))?
+        .into_inner()
+        .commitment
+        .unwrap_or_default();
+    println!(
+        "window {window} closed at entry {}: {} students, set digest {}",
+        commitment.log_index,
+        commitment.applications,
+        hex::encode(&commitment.set_digest)
+    );
+    let run = remote
+        .block_on(c.run_allocation(request))
+        .map_err(|e| e.context("run"))?
+        .into_inner();
+    let summary = run.summary.clone().unwrap_or_default();
+    let log = run.log.unwrap_or_default();
+    println!(
+        "assigned {} of {} students ({} blocking pairs, {} with justified envy), solve {:.4} s",
+        summary.assigned,
+        summary.students,
+        summary.blocking_pairs,
+        summary.justified_envy,
+        summary.solve_seconds
+    );
+    println!(
+        "logged: entries {}..{}; run id {}",
+        log.start,
+        log.end,
+        hex::encode(&run.run_id)
+    );
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let json = serde_json::json!({
+            "window": window,
+            "run_id": hex::encode(&run.run_id),
+            "input_digest": hex::encode(&run.input_digest),
+            "seed": hex::encode(&run.seed),
+            "outcome_digest": hex::encode(&run.outcome_digest),
+            "students": summary.students,
+            "assigned": summary.assigned,
+            "blocking_pairs": summary.blocking_pairs,
+            "justified_envy": summary.justified_envy,
+            "log": {"start": log.start, "end": log.end},
+        });
+        std::fs::write(out.join("summary.json"), format!("{json:#}\n"))
+            .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
+        println!("results in {}", out.display());
+    }
     Ok(())
 }

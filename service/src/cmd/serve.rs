@@ -148,16 +148,19 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         writeln!(out, "listening on {url}")?;
         if let Some(token) = &dev_token {
             writeln!(out, "development token (all roles): {token}")?;
-            first_calls(
+            out.flush()?;
+            // Help for a person at a terminal: a reader that stopped after the banner (a script,
+            // a test) must not stop the server.
+            let _ = first_calls(
                 &mut out,
                 &url,
                 handle.local_addr(),
                 tls,
                 token,
                 dev_city.as_ref(),
-            )?;
+            );
         }
-        out.flush()?;
+        let _ = out.flush();
         drop(out);
         stop.received().await;
         handle.shutdown();
@@ -212,8 +215,12 @@ fn first_calls(
     if city.is_some() {
         writeln!(
             out,
-            "  allot fair close {}    allot school close {}   (generated open windows)",
-            super::dev::DEV_FAIR_WINDOW,
+            "  allot fair run-window --window {} --beacon 00112233445566778899aabbccddeeff",
+            super::dev::DEV_FAIR_WINDOW
+        )?;
+        writeln!(
+            out,
+            "  allot school run-window --window {} --beacon 00112233445566778899aabbccddeeff",
             super::dev::DEV_SCHOOL_WINDOW
         )?;
     }

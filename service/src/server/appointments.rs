@@ -7,6 +7,7 @@
 //! share fsyncs. `MarkAbsence` and `Rebalance` take every lock or solve a flow, so they run on the
 //! blocking pool.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,12 +140,19 @@ pub fn slot(engine: &Engine, slot: SlotRef) -> pb::Slot {
     let s = engine.schedule();
     let info = s.slot(slot);
     let clinic = &s.clinics[info.clinic.index()];
+    let doctor = &s.doctors[info.doctor.index()].id;
+    // The id as `Schedule::slot_id` writes it, without looking the slot up again.
+    let mut id = String::with_capacity(doctor.len() + 17);
+    id.push_str(doctor);
+    id.push('@');
+    let _ = write!(id, "{}", info.start);
     pb::Slot {
-        id: s.slot_id(slot),
-        clinic: clinic.id.to_string(),
-        doctor: s.doctors[info.doctor.index()].id.to_string(),
+        id,
+        // `String::from(&str)` copies; `Box<str>::to_string` would go through `Display`.
+        clinic: String::from(&*clinic.id),
+        doctor: String::from(&**doctor),
         specialty: s.specialty_code(info.specialty).to_owned(),
-        district: s.districts[clinic.district.index()].id.to_string(),
+        district: String::from(&*s.districts[clinic.district.index()].id),
         start: Some(timestamp(info.start.to_timestamp(s.offset))),
         end: Some(timestamp(info.end().to_timestamp(s.offset))),
         status: slot_status(engine.slot_status(slot)) as i32,
@@ -355,10 +363,13 @@ struct PatientIn {
     attached: Option<String>,
 }
 
+/// A patient; `located`: the request ranks slots for him, so his home or attached clinic is
+/// required.
 fn patient(
     engine: &Engine,
     p: Option<&pb::Patient>,
     path: &FieldPath,
+    located: bool,
 ) -> Result<PatientIn, FieldError> {
     let p = required(p, path)?;
     let id = check_id(&p.id, &path.field("id"))?.to_owned();
@@ -385,7 +396,7 @@ fn patient(
         }
         Some(clinic.to_owned())
     };
-    if home.is_none() && attached.is_none() {
+    if located && home.is_none() && attached.is_none() {
         return Err(FieldError::invalid(
             &path.field("home"),
             "is required when attached_clinic is not given",
@@ -425,7 +436,7 @@ impl AppointmentsService {
     ) -> Result<allot_engine::appointments::FindQuery, Status> {
         let engine = self.engine()?;
         let at = FieldPath::request();
-        let p = patient(engine, r.patient.as_ref(), &at.field("patient"))?;
+        let p = patient(engine, r.patient.as_ref(), &at.field("patient"), true)?;
         let specialty = check_id(&r.specialty, &at.field("specialty"))?;
         if engine.schedule().specialty(specialty).is_none() {
             return Err(FieldError::not_found(
@@ -522,7 +533,7 @@ impl Appointments for AppointmentsService {
             .once(&caller.name, "HoldSlot", &r.request_id, &r, || async {
                 let at = FieldPath::request();
                 let slot_ref = slot_ref(&engine, &r.slot_id, &at.field("slot_id"))?;
-                let p = patient(&engine, r.patient.as_ref(), &at.field("patient"))?;
+                let p = patient(&engine, r.patient.as_ref(), &at.field("patient"), false)?;
                 let ttl = match &r.ttl {
                     Some(d) => {
                         let path = at.field("ttl");
@@ -602,7 +613,7 @@ impl Appointments for AppointmentsService {
                     }
                     Some(pb::book_request::Target::SlotId(s)) => {
                         let slot_ref = slot_ref(&engine, s, &at.field("slot_id"))?;
-                        let p = patient(&engine, r.patient.as_ref(), &at.field("patient"))?;
+                        let p = patient(&engine, r.patient.as_ref(), &at.field("patient"), false)?;
                         engine.begin_book(
                             &caller.name,
                             Booking::Slot {

@@ -10,20 +10,22 @@
 //! - [`gate`]: the tower layer every call passes.
 //! - [`validate`]: field paths and the checks that turn bad requests into INVALID_ARGUMENT.
 //! - [`state`]: [`AppState`], what the handlers share; [`status`]: engine errors as statuses.
-//! - [`audit`], [`metrics_service`]: the services; health and reflection come from tonic.
+//! - [`appointments`], [`fairs`], [`schools`] (with [`windows`], the application windows kept in
+//!   the data folder), [`scenarios`], [`audit`], [`metrics_service`]: the services; health and
+//!   reflection come from tonic. [`replies`]: answers kept for retries with a `request_id`.
 //!
 //! # Plugging in a domain service
 //!
-//! The protos of `Appointments`, `Fairs`, `Schools` and `Scenarios` are compiled and their
-//! methods already have rows in [`access::METHODS`]; their handlers are not registered until
-//! they exist. To add one (say `Fairs`):
+//! Every method of every proto has a row in [`access::METHODS`]; a service is served once it is
+//! registered in [`start_with`] and listed in [`SERVED`]. The domain services (`Appointments`,
+//! `Fairs`, `Schools`, `Scenarios`) follow one recipe; to add another (say `Fairs`):
 //! 1. give [`AppState`] a field for the engine (built in [`start`] from the data folder, sharing
 //!    `AppState::log`);
 //! 2. write `server/fairs.rs` implementing `proto::v1::fairs_server::Fairs`, converting each
 //!    request with the [`validate`] helpers (`FieldPath`, `FieldError`) and engine errors with
 //!    a `status.rs` mapping, and taking the caller from `request.extensions().get::<Arc<Caller>>()`
 //!    (its name is the decision's actor);
-//! 3. register it in [`start`] next to `AuditServer` (with the message-size limits) and list its
+//! 3. register it in [`start_with`] next to `AuditServer` (with the message-size limits) and list its
 //!    name in [`SERVED`] (health and reflection advertise what is listed there);
 //! 4. check its rows in [`access::METHODS`].
 
@@ -37,6 +39,7 @@ pub mod gate;
 pub mod metrics;
 pub mod metrics_service;
 pub mod replies;
+pub mod scenarios;
 pub mod schools;
 pub mod state;
 pub mod status;
@@ -61,12 +64,14 @@ use crate::proto::v1::appointments_server::AppointmentsServer;
 use crate::proto::v1::audit_server::AuditServer;
 use crate::proto::v1::fairs_server::FairsServer;
 use crate::proto::v1::metrics_server::MetricsServer;
+use crate::proto::v1::scenarios_server::ScenariosServer;
 use crate::proto::v1::schools_server::SchoolsServer;
 use appointments::AppointmentsService;
 use audit::AuditService;
 use fairs::FairsService;
 use gate::{GateLayer, GateState};
 use metrics_service::MetricsService;
+use scenarios::ScenariosService;
 use schools::SchoolsService;
 
 /// The services this server registers, by full name (health reports on each of them, and
@@ -75,6 +80,7 @@ pub const SERVED: &[&str] = &[
     "allot.v1.Appointments",
     "allot.v1.Fairs",
     "allot.v1.Schools",
+    "allot.v1.Scenarios",
     "allot.v1.Audit",
     "allot.v1.Metrics",
 ];
@@ -221,6 +227,11 @@ pub async fn start_with(
             )
             .max_decoding_message_size(limits.max_request_bytes)
             .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            ScenariosServer::new(ScenariosService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
         )
         .add_service(
             AuditServer::new(AuditService::new(state.clone()))

@@ -57,11 +57,14 @@ struct Stored<C> {
     closed: Option<Closed>,
 }
 
+/// A run held for reads, and for changes under the domain's lock.
+pub type HeldRun<A> = Arc<RwLock<Loaded<A>>>;
+
 /// A domain's windows and the runs read so far.
 pub struct Windows<A: WindowKind> {
     root: PathBuf,
     lock: Mutex<()>,
-    runs: Mutex<HashMap<[u8; 32], Arc<RwLock<Loaded<A>>>>>,
+    runs: Mutex<HashMap<[u8; 32], HeldRun<A>>>,
 }
 
 impl<A: WindowKind> std::fmt::Debug for Windows<A> {
@@ -272,7 +275,7 @@ impl<A: WindowKind> Windows<A> {
         params: &A::Params,
         beacon: Option<&Beacon>,
         actor: &str,
-    ) -> Result<(LoggedRunOf<()>, Arc<RwLock<Loaded<A>>>), Status>
+    ) -> Result<(LoggedRunOf<()>, HeldRun<A>), Status>
     where
         A::Params: Clone,
     {
@@ -334,7 +337,7 @@ impl<A: WindowKind> Windows<A> {
         data_dir: &Path,
         run_id: &[u8],
         path: &FieldPath,
-    ) -> Result<Arc<RwLock<Loaded<A>>>, Status> {
+    ) -> Result<HeldRun<A>, Status> {
         let id: [u8; 32] = run_id.try_into().map_err(|_| {
             FieldError::invalid(path, format!("is {} bytes; a run id has 32", run_id.len()))
         })?;

@@ -415,10 +415,10 @@ async fn bad_requests_name_the_field_and_log_nothing() {
         Code::InvalidArgument,
         "request.ttl",
     );
-    let mut p = patient("P1");
-    p.home = None;
+    let mut r = find("P1", 5);
+    r.patient.as_mut().unwrap().home = None;
     check(
-        c.hold_slot(hold(&free.id, Some(p), None)).await,
+        c.find_slots(r).await,
         Code::InvalidArgument,
         "request.patient.home",
     );

@@ -194,3 +194,131 @@ fn the_example_configuration_parses_to_the_defaults() {
     assert_eq!(config.checkpoint_interval, defaults.checkpoint_interval);
     assert!(config.tokens.is_empty() && config.tls.is_none());
 }
+
+/// `allot serve --dev` on an empty folder: its banner, then the address and token in its first
+/// two lines.
+fn serve_dev(data: &Path) -> (Server, String, String) {
+    let mut child = allot(&[
+        "serve",
+        "--dev",
+        "--dev-scale",
+        "0.02",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--data")
+    .arg(data)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.next().unwrap().unwrap();
+    let token = lines.next().unwrap().unwrap();
+    // Read the rest of the banner (the first calls to try) as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
+    (
+        Server(child),
+        url.strip_prefix("listening on ").unwrap().to_owned(),
+        token
+            .strip_prefix("development token (all roles): ")
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+fn remote(url: &str, token: &str, args: &[&str]) -> String {
+    let output = allot(args)
+        .args(["--server", url, "--token", token])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "allot {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_cli_books_and_allocates_on_a_dev_server_which_reopens_from_its_log() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (server, url, token) = serve_dev(dir.path());
+    let found = remote(
+        &url,
+        &token,
+        &[
+            "appointments",
+            "find",
+            "--specialty",
+            "therapist",
+            "--home",
+            "55.75,37.62",
+            "--count",
+            "2",
+        ],
+    );
+    // `1. DOCTOR@TIME  CLINIC (DISTRICT) SPECIALTY  score ...`
+    let slot = found
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let booked = remote(
+        &url,
+        &token,
+        &["appointments", "book", "--patient", "P1", "--slot", &slot],
+    );
+    let appointment = booked.trim().rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(booked.trim(), format!("booked {slot} as {appointment}"));
+    let again = allot(&["appointments", "book", "--patient", "P2", "--slot", &slot])
+        .args(["--server", &url, "--token", &token])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("ABORTED"), "{stderr}");
+
+    let run = remote(
+        &url,
+        &token,
+        &[
+            "school",
+            "run-window",
+            "--window",
+            "dev-schools",
+            "--beacon",
+            "00112233445566778899aabbccddeeff",
+        ],
+    );
+    let run_id = run
+        .lines()
+        .find_map(|l| l.split("run id ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let verified = remote(&url, &token, &["school", "verify", &run_id]);
+    assert!(verified.contains("verifies"), "{verified}");
+
+    // Stop (SIGTERM) and start again: the city is reopened from the log, not generated anew.
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut server = server;
+    assert!(server.0.wait().unwrap().success());
+    let (_server, url, token) = serve_dev(dir.path());
+    let shown = remote(&url, &token, &["appointments", "show", &appointment]);
+    assert!(shown.contains("(booked)"), "{shown}");
+    assert!(shown.contains(&slot), "{shown}");
+    let verified = remote(&url, &token, &["school", "verify", &run_id]);
+    assert!(verified.contains("verifies"), "{verified}");
+}

@@ -33,17 +33,15 @@ async fn health_serves_then_turns_not_serving_on_shutdown() {
         "allot.v1.Appointments",
         "allot.v1.Fairs",
         "allot.v1.Schools",
+        "allot.v1.Scenarios",
         "allot.v1.Audit",
         "allot.v1.Metrics",
     ] {
         let answer = health.check(status(service)).await.unwrap().into_inner();
         assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
     }
-    // Not registered yet: unknown to health.
-    let unknown = health
-        .check(status("allot.v1.Scenarios"))
-        .await
-        .unwrap_err();
+    // Not a service of this server: unknown to health.
+    let unknown = health.check(status("allot.v1.Nothing")).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 
     let mut watch = health.watch(status("")).await.unwrap().into_inner();
@@ -87,6 +85,7 @@ async fn reflection_lists_the_services_and_describes_them() {
         "allot.v1.Audit",
         "allot.v1.Fairs",
         "allot.v1.Metrics",
+        "allot.v1.Scenarios",
         "allot.v1.Schools",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
@@ -144,7 +143,7 @@ async fn reflection_lists_the_services_and_describes_them() {
     else {
         panic!("not a service list")
     };
-    assert_eq!(list.service.len(), 8);
+    assert_eq!(list.service.len(), 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ mod bounds;
 mod cli;
 mod lifecycle;
 mod limits;
+mod scenarios;
 
 use std::collections::BTreeMap;
 use std::path::Path;
