@@ -15,6 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use allot_engine::appointments::schedule::km;
 use allot_engine::appointments::{
@@ -193,6 +194,7 @@ pub(crate) fn simulate(
     settings: &AppointmentSettings,
     seed: u64,
     variant: &str,
+    cancel: &AtomicBool,
 ) -> Result<RunOutcome, Error> {
     let s = &prepared.schedule;
     let engine_err = |source| Error::Appointments {
@@ -268,6 +270,9 @@ pub(crate) fn simulate(
         }
     };
     for day in 0..settings.days {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         let morning = s.date(day).start().add_minutes(7 * 60);
         let until = s.date(day + settings.window_days).start();
         let in_flu = case

@@ -35,6 +35,9 @@ pub enum Error {
     /// A request that cannot be served as asked (no runs, too many runs, ...).
     #[error("{0}")]
     Request(String),
+    /// The caller cancelled the runs.
+    #[error("cancelled")]
+    Cancelled,
     /// The thread pool could not be built.
     #[error("cannot start {threads} worker threads: {problem}")]
     Threads { threads: usize, problem: String },

@@ -24,7 +24,7 @@ mod allocation;
 mod appointments;
 mod error;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -74,6 +74,18 @@ pub fn run(
     threads: Option<usize>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Report, Error> {
+    run_cancellable(scenario, runs, threads, progress, &AtomicBool::new(false))
+}
+
+/// [`run`] that stops early, with [`Error::Cancelled`], once `cancel` is set (checked before
+/// each run and at every simulated day), e.g. when a gRPC caller goes away.
+pub fn run_cancellable(
+    scenario: &Scenario,
+    runs: u32,
+    threads: Option<usize>,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Report, Error> {
     let runs = if runs == 0 { scenario.runs } else { runs };
     if runs > MAX_RUNS {
         return Err(Error::Request(format!(
@@ -81,7 +93,7 @@ pub fn run(
         )));
     }
     match threads {
-        None => run_here(scenario, runs, progress),
+        None => run_here(scenario, runs, progress, cancel),
         Some(t) => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(t.max(1))
@@ -90,7 +102,7 @@ pub fn run(
                     threads: t,
                     problem: e.to_string(),
                 })?;
-            pool.install(|| run_here(scenario, runs, progress))
+            pool.install(|| run_here(scenario, runs, progress, cancel))
         }
     }
 }
@@ -99,6 +111,7 @@ fn run_here(
     scenario: &Scenario,
     runs: u32,
     progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
 ) -> Result<Report, Error> {
     let settings = &scenario.appointments;
     let demand = scenario.variants[0]
@@ -142,6 +155,9 @@ fn run_here(
         .par_iter()
         .with_max_len(1)
         .map(|&(domain, v, r)| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
             let variant = &scenario.variants[v];
             let out = match domain {
                 Domain::Appointments => {
@@ -159,6 +175,7 @@ fn run_here(
                         settings,
                         seed,
                         &variant.name,
+                        cancel,
                     )?)
                 }
                 Domain::Fairs => {

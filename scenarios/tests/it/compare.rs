@@ -166,3 +166,21 @@ fn progress_counts_every_run_once() {
     let done: Vec<u64> = seen.iter().map(|&(d, _)| d).collect();
     assert_eq!(done, (0..=total).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_cancelled_run_stops_with_cancelled() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = scenario(SMALL);
+    let cancel = AtomicBool::new(false);
+    // Cancel as soon as the first run finishes.
+    let progress = |p: allot_scenarios::Progress| {
+        if p.done >= 1 {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let got = allot_scenarios::run_cancellable(&s, 50, Some(2), &progress, &cancel);
+    assert!(
+        matches!(got, Err(allot_scenarios::Error::Cancelled)),
+        "{got:?}"
+    );
+}

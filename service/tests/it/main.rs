@@ -9,3 +9,4 @@ mod fuzz;
 mod mcf;
 mod school;
 mod server;
+mod simulate;
