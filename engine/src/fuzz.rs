@@ -26,8 +26,11 @@ use crate::log::recover::walk_segment;
 use crate::log::{Checkpoint, SignedCheckpoint, SigningKey, VerifierKey};
 use crate::school::{self, Schools};
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("fair_csv", fair_csv),
     ("school_csv", school_csv),
     ("appointment_csv", appointment_csv),

@@ -122,6 +122,9 @@ fn string_field(field: u32, text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Puts a string into one of a request's id fields.
+type IdField = fn(&[u8]) -> Vec<u8>;
+
 fn f1(t: &[u8]) -> Vec<u8> {
     string_field(1, t)
 }
@@ -137,8 +140,17 @@ fn patient_id(t: &[u8]) -> Vec<u8> {
 
 /// Every method: its kind, what an empty request gets (code and field path; OK: it is a valid
 /// request), and how to put a string into one of its id fields, with that field's path.
+type Row = (
+    &'static str,
+    Kind,
+    Code,
+    &'static str,
+    Option<IdField>,
+    &'static str,
+);
+
 #[rustfmt::skip]
-const METHODS: &[(&str, Kind, Code, &str, Option<fn(&[u8]) -> Vec<u8>>, &str)] = &[
+const METHODS: &[Row] = &[
     ("/allot.v1.Appointments/FindSlots", Kind::Unary, Code::InvalidArgument, "request.patient", Some(patient_id), "request.patient.id"),
     ("/allot.v1.Appointments/HoldSlot", Kind::Unary, Code::InvalidArgument, "request.slot_id", Some(f1), "request.slot_id"),
     ("/allot.v1.Appointments/Book", Kind::Unary, Code::InvalidArgument, "request.target", Some(f2), "request.slot_id"),
