@@ -144,7 +144,7 @@ impl Table {
                 return Err(InputError::at(
                     &name,
                     1,
-                    h,
+                    clip(h),
                     "column appears twice in the header",
                 ));
             }
@@ -379,17 +379,21 @@ pub fn clip(text: &str) -> String {
     clip_to(text, 40)
 }
 
-/// [`clip`] to `max` characters.
+/// [`clip`] to about `max` characters of output (an escaped character counts as its escape).
 pub fn clip_to(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max + 3));
-    for (i, c) in text.chars().enumerate() {
-        if i == max {
+    let mut shown = 0;
+    for c in text.chars() {
+        if shown >= max {
             out.push_str("...");
             break;
         }
         if c.is_control() {
-            out.extend(c.escape_debug());
+            let escaped: String = c.escape_debug().collect();
+            shown += escaped.chars().count();
+            out.push_str(&escaped);
         } else {
+            shown += 1;
             out.push(c);
         }
     }

@@ -176,6 +176,8 @@ const METHODS: &[Row] = &[
     ("/allot.v1.Audit/GetInclusionProof", Kind::Unary, Code::Ok, "", None, ""),
     ("/allot.v1.Audit/GetConsistencyProof", Kind::Unary, Code::InvalidArgument, "request.old_size", None, ""),
     ("/allot.v1.Audit/StreamEntries", Kind::ServerStream, Code::Ok, "", None, ""),
+    ("/allot.v1.Scenarios/Simulate", Kind::ServerStream, Code::InvalidArgument, "request.scenario_toml", Some(f1), "request.scenario_toml"),
+    ("/allot.v1.Metrics/GetMetrics", Kind::Unary, Code::Ok, "", None, ""),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
