@@ -115,7 +115,8 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, path: list) ->
 
 def parse_verifier_key(text: str):
     """`<name>+<hex key id>+<base64(0x01 || Ed25519 public key)>` (golang.org/x/mod/sumdb/note)."""
-    name, key_id_hex, key_b64 = text.strip().split("+")
+    # The name and the hex key id have no `+`; the base64 key may.
+    name, key_id_hex, key_b64 = text.strip().split("+", 2)
     raw = base64.b64decode(key_b64)
     if len(raw) != 33 or raw[0] != 0x01:
         raise ValueError("not an Ed25519 verifier key")

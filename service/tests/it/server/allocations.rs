@@ -247,6 +247,18 @@ async fn a_fair_window_from_submission_to_verification_and_restart() {
         .await
         .unwrap_err();
     assert_eq!(late.code(), Code::FailedPrecondition);
+    // A bad run request names its field and logs nothing.
+    let size = h.log.size();
+    let mut no_mechanism = run_request.clone();
+    no_mechanism.mechanism = 0;
+    let status = f.run_allocation(no_mechanism).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("request.mechanism: "),
+        "{}",
+        status.message()
+    );
+    assert_eq!(h.log.size(), size);
     // Every applicant has its own lottery number: a beacon is refused.
     let mut with_beacon = run_request.clone();
     with_beacon.beacon = Some(beacon());
@@ -460,6 +472,29 @@ async fn a_school_intake_with_a_drawn_lottery() {
         status
             .message()
             .starts_with("request[0].schools[0].reserves[0].seats: "),
+        "{}",
+        status.message()
+    );
+    let too_many = pb::Student {
+        id: "S99".into(),
+        lottery: None,
+        choices: (0..13).map(|k| format!("SCH{k}")).collect(),
+    };
+    let status = s
+        .submit_applications(tokio_stream::iter(vec![
+            pb::SubmitSchoolApplicationsRequest {
+                window: "2026".into(),
+                schools: vec![],
+                students: vec![too_many],
+                priorities: vec![],
+            },
+        ]))
+        .await
+        .unwrap_err();
+    assert!(
+        status
+            .message()
+            .starts_with("request[0].students[0].choices: "),
         "{}",
         status.message()
     );
