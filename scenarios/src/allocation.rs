@@ -36,6 +36,16 @@ pub(crate) struct AllocOutcome {
 }
 
 impl AllocOutcome {
+    pub fn unplaced(&self) -> u64 {
+        self.participants - self.placed
+    }
+
+    /// Share of all participants placed at their first choice.
+    pub fn first_choice_share(&self) -> f64 {
+        self.rank_counts.first().copied().unwrap_or(0) as f64 / self.participants.max(1) as f64
+    }
+
+    /// Mean rank of the placed participants (1 is the first choice).
     pub fn mean_rank(&self) -> f64 {
         let sum: u64 = self
             .rank_counts

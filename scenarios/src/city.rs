@@ -145,26 +145,24 @@ impl ClinicNetwork {
 
     /// `clinics.csv`.
     pub fn clinics_csv(&self) -> String {
-        let mut out = String::from("clinic,district,lat,lon\n");
-        for c in &self.clinics {
-            out += &format!(
-                "{},{},{:.6},{:.6}\n",
-                c.id, self.districts[c.district].id, c.location.lat, c.location.lon
-            );
-        }
-        out
+        appt_gen::clinics_csv(self.clinics.iter().map(|c| {
+            (
+                c.id.as_str(),
+                self.districts[c.district].id.as_str(),
+                c.location,
+            )
+        }))
     }
 
     /// `doctors.csv`, with every doctor's minutes per visit written out.
     pub fn doctors_csv(&self) -> String {
-        let mut out = String::from("doctor,clinic,specialty,minutes,schedule\n");
-        for d in &self.doctors {
-            out += &format!(
-                "{},{},{},{},{}\n",
-                d.id, self.clinics[d.clinic].id, d.specialty, d.minutes, d.schedule
-            );
-        }
-        out
+        appt_gen::doctors_csv(self.doctors.iter().map(|d| appt_gen::DoctorCsvRow {
+            doctor: &d.id,
+            clinic: &self.clinics[d.clinic].id,
+            specialty: &d.specialty,
+            minutes: Some(d.minutes),
+            schedule: &d.schedule,
+        }))
     }
 
     /// The schedule input over `days` days from `first_day`, in Moscow time.

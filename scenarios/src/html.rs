@@ -59,6 +59,12 @@ fn axis_max(values: impl Iterator<Item = f64>) -> f64 {
     if m > 0.0 { m * 1.08 } else { 1.0 }
 }
 
+fn svg_open(w: f64, h: f64) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\">"
+    )
+}
+
 fn figure(out: &mut String, name: &str, title: &str, svg: &str) {
     let _ = writeln!(
         out,
@@ -80,10 +86,7 @@ fn bars_ci(items: &[(String, Estimate)], unit: &str) -> String {
         .fold(0.0, f64::min);
     let span = max - min;
     let x = |v: f64| label_w + (v.clamp(min, max) - min) / span * plot_w;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">",
-        w = label_w + plot_w + 80.0
-    );
+    let mut s = svg_open(label_w + plot_w + 80.0, h);
     for (i, (name, e)) in items.iter().enumerate() {
         let y = 4.0 + row_h * i as f64;
         let _ = write!(
@@ -142,19 +145,8 @@ fn grouped(categories: &[String], series: &[(String, Vec<Estimate>)], y_label: &
             .flat_map(|(_, v)| v.iter().map(|e| e.ci95_high.max(e.mean))),
     );
     let y = |v: f64| top + plot_h - v.clamp(0.0, max) / max * plot_h;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\">"
-    );
-    let _ = write!(
-        s,
-        "<path d=\"M{left} {top}V{b}H{r}\" stroke=\"#888\" fill=\"none\"/><text x=\"4\" y=\"{top}\" class=\"val\">{}</text><text x=\"4\" y=\"{b}\" class=\"val\">0</text><text x=\"{left}\" y=\"{yl}\" class=\"lbl\" transform=\"rotate(-90 12 {mid})\">{}</text>",
-        fmt_num(max),
-        esc(y_label),
-        b = top + plot_h,
-        r = w - 10.0,
-        yl = top + plot_h / 2.0,
-        mid = top + plot_h / 2.0,
-    );
+    let mut s = svg_open(w, h);
+    axes(&mut s, (left, top), (w - 10.0, top + plot_h), max, y_label);
     for (c, cat) in categories.iter().enumerate() {
         let gx = left + group_w * c as f64 + 4.0;
         for (k, (name, values)) in series.iter().enumerate() {
@@ -195,6 +187,22 @@ fn grouped(categories: &[String], series: &[(String, Vec<Estimate>)], y_label: &
     s
 }
 
+/// The y axis from 0 to `max` and the x axis of a plot from `(left, top)` to `(right, bottom)`.
+fn axes(
+    s: &mut String,
+    (left, top): (f64, f64),
+    (right, bottom): (f64, f64),
+    max: f64,
+    y_label: &str,
+) {
+    let _ = write!(
+        s,
+        "<path d=\"M{left} {top}V{bottom}H{right}\" stroke=\"#888\" fill=\"none\"/><text x=\"4\" y=\"{top}\" class=\"val\">{}</text><text x=\"4\" y=\"{bottom}\" class=\"val\">0</text><text x=\"{left}\" y=\"{top}\" class=\"lbl\" dx=\"6\" dy=\"10\">{}</text>",
+        fmt_num(max),
+        esc(y_label),
+    );
+}
+
 fn legend<'a>(s: &mut String, names: impl Iterator<Item = &'a str>, y0: f64) {
     for (k, name) in names.enumerate() {
         let y = y0 + 18.0 * k as f64;
@@ -217,19 +225,20 @@ fn lines(points: usize, series: &[(String, Vec<f64>)], y_label: &str, x_label: &
     let max = axis_max(series.iter().flat_map(|(_, v)| v.iter().copied()));
     let x = |i: usize| left + plot_w * (i as f64 + 0.5) / points.max(1) as f64;
     let y = |v: f64| top + plot_h - v.clamp(0.0, max) / max * plot_h;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\">"
+    let mut s = svg_open(w, h);
+    axes(
+        &mut s,
+        (left, top),
+        (left + plot_w, top + plot_h),
+        max,
+        y_label,
     );
     let _ = write!(
         s,
-        "<path d=\"M{left} {top}V{b}H{r}\" stroke=\"#888\" fill=\"none\"/><text x=\"4\" y=\"{top}\" class=\"val\">{}</text><text x=\"4\" y=\"{b}\" class=\"val\">0</text><text x=\"{cx}\" y=\"{xl}\" class=\"lbl\" text-anchor=\"middle\">{}</text><text x=\"{left}\" y=\"{top}\" class=\"lbl\" dx=\"6\" dy=\"10\">{}</text>",
-        fmt_num(max),
-        esc(x_label),
-        esc(y_label),
-        b = top + plot_h,
-        r = left + plot_w,
-        cx = left + plot_w / 2.0,
-        xl = top + plot_h + 16.0,
+        "<text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\" text-anchor=\"middle\">{}</text>",
+        left + plot_w / 2.0,
+        top + plot_h + 16.0,
+        esc(x_label)
     );
     for (k, (_, values)) in series.iter().enumerate() {
         let mut d = String::new();
@@ -321,7 +330,7 @@ fn ranks(out: &mut String, report: &Report, fairs: bool) {
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}\
 h1{font-size:22px}h2{font-size:18px;margin-top:32px}table{border-collapse:collapse;font-size:12px}\
-td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}th:first-child,td:first-child{text-align:left}\
+.table{overflow-x:auto;max-width:100%}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}\
 figure.chart{display:inline-block;vertical-align:top;margin:8px 12px 16px 0}\
 figcaption{font-weight:600;margin-bottom:4px}svg .lbl{font-size:11px}svg .val{font-size:10px;fill:#444}\
 .ci-text{color:#666}";
@@ -347,7 +356,9 @@ pub fn render(report: &Report) -> String {
     for line in &report.setup {
         let _ = write!(out, "<li>{}</li>", esc(line));
     }
-    out.push_str("</ul>\n<h2>Metrics</h2><table><tr><th>metric</th><th>unit</th>");
+    out.push_str(
+        "</ul>\n<h2>Metrics</h2><div class=\"table\"><table><tr><th>metric</th><th>unit</th>",
+    );
     for v in &report.variants {
         let _ = write!(out, "<th>{}</th>", esc(&v.name));
     }
@@ -380,7 +391,7 @@ pub fn render(report: &Report) -> String {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 
     // Distributions.
     let with_appts: Vec<_> = report
@@ -416,15 +427,27 @@ pub fn render(report: &Report) -> String {
             ),
             &lines(districts.len(), &series, "utilisation", "district"),
         );
-        let days = with_appts
+        // Up to the day after the last one where any variant has a visible share (0.1% or more).
+        let longest = with_appts
             .iter()
             .map(|(_, a)| a.waiting_days.len())
             .max()
             .unwrap_or(0);
+        let days = with_appts
+            .iter()
+            .filter_map(|(_, a)| a.waiting_days.iter().rposition(|e| e.mean >= 0.001))
+            .max()
+            .map_or(1, |d| d + 2)
+            .min(longest);
         let categories: Vec<String> = (0..days).map(|d| d.to_string()).collect();
         let series: Vec<(String, Vec<Estimate>)> = with_appts
             .iter()
-            .map(|(n, a)| (n.clone(), a.waiting_days.clone()))
+            .map(|(n, a)| {
+                (
+                    n.clone(),
+                    a.waiting_days[..days.min(a.waiting_days.len())].to_vec(),
+                )
+            })
             .collect();
         figure(
             &mut out,

@@ -306,20 +306,87 @@ fn setup(scenario: &Scenario) -> Vec<String> {
     out
 }
 
-fn push(metrics: &mut Vec<Metric>, name: &str, unit: &str, values: &[f64]) {
-    let e = Estimate::of(values);
-    metrics.push(Metric {
-        name: name.into(),
-        unit: unit.into(),
-        mean: e.mean,
-        ci95_low: e.ci95_low,
-        ci95_high: e.ci95_high,
-    });
+/// A metric's name, unit and how to read it off one run.
+type Measure<T> = (&'static str, &'static str, fn(&T) -> f64);
+
+fn push<T>(metrics: &mut Vec<Metric>, runs: &[&T], table: &[Measure<T>]) {
+    for &(name, unit, measure) in table {
+        let values: Vec<f64> = runs.iter().map(|r| measure(r)).collect();
+        let e = Estimate::of(&values);
+        metrics.push(Metric {
+            name: name.into(),
+            unit: unit.into(),
+            mean: e.mean,
+            ci95_low: e.ci95_low,
+            ci95_high: e.ci95_high,
+        });
+    }
 }
 
 fn column<T>(runs: &[&T], f: impl Fn(&T) -> f64) -> Vec<f64> {
     runs.iter().map(|r| f(r)).collect()
 }
+
+const APPOINTMENT_METRICS: &[Measure<RunOutcome>] = &[
+    ("appointment_requests", "requests", |r| r.requests as f64),
+    ("appointments_booked", "requests", |r| r.booked as f64),
+    ("unserved_requests", "requests", |r| r.unserved as f64),
+    ("unserved_share", "ratio", |r| {
+        r.unserved as f64 / r.requests.max(1) as f64
+    }),
+    ("waiting_days_p50", "days", |r| r.wait_p50),
+    ("waiting_days_p95", "days", |r| r.wait_p95),
+    ("waiting_days_mean", "days", |r| r.wait_mean),
+    ("travel_km_mean", "km", |r| r.travel_mean),
+    ("clinic_utilisation_max", "ratio", |r| r.util_max),
+    ("clinic_utilisation_mean", "ratio", |r| r.util_mean),
+    ("district_utilisation_spread", "ratio", |r| r.util_spread),
+    ("cancellations", "appointments", |r| r.cancelled as f64),
+    ("no_shows", "appointments", |r| r.no_shows as f64),
+    ("re_offered_after_absence", "appointments", |r| {
+        r.reoffered as f64
+    }),
+];
+
+const FAIR_METRICS: &[Measure<AllocOutcome>] = &[
+    ("fair_fill_rate", "ratio", |r| {
+        r.placed as f64 / r.places.max(1) as f64
+    }),
+    ("fair_placed", "applicants", |r| r.placed as f64),
+    ("fair_placed_tier0", "applicants", |r| {
+        r.placed_per_tier[0] as f64
+    }),
+    ("fair_placed_tier1", "applicants", |r| {
+        r.placed_per_tier[1] as f64
+    }),
+    ("fair_placed_tier2", "applicants", |r| {
+        r.placed_per_tier[2] as f64
+    }),
+    ("fair_unplaced", "applicants", |r| r.unplaced() as f64),
+    ("fair_mean_rank", "rank", AllocOutcome::mean_rank),
+    (
+        "fair_first_choice_share",
+        "ratio",
+        AllocOutcome::first_choice_share,
+    ),
+];
+
+const SCHOOL_METRICS: &[Measure<AllocOutcome>] = &[
+    ("school_assigned", "students", |r| r.placed as f64),
+    ("school_unassigned", "students", |r| r.unplaced() as f64),
+    ("school_mean_rank", "rank", AllocOutcome::mean_rank),
+    (
+        "school_first_choice_share",
+        "ratio",
+        AllocOutcome::first_choice_share,
+    ),
+    ("school_justified_envy", "pairs", |r| {
+        r.justified_envy as f64
+    }),
+    ("school_blocking_pairs", "pairs", |r| {
+        r.blocking_pairs as f64
+    }),
+];
 
 fn appointment_metrics(
     metrics: &mut Vec<Metric>,
@@ -327,76 +394,7 @@ fn appointment_metrics(
     baseline: &scenario::Variant,
     variant: &scenario::Variant,
 ) -> AppointmentDetail {
-    let m = metrics;
-    push(
-        m,
-        "appointment_requests",
-        "requests",
-        &column(runs, |r| r.requests as f64),
-    );
-    push(
-        m,
-        "appointments_booked",
-        "requests",
-        &column(runs, |r| r.booked as f64),
-    );
-    push(
-        m,
-        "unserved_requests",
-        "requests",
-        &column(runs, |r| r.unserved as f64),
-    );
-    push(
-        m,
-        "unserved_share",
-        "ratio",
-        &column(runs, |r| r.unserved as f64 / r.requests.max(1) as f64),
-    );
-    push(m, "waiting_days_p50", "days", &column(runs, |r| r.wait_p50));
-    push(m, "waiting_days_p95", "days", &column(runs, |r| r.wait_p95));
-    push(
-        m,
-        "waiting_days_mean",
-        "days",
-        &column(runs, |r| r.wait_mean),
-    );
-    push(m, "travel_km_mean", "km", &column(runs, |r| r.travel_mean));
-    push(
-        m,
-        "clinic_utilisation_max",
-        "ratio",
-        &column(runs, |r| r.util_max),
-    );
-    push(
-        m,
-        "clinic_utilisation_mean",
-        "ratio",
-        &column(runs, |r| r.util_mean),
-    );
-    push(
-        m,
-        "district_utilisation_spread",
-        "ratio",
-        &column(runs, |r| r.util_spread),
-    );
-    push(
-        m,
-        "cancellations",
-        "appointments",
-        &column(runs, |r| r.cancelled as f64),
-    );
-    push(
-        m,
-        "no_shows",
-        "appointments",
-        &column(runs, |r| r.no_shows as f64),
-    );
-    push(
-        m,
-        "re_offered_after_absence",
-        "appointments",
-        &column(runs, |r| r.reoffered as f64),
-    );
+    push(metrics, runs, APPOINTMENT_METRICS);
     let net = &variant
         .appointments
         .as_ref()
@@ -434,95 +432,17 @@ fn rank_detail(runs: &[&AllocOutcome]) -> AllocationDetail {
     AllocationDetail {
         rank_shares,
         unplaced_share: Estimate::of(&column(runs, |r| {
-            (r.participants - r.placed) as f64 / r.participants.max(1) as f64
+            r.unplaced() as f64 / r.participants.max(1) as f64
         })),
     }
 }
 
 fn fair_metrics(metrics: &mut Vec<Metric>, runs: &[&AllocOutcome]) -> AllocationDetail {
-    let m = metrics;
-    push(
-        m,
-        "fair_fill_rate",
-        "ratio",
-        &column(runs, |r| r.placed as f64 / r.places.max(1) as f64),
-    );
-    push(
-        m,
-        "fair_placed",
-        "applicants",
-        &column(runs, |r| r.placed as f64),
-    );
-    for tier in 0..3 {
-        push(
-            m,
-            &format!("fair_placed_tier{tier}"),
-            "applicants",
-            &column(runs, |r| r.placed_per_tier[tier] as f64),
-        );
-    }
-    push(
-        m,
-        "fair_unplaced",
-        "applicants",
-        &column(runs, |r| (r.participants - r.placed) as f64),
-    );
-    push(
-        m,
-        "fair_mean_rank",
-        "rank",
-        &column(runs, |r| r.mean_rank()),
-    );
-    push(
-        m,
-        "fair_first_choice_share",
-        "ratio",
-        &column(runs, |r| {
-            r.rank_counts.first().copied().unwrap_or(0) as f64 / r.participants.max(1) as f64
-        }),
-    );
+    push(metrics, runs, FAIR_METRICS);
     rank_detail(runs)
 }
 
 fn school_metrics(metrics: &mut Vec<Metric>, runs: &[&AllocOutcome]) -> AllocationDetail {
-    let m = metrics;
-    push(
-        m,
-        "school_assigned",
-        "students",
-        &column(runs, |r| r.placed as f64),
-    );
-    push(
-        m,
-        "school_unassigned",
-        "students",
-        &column(runs, |r| (r.participants - r.placed) as f64),
-    );
-    push(
-        m,
-        "school_mean_rank",
-        "rank",
-        &column(runs, |r| r.mean_rank()),
-    );
-    push(
-        m,
-        "school_first_choice_share",
-        "ratio",
-        &column(runs, |r| {
-            r.rank_counts.first().copied().unwrap_or(0) as f64 / r.participants.max(1) as f64
-        }),
-    );
-    push(
-        m,
-        "school_justified_envy",
-        "pairs",
-        &column(runs, |r| r.justified_envy as f64),
-    );
-    push(
-        m,
-        "school_blocking_pairs",
-        "pairs",
-        &column(runs, |r| r.blocking_pairs as f64),
-    );
+    push(metrics, runs, SCHOOL_METRICS);
     rank_detail(runs)
 }

@@ -896,33 +896,14 @@ impl Engine {
         e.check()?;
         check_patient(patient)?;
         e.maybe_sweep();
-        let info = e.check_slot(slot)?;
-        e.check_future(slot, &info, Some(patient))?;
         let now = e.clock.now();
         let ttl = ttl.unwrap_or(e.options.hold_ttl);
         let expires = now.unix_micros().saturating_add(ttl.as_micros() as u64);
-        for attempt in 0..2 {
-            let s = patient_shard(patient);
-            let mut shard = e.inv.patient_shard(s);
-            let p = shard.intern(s, patient);
-            e.check_overlap(&shard, p, &info, &[])?;
-            let doctor = e.inv.doctor_lock(info.doctor);
-            let status = e.inv.status(slot.0);
-            if status != FREE {
-                drop((doctor, shard));
-                if status == HELD
-                    && attempt == 0
-                    && e.next_expiry.load(Ordering::SeqCst) <= now.unix_micros()
-                {
-                    e.sweep(now.unix_micros());
-                    continue;
-                }
-                return Err(e.taken(slot, status, Some(patient)));
-            }
+        self.take_free_slot(patient, slot, now, |shard, s, p| {
             let hold = shard.new_hold(s);
             e.inv
                 .apply(
-                    &mut shard,
+                    shard,
                     &Effect::Hold {
                         patient: p,
                         slot: slot.0,
@@ -942,16 +923,53 @@ impl Engine {
                 .into()
             });
             let undo = vec![Effect::Release { key: hold }];
-            let ack = e.submit(&mut shard, batch, &undo)?;
-            drop((doctor, shard));
+            let ack = e.submit(shard, batch, &undo)?;
             let held = Held {
                 hold: HoldId(hold),
                 slot,
                 expires: Timestamp::from_unix_micros(expires),
             };
-            return Ok(Pending::new(&self.inner, ack, held, undo));
-        }
-        Err(Error::Internal("hold retried twice".into()))
+            Ok((held, undo, ack))
+        })
+    }
+
+    /// Gives a free slot to `patient`: under the patient's shard lock and the slot's doctor
+    /// lock, checks the patient's other appointments and that the slot is free, then lets `take`
+    /// change the inventory and queue its decisions before the locks are released. A slot held
+    /// by a hold that has lapsed but not been swept yet counts as free: one sweep, one retry.
+    fn take_free_slot<T>(
+        &self,
+        patient: &str,
+        slot: SlotRef,
+        now: Timestamp,
+        take: impl FnOnce(&mut PatientShard, usize, PatientRef) -> Result<(T, Vec<Effect>, Ack)>,
+    ) -> Result<Pending<T>> {
+        let e = &self.inner;
+        let info = e.check_slot(slot)?;
+        e.check_future(slot, &info, Some(patient))?;
+        let s = patient_shard(patient);
+        let mut swept = false;
+        let (mut shard, doctor, p) = loop {
+            let mut shard = e.inv.patient_shard(s);
+            let p = shard.intern(s, patient);
+            e.check_overlap(&shard, p, &info, &[])?;
+            let doctor = e.inv.doctor_lock(info.doctor);
+            let status = e.inv.status(slot.0);
+            if status == FREE {
+                break (shard, doctor, p);
+            }
+            drop((doctor, shard));
+            if status == HELD && !swept && e.next_expiry.load(Ordering::SeqCst) <= now.unix_micros()
+            {
+                e.sweep(now.unix_micros());
+                swept = true;
+                continue;
+            }
+            return Err(e.taken(slot, status, Some(patient)));
+        };
+        let (value, undo, ack) = take(&mut shard, s, p)?;
+        drop((doctor, shard));
+        Ok(Pending::new(&self.inner, ack, value, undo))
     }
 
     /// Lets a hold go before it expires.
@@ -1085,30 +1103,11 @@ impl Engine {
             Booking::Slot { patient, slot } => {
                 e.maybe_sweep();
                 check_patient(patient)?;
-                let info = e.check_slot(slot)?;
-                e.check_future(slot, &info, Some(patient))?;
-                for attempt in 0..2 {
-                    let s = patient_shard(patient);
-                    let mut shard = e.inv.patient_shard(s);
-                    let p = shard.intern(s, patient);
-                    e.check_overlap(&shard, p, &info, &[])?;
-                    let doctor = e.inv.doctor_lock(info.doctor);
-                    let status = e.inv.status(slot.0);
-                    if status != FREE {
-                        drop((doctor, shard));
-                        if status == HELD
-                            && attempt == 0
-                            && e.next_expiry.load(Ordering::SeqCst) <= now.unix_micros()
-                        {
-                            e.sweep(now.unix_micros());
-                            continue;
-                        }
-                        return Err(e.taken(slot, status, Some(patient)));
-                    }
+                self.take_free_slot(patient, slot, now, |shard, s, p| {
                     let appt = shard.new_appt(s);
                     e.inv
                         .apply(
-                            &mut shard,
+                            shard,
                             &Effect::Book {
                                 patient: p,
                                 slot: slot.0,
@@ -1127,19 +1126,13 @@ impl Engine {
                         .into()
                     });
                     let undo = vec![Effect::Unbook { appt, hold: None }];
-                    let ack = e.submit(&mut shard, batch, &undo)?;
-                    drop((doctor, shard));
-                    return Ok(Pending::new(
-                        &self.inner,
-                        ack,
-                        Booked {
-                            appointment: AppointmentId(appt),
-                            slot,
-                        },
-                        undo,
-                    ));
-                }
-                Err(Error::Internal("booking retried twice".into()))
+                    let ack = e.submit(shard, batch, &undo)?;
+                    let booked = Booked {
+                        appointment: AppointmentId(appt),
+                        slot,
+                    };
+                    Ok((booked, undo, ack))
+                })
             }
         }
     }

@@ -172,6 +172,39 @@ fn apportion(total: usize, weights: &[f64]) -> Vec<usize> {
     parts
 }
 
+/// `clinics.csv` of `(clinic, district, location)` rows.
+pub fn clinics_csv<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str, Location)>) -> String {
+    let mut out = String::from("clinic,district,lat,lon\n");
+    for (clinic, district, at) in rows {
+        out += &format!("{clinic},{district},{:.6},{:.6}\n", at.lat, at.lon);
+    }
+    out
+}
+
+/// One row of `doctors.csv`.
+#[derive(Debug, Clone, Copy)]
+pub struct DoctorCsvRow<'a> {
+    pub doctor: &'a str,
+    pub clinic: &'a str,
+    pub specialty: &'a str,
+    /// `None`: left empty, the specialty's standard minutes apply.
+    pub minutes: Option<u16>,
+    pub schedule: &'a str,
+}
+
+/// `doctors.csv` of these rows.
+pub fn doctors_csv<'a>(rows: impl IntoIterator<Item = DoctorCsvRow<'a>>) -> String {
+    let mut out = String::from("doctor,clinic,specialty,minutes,schedule\n");
+    for d in rows {
+        let minutes = d.minutes.map(|m| m.to_string()).unwrap_or_default();
+        out += &format!(
+            "{},{},{},{minutes},{}\n",
+            d.doctor, d.clinic, d.specialty, d.schedule
+        );
+    }
+    out
+}
+
 impl City {
     pub fn generate(spec: &CitySpec) -> City {
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
@@ -266,26 +299,24 @@ impl City {
 
     /// `clinics.csv`.
     pub fn clinics_csv(&self) -> String {
-        let mut out = String::from("clinic,district,lat,lon\n");
-        for c in &self.clinics {
-            out += &format!(
-                "{},{},{:.6},{:.6}\n",
-                c.id, self.districts[c.district].id, c.location.lat, c.location.lon
-            );
-        }
-        out
+        clinics_csv(self.clinics.iter().map(|c| {
+            (
+                c.id.as_str(),
+                self.districts[c.district].id.as_str(),
+                c.location,
+            )
+        }))
     }
 
     /// `doctors.csv` (minutes left empty: the standard ones apply).
     pub fn doctors_csv(&self) -> String {
-        let mut out = String::from("doctor,clinic,specialty,minutes,schedule\n");
-        for d in &self.doctors {
-            out += &format!(
-                "{},{},{},,{}\n",
-                d.id, self.clinics[d.clinic].id, d.specialty, d.schedule
-            );
-        }
-        out
+        doctors_csv(self.doctors.iter().map(|d| DoctorCsvRow {
+            doctor: &d.id,
+            clinic: &self.clinics[d.clinic].id,
+            specialty: d.specialty,
+            minutes: None,
+            schedule: d.schedule,
+        }))
     }
 
     /// The schedule input of this city over its horizon, in Moscow time.

@@ -158,3 +158,43 @@ fn the_fairs_only_example_runs_from_its_csv_folder() {
         ]
     );
 }
+
+#[test]
+fn a_csv_clinic_network_simulates_like_the_generated_one() {
+    // The engine generator's own CSV files (minutes left empty: the standard ones apply).
+    use allot_engine::appointments::generate::{City, CitySpec};
+    let city = City::generate(&CitySpec::scaled(8, 0.02));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("clinics.csv"), city.clinics_csv()).unwrap();
+    std::fs::write(dir.path().join("doctors.csv"), city.doctors_csv()).unwrap();
+    let text = format!(
+        "seed = 2\n[city]\ncsv = {:?}\n[period]\ndays = 2\n[[variant]]\nname = \"close\"\nclose_clinics = [\"{}\"]\n",
+        dir.path().display().to_string(),
+        city.clinics[0].id
+    );
+    let s = Scenario::parse(&text, "csv.toml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.variants[0].fairs.is_none() && s.variants[0].schools.is_none());
+    let net = &s.variants[0].appointments.as_ref().unwrap().network;
+    assert_eq!(net.doctors.len(), city.doctors.len());
+    assert_eq!(net.clinics.len(), city.clinics.len());
+    // Districts come from the clinics; their shares of patients are their shares of doctors.
+    assert_eq!(net.districts.len(), city.districts.len());
+    let shares: f64 = net.districts.iter().map(|d| d.population).sum();
+    assert!((shares - 1.0).abs() < 1e-9);
+    // Standard minutes per visit filled in from the specialty.
+    for d in &net.doctors {
+        let g = city.doctors.iter().find(|g| g.id == d.id).unwrap();
+        assert_eq!(d.minutes, g.minutes, "{}", d.id);
+    }
+    let report = crate::run(&s, 2, 2);
+    let requests = report.variants[0]
+        .metric("appointment_requests")
+        .unwrap()
+        .mean;
+    // 6.33 requests per doctor a day (Moscow's rate), two days, Poisson.
+    let want = 190_000.0 / 30_000.0 * city.doctors.len() as f64 * 2.0;
+    assert!(
+        (requests - want).abs() < 4.0 * want.sqrt(),
+        "{requests} vs {want}"
+    );
+}

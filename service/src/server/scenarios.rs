@@ -1,10 +1,13 @@
 //! The `Scenarios` service: `Simulate` runs a planner scenario with the scenarios crate
-//! (`allot_scenarios::run`) on the blocking pool and streams its progress, then the report.
+//! (`allot_scenarios::run_cancellable`) on the blocking pool and streams its progress, then the
+//! report. When the caller goes away (cancel, deadline), the runs stop at the next run (or
+//! simulated day) after the next progress report.
 //!
 //! The runs read nothing of the server's state and write nothing to the decision log. CSV folders
 //! a scenario names are read relative to the server's data folder.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -118,7 +121,13 @@ impl Scenarios for ScenariosService {
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let last = Mutex::new(None::<Instant>);
+            let cancel = AtomicBool::new(false);
             let progress = |p: Progress| {
+                if tx.is_closed() {
+                    // Nobody reads the stream any more: stop the remaining runs.
+                    cancel.store(true, Ordering::Relaxed);
+                    return;
+                }
                 let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
                 let due = last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
                 if !due && p.done < p.total {
@@ -137,20 +146,24 @@ impl Scenarios for ScenariosService {
                     )),
                 }));
             };
-            let answer = match allot_scenarios::run(&scenario, runs, None, &progress) {
-                Ok(report) => Ok(pb::SimulateResponse {
-                    event: Some(pb::simulate_response::Event::Result(result(
-                        &report,
-                        include_html,
-                        started.elapsed(),
-                    ))),
-                }),
-                Err(allot_scenarios::Error::Request(m)) => Err(Status::invalid_argument(m)),
-                Err(e @ allot_scenarios::Error::Input(_)) => {
-                    Err(Status::invalid_argument(e.to_string()))
-                }
-                Err(e) => Err(Status::failed_precondition(e.to_string())),
-            };
+            let answer =
+                match allot_scenarios::run_cancellable(&scenario, runs, None, &progress, &cancel) {
+                    Ok(report) => Ok(pb::SimulateResponse {
+                        event: Some(pb::simulate_response::Event::Result(result(
+                            &report,
+                            include_html,
+                            started.elapsed(),
+                        ))),
+                    }),
+                    Err(allot_scenarios::Error::Request(m)) => Err(Status::invalid_argument(m)),
+                    Err(e @ allot_scenarios::Error::Input(_)) => {
+                        Err(Status::invalid_argument(e.to_string()))
+                    }
+                    Err(allot_scenarios::Error::Cancelled) => Err(Status::cancelled(
+                        "the caller went away; the remaining runs were not started",
+                    )),
+                    Err(e) => Err(Status::failed_precondition(e.to_string())),
+                };
             let _ = tx.blocking_send(answer);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
