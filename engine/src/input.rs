@@ -144,7 +144,7 @@ impl Table {
                 return Err(InputError::at(
                     &name,
                     1,
-                    h,
+                    clip(h),
                     "column appears twice in the header",
                 ));
             }
@@ -173,7 +173,10 @@ impl Table {
                 &self.name,
                 1,
                 name,
-                format!("missing column (the header has: {})", self.header.join(",")),
+                format!(
+                    "missing column (the header has: {})",
+                    clip_to(&self.header.join(","), 200)
+                ),
             )
         })
     }
@@ -370,13 +373,31 @@ pub fn check_id(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A field's text shortened for an error message (a 10 MB field must not become a 10 MB error).
+/// A field's text shortened for an error message (a 10 MB field must not become a 10 MB error),
+/// with control characters escaped (a quoted field may hold newlines; the error stays one line).
 pub fn clip(text: &str) -> String {
-    const MAX: usize = 40;
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.to_owned(),
+    clip_to(text, 40)
+}
+
+/// [`clip`] to about `max` characters of output (an escaped character counts as its escape).
+pub fn clip_to(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 3));
+    let mut shown = 0;
+    for c in text.chars() {
+        if shown >= max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            let escaped: String = c.escape_debug().collect();
+            shown += escaped.chars().count();
+            out.push_str(&escaped);
+        } else {
+            shown += 1;
+            out.push(c);
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -434,7 +455,7 @@ mod tests {
         );
         check(
             b"id,n\na\x07b,1\n",
-            "t.csv:2: id: id 'a\x07b' contains a control character",
+            "t.csv:2: id: id 'a\\u{7}b' contains a control character",
         );
     }
 

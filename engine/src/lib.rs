@@ -7,6 +7,8 @@ pub mod allocation;
 pub mod appointments;
 pub mod blobs;
 pub mod fair;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod input;
 pub mod log;
 pub mod school;

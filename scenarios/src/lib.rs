@@ -13,6 +13,8 @@
 
 pub mod city;
 pub mod fair_gen;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod html;
 pub mod report;
 pub mod scenario;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use allot_engine::appointments::Date;
 use allot_engine::fair::{self, FairInput};
-use allot_engine::input::{InputError, Table};
+use allot_engine::input::{InputError, Table, clip_to};
 use allot_engine::school::{self, SchoolInput};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -311,12 +311,19 @@ fn fraction(src: &Source<'_>, span: Range<usize>, field: &str, v: f64) -> Result
 impl Scenario {
     /// Reads a scenario file; CSV folders are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Scenario, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let at = e.valid_up_to();
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            let mut error = InputError::at(path.display().to_string(), line, "", "not UTF-8");
+            error.field = None;
+            Error::from(error)
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Scenario::parse(&text, &path.display().to_string(), base)
+        Scenario::parse(text, &path.display().to_string(), base)
     }
 
     /// Reads a scenario from its text; `file` names it in errors, CSV folders are relative to
@@ -325,9 +332,17 @@ impl Scenario {
         let src = Source { file, text };
         let raw: RawScenario = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(1, |s| src.line(s));
-            let problem = e.message().trim().to_owned();
-            let field = field_of(&problem);
-            Error::from(InputError::at(file, line, field, problem))
+            // serde quotes offending values in full: keep the error one short line.
+            let problem = clip_to(e.message().trim(), 300);
+            let mut field = field_of(&problem);
+            if field.is_empty() {
+                field = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
+            }
+            let mut error = InputError::at(file, line, field, problem);
+            if error.field.as_deref() == Some("") {
+                error.field = None;
+            }
+            Error::from(error)
         })?;
         let city_span = raw.city.span();
         let raw_city = raw.city.into_inner();
@@ -538,6 +553,33 @@ impl Scenario {
             variants,
             city,
         })
+    }
+}
+
+/// The dotted key whose value is at byte `at` (`period.days` for the `-2` of `days = -2` under
+/// `[period]`), for TOML errors that name no field; empty when the line is no `key = value`.
+fn key_at(text: &str, at: usize) -> String {
+    let at = at.min(text.len());
+    let Some(before) = text.get(..at) else {
+        return String::new();
+    };
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    let Some((key, _)) = line.split_once('=') else {
+        return String::new();
+    };
+    let key = key.trim();
+    if key.is_empty() || key.len() > 100 || key.chars().any(|c| c.is_control()) {
+        return String::new();
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['));
+    match table.map(|t| t.trim_matches(|c| c == '[' || c == ']').trim()) {
+        Some(t) if !t.is_empty() && t.len() <= 100 => format!("{t}.{key}"),
+        _ => key.to_owned(),
     }
 }
 

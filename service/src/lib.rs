@@ -6,6 +6,8 @@
 //! - [`server`]: configuration, tokens and roles, the gate every call passes (authentication,
 //!   concurrency limit, deadlines, metrics, logs), the application state and the services.
 
+#[doc(hidden)]
+pub mod fuzz;
 pub mod proto;
 pub mod rpc;
 pub mod server;

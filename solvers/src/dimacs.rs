@@ -16,6 +16,10 @@ use std::path::Path;
 
 use crate::mcf::{MAX_ARCS, MAX_NODES, Network, NodeId};
 
+/// How many nodes a problem line may declare whatever the file's size (more need a file at
+/// least as long, in bytes, as the number of nodes).
+pub const NODES_WITHOUT_LINES: usize = 1 << 20;
+
 /// A field of a DIMACS line, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -86,6 +90,15 @@ pub enum ErrorKind {
         count: u64,
         limit: usize,
     },
+    #[error(
+        "problem node count: {nodes} is more than a file of this size can use (at most {limit}, \
+         the larger of {NODES_WITHOUT_LINES} and the file's length in bytes)"
+    )]
+    NodesBeyondFile { nodes: usize, limit: usize },
+    #[error("arc capacity: {0} is negative")]
+    NegativeCapacity(i64),
+    #[error("arc lower bound: {lower} is above the capacity {upper}")]
+    LowerAboveCapacity { lower: i64, upper: i64 },
     #[error("{field}: cannot allocate room for {count}")]
     Allocation { field: Field, count: usize },
 }
@@ -143,7 +156,10 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
         {
             let nodes = network.node_count() as i64;
             let [from, to, lower, upper, cost] = arc;
-            if (1..=nodes).contains(&from) && (1..=nodes).contains(&to) {
+            if (1..=nodes).contains(&from)
+                && (1..=nodes).contains(&to)
+                && bounds_problem(lower, upper).is_none()
+            {
                 network.add_arc_with_lower(
                     NodeId((from - 1) as u32),
                     NodeId((to - 1) as u32),
@@ -173,6 +189,13 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
                     return Err(err(ErrorKind::NotMin(show(ty))));
                 }
                 let nodes = t.count(Field::NodeCount, MAX_NODES).map_err(err)?;
+                // Every node a line names takes at least two bytes of the file; the others are
+                // isolated. A few bytes must not make the reader (and the solver) allocate
+                // gigabytes for them.
+                let limit = input.len().max(NODES_WITHOUT_LINES);
+                if nodes > limit {
+                    return Err(err(ErrorKind::NodesBeyondFile { nodes, limit }));
+                }
                 let arcs = t.count(Field::ArcCount, MAX_ARCS).map_err(err)?;
                 t.end().map_err(err)?;
                 let alloc = |field, count| err(ErrorKind::Allocation { field, count });
@@ -225,6 +248,9 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
                 let upper = t.int(Field::Capacity).map_err(err)?;
                 let cost = t.int(Field::ArcCost).map_err(err)?;
                 t.end().map_err(err)?;
+                if let Some(kind) = bounds_problem(lower, upper) {
+                    return Err(err(kind));
+                }
                 network.add_arc_with_lower(
                     NodeId((from - 1) as u32),
                     NodeId((to - 1) as u32),
@@ -252,6 +278,18 @@ pub fn parse(input: &[u8]) -> Result<Network, ParseError> {
         });
     }
     Ok(network)
+}
+
+/// Why an arc's bounds cannot be solved, if they cannot (the solver would refuse them later, by
+/// arc number; here the error names the line).
+fn bounds_problem(lower: i64, upper: i64) -> Option<ErrorKind> {
+    if upper < 0 {
+        Some(ErrorKind::NegativeCapacity(upper))
+    } else if lower > upper {
+        Some(ErrorKind::LowerAboveCapacity { lower, upper })
+    } else {
+        None
+    }
 }
 
 /// Writes `network` in DIMACS format (nodes with supply 0 get no `n` line).

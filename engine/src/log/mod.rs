@@ -29,7 +29,7 @@ pub mod merkle;
 pub mod note;
 pub mod proof;
 pub mod proof_file;
-mod recover;
+pub(crate) mod recover;
 mod store;
 pub mod verify;
 mod writer;

@@ -6,6 +6,8 @@ mod appointments_rebalance;
 mod crash;
 mod decisions;
 mod fair;
+mod full_disk;
+mod fuzz;
 mod lock;
 mod log;
 mod recovery;

@@ -2,6 +2,7 @@
 
 mod browser;
 mod compare;
+mod fuzz;
 mod generators;
 mod scenario_files;
 

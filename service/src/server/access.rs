@@ -57,7 +57,7 @@ impl fmt::Display for Role {
 /// An unknown role name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown role {0:?}: the roles are clinic-system, fair-admin, school-admin, planner, auditor"
+    "unknown role \"{0}\": the roles are clinic-system, fair-admin, school-admin, planner, auditor"
 )]
 pub struct UnknownRole(pub String);
 
@@ -68,7 +68,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| UnknownRole(s.to_owned()))
+            .ok_or_else(|| UnknownRole(allot_engine::input::clip(s)))
     }
 }
 

@@ -10,6 +10,9 @@
 //! max_response_bytes = 33554432       # largest response message, 32 MiB (an entry may be 16 MiB)
 //! max_concurrent_calls = 512          # calls served at once; more fail with RESOURCE_EXHAUSTED
 //! max_streams_per_connection = 256    # HTTP/2 streams one connection may open at once
+//! max_connections = 1024              # connections at once; more are closed when accepted
+//! handshake_timeout_seconds = 10.0    # a connection silent this long after connecting is closed
+//! max_upload_bytes = 268435456        # one SubmitApplications stream, 256 MiB (split larger sets)
 //! shutdown_grace_seconds = 10.0       # how long calls in flight may finish after SIGTERM
 //! # max_call_seconds = 300.0          # cap on any call's duration (as if every call had that deadline)
 //!
@@ -45,13 +48,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// A problem with the configuration, naming the file and the setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {}: {source}", path.display())]
+    #[error("reading {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{}: {message}", path.display())]
+    /// `message` starts with the line (and column) when they are known.
+    #[error("{}:{message}", path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("{}: {setting}: {problem}", path.display())]
     Invalid {
@@ -80,6 +83,9 @@ struct LimitsFile {
     max_response_bytes: Option<usize>,
     max_concurrent_calls: Option<usize>,
     max_streams_per_connection: Option<u32>,
+    max_connections: Option<usize>,
+    handshake_timeout_seconds: Option<f64>,
+    max_upload_bytes: Option<usize>,
     shutdown_grace_seconds: Option<f64>,
     max_call_seconds: Option<f64>,
 }
@@ -106,6 +112,12 @@ pub struct Limits {
     pub max_response_bytes: usize,
     pub max_concurrent_calls: usize,
     pub max_streams_per_connection: u32,
+    /// Connections served at once; the ones beyond are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// A connection that sends nothing this long after connecting is closed.
+    pub handshake_timeout: Duration,
+    /// The total size of the messages of one client-streaming upload (`SubmitApplications`).
+    pub max_upload_bytes: usize,
     pub shutdown_grace: Duration,
     pub max_call: Option<Duration>,
 }
@@ -117,6 +129,9 @@ impl Default for Limits {
             max_response_bytes: 32 << 20,
             max_concurrent_calls: 512,
             max_streams_per_connection: 256,
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_upload_bytes: 256 << 20,
             shutdown_grace: Duration::from_secs(10),
             max_call: None,
         }
@@ -199,6 +214,38 @@ pub fn mint_token() -> std::io::Result<String> {
     ))
 }
 
+/// A file's bytes as UTF-8, or an error naming the line of the first bad byte.
+pub fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            message: format!("{line}: not UTF-8 (byte {at})"),
+        }
+    })
+}
+
+/// A TOML error as `file:line:column: message`, on one line and short: the toml crate's own
+/// rendering quotes the source line, which may be megabytes long.
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = allot_engine::input::clip_to(e.message().trim_end(), 300);
+    let message = match e.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let before = text.get(..start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("{line}:{column}: {message}")
+        }
+        None => format!(" {message}"),
+    };
+    ConfigError::Syntax {
+        path: path.to_owned(),
+        message,
+    }
+}
+
 /// The `[[token]]` lines for a configuration file.
 pub fn token_config_lines(token: &str, name: &str, roles: Roles) -> String {
     let roles: Vec<String> = roles.iter().map(|r| format!("{:?}", r.name())).collect();
@@ -236,19 +283,17 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Reads a configuration file (TLS files are read relative to its folder).
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
-        Self::parse(&text, path)
+        let text = utf8(&bytes, path)?;
+        Self::parse(text, path)
     }
 
     /// Parses a configuration's text; `path` names it in errors and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let file: File = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let invalid = |setting: &str, problem: String| ConfigError::Invalid {
             path: path.to_owned(),
             setting: setting.to_owned(),
@@ -256,9 +301,10 @@ impl ServerConfig {
         };
         let mut config = ServerConfig::default();
         if let Some(listen) = &file.listen {
-            config.listen = listen
-                .parse()
-                .map_err(|e| invalid("listen", format!("{listen:?} is not an address: {e}")))?;
+            config.listen = listen.parse().map_err(|e| {
+                let listen = allot_engine::input::clip(listen);
+                invalid("listen", format!("\"{listen}\" is not an address: {e}"))
+            })?;
         }
         if let Some(seconds) = file.checkpoint_interval_seconds {
             config.checkpoint_interval = seconds_setting(seconds, 0.01, 86_400.0)
@@ -285,6 +331,16 @@ impl ServerConfig {
         if let Some(v) = l.max_streams_per_connection {
             limits.max_streams_per_connection =
                 positive(v as usize, "limits.max_streams_per_connection")? as u32;
+        }
+        if let Some(v) = l.max_connections {
+            limits.max_connections = positive(v, "limits.max_connections")?;
+        }
+        if let Some(v) = l.handshake_timeout_seconds {
+            limits.handshake_timeout = seconds_setting(v, 0.001, 3600.0)
+                .map_err(|p| invalid("limits.handshake_timeout_seconds", p))?;
+        }
+        if let Some(v) = l.max_upload_bytes {
+            limits.max_upload_bytes = positive(v, "limits.max_upload_bytes")?;
         }
         if let Some(v) = l.shutdown_grace_seconds {
             limits.shutdown_grace = seconds_setting(v, 0.0, 3600.0)
@@ -353,8 +409,12 @@ fn seconds_setting(seconds: f64, min: f64, max: f64) -> Result<Duration, String>
 }
 
 fn parse_hash(text: &str) -> Result<[u8; 32], String> {
-    let bytes = hex::decode(text)
-        .map_err(|_| format!("{text:?} is not hex (expected the 64 hex digits of a SHA-256)"))?;
+    let bytes = hex::decode(text).map_err(|_| {
+        format!(
+            "\"{}\" is not hex (expected the 64 hex digits of a SHA-256)",
+            allot_engine::input::clip(text)
+        )
+    })?;
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| format!("is {} bytes; a SHA-256 is 32 (64 hex digits)", b.len()))
@@ -425,7 +485,7 @@ mod tests {
         );
         let unknown = parse("[limits]\nmax_calls = 3\n").unwrap_err();
         assert!(
-            unknown.starts_with("allot.toml: TOML parse error at line 2")
+            unknown.starts_with("allot.toml:2:1: unknown field `max_calls`")
                 && unknown.contains("max_calls"),
             "{unknown}"
         );

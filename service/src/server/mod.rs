@@ -33,6 +33,7 @@ pub mod access;
 pub mod appointments;
 pub mod audit;
 pub mod config;
+pub mod conn;
 pub mod fairs;
 pub mod gate;
 pub mod metrics;
@@ -53,7 +54,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::RoutesBuilder;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -182,9 +182,14 @@ pub async fn start_with(
         addr: config.listen,
         source,
     })?;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     let limits = config.limits.clone();
+    let incoming = conn::incoming(
+        listener,
+        limits.max_connections,
+        limits.handshake_timeout,
+        state.connections.clone(),
+    );
     let gate = Arc::new(GateState::new(
         config.tokens.clone(),
         limits.max_concurrent_calls,
@@ -210,14 +215,18 @@ pub async fn start_with(
                 .max_encoding_message_size(limits.max_response_bytes),
         )
         .add_service(
-            FairsServer::new(FairsService::new(state.clone()))
-                .max_decoding_message_size(limits.max_request_bytes)
-                .max_encoding_message_size(limits.max_response_bytes),
+            FairsServer::new(
+                FairsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
+            )
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes),
         )
         .add_service(
-            SchoolsServer::new(SchoolsService::new(state.clone()))
-                .max_decoding_message_size(limits.max_request_bytes)
-                .max_encoding_message_size(limits.max_response_bytes),
+            SchoolsServer::new(
+                SchoolsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
+            )
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes),
         )
         .add_service(
             ScenariosServer::new(ScenariosService::new(state.clone()))

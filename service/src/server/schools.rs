@@ -146,14 +146,30 @@ fn choice_id<'a>(id: &'a str, path: &FieldPath) -> Result<&'a str, FieldError> {
 
 async fn read_submission(
     mut stream: Streaming<pb::SubmitSchoolApplicationsRequest>,
+    max_upload_bytes: usize,
 ) -> Result<(String, FieldPath, SchoolChunk, Vec<(String, FieldPath)>), Status> {
     let mut window: Option<(String, FieldPath)> = None;
     let mut chunk = SchoolChunk::default();
     let mut keys = Vec::new();
     let mut k = 0;
+    let mut uploaded = 0usize;
     while let Some(message) = stream.next().await {
         let m = message?;
         let at = FieldPath::stream_message(k);
+        // Each message is bounded by the decoder; the stream as a whole by this cap, since
+        // everything is held until the stream ends.
+        uploaded = uploaded.saturating_add(prost::Message::encoded_len(&m));
+        if uploaded > max_upload_bytes {
+            return Err(FieldError {
+                path: at,
+                problem: format!(
+                    "the upload exceeds {max_upload_bytes} bytes: send the applications in \
+                     several SubmitApplications calls"
+                ),
+                code: tonic::Code::ResourceExhausted,
+            }
+            .into());
+        }
         match &window {
             None => {
                 let path = at.field("window");
@@ -262,11 +278,21 @@ async fn read_submission(
 #[derive(Debug, Clone)]
 pub struct SchoolsService {
     state: Arc<AppState>,
+    max_upload_bytes: usize,
 }
 
 impl SchoolsService {
     pub fn new(state: Arc<AppState>) -> Self {
-        SchoolsService { state }
+        SchoolsService {
+            state,
+            max_upload_bytes: crate::server::config::Limits::default().max_upload_bytes,
+        }
+    }
+
+    /// Caps the total size of the messages of one `SubmitApplications` stream.
+    pub fn max_upload_bytes(mut self, bytes: usize) -> Self {
+        self.max_upload_bytes = bytes;
+        self
     }
 }
 
@@ -339,7 +365,8 @@ impl SchoolsApi for SchoolsService {
         &self,
         request: Request<Streaming<pb::SubmitSchoolApplicationsRequest>>,
     ) -> Result<Response<pb::SubmitSchoolApplicationsResponse>, Status> {
-        let (window, path, chunk, keys) = read_submission(request.into_inner()).await?;
+        let (window, path, chunk, keys) =
+            read_submission(request.into_inner(), self.max_upload_bytes).await?;
         let state = self.state.clone();
         let name = window.clone();
         let totals = blocking(move || state.schools.submit(&name, &path, chunk, keys)).await?;

@@ -80,6 +80,8 @@ pub struct AppState {
     pub schools: Windows<Schools>,
     /// Answers remembered for retries with a `request_id`.
     pub replies: Replies,
+    /// Connections refused at the limit or closed for silence.
+    pub connections: Arc<super::conn::ConnectionCounts>,
     stopping: watch::Receiver<bool>,
 }
 
@@ -103,6 +105,7 @@ impl AppState {
             checkpoints,
             appointments: domains.appointments,
             replies: Replies::default(),
+            connections: Arc::default(),
             stopping,
         }
     }

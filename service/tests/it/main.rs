@@ -2,7 +2,10 @@
 
 mod appointments;
 mod audit;
+mod bad_input;
+mod crash;
 mod fair;
+mod fuzz;
 mod mcf;
 mod school;
 mod server;

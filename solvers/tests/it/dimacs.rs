@@ -115,6 +115,22 @@ fn malformed_files_name_line_and_field() {
         "p min 9999999999 0\n",
         "line 1: problem node count: 9999999999 is more than the limit of 1073741823",
     );
+    // Found by fuzzing: 20 bytes made the reader fill 12 GB of node arrays.
+    check(
+        "p min 1000000000 0\n",
+        "line 1: problem node count: 1000000000 is more than a file of this size can use \
+         (at most 1048576, the larger of 1048576 and the file's length in bytes)",
+    );
+    check(
+        "p min 2 1\na 1 2 0 -1 5\n",
+        "line 2: arc capacity: -1 is negative",
+    );
+    check(
+        "p min 2 1\na 1 2 3 2 5\n",
+        "line 2: arc lower bound: 3 is above the capacity 2",
+    );
+    // Up to the limit, isolated nodes are fine.
+    check("p min 1048576 0\n", "ok 1048576 0");
     check(
         "p min 2 2\na 1 2 0 1 1\n",
         "line 1: the problem line declares 2 arcs but the file has 1",
@@ -158,7 +174,8 @@ fn read_file_names_the_file() {
     );
 }
 
-/// Any network whose arcs point at existing nodes, with values anywhere in i64.
+/// Any network whose arcs point at existing nodes, with values anywhere in i64 (bounds that some
+/// flow satisfies).
 fn any_network() -> impl Strategy<Value = Network> {
     (0usize..6).prop_flat_map(|n| {
         let value = prop_oneof![
@@ -183,6 +200,10 @@ fn any_network() -> impl Strategy<Value = Network> {
                 net.set_supply(NodeId(v as u32), b).unwrap();
             }
             for (u, v, l, c, w) in arcs {
+                // The reader refuses bounds no flow satisfies (a negative capacity, a lower bound
+                // above the capacity), naming the line.
+                let c = c.saturating_abs();
+                let l = l.min(c);
                 net.add_arc_with_lower(NodeId(u as u32), NodeId(v as u32), l, c, w);
             }
             net

@@ -5,6 +5,8 @@ mod access;
 mod allocations;
 mod appointments;
 mod audit;
+mod bad_requests;
+mod bounds;
 mod cli;
 mod lifecycle;
 mod limits;
