@@ -23,7 +23,7 @@ use super::error::{Error, Result};
 use super::find::{FindQuery, Proposal, Search, Weights};
 use super::schedule::{ClinicRef, DoctorRef, Location, Schedule, SlotInfo, SlotRef};
 use super::state::{
-    AppointmentStatus, Effect, FREE, HELD, HoldRec, Inventory, NO_SLOT, OFFER, PatientRef,
+    AppointmentStatus, ApptRec, Effect, FREE, HELD, HoldRec, Inventory, NO_SLOT, OFFER, PatientRef,
     PatientShard, SlotStatus, StatusCounts, id_shard, patient_shard,
 };
 use super::time::LocalTime;
@@ -1152,10 +1152,7 @@ impl Engine {
         e.check()?;
         let s = id_shard(appointment.0);
         let mut shard = e.inv.patient_shard(s);
-        let a = *shard
-            .appts
-            .get(&appointment.0)
-            .ok_or_else(|| Error::UnknownAppointment(appointment.to_string()))?;
+        let a = appointment_record(&shard, appointment)?;
         let patient = shard.name(a.patient).to_owned();
         let mut batch = e.batch(e.clock.now());
         let mut slots = vec![e.schedule.slot(SlotRef(a.slot)).doctor];
@@ -1251,10 +1248,7 @@ impl Engine {
         let to_info = e.check_slot(to)?;
         let s = id_shard(appointment.0);
         let mut shard = e.inv.patient_shard(s);
-        let a = *shard
-            .appts
-            .get(&appointment.0)
-            .ok_or_else(|| Error::UnknownAppointment(appointment.to_string()))?;
+        let a = appointment_record(&shard, appointment)?;
         if a.status != AppointmentStatus::Booked {
             return Err(Error::WrongStatus {
                 id: appointment.to_string(),
@@ -1380,10 +1374,7 @@ impl Engine {
         e.maybe_sweep();
         let s = id_shard(appointment.0);
         let mut shard = e.inv.patient_shard(s);
-        let a = *shard
-            .appts
-            .get(&appointment.0)
-            .ok_or_else(|| Error::UnknownAppointment(appointment.to_string()))?;
+        let a = appointment_record(&shard, appointment)?;
         if a.status != AppointmentStatus::Pending || a.offered == NO_SLOT {
             return Err(Error::WrongStatus {
                 id: appointment.to_string(),
@@ -1447,10 +1438,7 @@ impl Engine {
         e.check()?;
         let s = id_shard(appointment.0);
         let mut shard = e.inv.patient_shard(s);
-        let a = *shard
-            .appts
-            .get(&appointment.0)
-            .ok_or_else(|| Error::UnknownAppointment(appointment.to_string()))?;
+        let a = appointment_record(&shard, appointment)?;
         if a.status != AppointmentStatus::Booked {
             return Err(Error::WrongStatus {
                 id: appointment.to_string(),
@@ -1578,4 +1566,13 @@ pub struct MemoryReport {
     pub record_bytes: u64,
     pub total_bytes: u64,
     pub bytes_per_slot: f64,
+}
+
+/// The record of `appointment` in its patient shard (the shard `id_shard` names).
+fn appointment_record(shard: &PatientShard, appointment: AppointmentId) -> Result<ApptRec> {
+    shard
+        .appts
+        .get(&appointment.0)
+        .copied()
+        .ok_or_else(|| Error::UnknownAppointment(appointment.to_string()))
 }
