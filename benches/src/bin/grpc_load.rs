@@ -13,7 +13,7 @@
 //!
 //! For `find-slots` and `book` the in-process server loads a generated city (`--scale`, 1 is
 //! Moscow: 600 clinics, 30,000 doctors, 12 million slots over 14 days from today). FindSlots asks
-//! for 5 proposals for a random patient (home near a random clinic, a random specialty); Book
+//! for `--proposals` (5) for a random patient (home near a random clinic, a random specialty); Book
 //! books free slots directly (`slot_id` and a patient), each task walking the slots of its own
 //! doctors from tomorrow on, so every booking succeeds and is a durable decision.
 //!
@@ -64,6 +64,9 @@ struct Args {
     /// Entries in the in-process server's log (proofs pick random entries of it).
     #[arg(long, default_value_t = 100_000)]
     entries: u64,
+    /// With find-slots: proposals asked for per call (the API's default is 5).
+    #[arg(long, default_value_t = 5)]
+    proposals: u32,
     /// With find-slots and book: the generated city's size relative to Moscow.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -89,7 +92,7 @@ enum Method {
     InclusionProof,
     /// `allot.v1.Audit/GetEntry` of a random entry.
     Entry,
-    /// `allot.v1.Appointments/FindSlots`: 5 proposals for a random patient (memory only).
+    /// `allot.v1.Appointments/FindSlots`: `--proposals` for a random patient (memory only).
     FindSlots,
     /// `allot.v1.Appointments/Book` of a free slot: one durable decision per call.
     Book,
@@ -101,6 +104,8 @@ struct CityView {
     /// Clinic locations (degrees), homes are drawn near them.
     homes: Vec<(f64, f64)>,
     specialties: Vec<String>,
+    /// Proposals a FindSlots asks for.
+    proposals: u32,
 }
 
 /// The slots one Book task walks through: those of its doctors, from tomorrow on.
@@ -223,7 +228,7 @@ impl Caller {
                         attached_clinic: String::new(),
                     }),
                     specialty: specialty.clone(),
-                    count: 5,
+                    count: city.proposals,
                     ..Default::default()
                 };
                 client.find_slots(request).await.map(drop)
@@ -364,6 +369,7 @@ fn main() -> anyhow::Result<()> {
                         .map(|c| (c.location.lat, c.location.lon))
                         .collect(),
                     specialties: s.specialties.iter().map(|x| x.to_string()).collect(),
+                    proposals: args.proposals,
                     schedule: s,
                 }));
                 (

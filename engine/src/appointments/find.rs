@@ -70,6 +70,13 @@ pub struct FindQuery {
     pub weights: Option<Weights>,
 }
 
+impl FindQuery {
+    /// The patient's attached clinic or one of his preferred ones.
+    fn prefers(&self, clinic: ClinicRef) -> bool {
+        self.attached == Some(clinic) || self.preferred.contains(&clinic)
+    }
+}
+
 /// One ranked proposal (FHIR `Appointment.status` = proposed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
@@ -107,14 +114,15 @@ pub(crate) struct Search<'a> {
     pub per_day: usize,
 }
 
+/// A clinic-day to look for slots in; kept small, as a query ranks a few hundred of them.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     score: f64,
-    clinic: u32,
-    day: u32,
-    km: f32,
     utilisation: f64,
-    preferred: bool,
+    clinic: u32,
+    /// Index of the clinic in the query's candidate clinics (its distance is there).
+    near: u16,
+    day: u16,
 }
 
 impl Search<'_> {
@@ -136,29 +144,26 @@ impl Search<'_> {
         let last = sched.day_of(end.add_minutes(-1)) as u32;
         let w = q.weights.unwrap_or(self.weights);
 
-        let (clinics, xys) = sched.specialty_clinics(q.specialty);
-        let mut near: Vec<(f32, u32)> = xys
-            .iter()
-            .zip(clinics)
-            .map(|(&xy, c)| (km(q.home, xy), c.0))
-            .collect();
-        if near.len() > self.nearest && self.nearest > 0 {
-            near.select_nth_unstable_by(self.nearest - 1, |a, b| a.0.total_cmp(&b.0));
-            near.truncate(self.nearest);
-        }
-        for extra in q.attached.iter().chain(&q.preferred) {
-            if !near.iter().any(|&(_, c)| c == extra.0)
-                && !sched.clinic_doctors(*extra, q.specialty).is_empty()
+        let mut near = sched.nearest_clinics(q.specialty, q.home, self.nearest);
+        for &extra in q.attached.iter().chain(&q.preferred) {
+            if !near.iter().any(|&(c, _)| c == extra)
+                && !sched.clinic_doctors(extra, q.specialty).is_empty()
             {
-                near.push((km(q.home, sched.clinics[extra.index()].xy), extra.0));
+                near.push((extra, km(q.home, sched.clinics[extra.index()].xy)));
             }
         }
 
+        // Beyond u16::MAX candidate clinics (a city of that many, with `nearest` 0) the rest are
+        // not candidates: no query asks for that breadth.
+        near.truncate(usize::from(u16::MAX));
         let mut candidates = Vec::with_capacity(near.len() * (last - first + 1) as usize);
-        for &(dist, c) in &near {
-            let preferred = q.attached == Some(ClinicRef(c)) || q.preferred.contains(&ClinicRef(c));
-            let base =
-                w.travel_per_km * f64::from(dist) - if preferred { w.preferred } else { 0.0 };
+        for (index, &(ClinicRef(c), dist)) in near.iter().enumerate() {
+            let base = w.travel_per_km * f64::from(dist)
+                - if q.prefers(ClinicRef(c)) {
+                    w.preferred
+                } else {
+                    0.0
+                };
             for day in first..=last {
                 let csd = self.inv.csd(c as usize, q.specialty.index(), day as usize);
                 if self.inv.free_in(csd) == 0 {
@@ -169,11 +174,11 @@ impl Search<'_> {
                 let wait = (i64::from(day) - today).max(0) as f64;
                 candidates.push(Candidate {
                     score: base + w.wait_per_day * wait + w.load * utilisation,
-                    clinic: c,
-                    day,
-                    km: dist,
                     utilisation,
-                    preferred,
+                    clinic: c,
+                    near: index as u16,
+                    // Days are below MAX_HORIZON_DAYS.
+                    day: day as u16,
                 });
             }
         }
@@ -193,6 +198,7 @@ impl Search<'_> {
         let mut sorted_rest = false;
 
         let mut out = Vec::with_capacity(q.count);
+        let mut found = Vec::with_capacity(self.per_day);
         let mut i = 0;
         while i < candidates.len() {
             if i == head && !sorted_rest {
@@ -201,11 +207,14 @@ impl Search<'_> {
             }
             let cand = candidates[i];
             i += 1;
-            for (slot, doctor, begins) in self.earliest(q, &cand, start, end) {
+            found.clear();
+            self.earliest(q, &cand, start, end, &mut found);
+            for &(slot, doctor, begins) in &found {
                 if out.len() == q.count {
                     break;
                 }
-                out.push(self.proposal(&cand, slot, doctor, begins, today, &w));
+                let km = near[usize::from(cand.near)].1;
+                out.push(self.proposal(q, &cand, km, (slot, doctor, begins), today, &w));
             }
             if out.len() == q.count {
                 break;
@@ -216,18 +225,22 @@ impl Search<'_> {
 
     fn proposal(
         &self,
+        q: &FindQuery,
         cand: &Candidate,
-        slot: SlotRef,
-        doctor: DoctorRef,
-        begins: LocalTime,
+        km: f32,
+        (slot, doctor, begins): (SlotRef, DoctorRef, LocalTime),
         today: i64,
         w: &Weights,
     ) -> Proposal {
         let wait_days = (i64::from(cand.day) - today).max(0) as u32;
-        let travel = w.travel_per_km * f64::from(cand.km);
+        let travel = w.travel_per_km * f64::from(km);
         let wait = w.wait_per_day * f64::from(wait_days);
         let load = w.load * cand.utilisation;
-        let preference = if cand.preferred { w.preferred } else { 0.0 };
+        let preference = if q.prefers(ClinicRef(cand.clinic)) {
+            w.preferred
+        } else {
+            0.0
+        };
         Proposal {
             slot,
             clinic: ClinicRef(cand.clinic),
@@ -235,7 +248,7 @@ impl Search<'_> {
             start: begins,
             score: Score {
                 total: travel + wait + load - preference,
-                travel_km: f64::from(cand.km),
+                travel_km: f64::from(km),
                 travel,
                 wait_days,
                 wait,
@@ -246,18 +259,21 @@ impl Search<'_> {
         }
     }
 
-    /// The earliest `per_day` free slots of the candidate's clinic-day within `[start, end)`.
+    /// The earliest `per_day` free slots of the candidate's clinic-day within `[start, end)`,
+    /// into `found`.
     fn earliest(
         &self,
         q: &FindQuery,
         cand: &Candidate,
         start: LocalTime,
         end: LocalTime,
-    ) -> Vec<(SlotRef, DoctorRef, LocalTime)> {
+        found: &mut Vec<(SlotRef, DoctorRef, LocalTime)>,
+    ) {
         if self.per_day > 1 {
-            return self.several(q, cand, start, end);
+            found.extend(self.several(q, cand, start, end));
+        } else {
+            found.extend(self.first(q, cand, start, end));
         }
-        self.first(q, cand, start, end).into_iter().collect()
     }
 
     /// The free slots of a clinic-day that may be proposed, earliest first, at most `per_day`.
@@ -269,16 +285,19 @@ impl Search<'_> {
         end: LocalTime,
     ) -> Vec<(SlotRef, DoctorRef, LocalTime)> {
         let sched = &self.inv.schedule;
-        let midnight = sched.date(cand.day).start();
+        let midnight = sched.date(u32::from(cand.day)).start();
         let mut found = Vec::new();
         for &doctor in sched.clinic_doctors(ClinicRef(cand.clinic), q.specialty) {
             if q.exclude_doctor == Some(doctor) {
                 continue;
             }
             let minutes = i64::from(sched.doctors[doctor.index()].minutes);
-            for (k, slot) in sched.doctor_day(doctor, cand.day).enumerate() {
-                let begins =
-                    midnight.add_minutes(i64::from(sched.start_minute(doctor, cand.day, k as u32)));
+            for (k, slot) in sched.doctor_day(doctor, u32::from(cand.day)).enumerate() {
+                let begins = midnight.add_minutes(i64::from(sched.start_minute(
+                    doctor,
+                    u32::from(cand.day),
+                    k as u32,
+                )));
                 if begins >= end {
                     break;
                 }
@@ -305,7 +324,7 @@ impl Search<'_> {
         end: LocalTime,
     ) -> Option<(SlotRef, DoctorRef, LocalTime)> {
         let sched = &self.inv.schedule;
-        let midnight = sched.date(cand.day).start();
+        let midnight = sched.date(u32::from(cand.day)).start();
         let from_minute = (start.0 - midnight.0).max(0);
         let until_minute = (end.0 - midnight.0).min(MINUTES_PER_DAY);
         let mut best: Option<(i64, SlotRef, DoctorRef)> = None;
@@ -314,8 +333,8 @@ impl Search<'_> {
                 continue;
             }
             let minutes = i64::from(sched.doctors[doctor.index()].minutes);
-            for (k, slot) in sched.doctor_day(doctor, cand.day).enumerate() {
-                let minute = i64::from(sched.start_minute(doctor, cand.day, k as u32));
+            for (k, slot) in sched.doctor_day(doctor, u32::from(cand.day)).enumerate() {
+                let minute = i64::from(sched.start_minute(doctor, u32::from(cand.day), k as u32));
                 if minute >= until_minute || best.is_some_and(|b| minute >= b.0) {
                     break;
                 }

@@ -24,6 +24,7 @@ mod error;
 pub mod find;
 pub mod generate;
 pub mod inputs;
+mod nearest;
 mod persist;
 pub mod rebalance;
 pub mod schedule;

@@ -28,7 +28,7 @@ use allot_solvers::mcf::{self, ArcId, INFINITE_CAPACITY, Network, NodeId};
 use super::engine::{AppointmentId, Engine, Pending};
 use super::error::{Error, Result};
 use super::inputs::Request;
-use super::schedule::{ClinicRef, DoctorRef, Schedule, SlotInfo, SlotRef, SpecialtyRef, km};
+use super::schedule::{ClinicRef, DoctorRef, SlotInfo, SlotRef, SpecialtyRef, km};
 use super::state::{Effect, FREE, Inventory, patient_shard};
 use super::time::LocalTime;
 use crate::log::codec::{Canonical, Writer};
@@ -238,24 +238,6 @@ impl Stock<'_> {
     }
 }
 
-/// The nearest `k` clinics of a specialty to a point, nearest first.
-fn nearest(
-    s: &Schedule,
-    specialty: SpecialtyRef,
-    at: (f32, f32),
-    k: usize,
-) -> Vec<(ClinicRef, f32)> {
-    let (clinics, xys) = s.specialty_clinics(specialty);
-    let mut all: Vec<(ClinicRef, f32)> = clinics
-        .iter()
-        .zip(xys)
-        .map(|(&c, &xy)| (c, km(at, xy)))
-        .collect();
-    all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-    all.truncate(k);
-    all
-}
-
 /// A (clinic, specialty) pair, the key of a chain of days.
 type ChainKey = (u32, u8);
 
@@ -324,7 +306,7 @@ impl Engine {
             net.set_supply(node, n)?;
             net.add_arc(node, sink, n, options.unassigned_cost());
             let centre = s.districts[group.district as usize].centre;
-            let near = nearest(s, group.specialty, centre, options.nearest);
+            let near = s.nearest_clinics(group.specialty, centre, options.nearest);
             let entry = group.earliest.max(i64::from(today));
             if entry < i64::from(days) {
                 let entry = entry as u32;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
+use super::nearest::NearestGrid;
 use super::time::{Date, LocalTime, UtcOffset, format_clock};
 
 /// Minutes per visit by specialty under the federal order 290n, used when `doctors.csv` leaves
@@ -255,9 +256,8 @@ pub struct Schedule {
     /// Doctors of each (clinic, specialty): `cs_doctors[cs_start[k]..cs_start[k + 1]]`.
     cs_start: Vec<u32>,
     cs_doctors: Vec<DoctorRef>,
-    /// Per specialty, the clinics that have doctors of it, and their projected locations.
-    specialty_clinics: Vec<Vec<ClinicRef>>,
-    specialty_xy: Vec<Vec<(f32, f32)>>,
+    /// Per specialty, the clinics that have doctors of it, by location.
+    specialty_clinics: Vec<NearestGrid<ClinicRef>>,
 }
 
 impl Schedule {
@@ -398,9 +398,11 @@ impl Schedule {
                 }
             }
         }
-        let specialty_xy = specialty_clinics
-            .iter()
-            .map(|list| list.iter().map(|c| clinics[c.index()].xy).collect())
+        let specialty_clinics = specialty_clinics
+            .into_iter()
+            .map(|list: Vec<ClinicRef>| {
+                NearestGrid::new(list.iter().map(|&c| (clinics[c.index()].xy, c)).collect())
+            })
             .collect();
         Ok(Schedule {
             first_day,
@@ -420,7 +422,6 @@ impl Schedule {
             cs_start,
             cs_doctors: order,
             specialty_clinics,
-            specialty_xy,
         })
     }
 
@@ -486,12 +487,17 @@ impl Schedule {
         &self.cs_doctors[self.cs_start[k] as usize..self.cs_start[k + 1] as usize]
     }
 
-    /// Clinics with doctors of `specialty`, and their projected locations (same order).
-    pub fn specialty_clinics(&self, specialty: SpecialtyRef) -> (&[ClinicRef], &[(f32, f32)]) {
-        (
-            &self.specialty_clinics[specialty.index()],
-            &self.specialty_xy[specialty.index()],
-        )
+    /// The `k` clinics with doctors of `specialty` nearest to `at` (projected), nearest first,
+    /// ties by clinic; all of them when `k` is 0.
+    pub fn nearest_clinics(
+        &self,
+        specialty: SpecialtyRef,
+        at: (f32, f32),
+        k: usize,
+    ) -> Vec<(ClinicRef, f32)> {
+        let grid = &self.specialty_clinics[specialty.index()];
+        let k = if k == 0 { grid.len() } else { k };
+        grid.nearest(at, k)
     }
 
     /// Where and when a slot is.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use allot_engine::appointments::generate::{City, CitySpec};
-use allot_engine::appointments::schedule::km;
+use allot_engine::appointments::schedule::{ClinicRef, km};
 use allot_engine::appointments::{
     Ack, AppointmentStatus, Booking, Clock, DecisionSink, Engine, EngineOptions, Error, FindQuery,
     LocalTime, ManualClock, MemorySink, SlotRef, SlotStatus, Weights,
@@ -106,8 +106,7 @@ fn brute_force(engine: &Engine, q: &FindQuery, now: LocalTime) -> Vec<(SlotRef, 
     let mut scored: Vec<(f64, usize, u32, SlotRef)> = best
         .into_iter()
         .map(|((c, day), (_, slot))| {
-            let (used, avail) =
-                engine.clinic_day_load(allot_engine::appointments::ClinicRef(c as u32), day);
+            let (used, avail) = engine.clinic_day_load(ClinicRef(c as u32), day);
             let preferred = q.attached.is_some_and(|a| a.index() == c)
                 || q.preferred.iter().any(|p| p.index() == c);
             let score = w.travel_per_km * f64::from(km(q.home, s.clinics[c].xy))
@@ -736,14 +735,13 @@ fn weights_of_the_baseline_pick_the_nearest_clinic_first() {
         weights: Some(Weights::nearest_earliest()),
     };
     let got = engine.find(&q).unwrap();
-    let nearest = s
-        .specialty_clinics(q.specialty)
-        .0
-        .iter()
+    // By brute force over every clinic with a therapist (not the engine's grid).
+    let nearest = (0..s.clinics.len() as u32)
+        .map(ClinicRef)
+        .filter(|&c| !s.clinic_doctors(c, q.specialty).is_empty())
         .min_by(|a, b| {
             km(home, s.clinics[a.index()].xy).total_cmp(&km(home, s.clinics[b.index()].xy))
         })
-        .copied()
         .unwrap();
     assert_eq!(got[0].clinic, nearest);
     assert_eq!(got[1].clinic, nearest);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allot_engine::appointments::rebalance::{Outcome, RebalanceOptions};
-use allot_engine::appointments::schedule::SlotRef;
+use allot_engine::appointments::schedule::{SlotInfo, SlotRef};
 use allot_engine::appointments::{
     AppointmentId, AppointmentStatus, AppointmentView, Booking, Date, Engine, Error, FindRequest,
     HoldId, LocalTime, Location, Proposal, Request as Referral, SlotStatus,
@@ -137,8 +137,12 @@ fn appointment_status(s: AppointmentStatus) -> pb::AppointmentStatus {
 
 /// A slot as a message, with its status now.
 pub fn slot(engine: &Engine, slot: SlotRef) -> pb::Slot {
+    slot_message(engine, slot, &engine.schedule().slot(slot))
+}
+
+/// A slot whose place and time are known as a message, with its status now.
+fn slot_message(engine: &Engine, slot: SlotRef, info: &SlotInfo) -> pb::Slot {
     let s = engine.schedule();
-    let info = s.slot(slot);
     let clinic = &s.clinics[info.clinic.index()];
     let doctor = &s.doctors[info.doctor.index()].id;
     // The id as `Schedule::slot_id` writes it, without looking the slot up again.
@@ -161,9 +165,20 @@ pub fn slot(engine: &Engine, slot: SlotRef) -> pb::Slot {
 
 fn proposal(engine: &Engine, rank: usize, p: &Proposal) -> pb::Proposal {
     let sc = &p.score;
+    // The proposal knows its slot's doctor and start: no search of the layout for them.
+    let s = engine.schedule();
+    let doctor = &s.doctors[p.doctor.index()];
+    let info = SlotInfo {
+        doctor: p.doctor,
+        clinic: p.clinic,
+        specialty: doctor.specialty,
+        day: s.day_of(p.start).max(0) as u32,
+        start: p.start,
+        minutes: doctor.minutes,
+    };
     pb::Proposal {
         rank: rank as u32,
-        slot: Some(slot(engine, p.slot)),
+        slot: Some(slot_message(engine, p.slot, &info)),
         score: Some(pb::Score {
             total: sc.total,
             travel: sc.travel,
