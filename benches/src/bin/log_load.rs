@@ -32,9 +32,13 @@ struct Args {
     /// Entries per append (1 = single appends; more = all-or-nothing batches).
     #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// Group commit's maximum wait, in microseconds.
-    #[arg(long, default_value_t = 200)]
+    /// Group commit's maximum wait, in microseconds (the log's default is 0).
+    #[arg(long, default_value_t = 0)]
     max_wait_us: u64,
+    /// Segment size in MiB (a new, zero-filled segment is prepared in the background whenever
+    /// the current one is half full).
+    #[arg(long, default_value_t = 64)]
+    segment_mib: u64,
     /// Run the writers as async tasks on a tokio runtime with this many threads, awaiting their
     /// tickets (as a gRPC server would), instead of one thread per writer.
     #[arg(long, value_name = "THREADS")]
@@ -193,6 +197,7 @@ fn main() {
     let (fsync_p50, fsync_p99) = raw_fdatasync(&dir);
     let options = LogOptions {
         max_group_wait: Duration::from_micros(args.max_wait_us),
+        segment_bytes: args.segment_mib << 20,
         ..LogOptions::default()
     };
     let log = Arc::new(Log::open(&dir, options).expect("open the log"));

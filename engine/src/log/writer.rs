@@ -1,12 +1,13 @@
 //! Appending: group commit and the background work (derived data, spare segments).
 //!
 //! Appenders encode their records on their own thread and send the batch to the committer over
-//! a channel (lock-free to send). The committer thread takes everything that has arrived (a
-//! group), gives it indices in arrival order, frames it with leaf and chain hashes, writes it
-//! with one `write` and one `fdatasync`, publishes the new size and tree nodes to readers, and
-//! completes each batch's slot, which wakes its appender. While it syncs, the next group arrives.
-//! Appenders share no lock with each other: on two cores, convoys of 64 threads on one mutex
-//! cost more than the fsync itself.
+//! a channel (lock-free to send). The committer thread gives batches indices in arrival order
+//! and frames them, with leaf and chain hashes and tree nodes, into the staged group. The syncer
+//! thread takes the whole staged group, writes it with one `write` and one `fdatasync`,
+//! publishes the new size and tree nodes to readers, and completes each batch's slot, which
+//! wakes its appender. While it syncs, the committer stages the next group, so fsyncs follow
+//! each other closely. Appenders share no lock with each other: on two cores, convoys of 64
+//! threads on one mutex cost more than the fsync itself.
 //!
 //! Any write or sync failure stops the log: after a failed fsync the page cache cannot be
 //! trusted, and the next open recovers from what is on disk.
@@ -17,8 +18,8 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -213,30 +214,90 @@ pub(crate) fn submit(shared: &Arc<Shared>, records: &[Record]) -> Result<Ticket>
     Ok(Ticket { slot })
 }
 
-/// A group being assembled: its batches, framed into the committer's buffer as they arrive.
+/// Framed entries waiting for their write and fsync: filled by the committer, taken whole by the
+/// syncer.
 #[derive(Default)]
 struct Group {
     /// Index of the group's first entry.
     first: u64,
+    buf: Vec<u8>,
     batches: Vec<Pending>,
     /// Each batch's indices.
     ranges: Vec<Range<u64>>,
-    /// Each entry's offset in the buffer (rebased on the segment's at commit).
+    /// Each entry's offset in `buf` (rebased on the segment's at the write).
     offsets: Vec<u64>,
     nodes: Vec<NewNode>,
+    /// Chain hash of the group's last entry.
+    chain: Hash,
 }
 
-/// The committer's own state: nothing else touches it.
+impl Group {
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    fn entries(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Completes every batch with `failure` and empties the group.
+    fn fail(&mut self, failure: &Failure) {
+        for pending in self.batches.drain(..) {
+            pending.slot.complete(Err(failure.clone()));
+        }
+        self.clear();
+    }
+
+    /// Empties the group, keeping its allocations for the next one.
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.batches.clear();
+        self.ranges.clear();
+        self.offsets.clear();
+        self.nodes.clear();
+    }
+}
+
+/// The committer's hand-over to the syncer.
+#[derive(Default)]
+struct Stage {
+    state: Mutex<StageState>,
+    /// Signalled when entries are staged (or the committer stops) for a waiting syncer.
+    staged: Condvar,
+    /// Signalled when the syncer takes the group, for a committer waiting for room.
+    taken: Condvar,
+}
+
+#[derive(Default)]
+struct StageState {
+    group: Group,
+    /// The syncer is waiting on `staged`.
+    syncer_waiting: bool,
+    /// The committer is waiting on `taken`.
+    committer_waiting: bool,
+    /// The committer has stopped: nothing more will be staged.
+    closed: bool,
+}
+
+/// The committer's state: the chain and the tree's frontier, which give entries their hashes.
 struct Committer {
     shared: Arc<Shared>,
     receiver: Receiver<Message>,
-    active: Active,
+    stage: Arc<Stage>,
     frontier: Frontier,
     chain: Hash,
-    buf: Vec<u8>,
-    /// A batch that arrived but did not fit in the last group.
-    carry: Option<Pending>,
-    shutting_down: bool,
+}
+
+/// Batches that are durable and published, with their indices, for the completer to wake.
+type Done = Vec<(Pending, Range<u64>)>;
+
+/// The syncer's state: the active segment, written and fsynced by it alone.
+struct Syncer {
+    shared: Arc<Shared>,
+    stage: Arc<Stage>,
+    /// To the completer thread, which wakes the appenders while the next fsync runs.
+    completer: Sender<Done>,
+    active: Active,
     /// The active segment is zero-filled to its full size (done at the first commit, so that
     /// short-lived writers such as a CLI signing a checkpoint do not pay for it).
     preallocated: bool,
@@ -253,15 +314,20 @@ pub(crate) fn start(
     frontier: Frontier,
     chain: Hash,
 ) -> Result<Vec<JoinHandle<()>>> {
+    let stage = Arc::new(Stage::default());
     let committer = Committer {
         shared: shared.clone(),
         receiver,
-        active,
+        stage: stage.clone(),
         frontier,
         chain,
-        buf: Vec::new(),
-        carry: None,
-        shutting_down: false,
+    };
+    let (completer, done) = std::sync::mpsc::channel::<Done>();
+    let syncer = Syncer {
+        shared: shared.clone(),
+        stage,
+        completer,
+        active,
         preallocated: false,
         spare_requested: false,
         last_group: 0,
@@ -275,6 +341,8 @@ pub(crate) fn start(
     let background = shared.clone();
     Ok(vec![
         spawn("allot-log-commit", Box::new(move || committer.run()))?,
+        spawn("allot-log-sync", Box::new(move || syncer.run()))?,
+        spawn("allot-log-complete", Box::new(move || complete(done)))?,
         spawn(
             "allot-log-background",
             Box::new(move || run_background(&background)),
@@ -282,19 +350,30 @@ pub(crate) fn start(
     ])
 }
 
-/// Lets the committer drain what was sent, then has the background thread write derived data.
+/// Lets the committer and the syncer finish what was sent, then has the background thread write
+/// derived data.
 pub(crate) fn stop(shared: &Arc<Shared>, threads: Vec<JoinHandle<()>>) {
     if let Some(sender) = &shared.sender {
         let _ = sender.send(Message::Shutdown);
     }
     let mut threads = threads.into_iter();
-    if let Some(committer) = threads.next() {
-        let _ = committer.join();
+    for writer in threads.by_ref().take(3) {
+        let _ = writer.join();
     }
     lock(&shared.background).shutdown = true;
     shared.background_cv.notify_all();
     for t in threads {
         let _ = t.join();
+    }
+}
+
+/// Wakes the appenders of durable batches: tens of wake-ups (a futex call each for appender
+/// threads) that would otherwise hold the next fsync back.
+fn complete(done: impl IntoIterator<Item = Done>) {
+    for batches in done {
+        for (pending, range) in batches {
+            pending.slot.complete(Ok(range));
+        }
     }
 }
 
@@ -306,107 +385,146 @@ fn fail(shared: &Shared, error: Error) -> Arc<Error> {
 }
 
 impl Committer {
+    /// Frames batches into the stage as they arrive, until shut down and drained.
     fn run(mut self) {
-        while let Some(mut group) = self.next_group() {
-            let result = match self.shared.failed.get() {
-                Some(e) => Err(e.clone()),
-                None => self.commit(&mut group).map_err(|e| fail(&self.shared, e)),
-            };
-            if let Err(e) = result {
-                // Fail this group and whatever already arrived; later sends find the receiver
-                // gone (dropped with `self`) and fail as closed.
-                let failure = Failure::Failed(e);
-                group
-                    .batches
-                    .into_iter()
-                    .chain(self.carry.take())
-                    .for_each(|p| p.slot.complete(Err(failure.clone())));
-                while let Ok(message) = self.receiver.try_recv() {
-                    if let Message::Batch(p) = message {
-                        p.slot.complete(Err(failure.clone()));
-                    }
-                }
-                return;
-            }
-        }
-    }
-
-    /// The next group: at least one batch, then whatever else has arrived, up to
-    /// `max_group_bytes`. Until it holds as many entries as the previous group, it waits for more
-    /// (at most `max_group_wait`): concurrent appenders come back one after the other once woken,
-    /// and an fsync for each few of them would be wasted, while a lone appender never waits.
-    /// `None` once shut down and drained.
-    fn next_group(&mut self) -> Option<Group> {
-        let shared = self.shared.clone();
-        let options = &shared.options;
-        let first = match self.carry.take() {
-            Some(p) => p,
-            None => loop {
-                let message = if self.shutting_down {
-                    self.receiver.try_recv().ok()?
-                } else {
-                    self.receiver.recv().ok()?
-                };
-                match message {
-                    Message::Batch(p) => break p,
-                    Message::Shutdown => self.shutting_down = true,
-                }
-            },
-        };
-        let deadline = Instant::now() + options.max_group_wait;
-        self.buf.clear();
-        let mut group = Group {
-            first: self.frontier.size(),
-            ..Group::default()
-        };
-        self.frame(&mut group, first);
-        while self.buf.len() < options.max_group_bytes {
-            let now = Instant::now();
-            let full = group.offsets.len() >= self.last_group;
-            let message = if self.shutting_down || full || now >= deadline {
-                match self.receiver.try_recv() {
-                    Ok(m) => m,
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
+        let mut shutting_down = false;
+        loop {
+            let message = if shutting_down {
+                self.receiver.try_recv().ok()
             } else {
-                match self.receiver.recv_timeout(deadline - now) {
-                    Ok(m) => m,
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                }
+                self.receiver.recv().ok()
             };
             match message {
-                Message::Shutdown => self.shutting_down = true,
-                Message::Batch(p) if self.buf.len() + p.bytes > options.max_group_bytes => {
-                    self.carry = Some(p);
-                    break;
-                }
-                Message::Batch(p) => self.frame(&mut group, p),
+                Some(Message::Batch(pending)) => self.stage(pending),
+                Some(Message::Shutdown) => shutting_down = true,
+                None => break,
             }
         }
-        self.last_group = group.offsets.len();
-        Some(group)
+        let mut state = lock(&self.stage.state);
+        state.closed = true;
+        drop(state);
+        self.stage.staged.notify_one();
+    }
+
+    /// Frames a batch into the stage, once the staged group has room for it (a batch larger than
+    /// `max_group_bytes` goes alone).
+    fn stage(&mut self, pending: Pending) {
+        let max = self.shared.options.max_group_bytes;
+        let stage = self.stage.clone();
+        let mut state = lock(&stage.state);
+        while !state.group.is_empty() && state.group.buf.len() + pending.bytes > max {
+            state.committer_waiting = true;
+            state = stage.taken.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.committer_waiting = false;
+        }
+        if let Some(e) = self.shared.failed.get() {
+            drop(state);
+            pending.slot.complete(Err(Failure::Failed(e.clone())));
+            return;
+        }
+        self.frame(&mut state.group, pending);
+        let wake = state.syncer_waiting;
+        drop(state);
+        if wake {
+            stage.staged.notify_one();
+        }
     }
 
     /// Gives a batch its indices and frames it into the group's buffer, with its leaf and chain
-    /// hashes and tree nodes: done as batches arrive, while the group waits for more.
+    /// hashes and tree nodes.
     fn frame(&mut self, group: &mut Group, mut pending: Pending) {
         let first = self.frontier.size();
+        if group.is_empty() {
+            group.first = first;
+        }
         let last = pending.bodies.len() - 1;
         for (i, body) in pending.bodies.iter_mut().enumerate() {
             let index = self.frontier.size();
             body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());
             let leaf = leaf_hash(body);
             self.chain = chain_hash(&self.chain, &leaf);
-            group.offsets.push(self.buf.len() as u64);
-            encode_frame(&mut self.buf, body, &self.chain, i == last);
+            group.offsets.push(group.buf.len() as u64);
+            encode_frame(&mut group.buf, body, &self.chain, i == last);
             self.frontier.push(leaf, |node| group.nodes.push(node));
         }
+        group.chain = self.chain;
         group.ranges.push(first..self.frontier.size());
         group.batches.push(pending);
     }
+}
 
-    /// Writes the framed group, fsyncs it, publishes it to readers and completes its batches
-    /// (on failure they are left to the caller).
+impl Syncer {
+    /// Takes what is staged, writes it with one `write` and one `fdatasync`, publishes it and
+    /// completes its batches; again, until the committer has stopped and the stage is empty.
+    /// The fsyncs follow each other as closely as the entries allow: while one runs, the
+    /// appenders of the one before come back, so half of them are always on their way to disk.
+    fn run(mut self) {
+        let mut spare = Group::default();
+        while let Some(mut group) = self.take(std::mem::take(&mut spare)) {
+            let result = match self.shared.failed.get() {
+                Some(e) => Err(e.clone()),
+                None => self.commit(&mut group).map_err(|e| fail(&self.shared, e)),
+            };
+            if let Err(e) = result {
+                // Fail this group and all that is staged after it; the committer fails later
+                // batches itself.
+                let failure = Failure::Failed(e);
+                group.fail(&failure);
+                while let Some(mut group) = self.take(Group::default()) {
+                    group.fail(&failure);
+                }
+                return;
+            }
+            group.clear();
+            spare = group;
+        }
+    }
+
+    /// The staged group, swapped for `empty`: it waits for one to be staged, and then, while it
+    /// holds fewer entries than the previous group, for more (at most `max_group_wait`, so a lone
+    /// appender never waits). `None` once the committer has stopped and nothing is staged.
+    fn take(&mut self, empty: Group) -> Option<Group> {
+        let stage = self.stage.clone();
+        let mut state = lock(&stage.state);
+        let mut deadline = None;
+        loop {
+            let entries = state.group.entries();
+            if state.closed || (entries > 0 && entries >= self.last_group) {
+                break;
+            }
+            state.syncer_waiting = true;
+            state = if entries == 0 {
+                stage.staged.wait(state).unwrap_or_else(|e| e.into_inner())
+            } else {
+                let deadline = *deadline
+                    .get_or_insert_with(|| Instant::now() + self.shared.options.max_group_wait);
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    state.syncer_waiting = false;
+                    break;
+                };
+                stage
+                    .staged
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            };
+            state.syncer_waiting = false;
+        }
+        if state.group.is_empty() {
+            return None;
+        }
+        let group = std::mem::replace(&mut state.group, empty);
+        let wake = state.committer_waiting;
+        drop(state);
+        if wake {
+            stage.taken.notify_one();
+        }
+        self.last_group = group.entries();
+        Some(group)
+    }
+
+    /// Writes the group, fsyncs it, publishes it to readers and completes its batches (on
+    /// failure they are left to the caller).
     fn commit(&mut self, group: &mut Group) -> Result<()> {
         if !self.preallocated {
             preallocate(&mut self.active, self.shared.options.segment_bytes)?;
@@ -414,18 +532,18 @@ impl Committer {
         }
         let header = SEGMENT_HEADER_BYTES as u64;
         let new_segment = if self.active.len > header
-            && self.active.len + self.buf.len() as u64 > self.shared.options.segment_bytes
+            && self.active.len + group.buf.len() as u64 > self.shared.options.segment_bytes
         {
             Some(self.roll(group.first)?)
         } else {
             None
         };
         let base = self.active.len;
-        let count = group.offsets.len() as u64;
+        let count = group.entries() as u64;
         let path = &self.active.path;
         self.active
             .file
-            .write_all_at(&self.buf, base)
+            .write_all_at(&group.buf, base)
             .map_err(io("writing", path))?;
         let synced = Instant::now();
         self.active.file.sync_data().map_err(io("syncing", path))?;
@@ -435,7 +553,7 @@ impl Committer {
             .fetch_add(synced.elapsed().as_nanos() as u64, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.entries.fetch_add(count, Ordering::Relaxed);
-        self.active.len += self.buf.len() as u64;
+        self.active.len += group.buf.len() as u64;
 
         let (size, flushed) = {
             let mut view = self.shared.view.write().unwrap_or_else(|e| e.into_inner());
@@ -447,11 +565,16 @@ impl Committer {
             }
             view.offsets.extend(group.offsets.iter().map(|o| base + o));
             view.size += count;
-            view.chain_head = self.chain;
+            view.chain_head = group.chain;
             (view.size, view.flushed)
         };
-        for (pending, range) in group.batches.drain(..).zip(group.ranges.drain(..)) {
-            pending.slot.complete(Ok(range));
+        let done: Done = group
+            .batches
+            .drain(..)
+            .zip(group.ranges.drain(..))
+            .collect();
+        if let Err(std::sync::mpsc::SendError(done)) = self.completer.send(done) {
+            complete(std::iter::once(done));
         }
         if !self.spare_requested && self.active.len > self.shared.options.segment_bytes / 2 {
             self.spare_requested = true;

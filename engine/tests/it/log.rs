@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
+use allot_engine::log::frame::FRAME_OVERHEAD;
 use allot_engine::log::merkle::leaf_hash;
 use allot_engine::log::proof::{verify_consistency, verify_inclusion};
 use allot_engine::log::verify::verify;
-use allot_engine::log::{Error, Log, Record, SignedCheckpoint, VerifierKey};
+use allot_engine::log::{Error, Log, LogOptions, Record, SignedCheckpoint, VerifierKey};
 
-use crate::support::{mth, open, sample};
+use crate::support::{mth, open, sample, small_options};
 
 /// Every root, inclusion and consistency proof of the log checks out against the oracle tree
 /// over `bytes` (the canonical bytes of all entries so far).
@@ -164,6 +165,72 @@ fn many_writers_and_readers_at_once() {
     }
     let report = verify(dir.path()).unwrap();
     assert_eq!(report.size, all.len() as u64);
+}
+
+/// Groups bounded by `max_group_bytes` under concurrent load (the committer waits for the
+/// syncer to take a full group), across segment rolls; a group-commit wait set by the user
+/// still lets a lone appender through at once.
+#[test]
+fn bounded_groups_and_waits_keep_every_acknowledged_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions {
+        max_group_bytes: 2 << 10,
+        max_group_wait: std::time::Duration::from_millis(2),
+        ..small_options()
+    };
+    let log = Arc::new(Log::open(dir.path(), options.clone()).unwrap());
+    let writers: Vec<_> = (0..16u64)
+        .map(|t| {
+            let log = log.clone();
+            thread::spawn(move || {
+                (0..40u64)
+                    .map(|k| {
+                        let n = t * 1000 + k;
+                        (log.append(&sample(n, 200)).unwrap(), n)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all: Vec<(u64, u64)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    all.sort();
+    assert_eq!(all.len(), 16 * 40);
+    for (expected, (index, n)) in all.iter().enumerate() {
+        assert_eq!(*index, expected as u64);
+        assert_eq!(log.entry(*index).unwrap().record, sample(*n, 200));
+    }
+    // No group beyond 2 KiB: at least as many groups as 2 KiB pieces of the framed bytes.
+    let framed: usize = (0..all.len() as u64)
+        .map(|i| log.read(i).unwrap().bytes.len() + FRAME_OVERHEAD)
+        .sum();
+    let per_group = (2 << 10) / (framed / all.len());
+    let stats = log.stats();
+    assert!(
+        stats.commits >= (all.len() / per_group) as u64,
+        "{} entries of {} framed bytes in {} groups",
+        all.len(),
+        framed,
+        stats.commits
+    );
+    // Alone, an appender commits without waiting out the 2 ms (its group is as large as the
+    // one before it); 50 appends in well under 50 x 2 ms.
+    let started = std::time::Instant::now();
+    for k in 0..50 {
+        log.append(&sample(90_000 + k, 200)).unwrap();
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(80),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(log);
+    let report = verify(dir.path()).unwrap();
+    assert_eq!(report.size, 16 * 40 + 50);
+    let reopened = Log::open(dir.path(), options).unwrap();
+    assert_eq!(reopened.size(), 16 * 40 + 50);
 }
 
 #[test]
