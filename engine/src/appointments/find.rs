@@ -328,26 +328,35 @@ impl Search<'_> {
         let from_minute = (start.0 - midnight.0).max(0);
         let until_minute = (end.0 - midnight.0).min(MINUTES_PER_DAY);
         let mut best: Option<(i64, SlotRef, DoctorRef)> = None;
-        for &doctor in sched.clinic_doctors(ClinicRef(cand.clinic), q.specialty) {
+        let day = u32::from(cand.day);
+        let weekday = sched.date(day).weekday();
+        for doctor_day in sched.clinic_day(ClinicRef(cand.clinic), q.specialty, day) {
+            let doctor = doctor_day.doctor;
             if q.exclude_doctor == Some(doctor) {
                 continue;
             }
-            let minutes = i64::from(sched.doctors[doctor.index()].minutes);
-            for (k, slot) in sched.doctor_day(doctor, u32::from(cand.day)).enumerate() {
-                let minute = i64::from(sched.start_minute(doctor, u32::from(cand.day), k as u32));
+            let starts = sched.day_starts(doctor_day, weekday);
+            // Starts are sorted: skip those before the window (today's past slots) at once.
+            let skip = starts.partition_point(|&m| i64::from(m) < from_minute);
+            for (k, &minute) in starts.iter().enumerate().skip(skip) {
+                let minute = i64::from(minute);
                 if minute >= until_minute || best.is_some_and(|b| minute >= b.0) {
                     break;
                 }
-                if minute < from_minute || self.inv.status(slot) != FREE {
+                let slot = doctor_day.first + k as u32;
+                if self.inv.status(slot) != FREE {
                     continue;
                 }
                 let begins = midnight.add_minutes(minute);
-                let clash = self
-                    .busy
-                    .iter()
-                    .any(|b| begins < b.end() && b.start < begins.add_minutes(minutes));
-                if clash {
-                    continue;
+                if !self.busy.is_empty() {
+                    let minutes = i64::from(sched.doctors[doctor.index()].minutes);
+                    let clash = self
+                        .busy
+                        .iter()
+                        .any(|b| begins < b.end() && b.start < begins.add_minutes(minutes));
+                    if clash {
+                        continue;
+                    }
                 }
                 best = Some((minute, SlotRef(slot), doctor));
                 break;

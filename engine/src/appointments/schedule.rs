@@ -113,6 +113,15 @@ pub fn km(a: (f32, f32), b: (f32, f32)) -> f32 {
     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
 }
 
+/// A doctor's slots on one day: `first..first + n` where `n` is the length of his day's
+/// [`Schedule::day_starts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoctorDay {
+    pub doctor: DoctorRef,
+    pub first: u32,
+    template: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Clinic {
     pub id: Box<str>,
@@ -256,6 +265,9 @@ pub struct Schedule {
     /// Doctors of each (clinic, specialty): `cs_doctors[cs_start[k]..cs_start[k + 1]]`.
     cs_start: Vec<u32>,
     cs_doctors: Vec<DoctorRef>,
+    /// Each (clinic, specialty, day)'s doctors and their first slots that day, adjacent in
+    /// memory (day-major within a clinic and specialty): `$find` reads one clinic-day at a time.
+    cs_days: Vec<DoctorDay>,
     /// Per specialty, the clinics that have doctors of it, by location.
     specialty_clinics: Vec<NearestGrid<ClinicRef>>,
 }
@@ -389,6 +401,18 @@ impl Schedule {
         for k in 0..clinics.len() * s_count {
             cs_start[k + 1] += cs_start[k];
         }
+        // Block of (clinic, specialty) k: days × n_k entries from cs_start[k] × days.
+        let mut cs_days = Vec::with_capacity(order.len() * days as usize);
+        for k in 0..clinics.len() * s_count {
+            let group = &order[cs_start[k] as usize..cs_start[k + 1] as usize];
+            for day in 0..days as usize {
+                cs_days.extend(group.iter().map(|&doctor| DoctorDay {
+                    doctor,
+                    first: day_base[doctor.index() * days as usize + day],
+                    template: doctors[doctor.index()].template,
+                }));
+            }
+        }
         let mut specialty_clinics = vec![Vec::new(); specialties.len()];
         for c in 0..clinics.len() {
             for (s, list) in specialty_clinics.iter_mut().enumerate() {
@@ -421,6 +445,7 @@ impl Schedule {
             day_base,
             cs_start,
             cs_doctors: order,
+            cs_days,
             specialty_clinics,
         })
     }
@@ -485,6 +510,21 @@ impl Schedule {
     pub fn clinic_doctors(&self, clinic: ClinicRef, specialty: SpecialtyRef) -> &[DoctorRef] {
         let k = clinic.index() * self.specialties.len().max(1) + specialty.index();
         &self.cs_doctors[self.cs_start[k] as usize..self.cs_start[k + 1] as usize]
+    }
+
+    /// The doctors of a specialty at a clinic on horizon day `day`, with their first slots.
+    pub fn clinic_day(&self, clinic: ClinicRef, specialty: SpecialtyRef, day: u32) -> &[DoctorDay] {
+        let k = clinic.index() * self.specialties.len().max(1) + specialty.index();
+        let (start, end) = (self.cs_start[k] as usize, self.cs_start[k + 1] as usize);
+        let n = end - start;
+        let at = start * self.days as usize + day as usize * n;
+        &self.cs_days[at..at + n]
+    }
+
+    /// Start minutes (since midnight) of a doctor's slots on a day of the week (0 = Monday):
+    /// slot `first + k` of a [`DoctorDay`] on such a day starts at minute `[k]`.
+    pub fn day_starts(&self, doctor_day: &DoctorDay, weekday: usize) -> &[u16] {
+        &self.templates[doctor_day.template as usize].starts[weekday]
     }
 
     /// The `k` clinics with doctors of `specialty` nearest to `at` (projected), nearest first,
@@ -648,6 +688,36 @@ mod tests {
         assert_eq!(s.parse_slot("nobody@2025-03-03T08:00"), None);
         assert_eq!(s.parse_slot("V00001@2025-04-03T08:00"), None);
         assert_eq!(s.parse_slot("V00001"), None);
+    }
+
+    #[test]
+    fn clinic_days_list_each_doctors_slots_as_the_slot_layout_does() {
+        let city = City::generate(&CitySpec::scaled(4, 0.002));
+        let s = city.input().build().unwrap();
+        let mut listed = 0;
+        for c in 0..s.clinics.len() as u32 {
+            for sp in 0..s.specialties.len() as u8 {
+                let (clinic, specialty) = (ClinicRef(c), SpecialtyRef(sp));
+                let doctors = s.clinic_doctors(clinic, specialty);
+                for day in 0..s.days {
+                    let got = s.clinic_day(clinic, specialty, day);
+                    assert_eq!(got.len(), doctors.len());
+                    for (dd, &doctor) in got.iter().zip(doctors) {
+                        assert_eq!(dd.doctor, doctor);
+                        let slots = s.doctor_day(doctor, day);
+                        let starts = s.day_starts(dd, s.date(day).weekday());
+                        assert_eq!(dd.first, slots.start);
+                        assert_eq!(starts.len(), slots.len());
+                        for (k, slot) in slots.enumerate() {
+                            let info = s.slot(SlotRef(slot));
+                            assert_eq!(info.start.minute_of_day(), u32::from(starts[k]));
+                            listed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(listed, s.slot_count());
     }
 
     #[test]
