@@ -33,7 +33,12 @@ pub struct Limited {
     /// Until the first byte arrives.
     deadline: Option<Pin<Box<Sleep>>>,
     counts: Arc<ConnectionCounts>,
+    /// Once the server has closed its side: until when it reads what the client still sends.
+    linger: Option<Pin<Box<Sleep>>>,
 }
+
+/// How long a closing connection waits for the client to close its side (see `poll_shutdown`).
+const LINGER: Duration = Duration::from_secs(2);
 
 impl Connected for Limited {
     type ConnectInfo = TcpConnectInfo;
@@ -89,8 +94,37 @@ impl AsyncWrite for Limited {
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
+    /// Closes the server's side, then reads and drops what the client still sends until it
+    /// closes its side too (at most [`LINGER`]). A socket closed with unread bytes (a client's
+    /// late WINDOW_UPDATE, say) is reset instead, and a reset can destroy the end of an answer
+    /// the client has not read yet: a graceful shutdown would cut off the calls it let finish.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.linger.is_none() {
+            std::task::ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
+            this.linger = Some(Box::pin(tokio::time::sleep(LINGER)));
+        }
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => continue,
+                // The client is gone either way.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    let over = this
+                        .linger
+                        .as_mut()
+                        .is_some_and(|l| l.as_mut().poll(cx).is_ready());
+                    return if over {
+                        Poll::Ready(Ok(()))
+                    } else {
+                        Poll::Pending
+                    };
+                }
+            }
+        }
     }
 
     fn poll_write_vectored(
@@ -146,6 +180,7 @@ pub fn incoming(
                 _permit: permit,
                 deadline: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                 counts: counts.clone(),
+                linger: None,
             };
             if tx.send(Ok(conn)).await.is_err() {
                 return;
