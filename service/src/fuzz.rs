@@ -116,7 +116,7 @@ fn check<T>(result: Result<T, Status>) {
 }
 
 /// How many methods the first byte chooses from.
-pub const METHODS: u8 = 22;
+pub const METHODS: u8 = 25;
 
 macro_rules! call {
     ($w:expr, $service:ident, $method:ident, $type:ty, $bytes:expr) => {
@@ -189,11 +189,20 @@ pub fn grpc_request(data: &[u8]) {
             pb::GetInclusionProofRequest,
             bytes
         ),
-        _ => call!(
+        21 => call!(
             w,
             audit,
             get_consistency_proof,
             pb::GetConsistencyProofRequest,
+            bytes
+        ),
+        22 => call!(w, appointments, release_hold, pb::ReleaseHoldRequest, bytes),
+        23 => call!(w, appointments, accept_offer, pb::AcceptOfferRequest, bytes),
+        _ => call!(
+            w,
+            appointments,
+            record_attendance,
+            pb::RecordAttendanceRequest,
             bytes
         ),
     }

@@ -1296,6 +1296,48 @@ fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
             })))?;
             println!("cancelled {appointment}");
         }
+        AppointmentsCommand::Release { hold } => {
+            call(remote.run(c.release_hold(pb::ReleaseHoldRequest {
+                hold_id: hold.clone(),
+                request_id: String::new(),
+            })))?;
+            println!("released {hold}");
+        }
+        AppointmentsCommand::Accept { appointment } => {
+            let before = call(remote.run(c.get_appointment(pb::GetAppointmentRequest {
+                appointment_id: appointment.clone(),
+            })))?
+            .appointment
+            .and_then(|a| a.slot)
+            .map(|s| s.id)
+            .unwrap_or_default();
+            let a = call(remote.run(c.accept_offer(pb::AcceptOfferRequest {
+                appointment_id: appointment,
+                request_id: String::new(),
+            })))?
+            .appointment
+            .ok_or_else(|| anyhow!("the server answered no appointment"))?;
+            println!(
+                "{} booked at {} (was {before})",
+                a.id,
+                a.slot.map(|s| s.id).unwrap_or_default()
+            );
+        }
+        AppointmentsCommand::Attendance {
+            appointment,
+            status,
+        } => {
+            let attendance = match status {
+                Visit::Fulfilled => pb::Attendance::Fulfilled,
+                Visit::Noshow => pb::Attendance::Noshow,
+            };
+            call(remote.run(c.record_attendance(pb::RecordAttendanceRequest {
+                appointment_id: appointment.clone(),
+                attendance: attendance as i32,
+                request_id: String::new(),
+            })))?;
+            println!("recorded {appointment}");
+        }
         AppointmentsCommand::Reschedule {
             appointment,
             to,
@@ -1474,9 +1516,6 @@ fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
         }
         AppointmentsCommand::Load { .. }
         | AppointmentsCommand::Status { .. }
-        | AppointmentsCommand::Release { .. }
-        | AppointmentsCommand::Accept { .. }
-        | AppointmentsCommand::Attendance { .. }
         | AppointmentsCommand::Snapshot
         | AppointmentsCommand::Expire
         | AppointmentsCommand::Generate { .. } => bail!(

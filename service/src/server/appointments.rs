@@ -18,7 +18,7 @@ use allot_engine::appointments::{
     HoldId, LocalTime, Location, Proposal, Request as Referral, SlotStatus,
 };
 use allot_engine::log::Timestamp;
-use allot_engine::log::decision::CancelledBy;
+use allot_engine::log::decision::{Attendance, CancelledBy};
 use prost::Message as _;
 use tonic::{Code, Request, Response, Status};
 
@@ -700,6 +700,116 @@ impl Appointments for AppointmentsService {
                     appointment: Some(appointment_now(&engine, id, last_index(&entries))?),
                 })
             })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "ReleaseHold", &r.request_id, &r, || async {
+                let at = FieldPath::request();
+                let hold = hold_id(&r.hold_id, &at.field("hold_id"))?;
+                let fields = |f: &str| match f {
+                    "hold" => at.field("hold_id"),
+                    other => at.field(other),
+                };
+                let ((), entries) = engine
+                    .begin_release(&caller.name, hold)
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?
+                    .with_entries()
+                    .await
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                Ok(pb::ReleaseHoldResponse {
+                    log_index: last_index(&entries),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn accept_offer(
+        &self,
+        request: Request<pb::AcceptOfferRequest>,
+    ) -> Result<Response<pb::AcceptOfferResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(&caller.name, "AcceptOffer", &r.request_id, &r, || async {
+                let at = FieldPath::request();
+                let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
+                let fields = |f: &str| match f {
+                    "appointment" => at.field("appointment_id"),
+                    other => at.field(other),
+                };
+                let (_, entries) = engine
+                    .begin_accept_offer(&caller.name, id)
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?
+                    .with_entries()
+                    .await
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                Ok(pb::AcceptOfferResponse {
+                    appointment: Some(appointment_now(&engine, id, last_index(&entries))?),
+                })
+            })
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn record_attendance(
+        &self,
+        request: Request<pb::RecordAttendanceRequest>,
+    ) -> Result<Response<pb::RecordAttendanceResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let answer = self
+            .state
+            .replies
+            .once(
+                &caller.name,
+                "RecordAttendance",
+                &r.request_id,
+                &r,
+                || async {
+                    let at = FieldPath::request();
+                    let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
+                    let attendance = match pb::Attendance::try_from(r.attendance) {
+                        Ok(pb::Attendance::Fulfilled) => Attendance::Fulfilled,
+                        Ok(pb::Attendance::Noshow) => Attendance::NoShow,
+                        _ => {
+                            return Err(FieldError::invalid(
+                                &at.field("attendance"),
+                                "is required: ATTENDANCE_FULFILLED or ATTENDANCE_NOSHOW",
+                            )
+                            .into());
+                        }
+                    };
+                    let fields = |f: &str| match f {
+                        "appointment" => at.field("appointment_id"),
+                        other => at.field(other),
+                    };
+                    let ((), entries) = engine
+                        .begin_record_attendance(&caller.name, id, attendance)
+                        .map_err(|e| appointment_status_of(&engine, e, &fields))?
+                        .with_entries()
+                        .await
+                        .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                    Ok(pb::RecordAttendanceResponse {
+                        appointment: Some(appointment_now(&engine, id, last_index(&entries))?),
+                    })
+                },
+            )
             .await?;
         Ok(Response::new(answer))
     }

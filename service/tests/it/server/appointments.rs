@@ -219,6 +219,83 @@ async fn every_method_on_a_generated_city() {
         again.message()
     );
 
+    // ReleaseHold: the slot is free again, and the hold is gone.
+    let fourth = found.proposals[3].slot.clone().unwrap();
+    let held = c
+        .hold_slot(pb::HoldSlotRequest {
+            slot_id: fourth.id.clone(),
+            patient: Some(patient("P3")),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hold
+        .unwrap();
+    let released = c
+        .release_hold(pb::ReleaseHoldRequest {
+            hold_id: held.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        decoded(&h.log, released.log_index).record.decision,
+        Decision::HoldReleased(_)
+    ));
+    let gone = c
+        .release_hold(pb::ReleaseHoldRequest {
+            hold_id: held.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "{}", gone.message());
+
+    // RecordAttendance on a booking of that freed slot.
+    let visit = c
+        .book(pb::BookRequest {
+            target: Some(pb::book_request::Target::SlotId(fourth.id.clone())),
+            patient: Some(patient("P3")),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .appointment
+        .unwrap();
+    let attended = c
+        .record_attendance(pb::RecordAttendanceRequest {
+            appointment_id: visit.id.clone(),
+            attendance: pb::Attendance::Noshow as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .appointment
+        .unwrap();
+    assert_eq!(attended.status, pb::AppointmentStatus::Noshow as i32);
+    assert!(matches!(
+        decoded(&h.log, attended.log_index).record.decision,
+        Decision::AttendanceRecorded(_)
+    ));
+    let twice = c
+        .record_attendance(pb::RecordAttendanceRequest {
+            appointment_id: visit.id.clone(),
+            attendance: pb::Attendance::Fulfilled as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        twice.code(),
+        Code::FailedPrecondition,
+        "{}",
+        twice.message()
+    );
+
     // Book a free slot directly, then mark its doctor absent: the patient is re-offered.
     let slot = found.proposals[2].slot.clone().unwrap();
     let direct = c
@@ -251,11 +328,40 @@ async fn every_method_on_a_generated_city() {
     if let Some(offer) = absence.re_offers.first() {
         assert_eq!(offer.appointment_id, direct.id);
         assert_eq!(offer.patient_id, "P2");
-        assert_ne!(
-            offer.offer.as_ref().unwrap().slot.as_ref().unwrap().doctor,
-            slot.doctor
-        );
+        let offered = offer.offer.as_ref().unwrap().slot.clone().unwrap();
+        assert_ne!(offered.doctor, slot.doctor);
+        // AcceptOffer: booked again, in the offered slot.
+        let accepted = c
+            .accept_offer(pb::AcceptOfferRequest {
+                appointment_id: direct.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .appointment
+            .unwrap();
+        assert_eq!(accepted.status, pb::AppointmentStatus::Booked as i32);
+        assert_eq!(accepted.slot.unwrap().id, offered.id);
+        assert!(matches!(
+            decoded(&h.log, accepted.log_index).record.decision,
+            Decision::Rescheduled(_)
+        ));
     }
+    // An appointment without a re-offer cannot accept one.
+    let no_offer = c
+        .accept_offer(pb::AcceptOfferRequest {
+            appointment_id: visit.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        no_offer.code(),
+        Code::FailedPrecondition,
+        "{}",
+        no_offer.message()
+    );
     let range = absence.log.unwrap();
     assert!(matches!(
         decoded(&h.log, range.start).record.decision,

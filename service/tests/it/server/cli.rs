@@ -282,6 +282,44 @@ fn the_cli_books_and_allocates_on_a_dev_server_which_reopens_from_its_log() {
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("ABORTED"), "{stderr}");
+    // Hold the second slot and let it go; the patient then comes to the first one.
+    let second = found
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let held = remote(
+        &url,
+        &token,
+        &["appointments", "hold", "--patient", "P3", "--slot", &second],
+    );
+    let hold = held.split_whitespace().nth(3).unwrap().to_owned();
+    assert!(held.starts_with(&format!("held {second} as h")), "{held}");
+    let released = remote(&url, &token, &["appointments", "release", &hold]);
+    assert_eq!(released.trim(), format!("released {hold}"));
+    let rebooked = remote(
+        &url,
+        &token,
+        &["appointments", "book", "--patient", "P3", "--slot", &second],
+    );
+    let visit = rebooked.trim().rsplit(' ').next().unwrap().to_owned();
+    let recorded = remote(
+        &url,
+        &token,
+        &[
+            "appointments",
+            "attendance",
+            &visit,
+            "--status",
+            "fulfilled",
+        ],
+    );
+    assert_eq!(recorded.trim(), format!("recorded {visit}"));
+    let shown = remote(&url, &token, &["appointments", "show", &visit]);
+    assert!(shown.contains("(fulfilled)"), "{shown}");
 
     let run = remote(
         &url,
