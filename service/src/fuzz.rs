@@ -116,7 +116,7 @@ fn check<T>(result: Result<T, Status>) {
 }
 
 /// How many methods the first byte chooses from.
-pub const METHODS: u8 = 25;
+pub const METHODS: u8 = 26;
 
 macro_rules! call {
     ($w:expr, $service:ident, $method:ident, $type:ty, $bytes:expr) => {
@@ -198,11 +198,18 @@ pub fn grpc_request(data: &[u8]) {
         ),
         22 => call!(w, appointments, release_hold, pb::ReleaseHoldRequest, bytes),
         23 => call!(w, appointments, accept_offer, pb::AcceptOfferRequest, bytes),
-        _ => call!(
+        24 => call!(
             w,
             appointments,
             record_attendance,
             pb::RecordAttendanceRequest,
+            bytes
+        ),
+        _ => call!(
+            w,
+            appointments,
+            get_inventory,
+            pb::GetInventoryRequest,
             bytes
         ),
     }

@@ -78,6 +78,11 @@ impl<Id: Copy + Ord> NearestGrid<Id> {
         self.points.len()
     }
 
+    /// Memory held, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.starts.len() * 4 + self.points.len() * size_of::<Point<Id>>()
+    }
+
     /// Column and row of a point's cell; points outside the grid go to the nearest edge cell.
     fn column_row(&self, (x, y): (f32, f32)) -> (usize, usize) {
         let along = |v: f32, origin: f32, n: usize| {

@@ -645,6 +645,12 @@ impl Schedule {
         self.day_base.len() * 4
             + self.cs_start.len() * 4
             + self.cs_doctors.len() * 4
+            + self.cs_days.len() * size_of::<DoctorDay>()
+            + self
+                .specialty_clinics
+                .iter()
+                .map(NearestGrid::bytes)
+                .sum::<usize>()
             + self.doctors.len() * (size_of::<Doctor>() + 24)
             + self.clinics.len() * (size_of::<Clinic>() + 24)
             + self

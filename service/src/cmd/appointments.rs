@@ -19,7 +19,7 @@ use allot_engine::input::Table;
 use allot_engine::log::Timestamp;
 use allot_engine::log::decision::{Attendance, CancelledBy};
 use allot_service::proto::v1 as pb;
-use allot_service::server::appointments::slot_taken_detail;
+use allot_service::server::appointments::{inventory, slot_taken_detail};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -361,7 +361,8 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
         } => generate(&out, scale, seed, requests, absences, from, days),
         AppointmentsCommand::Status { json } => {
             let engine = open(data, now)?;
-            status(&engine, json)
+            print_inventory(&inventory(&engine), json);
+            Ok(())
         }
         AppointmentsCommand::Find {
             specialty,
@@ -750,52 +751,48 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
-fn status(engine: &Engine, json: bool) -> Result<()> {
-    let s = engine.schedule();
-    let c = engine.counts();
-    let m = engine.memory();
-    let log = engine.log().map_or(0, |l| l.size());
+/// The loaded city and its slots by status, from the data folder or a server alike.
+fn print_inventory(i: &pb::GetInventoryResponse, json: bool) {
     if json {
         let v = serde_json::json!({
-            "first_day": s.first_day.to_string(),
-            "days": s.days,
-            "utc_offset": s.offset.to_string(),
-            "districts": s.districts.len(),
-            "clinics": s.clinics.len(),
-            "doctors": s.doctors.len(),
-            "specialties": s.specialties.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-            "slots": {"total": s.slot_count(), "free": c.free, "busy-tentative": c.busy_tentative,
-                      "busy": c.busy, "busy-unavailable": c.busy_unavailable},
-            "memory": {"bytes": m.total_bytes, "bytes_per_slot": m.bytes_per_slot},
-            "log_entries": log,
-            "schedule": engine.schedule_digest().to_string(),
+            "first_day": i.first_day,
+            "days": i.days,
+            "utc_offset": i.utc_offset,
+            "districts": i.districts,
+            "clinics": i.clinics,
+            "doctors": i.doctors,
+            "specialties": i.specialties,
+            "slots": {"total": i.slots, "free": i.free, "busy-tentative": i.busy_tentative,
+                      "busy": i.busy, "busy-unavailable": i.busy_unavailable},
+            "memory": {"bytes": i.memory_bytes, "bytes_per_slot": i.bytes_per_slot},
+            "log_entries": i.log_entries,
+            "schedule": i.schedule_digest,
         });
         println!("{v}");
-        return Ok(());
+        return;
     }
     println!(
         "horizon      {} for {} days (UTC{})",
-        s.first_day, s.days, s.offset
+        i.first_day, i.days, i.utc_offset
     );
     println!(
         "city         {} districts, {} clinics, {} doctors ({})",
-        s.districts.len(),
-        s.clinics.len(),
-        s.doctors.len(),
-        s.specialties.join(", ")
+        i.districts,
+        i.clinics,
+        i.doctors,
+        i.specialties.join(", ")
     );
     println!(
         "slots        {} free, {} busy-tentative, {} busy, {} busy-unavailable",
-        c.free, c.busy_tentative, c.busy, c.busy_unavailable
+        i.free, i.busy_tentative, i.busy, i.busy_unavailable
     );
     println!(
         "memory       {:.1} MB, {:.2} bytes per slot",
-        m.total_bytes as f64 / 1e6,
-        m.bytes_per_slot
+        i.memory_bytes as f64 / 1e6,
+        i.bytes_per_slot
     );
-    println!("log          {log} entries");
-    println!("schedule     {}", engine.schedule_digest());
-    Ok(())
+    println!("log          {} entries", i.log_entries);
+    println!("schedule     {}", i.schedule_digest);
 }
 
 fn local(engine: &Engine, t: Timestamp) -> LocalTime {
@@ -1296,6 +1293,10 @@ fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
             })))?;
             println!("cancelled {appointment}");
         }
+        AppointmentsCommand::Status { json } => {
+            let inventory = call(remote.run(c.get_inventory(pb::GetInventoryRequest {})))?;
+            print_inventory(&inventory, json);
+        }
         AppointmentsCommand::Release { hold } => {
             call(remote.run(c.release_hold(pb::ReleaseHoldRequest {
                 hold_id: hold.clone(),
@@ -1515,7 +1516,6 @@ fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
             );
         }
         AppointmentsCommand::Load { .. }
-        | AppointmentsCommand::Status { .. }
         | AppointmentsCommand::Snapshot
         | AppointmentsCommand::Expire
         | AppointmentsCommand::Generate { .. } => bail!(

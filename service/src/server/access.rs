@@ -181,6 +181,7 @@ pub const METHODS: &[Method] = &[
     roles("/allot.v1.Appointments/RecordAttendance", &[CLINIC]),
     roles("/allot.v1.Appointments/Reschedule", &[CLINIC]),
     roles("/allot.v1.Appointments/GetAppointment", &[CLINIC]),
+    roles("/allot.v1.Appointments/GetInventory", &[CLINIC]),
     roles("/allot.v1.Appointments/MarkAbsence", &[CLINIC]),
     roles("/allot.v1.Appointments/Rebalance", &[CLINIC]),
     roles("/allot.v1.Fairs/SubmitApplications", &[FAIRS]),

@@ -413,6 +413,21 @@ async fn every_method_on_a_generated_city() {
             .iter()
             .all(|a| !a.appointment_id.is_empty())
     );
+
+    // GetInventory: every slot in one status, the bookings among the busy ones.
+    let inventory = c
+        .get_inventory(pb::GetInventoryRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        inventory.free + inventory.busy_tentative + inventory.busy + inventory.busy_unavailable,
+        inventory.slots
+    );
+    assert!(inventory.busy > committed.assignments.len() as u64);
+    assert!(inventory.busy_unavailable >= 1, "the absent doctor's slot");
+    assert_eq!(inventory.log_entries, h.log.size());
+    assert!(inventory.specialties.iter().any(|s| s == "therapist"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

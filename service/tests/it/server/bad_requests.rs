@@ -160,6 +160,7 @@ const METHODS: &[Row] = &[
     ("/allot.v1.Appointments/RecordAttendance", Kind::Unary, Code::InvalidArgument, "request.appointment_id", Some(f1), "request.appointment_id"),
     ("/allot.v1.Appointments/Reschedule", Kind::Unary, Code::InvalidArgument, "request.appointment_id", Some(f1), "request.appointment_id"),
     ("/allot.v1.Appointments/GetAppointment", Kind::Unary, Code::InvalidArgument, "request.appointment_id", Some(f1), "request.appointment_id"),
+    ("/allot.v1.Appointments/GetInventory", Kind::Unary, Code::Ok, "", None, ""),
     ("/allot.v1.Appointments/MarkAbsence", Kind::Unary, Code::InvalidArgument, "request.doctor_id", Some(f1), "request.doctor_id"),
     ("/allot.v1.Appointments/Rebalance", Kind::Unary, Code::InvalidArgument, "request.requests", None, ""),
     ("/allot.v1.Fairs/SubmitApplications", Kind::Upload, Code::InvalidArgument, "request[0].window", Some(f1), "request[0].window"),

@@ -320,6 +320,9 @@ fn the_cli_books_and_allocates_on_a_dev_server_which_reopens_from_its_log() {
     assert_eq!(recorded.trim(), format!("recorded {visit}"));
     let shown = remote(&url, &token, &["appointments", "show", &visit]);
     assert!(shown.contains("(fulfilled)"), "{shown}");
+    let status = remote(&url, &token, &["appointments", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert!(status["slots"]["busy"].as_u64().unwrap() >= 2, "{status}");
 
     let run = remote(
         &url,
