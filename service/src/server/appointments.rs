@@ -15,7 +15,8 @@ use allot_engine::appointments::rebalance::{Outcome, RebalanceOptions};
 use allot_engine::appointments::schedule::{SlotInfo, SlotRef};
 use allot_engine::appointments::{
     AppointmentId, AppointmentStatus, AppointmentView, Booking, Date, Engine, Error, FindRequest,
-    HoldId, LocalTime, Location, Proposal, Request as Referral, SlotStatus,
+    HoldId, LocalTime, Location, Pending, Proposal, Request as Referral, Result as EngineResult,
+    SlotStatus,
 };
 use allot_engine::log::Timestamp;
 use allot_engine::log::decision::{Attendance, CancelledBy};
@@ -469,6 +470,49 @@ fn stats(o: &Outcome) -> pb::RebalanceStats {
 }
 
 impl AppointmentsService {
+    /// A call that changes one appointment (Cancel, AcceptOffer, RecordAttendance): checks its
+    /// `appointment_id`, then, once per `request_id`, starts the change with `act` (which checks
+    /// the rest of the request), awaits its durability and answers with the appointment as it
+    /// stands, its `log_index` the change's decision.
+    async fn change_appointment<Req, T>(
+        &self,
+        request: Request<Req>,
+        method: &'static str,
+        ids: impl FnOnce(&Req) -> (String, String),
+        act: impl FnOnce(
+            &Engine,
+            &str,
+            AppointmentId,
+            &Req,
+        ) -> Result<EngineResult<Pending<T>>, FieldError>,
+    ) -> Result<pb::Appointment, Status>
+    where
+        Req: prost::Message,
+        T: Unpin,
+    {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let engine = self.engine()?.clone();
+        let (appointment, request_id) = ids(&r);
+        self.state
+            .replies
+            .once(&caller.name, method, &request_id, &r, || async {
+                let at = FieldPath::request();
+                let id = appointment_id(&appointment, &at.field("appointment_id"))?;
+                let fields = |f: &str| match f {
+                    "appointment" => at.field("appointment_id"),
+                    other => at.field(other),
+                };
+                let (_, entries) = act(&engine, &caller.name, id, &r)?
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?
+                    .with_entries()
+                    .await
+                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
+                appointment_now(&engine, id, last_index(&entries))
+            })
+            .await
+    }
+
     /// Checks a `FindSlots` request and resolves it into the engine's query.
     fn find_query(
         &self,
@@ -691,42 +735,25 @@ impl Appointments for AppointmentsService {
         &self,
         request: Request<pb::CancelRequest>,
     ) -> Result<Response<pb::CancelResponse>, Status> {
-        let caller = caller(&request)?;
-        let r = request.into_inner();
-        let engine = self.engine()?.clone();
-        let answer = self
-            .state
-            .replies
-            .once(&caller.name, "Cancel", &r.request_id, &r, || async {
-                let at = FieldPath::request();
-                let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
+        let ids = |r: &pb::CancelRequest| (r.appointment_id.clone(), r.request_id.clone());
+        let appointment = self
+            .change_appointment(request, "Cancel", ids, |engine, actor, id, r| {
                 let by = match pb::CancelledBy::try_from(r.cancelled_by) {
                     Ok(pb::CancelledBy::Patient) => CancelledBy::Patient,
                     Ok(pb::CancelledBy::Clinic) => CancelledBy::Clinic,
                     _ => {
                         return Err(FieldError::invalid(
-                            &at.field("cancelled_by"),
+                            &FieldPath::request().field("cancelled_by"),
                             "is required: CANCELLED_BY_PATIENT or CANCELLED_BY_CLINIC",
-                        )
-                        .into());
+                        ));
                     }
                 };
-                let fields = |f: &str| match f {
-                    "appointment" => at.field("appointment_id"),
-                    other => at.field(other),
-                };
-                let ((), entries) = engine
-                    .begin_cancel(&caller.name, id, by)
-                    .map_err(|e| appointment_status_of(&engine, e, &fields))?
-                    .with_entries()
-                    .await
-                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
-                Ok(pb::CancelResponse {
-                    appointment: Some(appointment_now(&engine, id, last_index(&entries))?),
-                })
+                Ok(engine.begin_cancel(actor, id, by))
             })
             .await?;
-        Ok(Response::new(answer))
+        Ok(Response::new(pb::CancelResponse {
+            appointment: Some(appointment),
+        }))
     }
 
     async fn release_hold(
@@ -764,79 +791,41 @@ impl Appointments for AppointmentsService {
         &self,
         request: Request<pb::AcceptOfferRequest>,
     ) -> Result<Response<pb::AcceptOfferResponse>, Status> {
-        let caller = caller(&request)?;
-        let r = request.into_inner();
-        let engine = self.engine()?.clone();
-        let answer = self
-            .state
-            .replies
-            .once(&caller.name, "AcceptOffer", &r.request_id, &r, || async {
-                let at = FieldPath::request();
-                let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
-                let fields = |f: &str| match f {
-                    "appointment" => at.field("appointment_id"),
-                    other => at.field(other),
-                };
-                let (_, entries) = engine
-                    .begin_accept_offer(&caller.name, id)
-                    .map_err(|e| appointment_status_of(&engine, e, &fields))?
-                    .with_entries()
-                    .await
-                    .map_err(|e| appointment_status_of(&engine, e, &fields))?;
-                Ok(pb::AcceptOfferResponse {
-                    appointment: Some(appointment_now(&engine, id, last_index(&entries))?),
-                })
+        let ids = |r: &pb::AcceptOfferRequest| (r.appointment_id.clone(), r.request_id.clone());
+        let appointment = self
+            .change_appointment(request, "AcceptOffer", ids, |engine, actor, id, _| {
+                Ok(engine.begin_accept_offer(actor, id))
             })
             .await?;
-        Ok(Response::new(answer))
+        Ok(Response::new(pb::AcceptOfferResponse {
+            appointment: Some(appointment),
+        }))
     }
 
     async fn record_attendance(
         &self,
         request: Request<pb::RecordAttendanceRequest>,
     ) -> Result<Response<pb::RecordAttendanceResponse>, Status> {
-        let caller = caller(&request)?;
-        let r = request.into_inner();
-        let engine = self.engine()?.clone();
-        let answer = self
-            .state
-            .replies
-            .once(
-                &caller.name,
-                "RecordAttendance",
-                &r.request_id,
-                &r,
-                || async {
-                    let at = FieldPath::request();
-                    let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
-                    let attendance = match pb::Attendance::try_from(r.attendance) {
-                        Ok(pb::Attendance::Fulfilled) => Attendance::Fulfilled,
-                        Ok(pb::Attendance::Noshow) => Attendance::NoShow,
-                        _ => {
-                            return Err(FieldError::invalid(
-                                &at.field("attendance"),
-                                "is required: ATTENDANCE_FULFILLED or ATTENDANCE_NOSHOW",
-                            )
-                            .into());
-                        }
-                    };
-                    let fields = |f: &str| match f {
-                        "appointment" => at.field("appointment_id"),
-                        other => at.field(other),
-                    };
-                    let ((), entries) = engine
-                        .begin_record_attendance(&caller.name, id, attendance)
-                        .map_err(|e| appointment_status_of(&engine, e, &fields))?
-                        .with_entries()
-                        .await
-                        .map_err(|e| appointment_status_of(&engine, e, &fields))?;
-                    Ok(pb::RecordAttendanceResponse {
-                        appointment: Some(appointment_now(&engine, id, last_index(&entries))?),
-                    })
-                },
-            )
+        let ids =
+            |r: &pb::RecordAttendanceRequest| (r.appointment_id.clone(), r.request_id.clone());
+        let appointment = self
+            .change_appointment(request, "RecordAttendance", ids, |engine, actor, id, r| {
+                let attendance = match pb::Attendance::try_from(r.attendance) {
+                    Ok(pb::Attendance::Fulfilled) => Attendance::Fulfilled,
+                    Ok(pb::Attendance::Noshow) => Attendance::NoShow,
+                    _ => {
+                        return Err(FieldError::invalid(
+                            &FieldPath::request().field("attendance"),
+                            "is required: ATTENDANCE_FULFILLED or ATTENDANCE_NOSHOW",
+                        ));
+                    }
+                };
+                Ok(engine.begin_record_attendance(actor, id, attendance))
+            })
             .await?;
-        Ok(Response::new(answer))
+        Ok(Response::new(pb::RecordAttendanceResponse {
+            appointment: Some(appointment),
+        }))
     }
 
     async fn reschedule(
