@@ -489,7 +489,8 @@ impl Syncer {
         let mut deadline = None;
         loop {
             let entries = state.group.entries();
-            if state.closed || (entries > 0 && entries >= self.last_group) {
+            let enough = entries >= self.last_group || self.shared.options.max_group_wait.is_zero();
+            if state.closed || (entries > 0 && enough) {
                 break;
             }
             state.syncer_waiting = true;
