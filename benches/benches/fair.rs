@@ -9,6 +9,7 @@ use std::time::Duration;
 use allot_engine::allocation::{Allocation, Beacon, RunRequest, monte_carlo};
 use allot_engine::fair::{self, FairFiles, Fairs, Mechanism, Params};
 use allot_engine::input::Table;
+use allot_engine::log::{Log, LogOptions};
 use allot_scenarios::fair_gen::{FairSpec, generate};
 use allot_solvers::matching::Seed;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -51,7 +52,8 @@ fn fairs_20k(c: &mut Criterion) {
             let dir = tempfile::tempdir().expect("temp dir");
             let files = read(&csv.fairs, &csv.applicants);
             let request = RunRequest {
-                data_dir: &dir.path().join("data"),
+                log: &Log::open(dir.path().join("data"), LogOptions::default())
+                    .expect("open the log"),
                 beacon: None,
                 actor: "bench",
                 out: &dir.path().join("out"),
@@ -79,7 +81,8 @@ fn fairs_20k(c: &mut Criterion) {
         b.iter_with_large_drop(|| {
             let dir = tempfile::tempdir().expect("temp dir");
             let request = RunRequest {
-                data_dir: &dir.path().join("data"),
+                log: &Log::open(dir.path().join("data"), LogOptions::default())
+                    .expect("open the log"),
                 beacon: Some(&beacon),
                 actor: "bench",
                 out: &dir.path().join("out"),

@@ -6,21 +6,25 @@
 //! fsynced (with its folder) before `put` returns, so a decision logged after `put` never refers
 //! to bytes that a crash could lose.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::log::fsutil::{create_dirs, read_optional, write_atomic};
+use crate::fs::{DataDir, FileSystem, SyncPoint, create_dirs, read_optional, write_atomic};
 use crate::log::{Digest, Error, Result};
 
 /// The blob folder of one data folder.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
 }
 
 impl BlobStore {
     /// The store in `data_dir/blobs` (created on the first `put`).
-    pub fn new(data_dir: &Path) -> Self {
+    pub fn new(data_dir: impl Into<DataDir>) -> Self {
+        let data_dir = data_dir.into();
         BlobStore {
+            fs: data_dir.fs().clone(),
             dir: data_dir.join("blobs"),
         }
     }
@@ -35,25 +39,39 @@ impl BlobStore {
     pub fn put(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = Digest::of(bytes);
         let path = self.path(&digest);
-        if let Ok(Some(existing)) = read_optional(&path)
+        let fs = &*self.fs;
+        if let Ok(Some(existing)) = read_optional(fs, &path)
             && Digest::of(&existing) == digest
         {
             return Ok(digest);
         }
         if let Some(parent) = path.parent() {
-            create_dirs(parent)?;
+            create_dirs(fs, parent)?;
         }
-        write_atomic(&path, bytes, 0o644)?;
+        write_atomic(
+            fs,
+            &path,
+            bytes,
+            0o644,
+            SyncPoint::Blob,
+            Some(SyncPoint::BlobName),
+        )?;
         Ok(digest)
     }
 
     /// The bytes stored under `digest`, checked against it.
     pub fn get(&self, digest: &Digest) -> Result<Vec<u8>> {
         let path = self.path(digest);
-        let bytes = read_optional(&path)?.ok_or_else(|| Error::BadFile {
-            path: path.clone(),
-            reason: format!("blob {digest} is missing from the data folder"),
-        })?;
+        let bytes = read_optional(&*self.fs, &path)
+            .map_err(|source| Error::Io {
+                what: "reading",
+                path: path.clone(),
+                source,
+            })?
+            .ok_or_else(|| Error::BadFile {
+                path: path.clone(),
+                reason: format!("blob {digest} is missing from the data folder"),
+            })?;
         let found = Digest::of(&bytes);
         if found != *digest {
             return Err(Error::BadFile {

@@ -7,6 +7,7 @@ pub mod allocation;
 pub mod appointments;
 pub mod blobs;
 pub mod fair;
+pub mod fs;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod input;

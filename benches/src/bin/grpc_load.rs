@@ -353,7 +353,7 @@ fn main() -> anyhow::Result<()> {
             let (log, domains) = if appointments {
                 let log = Arc::new(Log::open(temp.path(), LogOptions::default())?);
                 let started = Instant::now();
-                let engine = load_city(&log, temp.path(), args.scale)?;
+                let engine = load_city(&log, args.scale)?;
                 println!(
                     "city: {} clinics, {} doctors, {} slots, loaded in {:.2} s",
                     engine.schedule().clinics.len(),
@@ -523,7 +523,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Loads a generated city of `scale` whose horizon starts today (Moscow time).
-fn load_city(log: &Arc<Log>, data: &std::path::Path, scale: f64) -> anyhow::Result<Engine> {
+fn load_city(log: &Arc<Log>, scale: f64) -> anyhow::Result<Engine> {
     let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
     let spec = CitySpec {
         first_day: today,
@@ -532,7 +532,6 @@ fn load_city(log: &Arc<Log>, data: &std::path::Path, scale: f64) -> anyhow::Resu
     let city = City::generate(&spec);
     Ok(Engine::create_with_log(
         log.clone(),
-        data,
         &city.input(),
         b"doctor,from,until\n",
         "load",

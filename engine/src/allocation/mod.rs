@@ -77,7 +77,7 @@ use crate::log::codec::Writer;
 use crate::log::decision::{
     AllocationRun, ApplicationsClosed, Domain, Outcome, RunCounts, SeedDrawn,
 };
-use crate::log::{self, Bytes, Digest, Log, LogOptions, Parameters, Record, Timestamp};
+use crate::log::{self, Bytes, Digest, Log, Parameters, Record, Timestamp};
 
 /// Why an allocation could not be run, verified, explained or changed.
 #[derive(Debug, thiserror::Error)]
@@ -268,8 +268,9 @@ impl Stage {
 /// What [`run`] needs besides the input.
 #[derive(Debug)]
 pub struct RunRequest<'a> {
-    /// The data folder (log and blobs).
-    pub data_dir: &'a Path,
+    /// The decision log (open for writing); blobs go to its data folder, and the output folder
+    /// is on that folder's file system.
+    pub log: &'a Log,
     /// Required exactly when the lottery numbers are drawn.
     pub beacon: Option<&'a Beacon>,
     /// Who asked (logged as every entry's actor).
@@ -377,6 +378,19 @@ pub fn check_lottery<A: Allocation>(
     }
 }
 
+/// The checks [`run`] makes before it writes anything (the lottery has exactly one source, the
+/// output folder can be created), for a caller that opens the log only for a valid request.
+pub fn check_run<A: Allocation>(
+    input: &A::Input,
+    params: &A::Params,
+    beacon: Option<&Beacon>,
+    on: &crate::fs::DataDir,
+    out: &Path,
+) -> Result<()> {
+    check_lottery::<A>(input, params, beacon)?;
+    OutputDir::check_target(on, out)
+}
+
 /// Runs an allocation by the protocol in the module docs and publishes it into `request.out`.
 pub fn run<A: Allocation>(
     input: &A::Input,
@@ -385,116 +399,46 @@ pub fn run<A: Allocation>(
     publish: &dyn Publish<A>,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<Published<A::Solved>> {
-    let draws = check_lottery::<A>(input, params, request.beacon)?;
-    OutputDir::check_target(request.out)?;
-    let participants = A::participants(input) as u64;
-    let now = Timestamp::now;
+    let log = request.log;
+    let data_dir = log.data_dir();
+    check_lottery::<A>(input, params, request.beacon)?;
+    OutputDir::check_target(&data_dir, request.out)?;
 
     progress(Stage::Closing);
-    let set = A::encode(input);
-    let log = Log::open(request.data_dir, LogOptions::default())?;
-    let set_digest = BlobStore::new(request.data_dir).put(&set)?;
-    drop(set);
+    let set_digest = set_digest::<A>(input);
     let window = window_id(A::DOMAIN, &set_digest);
-    let closed_index = log.append(&Record::new(
-        now(),
+    let closed = close_with_log::<A>(log, input, request.actor, &window)?;
+    let solved = solve_closed::<A>(
+        log,
+        input,
+        params,
+        &closed,
+        request.beacon,
         request.actor,
         &window,
-        ApplicationsClosed {
-            domain: A::DOMAIN,
-            applications: participants,
-            set_digest,
-        },
-    ))?;
-
-    let mut seed = None;
-    let mut seed_index = None;
-    if draws {
-        progress(Stage::Drawing);
-        // check_lottery made sure the beacon is there.
-        let beacon = request
-            .beacon
-            .ok_or_else(|| Error::Request("no beacon".into()))?;
-        let drawn = lottery_seed(&set_digest, &beacon.value);
-        seed_index = Some(log.append(&Record::new(
-            now(),
-            request.actor,
-            &window,
-            SeedDrawn {
-                domain: A::DOMAIN,
-                commitment: set_digest,
-                beacon_source: beacon.source.clone(),
-                beacon_round: beacon.round,
-                beacon_value: Bytes(beacon.value.clone()),
-                seed: Digest(drawn.0),
-            },
-        ))?);
-        seed = Some(drawn);
-    }
-
-    progress(Stage::Solving);
-    let solved = A::solve(input, params, seed.as_ref())?;
-    let placements = A::placements(input, &solved);
-    let run = AllocationRun {
-        domain: A::DOMAIN,
-        mechanism: A::mechanism(params).to_owned(),
-        input_digest: set_digest,
-        parameters: A::parameters(params),
-        seed: seed.map(|s| Digest(s.0)),
-        outcome_digest: outcome_digest(A::DOMAIN, &placements),
-        counts: RunCounts {
-            participants,
-            places: A::places(input),
-            assigned: placements.iter().filter(|p| p.place.is_some()).count() as u64,
-        },
-    };
-    let id = run.id();
+        progress,
+    )?;
 
     progress(Stage::Writing);
-    let mut dir = OutputDir::create(request.out)?;
-    publish.files(input, &solved, &mut dir)?;
+    let mut dir = OutputDir::create(&data_dir, request.out)?;
+    publish.files(input, &solved.solved, &mut dir)?;
 
     progress(Stage::Logging);
-    let time = now();
-    // Half a million records at the national size: built on every core.
-    let mut batch: Vec<Record> = placements
-        .par_iter()
-        .map(|p| {
-            Record::new(
-                time,
-                request.actor,
-                p.participant,
-                Outcome {
-                    run: id,
-                    assigned: p.place.map(str::to_owned),
-                    rank: p.rank,
-                },
-            )
-        })
-        .collect();
-    drop(placements);
-    batch.push(Record::new(time, request.actor, &window, run.clone()));
-    let logged = log.append_batch(&batch)?;
-    // Freeing them takes a tenth of a second at that size: not on the caller's time.
-    std::thread::spawn(move || drop(batch));
-    log.close()?;
+    let mut logged = log_run::<A>(log, input, solved)?;
+    logged.info.solve_seconds = publish.solve_seconds(&logged.solved);
 
     progress(Stage::Publishing);
-    let info = RunInfo {
-        run,
-        id,
-        index: logged.end - 1,
-        closed_index,
-        seed_index,
-        solve_seconds: publish.solve_seconds(&solved),
-    };
-    let summary = publish.summary(input, &solved, &info)?;
+    let summary = publish.summary(input, &logged.solved, &logged.info)?;
     dir.write("summary.json", |w| {
         serde_json::to_writer_pretty(&mut *w, &summary).map_err(std::io::Error::other)?;
         w.write_all(b"\n")
     })?;
     let out = dir.commit()?;
-    Ok(Published { solved, info, out })
+    Ok(Published {
+        solved: logged.solved,
+        info: logged.info,
+        out,
+    })
 }
 
 /// A window closed on a log the caller holds open ([`close_with_log`]).
@@ -506,18 +450,17 @@ pub struct Closed {
     pub index: u64,
 }
 
-/// Step 3 and 4 of the run protocol on a log the caller holds open (a server, whose windows
-/// collect applications over many calls and close on request): stores the canonical set in the
-/// blob store of `data_dir` and logs `ApplicationsClosed` with `window` as its subject, durably.
+/// Steps 3 and 4 of the run protocol: stores the canonical set in the blob store of the log's
+/// data folder and logs `ApplicationsClosed` with `window` as its subject, durably. A server's
+/// windows collect applications over many calls and close on request.
 pub fn close_with_log<A: Allocation>(
     log: &Log,
-    data_dir: &Path,
     input: &A::Input,
     actor: &str,
     window: &str,
 ) -> Result<Closed> {
     let set = A::encode(input);
-    let set_digest = BlobStore::new(data_dir).put(&set)?;
+    let set_digest = BlobStore::new(log.data_dir()).put(&set)?;
     let applications = A::participants(input) as u64;
     let index = log.append(&Record::new(
         Timestamp::now(),
@@ -558,6 +501,41 @@ pub fn run_closed<A: Allocation>(
     actor: &str,
     window: &str,
 ) -> Result<LoggedRunOf<A::Solved>> {
+    let solved = solve_closed::<A>(
+        log,
+        input,
+        params,
+        closed,
+        beacon,
+        actor,
+        window,
+        &mut |_| {},
+    )?;
+    log_run::<A>(log, input, solved)
+}
+
+/// A run solved on a closed window, its seed logged, its outcomes not yet.
+struct SolvedRun<'a, S> {
+    solved: S,
+    run: AllocationRun,
+    closed: Closed,
+    seed_index: Option<u64>,
+    actor: &'a str,
+    window: &'a str,
+}
+
+/// Steps 5 and 6: draws and logs the seed when the numbers are drawn, and solves.
+#[allow(clippy::too_many_arguments)]
+fn solve_closed<'a, A: Allocation>(
+    log: &Log,
+    input: &A::Input,
+    params: &A::Params,
+    closed: &Closed,
+    beacon: Option<&Beacon>,
+    actor: &'a str,
+    window: &'a str,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<SolvedRun<'a, A::Solved>> {
     let draws = check_lottery::<A>(input, params, beacon)?;
     let set_digest = set_digest::<A>(input);
     if set_digest != closed.set_digest {
@@ -569,6 +547,7 @@ pub fn run_closed<A: Allocation>(
     let mut seed = None;
     let mut seed_index = None;
     if let (true, Some(beacon)) = (draws, beacon) {
+        progress(Stage::Drawing);
         let drawn = lottery_seed(&set_digest, &beacon.value);
         seed_index = Some(log.append(&Record::new(
             Timestamp::now(),
@@ -585,6 +564,7 @@ pub fn run_closed<A: Allocation>(
         ))?);
         seed = Some(drawn);
     }
+    progress(Stage::Solving);
     let solved = A::solve(input, params, seed.as_ref())?;
     let placements = A::placements(input, &solved);
     let run = AllocationRun {
@@ -600,9 +580,35 @@ pub fn run_closed<A: Allocation>(
             assigned: placements.iter().filter(|p| p.place.is_some()).count() as u64,
         },
     };
+    drop(placements);
+    Ok(SolvedRun {
+        solved,
+        run,
+        closed: *closed,
+        seed_index,
+        actor,
+        window,
+    })
+}
+
+/// Step 8: one `Outcome` per participant, then the run, as one all-or-nothing batch.
+fn log_run<A: Allocation>(
+    log: &Log,
+    input: &A::Input,
+    solved: SolvedRun<'_, A::Solved>,
+) -> Result<LoggedRunOf<A::Solved>> {
+    let SolvedRun {
+        solved,
+        run,
+        closed,
+        seed_index,
+        actor,
+        window,
+    } = solved;
     let id = run.id();
     let time = Timestamp::now();
-    let mut batch: Vec<Record> = placements
+    // Half a million records at the national size: built on every core.
+    let mut batch: Vec<Record> = A::placements(input, &solved)
         .par_iter()
         .map(|p| {
             Record::new(
@@ -617,9 +623,9 @@ pub fn run_closed<A: Allocation>(
             )
         })
         .collect();
-    drop(placements);
     batch.push(Record::new(time, actor, window, run.clone()));
     let logged = log.append_batch(&batch)?;
+    // Freeing them takes a tenth of a second at that size: not on the caller's time.
     std::thread::spawn(move || drop(batch));
     let first = seed_index.unwrap_or(logged.start);
     Ok(LoggedRunOf {

@@ -1,12 +1,12 @@
 //! Runs and their later changes, read back from the log.
 
 use std::ops::Range;
-use std::path::Path;
 
 use allot_solvers::matching::Seed;
 
 use super::{Allocation, Error, Result, outcome_digest};
 use crate::blobs::BlobStore;
+use crate::fs::DataDir;
 use crate::log::decision::{AllocationRun, Domain, Outcome, PlaceReOffered, Withdrawn};
 use crate::log::{
     Decision, DecisionKind, Digest, ENTRY_VERSION, Entry, Log, LogOptions, RawEntry, Record,
@@ -249,11 +249,8 @@ pub(crate) fn changes(log: &Log, run: &LoggedRun) -> Result<Vec<LoggedChange>> {
 }
 
 /// The stored input of a run, checked against its digest and decoded.
-pub(crate) fn stored_input<A: Allocation>(
-    data_dir: &Path,
-    run: &AllocationRun,
-) -> Result<A::Input> {
-    let bytes = BlobStore::new(data_dir).get(&run.input_digest)?;
+pub(crate) fn stored_input<A: Allocation>(log: &Log, run: &AllocationRun) -> Result<A::Input> {
+    let bytes = BlobStore::new(log.data_dir()).get(&run.input_digest)?;
     A::decode(&bytes).map_err(|problem| Error::StoredInput {
         digest: run.input_digest,
         problem,
@@ -262,19 +259,15 @@ pub(crate) fn stored_input<A: Allocation>(
 
 /// Rebuilds a run's state from the log in `data_dir` (see the module docs). `which`: as for
 /// [`find_run`]; `None` is the latest run of the domain.
-pub fn load<A: Allocation>(data_dir: &Path, which: Option<&str>) -> Result<Loaded<A>> {
+pub fn load<A: Allocation>(data_dir: impl Into<DataDir>, which: Option<&str>) -> Result<Loaded<A>> {
     let log = Log::open_read_only(data_dir)?;
-    load_with_log::<A>(&log, data_dir, which)
+    load_with_log::<A>(&log, which)
 }
 
 /// [`load`] on a log the caller holds open (a server shares one log between its domains).
-pub fn load_with_log<A: Allocation>(
-    log: &Log,
-    data_dir: &Path,
-    which: Option<&str>,
-) -> Result<Loaded<A>> {
+pub fn load_with_log<A: Allocation>(log: &Log, which: Option<&str>) -> Result<Loaded<A>> {
     let run = find_run(log, A::DOMAIN, which)?;
-    let input = stored_input::<A>(data_dir, &run.run)?;
+    let input = stored_input::<A>(log, &run.run)?;
     let params = A::params_from(&run.run.mechanism, &run.run.parameters)?;
     let seed = run.run.seed.map(|d| Seed(d.0));
     let solved = A::solve(&input, &params, seed.as_ref())?;
@@ -303,13 +296,13 @@ pub fn load_with_log<A: Allocation>(
 /// read until the changes are durable, so two changes never build on the same state (a second
 /// process fails with the lock's error instead). Returns the changes with their indices.
 pub fn change<A: Allocation>(
-    data_dir: &Path,
+    data_dir: impl Into<DataDir>,
     which: Option<&str>,
     actor: &str,
     decide: impl FnOnce(&Loaded<A>) -> Result<Vec<Change>>,
 ) -> Result<(LoggedRun, Vec<LoggedChange>)> {
     let log = Log::open(data_dir, LogOptions::default())?;
-    let loaded = load_with_log::<A>(&log, data_dir, which)?;
+    let loaded = load_with_log::<A>(&log, which)?;
     let out = change_loaded(&log, &loaded, actor, decide)?;
     log.close()?;
     Ok(out)

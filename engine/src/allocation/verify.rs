@@ -1,11 +1,10 @@
 //! Re-running a logged run from its stored input and logged seed and parameters.
 
-use std::path::Path;
-
 use allot_solvers::matching::Seed;
 
 use super::state::{LoggedRun, find_run, logged_outcomes, scan_back, stored_input};
 use super::{Allocation, Result, lottery_seed, outcome_digest};
+use crate::fs::DataDir;
 use crate::log::decision::{ApplicationsClosed, SeedDrawn};
 use crate::log::{Decision, Log};
 
@@ -45,21 +44,17 @@ impl Verification {
 ///
 /// Errors only when the run cannot be found or the log cannot be read; everything else is a
 /// failed check.
-pub fn verify<A: Allocation>(data_dir: &Path, which: &str) -> Result<Verification> {
+pub fn verify<A: Allocation>(data_dir: impl Into<DataDir>, which: &str) -> Result<Verification> {
     let log = Log::open_read_only(data_dir)?;
-    verify_with_log::<A>(&log, data_dir, which)
+    verify_with_log::<A>(&log, which)
 }
 
 /// [`verify`] on a log the caller holds open (a server shares one log between its domains).
-pub fn verify_with_log<A: Allocation>(
-    log: &Log,
-    data_dir: &Path,
-    which: &str,
-) -> Result<Verification> {
+pub fn verify_with_log<A: Allocation>(log: &Log, which: &str) -> Result<Verification> {
     let run = find_run(log, A::DOMAIN, Some(which))?;
     let mut checks = Vec::new();
     let digest = run.run.input_digest;
-    let input = match stored_input::<A>(data_dir, &run.run) {
+    let input = match stored_input::<A>(log, &run.run) {
         Ok(input) => {
             checks.push(made(
                 "input",

@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -382,7 +381,7 @@ pub(crate) struct Inner {
     /// SHA-256 of the schedule input.
     pub schedule_digest: Digest,
     /// Where snapshots go, for an engine on a data folder.
-    pub data_dir: Option<PathBuf>,
+    pub data_dir: Option<crate::fs::DataDir>,
     failed: OnceLock<String>,
     /// No hold or offer expires before this (a lower bound; `u64::MAX`: none pending).
     next_expiry: AtomicU64,
@@ -434,7 +433,7 @@ impl Inner {
         sink: Arc<dyn DecisionSink>,
         clock: Arc<dyn Clock>,
         options: EngineOptions,
-        data_dir: Option<PathBuf>,
+        data_dir: Option<crate::fs::DataDir>,
     ) -> Inner {
         Inner {
             inv: Inventory::new(schedule.clone()),

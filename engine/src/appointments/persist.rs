@@ -21,6 +21,7 @@ use super::state::{Effect, Inventory, OFFER, patient_shard};
 use super::time::LocalTime;
 use super::{AppointmentId, HoldId};
 use crate::blobs::BlobStore;
+use crate::fs::{DataDir, OpenOptions, SyncPoint, create_dirs, write_hint};
 use crate::log::decision::{AbsenceMarked, ScheduleLoaded, SnapshotTaken};
 use crate::log::{Decision, Digest, Entry, Log, LogOptions, Record};
 
@@ -56,11 +57,11 @@ pub struct SnapshotInfo {
     pub seconds: f64,
 }
 
-fn dir(data: &Path) -> PathBuf {
+fn dir(data: &DataDir) -> PathBuf {
     data.join("appointments")
 }
 
-fn snapshot_path(data: &Path, covers: u64, entry: u64) -> PathBuf {
+fn snapshot_path(data: &DataDir, covers: u64, entry: u64) -> PathBuf {
     dir(data).join(format!("snapshot-{covers:020}-{entry:020}.bin"))
 }
 
@@ -73,20 +74,17 @@ fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     }
 }
 
-/// Writes `bytes` to `path` atomically and durably (temporary file, fsync, rename, folder fsync).
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let folder = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).map_err(io("creating its folder", path))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-    f.write_all(bytes).map_err(io("writing", &tmp))?;
-    f.sync_all().map_err(io("syncing", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io("renaming into place", path))?;
-    std::fs::File::open(folder)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing the folder of", path))
+/// Writes a snapshot's file under a temporary name, durably: it is renamed to its final name
+/// (and that name made durable) only after its `SnapshotTaken` is logged.
+fn write_partial(data: &DataDir, path: &Path, bytes: &[u8]) -> Result<()> {
+    let fs = data.fs();
+    create_dirs(&**fs, &dir(data)).map_err(|e| io(e.what, &e.path)(e.source))?;
+    let file = fs
+        .open(path, OpenOptions::replace(0o644))
+        .map_err(io("creating", path))?;
+    file.write_all_at(bytes, 0).map_err(io("writing", path))?;
+    file.sync_all(SyncPoint::SnapshotFile)
+        .map_err(io("syncing", path))
 }
 
 impl Engine {
@@ -94,7 +92,7 @@ impl Engine {
     /// anything is wrong), stores the schedule input in the blob store, and logs
     /// `ScheduleLoaded` and one `AbsenceMarked` per absence as one batch.
     pub fn create(
-        data_dir: &Path,
+        data_dir: impl Into<DataDir>,
         input: &ScheduleInput,
         absences: &[u8],
         actor: &str,
@@ -105,17 +103,13 @@ impl Engine {
         let table = crate::input::Table::from_bytes("absences.csv", absences.to_vec())?;
         let absences = super::inputs::read_absences(&table, &schedule)?;
         let log = Arc::new(Log::open(data_dir, LogOptions::default())?);
-        Engine::create_checked(
-            log, data_dir, input, schedule, &absences, actor, options, clock,
-        )
+        Engine::create_checked(log, input, schedule, &absences, actor, options, clock)
     }
 
-    /// [`Engine::create`] on a log the caller opened on `data_dir` (a server shares one log
-    /// between its domains).
-    #[allow(clippy::too_many_arguments)]
+    /// [`Engine::create`] on a log the caller opened (a server shares one log between its
+    /// domains); snapshots and blobs go to the log's data folder.
     pub fn create_with_log(
         log: Arc<Log>,
-        data_dir: &Path,
         input: &ScheduleInput,
         absences: &[u8],
         actor: &str,
@@ -125,14 +119,12 @@ impl Engine {
         let schedule = Arc::new(input.build()?);
         let table = crate::input::Table::from_bytes("absences.csv", absences.to_vec())?;
         let absences = super::inputs::read_absences(&table, &schedule)?;
-        Engine::create_checked(
-            log, data_dir, input, schedule, &absences, actor, options, clock,
-        )
+        Engine::create_checked(log, input, schedule, &absences, actor, options, clock)
     }
 
     /// [`Engine::create`] with an absences file named as the user gave it.
     pub fn create_from_files(
-        data_dir: &Path,
+        data_dir: impl Into<DataDir>,
         input: &ScheduleInput,
         absences: Option<&Path>,
         actor: &str,
@@ -145,15 +137,11 @@ impl Engine {
             None => Vec::new(),
         };
         let log = Arc::new(Log::open(data_dir, LogOptions::default())?);
-        Engine::create_checked(
-            log, data_dir, input, schedule, &absences, actor, options, clock,
-        )
+        Engine::create_checked(log, input, schedule, &absences, actor, options, clock)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn create_checked(
         log: Arc<Log>,
-        data_dir: &Path,
         input: &ScheduleInput,
         schedule: Arc<Schedule>,
         absences: &[AbsenceRow],
@@ -162,9 +150,10 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<Engine> {
         crate::input::check_id(actor).map_err(|p| Error::bad("actor", p))?;
+        let data_dir = &log.data_dir();
         if let Some((_, loaded)) = find_schedule(&log, data_dir)? {
             return Err(Error::AlreadyLoaded {
-                dir: data_dir.to_owned(),
+                dir: data_dir.path().to_owned(),
                 digest: loaded.input_digest.to_string(),
             });
         }
@@ -190,7 +179,7 @@ impl Engine {
             log.clone(),
             clock,
             options,
-            Some(data_dir.to_owned()),
+            Some(data_dir.clone()),
         );
         {
             let mut shard = inner.inv.patient_shard(0);
@@ -227,25 +216,25 @@ impl Engine {
     /// inventory from the newest usable snapshot and the log entries after it. With
     /// `options.snapshot_after` or more entries replayed, a new snapshot is written.
     pub fn open(
-        data_dir: &Path,
+        data_dir: impl Into<DataDir>,
         options: EngineOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, OpenReport)> {
         let log = Arc::new(Log::open(data_dir, LogOptions::default())?);
-        Engine::open_with_log(log, data_dir, options, clock)
+        Engine::open_with_log(log, options, clock)
     }
 
-    /// [`Engine::open`] on a log the caller opened on `data_dir` (a server shares one log
-    /// between its domains).
+    /// [`Engine::open`] on a log the caller opened (a server shares one log between its
+    /// domains); snapshots and blobs are in the log's data folder.
     pub fn open_with_log(
         log: Arc<Log>,
-        data_dir: &Path,
         options: EngineOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, OpenReport)> {
         let started = Instant::now();
-        let (schedule_entry, loaded) =
-            find_schedule(&log, data_dir)?.ok_or_else(|| Error::NotLoaded(data_dir.to_owned()))?;
+        let data_dir = &log.data_dir();
+        let (schedule_entry, loaded) = find_schedule(&log, data_dir)?
+            .ok_or_else(|| Error::NotLoaded(data_dir.path().to_owned()))?;
         let replay_error = |reason: String| Error::Replay {
             index: schedule_entry,
             reason,
@@ -271,7 +260,7 @@ impl Engine {
             log.clone(),
             clock,
             options,
-            Some(data_dir.to_owned()),
+            Some(data_dir.clone()),
         );
         let mut report = OpenReport {
             schedule_entry,
@@ -313,12 +302,13 @@ impl Engine {
         let e = &self.inner;
         e.check()?;
         let log = e.sink.log().ok_or(Error::NotDurable)?;
-        let data = e.data_dir.as_deref().ok_or(Error::NotDurable)?;
+        let data = e.data_dir.as_ref().ok_or(Error::NotDurable)?;
+        let fs = data.fs();
         let _one = super::state::lock(&e.snapshot_lock);
         let started = Instant::now();
         let covers = log.size();
         let (schedule_entry, _) =
-            find_schedule(log, data)?.ok_or_else(|| Error::NotLoaded(data.to_owned()))?;
+            find_schedule(log, data)?.ok_or_else(|| Error::NotLoaded(data.path().to_owned()))?;
         let scratch = Inventory::new(e.schedule.clone());
         let mut warnings = Vec::new();
         rebuild(
@@ -343,7 +333,7 @@ impl Engine {
         file.extend_from_slice(&digest.0);
         file.extend_from_slice(&body);
         let partial = dir(data).join(format!("snapshot-{covers:020}.partial"));
-        write_durably(&partial, &file)?;
+        write_partial(data, &partial, &file)?;
         let record = Record::new(
             e.clock.now(),
             e.options.system_actor.as_str(),
@@ -358,17 +348,17 @@ impl Engine {
         );
         let entry = log.append(&record)?;
         let path = snapshot_path(data, covers, entry);
-        std::fs::rename(&partial, &path).map_err(io("renaming into place", &path))?;
-        std::fs::File::open(dir(data))
-            .and_then(|d| d.sync_all())
+        fs.rename(&partial, &path)
+            .map_err(io("renaming into place", &path))?;
+        fs.sync_dir(&dir(data), SyncPoint::SnapshotName)
             .map_err(io("syncing the folder of", &path))?;
-        if let Ok(list) = std::fs::read_dir(dir(data)) {
-            for old in list.flatten() {
-                let p = old.path();
+        if let Ok(list) = fs.list_dir(&dir(data)) {
+            for name in list {
+                let p = dir(data).join(name);
                 // Older snapshots, and files of snapshots a crash interrupted.
                 let partial = p.extension().is_some_and(|x| x == "partial");
                 if p != path && (snapshot_name(&p).is_some() || partial) {
-                    let _ = std::fs::remove_file(p);
+                    let _ = fs.remove_file(&p);
                 }
             }
         }
@@ -384,16 +374,23 @@ impl Engine {
     }
 }
 
-fn write_pointer(data: &Path, entry: u64, digest: &Digest) -> Result<()> {
+/// The pointer is a hint (checked when read, re-made by a scan of the log): nothing is synced.
+fn write_pointer(data: &DataDir, entry: u64, digest: &Digest) -> Result<()> {
     let text = format!("{POINTER_MAGIC}\nentry {entry}\ndigest {digest}\n");
-    write_durably(&dir(data).join("schedule"), text.as_bytes())
+    let path = dir(data).join("schedule");
+    create_dirs(&**data.fs(), &dir(data))
+        .and_then(|()| write_hint(&**data.fs(), &path, text.as_bytes()))
+        .map_err(|e| io(e.what, &e.path)(e.source))
 }
 
 /// The entry that loaded the schedule: from the pointer file when it is right, else by
 /// scanning the log.
-fn find_schedule(log: &Log, data: &Path) -> Result<Option<(u64, ScheduleLoaded)>> {
-    let hint = std::fs::read_to_string(dir(data).join("schedule"))
+fn find_schedule(log: &Log, data: &DataDir) -> Result<Option<(u64, ScheduleLoaded)>> {
+    let hint = data
+        .fs()
+        .read(&dir(data).join("schedule"))
         .ok()
+        .and_then(|b| String::from_utf8(b).ok())
         .and_then(|t| {
             let mut lines = t.lines();
             (lines.next()? == POINTER_MAGIC).then_some(())?;
@@ -434,7 +431,7 @@ fn rebuild(
     inv: &Inventory,
     schedule_digest: Digest,
     log: &Log,
-    data: &Path,
+    data: &DataDir,
     schedule_entry: u64,
     upto: u64,
     warnings: &mut Vec<String>,
@@ -456,21 +453,22 @@ fn load_snapshot(
     inv: &Inventory,
     schedule_digest: Digest,
     log: &Log,
-    data: &Path,
+    data: &DataDir,
     upto: u64,
     warnings: &mut Vec<String>,
 ) -> Result<Option<u64>> {
-    let Ok(list) = std::fs::read_dir(dir(data)) else {
+    let Ok(list) = data.fs().list_dir(&dir(data)) else {
         return Ok(None);
     };
     let mut found: Vec<(u64, u64, PathBuf)> = list
-        .flatten()
-        .filter_map(|e| snapshot_name(&e.path()).map(|(c, i)| (c, i, e.path())))
+        .into_iter()
+        .map(|name| dir(data).join(name))
+        .filter_map(|p| snapshot_name(&p).map(|(c, i)| (c, i, p)))
         .filter(|&(c, _, _)| c <= upto)
         .collect();
     found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
     for (covers, entry, path) in found {
-        match check_snapshot(schedule_digest, log, covers, entry, &path) {
+        match check_snapshot(data, schedule_digest, log, covers, entry, &path) {
             Ok(body) => {
                 inv.decode(&body)
                     .map_err(|reason| Error::Snapshot { path, reason })?;
@@ -484,6 +482,7 @@ fn load_snapshot(
 
 /// The snapshot's state bytes, once its file matches its SnapshotTaken entry.
 fn check_snapshot(
+    data: &DataDir,
     schedule_digest: Digest,
     log: &Log,
     covers: u64,
@@ -505,7 +504,7 @@ fn check_snapshot(
             ));
         }
     };
-    let mut bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut bytes = data.fs().read(path).map_err(|e| e.to_string())?;
     let header = SNAPSHOT_MAGIC.len() + 8 + 32 + 32;
     if bytes.len() < header || &bytes[..16] != SNAPSHOT_MAGIC {
         return Err("not a snapshot file".into());

@@ -128,6 +128,16 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<crate::fs::FsError> for Error {
+    fn from(e: crate::fs::FsError) -> Self {
+        Error::Io {
+            what: e.what,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// `map_err` helper: wraps an `io::Error` with what was being done and to which path.
 pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
     let path = path.into();

@@ -25,7 +25,6 @@ pub mod format {}
 pub mod entry;
 mod error;
 pub mod frame;
-pub(crate) mod fsutil;
 pub mod merkle;
 pub mod note;
 pub mod proof;
@@ -35,10 +34,7 @@ mod store;
 pub mod verify;
 mod writer;
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Write as _};
 use std::ops::Range;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
@@ -55,9 +51,9 @@ pub use recover::{OpenReport, TornTail};
 pub use store::{CHAIN_SEED, RawEntry, chain_hash};
 pub use writer::{Stats, Ticket};
 
+use crate::fs::{DataDir, File, OpenOptions, SyncPoint, create_dirs, write_atomic};
 use error::io;
-use frame::{FrameError, SEGMENT_HEADER_BYTES, parse_frame};
-use fsutil::{create_dirs, read_optional, write_atomic};
+use frame::{COMMIT_MARKER, FrameError, SEGMENT_HEADER_BYTES, TRAILER_BYTES, parse_frame};
 use store::{Paths, Segment, View};
 use writer::{Background, Message};
 
@@ -122,7 +118,7 @@ pub(crate) struct Shared {
     checkpoint: Mutex<Option<SignedCheckpoint>>,
     stats: writer::Counters,
     /// Held (flock) for a writer's lifetime.
-    _lock: Option<File>,
+    _lock: Option<Arc<dyn File>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -166,12 +162,13 @@ impl Log {
     /// Opens (creating if needed) the log in `data_dir` for writing: takes the folder's lock,
     /// recovers a torn tail, re-derives data after the derived-data watermark, makes the signing
     /// key on first start, and checks the last signed checkpoint against the log.
-    pub fn open(data_dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
-        let paths = Arc::new(Paths::new(data_dir.as_ref()));
+    pub fn open(data_dir: impl Into<DataDir>, options: LogOptions) -> Result<Log> {
+        let data_dir = data_dir.into();
+        let paths = Arc::new(Paths::new(&data_dir));
         for dir in [&paths.segments, &paths.derived] {
-            create_dirs(dir)?;
+            create_dirs(paths.fs(), dir)?;
         }
-        let lock = take_lock(&paths, data_dir.as_ref())?;
+        let lock = take_lock(&paths, data_dir.path())?;
         let opened = recover::open_store(paths.clone(), true)?;
         let mut report = opened.report;
         let signer = load_or_make_signer(&paths, &options, opened.view.size, &mut report)?;
@@ -207,11 +204,12 @@ impl Log {
     /// Opens the log in `data_dir` for reading only, without the writer's lock: a snapshot as of
     /// now that never changes the files (a torn tail is reported and left alone). Works while a
     /// writer runs.
-    pub fn open_read_only(data_dir: impl AsRef<Path>) -> Result<Log> {
-        let paths = Arc::new(Paths::new(data_dir.as_ref()));
-        if !paths.segments.is_dir() {
+    pub fn open_read_only(data_dir: impl Into<DataDir>) -> Result<Log> {
+        let data_dir = data_dir.into();
+        let paths = Arc::new(Paths::new(&data_dir));
+        if !crate::fs::is_dir(paths.fs(), &paths.segments) {
             return Err(Error::NotFound {
-                dir: data_dir.as_ref().to_owned(),
+                dir: data_dir.path().to_owned(),
                 expected: paths.segments.clone(),
             });
         }
@@ -240,8 +238,15 @@ impl Log {
     }
 
     /// Whether `data_dir` holds a log.
-    pub fn exists(data_dir: impl AsRef<Path>) -> bool {
-        Paths::new(data_dir.as_ref()).segments.is_dir()
+    pub fn exists(data_dir: impl Into<DataDir>) -> bool {
+        let paths = Paths::new(&data_dir.into());
+        crate::fs::is_dir(paths.fs(), &paths.segments)
+    }
+
+    /// The data folder the log is in (and its file system).
+    pub fn data_dir(&self) -> DataDir {
+        let root = &self.shared.paths.root;
+        DataDir::on(self.shared.paths.fs.clone(), root.parent().unwrap_or(root))
     }
 
     /// What opening found and repaired.
@@ -319,11 +324,19 @@ impl Log {
         self.read(index)?.decode()
     }
 
-    /// Entries in `range` (clipped to the log's size), read sequentially.
+    /// Entries in `range` (clipped to the log's size), read sequentially. Each is checked
+    /// against the chain (its stored chain hash follows from the one before and its leaf hash)
+    /// and against the tree (its leaf hash is the stored one), so an entry edited in place is
+    /// an error, not a silent change of history.
     pub fn entries(&self, range: Range<u64>) -> Result<Entries> {
+        let start = range.start.min(range.end).min(self.size());
+        let chain = match start.checked_sub(1) {
+            None => CHAIN_SEED,
+            Some(previous) => self.read(previous)?.chain,
+        };
         let view = self.shared.view();
         let end = range.end.min(view.size);
-        let start = range.start.min(end);
+        let start = start.min(end);
         let position = if start < end {
             let (segment, offset) = view.locate(start)?;
             Some((
@@ -338,6 +351,7 @@ impl Log {
         };
         let (seg, pos) = position.unwrap_or((0, 0));
         Ok(Entries {
+            shared: self.shared.clone(),
             segments: view.segments.clone(),
             seg,
             pos,
@@ -346,6 +360,9 @@ impl Log {
             buf: Vec::new(),
             buf_pos: 0,
             buf_eof: false,
+            chain,
+            leaves: Vec::new(),
+            leaves_start: start,
         })
     }
 
@@ -455,7 +472,14 @@ impl Log {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, signed.note.as_bytes(), 0o644)?;
+        write_atomic(
+            self.shared.paths.fs(),
+            &path,
+            signed.note.as_bytes(),
+            0o644,
+            SyncPoint::LogCheckpoint,
+            Some(SyncPoint::LogCheckpointName),
+        )?;
         *last = Some(signed.clone());
         Ok(signed)
     }
@@ -484,9 +508,11 @@ impl Drop for Log {
     }
 }
 
-/// A sequential reader of stored entries (see [`Log::entries`]).
+/// A sequential reader of stored entries, each checked against the chain and the tree (see
+/// [`Log::entries`]).
 #[derive(Debug)]
 pub struct Entries {
+    shared: Arc<Shared>,
     segments: Vec<Segment>,
     seg: usize,
     pos: u64,
@@ -495,9 +521,55 @@ pub struct Entries {
     buf: Vec<u8>,
     buf_pos: u64,
     buf_eof: bool,
+    /// The chain hash after entry `next - 1`.
+    chain: Hash,
+    /// Stored leaf hashes of entries from `leaves_start`, read ahead in blocks.
+    leaves: Vec<Hash>,
+    leaves_start: u64,
 }
 
+/// Leaf hashes read from the tree at a time.
+const LEAF_BLOCK: u64 = 4096;
+
 impl Entries {
+    /// The tree's stored leaf hash of entry `index` (`index >= leaves_start`).
+    fn stored_leaf(&mut self, index: u64) -> Result<Hash> {
+        let ahead = index - self.leaves_start;
+        if ahead >= self.leaves.len() as u64 {
+            self.leaves_start = index;
+            let end = self.end.min(index + LEAF_BLOCK);
+            self.leaves = self.shared.view().leaves(index..end)?;
+        }
+        let at = (index - self.leaves_start) as usize;
+        self.leaves
+            .get(at)
+            .copied()
+            .ok_or_else(|| Error::Internal(format!("no stored leaf for entry {index}")))
+    }
+
+    /// Checks an entry read from its segment against the chain and the tree.
+    fn check(&mut self, raw: &RawEntry) -> std::result::Result<(), String> {
+        let leaf = raw.leaf_hash();
+        let stored = self.stored_leaf(raw.index).map_err(|e| e.to_string())?;
+        if leaf != stored {
+            return Err(
+                "its leaf hash is not the tree's: the entry was changed after it was \
+                        written"
+                    .into(),
+            );
+        }
+        let chain = chain_hash(&self.chain, &leaf);
+        if chain != raw.chain {
+            return Err(
+                "the stored chain hash does not follow from the entry and the one \
+                        before: the log was changed after it was written"
+                    .into(),
+            );
+        }
+        self.chain = chain;
+        Ok(())
+    }
+
     fn fail(&mut self, reason: String) -> Option<Result<RawEntry>> {
         let index = self.next;
         self.next = self.end;
@@ -539,35 +611,52 @@ impl Iterator for Entries {
                 .checked_sub(self.buf_pos)
                 .and_then(|rel| self.buf.get(rel as usize..))
                 .filter(|rest| !rest.is_empty());
+            if in_buf.is_some_and(|rest| rest.starts_with(&COMMIT_MARKER)) {
+                // A group's commit trailer (checked when the log was opened): skip it.
+                self.pos += TRAILER_BYTES as u64;
+                continue;
+            }
             let need = match in_buf.map(parse_frame) {
-                Some(Ok(frame)) => {
-                    if Entry::peek_index(frame.body) != Some(self.next) {
-                        return self.fail("the record holds another index".into());
-                    }
-                    let out = RawEntry {
+                Some(Ok(frame)) => Ok((
+                    frame.len,
+                    Entry::peek_index(frame.body),
+                    RawEntry {
                         index: self.next,
                         bytes: frame.body.to_vec(),
                         chain: frame.chain,
-                    };
-                    self.pos += frame.len as u64;
+                    },
+                )),
+                Some(Err(FrameError::Truncated { need, .. })) if !self.buf_eof => {
+                    Err(need.unwrap_or(0))
+                }
+                Some(Err(e)) => return self.fail(e.to_string()),
+                None if self.buf_eof => return self.fail("the segment ends early".into()),
+                None => Err(0),
+            };
+            let need = match need {
+                Ok((len, index, out)) => {
+                    if index != Some(self.next) {
+                        return self.fail("the record holds another index".into());
+                    }
+                    if let Err(reason) = self.check(&out) {
+                        return self.fail(reason);
+                    }
+                    self.pos += len as u64;
                     self.next += 1;
                     return Some(Ok(out));
                 }
-                Some(Err(FrameError::Truncated { need, .. })) if !self.buf_eof => need.unwrap_or(0),
-                Some(Err(e)) => return self.fail(e.to_string()),
-                None if self.buf_eof => return self.fail("the segment ends early".into()),
-                None => 0,
+                Err(need) => need,
             };
             let want = need.max(1 << 20);
             self.buf.resize(want, 0);
-            let got = match store::read_up_to(&segment.file, &mut self.buf, self.pos, &segment.path)
-            {
-                Ok(got) => got,
-                Err(e) => {
-                    self.next = self.end;
-                    return Some(Err(e));
-                }
-            };
+            let got =
+                match store::read_up_to(&*segment.file, &mut self.buf, self.pos, &segment.path) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        self.next = self.end;
+                        return Some(Err(e));
+                    }
+                };
             self.buf.truncate(got);
             self.buf_pos = self.pos;
             self.buf_eof = got < want;
@@ -579,40 +668,31 @@ impl Iterator for Entries {
 const LOCK_WAIT: Duration = Duration::from_millis(500);
 
 /// Takes the folder's writer lock (flock, released when the process exits, even by SIGKILL).
-fn take_lock(paths: &Paths, data_dir: &Path) -> Result<File> {
+fn take_lock(paths: &Paths, data_dir: &Path) -> Result<Arc<dyn File>> {
     let path = paths.lock();
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
+    let file = paths
+        .fs()
+        .open(&path, OpenOptions::create())
         .map_err(io("opening", &path))?;
     // A lock can be held for a moment by a process that is exiting, or by a child process
     // between fork and exec (it shares the open file until exec closes it): wait a little.
     let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
-                return Err(Error::Locked {
-                    dir: data_dir.to_owned(),
-                    lock: path,
-                    holder,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("locking", &path)(e)),
+    while !file.try_lock().map_err(io("locking", &path))? {
+        if std::time::Instant::now() >= deadline {
+            let mut holder = vec![0u8; 64];
+            let n = crate::fs::read_up_to(&*file, &mut holder, 0).unwrap_or(0);
+            let holder = String::from_utf8_lossy(&holder[..n]).trim().to_owned();
+            return Err(Error::Locked {
+                dir: data_dir.to_owned(),
+                lock: path,
+                holder: Some(holder).filter(|h| !h.is_empty()),
+            });
         }
+        std::thread::sleep(Duration::from_millis(5));
     }
     // Only for the error message of a second writer; the lock itself is the flock.
     file.set_len(0).map_err(io("writing", &path))?;
-    file.write_all(std::process::id().to_string().as_bytes())
+    file.write_all_at(std::process::id().to_string().as_bytes(), 0)
         .map_err(io("writing", &path))?;
     Ok(file)
 }
@@ -623,15 +703,19 @@ fn load_or_make_signer(
     size: u64,
     report: &mut OpenReport,
 ) -> Result<SigningKey> {
+    let fs = paths.fs();
     let path = paths.signing_key();
-    let signer = match read_optional(&path)? {
+    let signer = match read_optional(paths, &path)? {
         Some(bytes) => {
-            let mode = std::fs::metadata(&path).map_err(io("reading metadata of", &path))?;
-            if mode.permissions().mode() & 0o077 != 0 {
+            let mode = fs
+                .metadata(&path)
+                .map_err(io("reading metadata of", &path))?
+                .mode;
+            if mode & 0o077 != 0 {
                 report.warnings.push(format!(
                     "{} is readable by others (mode {:o}); it should be 0600",
                     path.display(),
-                    mode.permissions().mode() & 0o777
+                    mode & 0o777
                 ));
             }
             let text = String::from_utf8(bytes).map_err(|_| Error::BadFile {
@@ -665,21 +749,38 @@ fn load_or_make_signer(
                 path: path.clone(),
                 source,
             })?;
-            write_atomic(&path, format!("{}\n", signer.to_text()).as_bytes(), 0o600)?;
+            let text = format!("{}\n", signer.to_text());
+            write_atomic(
+                fs,
+                &path,
+                text.as_bytes(),
+                0o600,
+                SyncPoint::LogSigningKey,
+                Some(SyncPoint::LogSigningKeyName),
+            )?;
             signer
         }
     };
     let vpath = paths.verifier_key();
     let vtext = format!("{}\n", signer.verifier().to_text());
-    if read_optional(&vpath)?.as_deref() != Some(vtext.as_bytes()) {
-        write_atomic(&vpath, vtext.as_bytes(), 0o644)?;
+    if read_optional(paths, &vpath)?.as_deref() != Some(vtext.as_bytes()) {
+        // Re-made from the signing key whenever it is missing or wrong: its name need not be
+        // durable, but a reader must never find it half-written.
+        write_atomic(
+            fs,
+            &vpath,
+            vtext.as_bytes(),
+            0o644,
+            SyncPoint::LogVerifierKey,
+            None,
+        )?;
     }
     Ok(signer)
 }
 
-fn load_verifier(paths: &Paths) -> Result<VerifierKey> {
+pub(crate) fn load_verifier(paths: &Paths) -> Result<VerifierKey> {
     let vpath = paths.verifier_key();
-    if let Some(bytes) = read_optional(&vpath)? {
+    if let Some(bytes) = read_optional(paths, &vpath)? {
         let text = String::from_utf8_lossy(&bytes);
         return VerifierKey::parse(&text).map_err(|source| Error::Note {
             path: vpath,
@@ -687,7 +788,7 @@ fn load_verifier(paths: &Paths) -> Result<VerifierKey> {
         });
     }
     let path = paths.signing_key();
-    match read_optional(&path)? {
+    match read_optional(paths, &path)? {
         Some(bytes) => SigningKey::parse(&String::from_utf8_lossy(&bytes))
             .map(|s| s.verifier())
             .map_err(|source| Error::Note { path, source }),
@@ -704,7 +805,7 @@ fn load_checkpoint(
     view: &View,
 ) -> Result<Option<SignedCheckpoint>> {
     let path = paths.checkpoint();
-    let Some(bytes) = read_optional(&path)? else {
+    let Some(bytes) = read_optional(paths, &path)? else {
         return Ok(None);
     };
     let text = String::from_utf8(bytes).map_err(|_| Error::BadFile {
@@ -733,4 +834,9 @@ fn load_checkpoint(
         });
     }
     Ok(Some(signed))
+}
+
+/// Reads a whole small file of the log folder, or `None` if it does not exist.
+fn read_optional(paths: &Paths, path: &Path) -> Result<Option<Vec<u8>>> {
+    crate::fs::read_optional(paths.fs(), path).map_err(io("reading", path))
 }

@@ -6,8 +6,6 @@
 //! from the segments on open. Levels from [`CACHED_LEVEL`] up are also kept whole in memory
 //! (about one byte per entry), so a proof reads at most a handful of lower nodes from files.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,8 +14,8 @@ use sha2::{Digest as _, Sha256};
 use super::entry::Entry;
 use super::error::{Error, Result, io};
 use super::frame::{FrameError, parse_frame};
-use super::fsutil::{read_exact_at, read_optional, write_atomic};
 use super::merkle::{self, Hash, NewNode, NodeSource};
+use crate::fs::{DataDir, File, FileSystem, OpenOptions, SyncPoint, read_optional, write_atomic};
 
 /// The spare segment's file name (among the segments, skipped when listing them).
 const SPARE: &str = ".spare";
@@ -37,22 +35,28 @@ pub fn chain_hash(previous: &Hash, leaf: &Hash) -> Hash {
         .into()
 }
 
-/// The files of a log folder (`DATA/log`).
+/// The files of a log folder (`DATA/log`), on their file system.
 #[derive(Debug, Clone)]
 pub(crate) struct Paths {
+    pub fs: Arc<dyn FileSystem>,
     pub root: PathBuf,
     pub segments: PathBuf,
     pub derived: PathBuf,
 }
 
 impl Paths {
-    pub fn new(data_dir: &Path) -> Self {
+    pub fn new(data_dir: &DataDir) -> Self {
         let root = data_dir.join("log");
         Paths {
+            fs: data_dir.fs().clone(),
             segments: root.join("segments"),
             derived: root.join("derived"),
             root,
         }
+    }
+
+    pub fn fs(&self) -> &dyn FileSystem {
+        &*self.fs
     }
 
     pub fn lock(&self) -> PathBuf {
@@ -88,11 +92,12 @@ impl Paths {
 /// Segment files by first index, checked to be named as the writer names them.
 pub(crate) fn list_segments(paths: &Paths) -> Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
-    let dir = fs::read_dir(&paths.segments).map_err(io("listing", &paths.segments))?;
-    for item in dir {
-        let item = item.map_err(io("listing", &paths.segments))?;
-        let path = item.path();
-        let name = item.file_name();
+    let names = paths
+        .fs()
+        .list_dir(&paths.segments)
+        .map_err(io("listing", &paths.segments))?;
+    for name in names {
+        let path = paths.segments.join(&name);
         let name = name.to_string_lossy();
         if name == SPARE {
             continue;
@@ -119,18 +124,34 @@ pub(crate) fn list_segments(paths: &Paths) -> Result<Vec<(u64, PathBuf)>> {
 pub(crate) struct Segment {
     pub first: u64,
     pub path: PathBuf,
-    pub file: Arc<File>,
+    pub file: Arc<dyn File>,
 }
 
 impl Segment {
-    pub fn open(first: u64, path: PathBuf) -> Result<Self> {
-        let file = File::open(&path).map_err(io("opening", &path))?;
-        Ok(Segment {
-            first,
-            path,
-            file: Arc::new(file),
-        })
+    pub fn open(paths: &Paths, first: u64, path: PathBuf) -> Result<Self> {
+        let file = paths
+            .fs()
+            .open(&path, OpenOptions::read())
+            .map_err(io("opening", &path))?;
+        Ok(Segment { first, path, file })
     }
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`; a short file is an error naming the path.
+pub(crate) fn read_exact_at(
+    file: &dyn File,
+    buf: &mut [u8],
+    offset: u64,
+    path: &Path,
+) -> Result<()> {
+    let got = read_up_to(file, buf, offset, path)?;
+    if got < buf.len() {
+        return Err(Error::BadFile {
+            path: path.to_owned(),
+            reason: format!("ends before byte {}", offset + buf.len() as u64),
+        });
+    }
+    Ok(())
 }
 
 /// The nodes of one level held in memory: indices `[start, start + nodes.len())`.
@@ -151,8 +172,8 @@ pub(crate) struct View {
     /// Segment-relative offsets of entries `[flushed, size)`.
     pub offsets: Vec<u64>,
     pub segments: Vec<Segment>,
-    pub level_files: Vec<Arc<File>>,
-    pub offsets_file: Option<Arc<File>>,
+    pub level_files: Vec<Arc<dyn File>>,
+    pub offsets_file: Option<Arc<dyn File>>,
     pub paths: Arc<Paths>,
 }
 
@@ -191,6 +212,30 @@ impl View {
         Ok(())
     }
 
+    /// The stored leaf hashes (level 0 of the tree) of the entries in `range`.
+    pub fn leaves(&self, range: std::ops::Range<u64>) -> Result<Vec<Hash>> {
+        self.check_size(range.end)?;
+        let mut out = Vec::with_capacity((range.end - range.start) as usize);
+        let on_file = range.start..range.end.min(self.flushed);
+        if !on_file.is_empty() {
+            let file = self
+                .level_files
+                .first()
+                .ok_or_else(|| Error::Internal("no file for tree level 0".into()))?;
+            let mut raw = vec![0u8; (on_file.end - on_file.start) as usize * 32];
+            read_exact_at(&**file, &mut raw, on_file.start * 32, &self.paths.level(0))?;
+            out.extend(raw.chunks_exact(32).map(|c| {
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(c);
+                hash
+            }));
+        }
+        for index in range.start.max(self.flushed)..range.end {
+            out.push(self.node(0, index)?);
+        }
+        Ok(out)
+    }
+
     /// The segment holding `index` and the entry's byte offset in it.
     pub fn locate(&self, index: u64) -> Result<(&Segment, u64)> {
         if index >= self.size {
@@ -209,7 +254,7 @@ impl View {
                         Error::Internal("no offsets file for flushed entries".into())
                     })?;
                     let mut raw = [0u8; 8];
-                    read_exact_at(file, &mut raw, index * 8, &self.paths.offsets())?;
+                    read_exact_at(&**file, &mut raw, index * 8, &self.paths.offsets())?;
                     u64::from_be_bytes(raw)
                 }
             };
@@ -237,7 +282,7 @@ impl NodeSource for View {
                 .get(level as usize)
                 .ok_or_else(|| Error::Internal(format!("no file for tree level {level}")))?;
             let mut hash = [0u8; 32];
-            read_exact_at(file, &mut hash, index * 32, &self.paths.level(level))?;
+            read_exact_at(&**file, &mut hash, index * 32, &self.paths.level(level))?;
             return Ok(hash);
         }
         Err(Error::Internal(format!(
@@ -277,14 +322,14 @@ pub(crate) fn read_record(segment: &Segment, offset: u64, index: u64) -> Result<
     };
     // Most entries are small: one read usually gets the whole frame.
     let mut buf = vec![0u8; 1024];
-    let got = read_up_to(&segment.file, &mut buf, offset, &segment.path)?;
+    let got = read_up_to(&*segment.file, &mut buf, offset, &segment.path)?;
     buf.truncate(got);
     let frame = match parse_frame(&buf) {
         Err(FrameError::Truncated {
             need: Some(len), ..
         }) if got == 1024 => {
             buf.resize(len, 0);
-            read_exact_at(&segment.file, &mut buf, offset, &segment.path)?;
+            read_exact_at(&*segment.file, &mut buf, offset, &segment.path)?;
             parse_frame(&buf)
         }
         other => other,
@@ -302,17 +347,13 @@ pub(crate) fn read_record(segment: &Segment, offset: u64, index: u64) -> Result<
 }
 
 /// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
-pub(crate) fn read_up_to(file: &File, buf: &mut [u8], offset: u64, path: &Path) -> Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], offset + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io("reading", path)(e)),
-        }
-    }
-    Ok(got)
+pub(crate) fn read_up_to(
+    file: &dyn File,
+    buf: &mut [u8],
+    offset: u64,
+    path: &Path,
+) -> Result<usize> {
+    crate::fs::read_up_to(file, buf, offset).map_err(io("reading", path))
 }
 
 /// The derived-data watermark: nodes and offsets of entries `[0, size)` are in the files, fsynced,
@@ -348,7 +389,17 @@ impl Meta {
     }
 
     pub fn write(&self, paths: &Paths) -> Result<()> {
-        write_atomic(&paths.meta(), self.to_text().as_bytes(), 0o644)
+        let text = self.to_text();
+        // An older watermark after a crash only means re-deriving more on open.
+        write_atomic(
+            paths.fs(),
+            &paths.meta(),
+            text.as_bytes(),
+            0o644,
+            SyncPoint::LogDerivedMeta,
+            None,
+        )?;
+        Ok(())
     }
 }
 
@@ -357,8 +408,8 @@ impl Meta {
 pub(crate) struct Derived {
     pub flushed: u64,
     pub levels: Vec<LevelMem>,
-    pub level_files: Vec<Arc<File>>,
-    pub offsets_file: Option<Arc<File>>,
+    pub level_files: Vec<Arc<dyn File>>,
+    pub offsets_file: Option<Arc<dyn File>>,
     /// Why the derived data was discarded, if it was.
     pub discarded: Option<String>,
 }
@@ -370,7 +421,7 @@ pub(crate) fn level_count(size: u64) -> u32 {
 
 /// Node source over the derived files only, for entries `[0, size)`.
 struct FileNodes<'a> {
-    files: &'a [Arc<File>],
+    files: &'a [Arc<dyn File>],
     paths: &'a Paths,
 }
 
@@ -382,7 +433,7 @@ impl NodeSource for FileNodes<'_> {
             .get(level as usize)
             .ok_or_else(|| Error::Internal(format!("no file for tree level {level}")))?;
         let mut hash = [0u8; 32];
-        read_exact_at(file, &mut hash, index * 32, &self.paths.level(level))?;
+        read_exact_at(&**file, &mut hash, index * 32, &self.paths.level(level))?;
         Ok(hash)
     }
 }
@@ -391,16 +442,17 @@ impl NodeSource for FileNodes<'_> {
 /// short files, another root) discards them: they are rebuilt from the segments. A writer also
 /// trims bytes a crashed flush left beyond the watermark.
 pub(crate) fn load_derived(paths: &Paths, writable: bool) -> Result<(Derived, merkle::Frontier)> {
-    let meta = match read_optional(&paths.meta())? {
-        None => Ok(Meta {
-            size: 0,
-            root: merkle::empty_root(),
-        }),
-        Some(bytes) => String::from_utf8(bytes)
-            .ok()
-            .and_then(|t| Meta::parse(&t))
-            .ok_or_else(|| "derived/meta is not an allot-derived v1 file".to_owned()),
-    };
+    let meta =
+        match read_optional(paths.fs(), &paths.meta()).map_err(io("reading", paths.meta()))? {
+            None => Ok(Meta {
+                size: 0,
+                root: merkle::empty_root(),
+            }),
+            Some(bytes) => String::from_utf8(bytes)
+                .ok()
+                .and_then(|t| Meta::parse(&t))
+                .ok_or_else(|| "derived/meta is not an allot-derived v1 file".to_owned()),
+        };
     let attempt = match meta {
         Err(reason) => Err(reason),
         Ok(meta) => open_derived(paths, writable, &meta)?.map(|d| (d, meta)),
@@ -438,7 +490,7 @@ pub(crate) fn load_derived(paths: &Paths, writable: bool) -> Result<(Derived, me
         let mem = if level >= CACHED_LEVEL {
             let mut raw = vec![0u8; count as usize * 32];
             read_exact_at(
-                &derived.level_files[level as usize],
+                &*derived.level_files[level as usize],
                 &mut raw,
                 0,
                 &paths.level(level),
@@ -465,23 +517,21 @@ fn open_derived(
     writable: bool,
     meta: &Meta,
 ) -> Result<std::result::Result<Derived, String>> {
-    let open = |path: &Path| -> Result<Option<File>> {
-        let mut options = OpenOptions::new();
-        options.read(true);
-        if writable {
-            options.write(true).create(true);
-        }
-        match options.open(path) {
+    let fs = paths.fs();
+    let open = |path: &Path| -> Result<Option<Arc<dyn File>>> {
+        let options = if writable {
+            OpenOptions::create()
+        } else {
+            OpenOptions::read()
+        };
+        match fs.open(path, options) {
             Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !writable => Ok(None),
             Err(e) => Err(io("opening", path)(e)),
         }
     };
-    let file_len = |file: &File, path: &Path| -> Result<u64> {
-        Ok(file
-            .metadata()
-            .map_err(io("reading metadata of", path))?
-            .len())
+    let file_len = |file: &dyn File, path: &Path| -> Result<u64> {
+        file.len().map_err(io("reading metadata of", path))
     };
     let size = meta.size;
     let mut level_files = Vec::new();
@@ -492,7 +542,7 @@ fn open_derived(
         let Some(file) = open(&path)? else {
             return Ok(Err(format!("{} is missing", path.display())));
         };
-        let len = file_len(&file, &path)?;
+        let len = file_len(&*file, &path)?;
         if len < need {
             return Ok(Err(format!(
                 "{} has {len} bytes, the watermark needs {need}",
@@ -502,21 +552,21 @@ fn open_derived(
         if writable && len > need {
             file.set_len(need).map_err(io("trimming", &path))?;
         }
-        level_files.push(Arc::new(file));
+        level_files.push(file);
     }
     if writable {
         // Levels above the watermark's tree hold nothing yet.
         for level in level_count(size)..64 {
             let path = paths.level(level);
-            if path.exists() {
-                fs::remove_file(&path).map_err(io("removing", &path))?;
+            if crate::fs::exists(fs, &path) {
+                fs.remove_file(&path).map_err(io("removing", &path))?;
             }
         }
     }
     let offsets_path = paths.offsets();
     let offsets_file = match open(&offsets_path)? {
         Some(file) => {
-            let len = file_len(&file, &offsets_path)?;
+            let len = file_len(&*file, &offsets_path)?;
             if len < size.saturating_mul(8) {
                 return Ok(Err(format!(
                     "{} has {len} bytes, the watermark needs {}",
@@ -528,7 +578,7 @@ fn open_derived(
                 file.set_len(size.saturating_mul(8))
                     .map_err(io("trimming", &offsets_path))?;
             }
-            Some(Arc::new(file))
+            Some(file)
         }
         None if size == 0 => None,
         None => return Ok(Err(format!("{} is missing", offsets_path.display()))),

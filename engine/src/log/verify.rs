@@ -3,19 +3,18 @@
 //! chain hashes; the Merkle tree against the stored interior hashes and offsets; the last signed
 //! checkpoint against the re-derived root at its size. Read-only and lock-free.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::entry::Entry;
 use super::error::{Error, Result, io};
-use super::fsutil::read_optional;
 use super::merkle::{Frontier, Hash, NewNode, empty_root, leaf_hash};
 use super::note::SignedCheckpoint;
 use super::recover::walk_segment;
 use super::store::{CHAIN_SEED, Meta, Paths, chain_hash, list_segments};
+use crate::fs::{DataDir, File, OpenOptions};
 
 /// What verification found; any damage is an `Err` instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +33,22 @@ pub struct VerifyReport {
 /// Streams one derived file, comparing it with re-derived values in order.
 struct Stored {
     path: PathBuf,
-    reader: BufReader<File>,
+    file: Arc<dyn File>,
+    buf: Vec<u8>,
+    /// Where `buf` starts in the file, and how far it has been consumed.
+    buf_at: u64,
+    used: usize,
 }
 
 impl Stored {
-    fn open(path: PathBuf) -> Result<Option<Stored>> {
-        match File::open(&path) {
-            Ok(f) => Ok(Some(Stored {
-                reader: BufReader::with_capacity(1 << 16, f),
+    fn open(paths: &Paths, path: PathBuf) -> Result<Option<Stored>> {
+        match paths.fs().open(&path, OpenOptions::read()) {
+            Ok(file) => Ok(Some(Stored {
+                file,
                 path,
+                buf: Vec::new(),
+                buf_at: 0,
+                used: 0,
             })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io("opening", &path)(e)),
@@ -50,27 +56,44 @@ impl Stored {
     }
 
     fn next<const N: usize>(&mut self) -> Result<[u8; N]> {
+        if self.used + N > self.buf.len() {
+            let at = self.buf_at + self.used as u64;
+            self.buf.resize(1 << 16, 0);
+            let got = crate::fs::read_up_to(&*self.file, &mut self.buf, at)
+                .map_err(io("reading", &self.path))?;
+            self.buf.truncate(got);
+            self.buf_at = at;
+            self.used = 0;
+            if got < N {
+                return Err(Error::BadFile {
+                    path: self.path.clone(),
+                    reason: format!("ends before byte {}", at + N as u64),
+                });
+            }
+        }
         let mut out = [0u8; N];
-        self.reader
-            .read_exact(&mut out)
-            .map_err(io("reading", &self.path))?;
+        out.copy_from_slice(&self.buf[self.used..self.used + N]);
+        self.used += N;
         Ok(out)
     }
 }
 
 /// Verifies the log in `data_dir`. The first damage found is an error naming the file, the entry
 /// index and the byte offset.
-pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
-    let paths = Paths::new(data_dir);
-    if !paths.segments.is_dir() {
+pub fn verify(data_dir: impl Into<DataDir>) -> Result<VerifyReport> {
+    let data_dir = data_dir.into();
+    let paths = Paths::new(&data_dir);
+    let fs = paths.fs();
+    if !crate::fs::is_dir(fs, &paths.segments) {
         return Err(Error::NotFound {
-            dir: data_dir.to_owned(),
+            dir: data_dir.path().to_owned(),
             expected: paths.segments,
         });
     }
     let checkpoint = load_checkpoint(&paths)?;
     // Derived data is compared up to its watermark, if it has a readable one.
-    let meta = read_optional(&paths.meta())?
+    let meta = crate::fs::read_optional(fs, &paths.meta())
+        .map_err(io("reading", paths.meta()))?
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|t| Meta::parse(&t))
         .unwrap_or(Meta {
@@ -78,7 +101,7 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
             root: empty_root(),
         });
     let mut levels: Vec<Option<Stored>> = Vec::new();
-    let mut offsets = Stored::open(paths.offsets())?;
+    let mut offsets = Stored::open(&paths, paths.offsets())?;
     if meta.size > 0 && offsets.is_none() {
         return Err(Error::BadFile {
             path: paths.offsets(),
@@ -86,7 +109,7 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
         });
     }
     for level in 0..super::store::level_count(meta.size) {
-        let stored = Stored::open(paths.level(level))?;
+        let stored = Stored::open(&paths, paths.level(level))?;
         if stored.is_none() {
             return Err(Error::BadFile {
                 path: paths.level(level),
@@ -112,10 +135,13 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport> {
                 ),
             });
         }
-        bytes.clear();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
+        // Into the same buffer each time.
+        let file = fs
+            .open(path, OpenOptions::read())
             .map_err(io("reading", path))?;
+        bytes.resize(file.len().map_err(io("reading", path))? as usize, 0);
+        let got = crate::fs::read_up_to(&*file, &mut bytes, 0).map_err(io("reading", path))?;
+        bytes.truncate(got);
         let walk = walk_segment(path, &bytes, *first, i + 1 == listed.len())?;
         let frames = walk.committed();
         // Hash and decode in parallel; the first failure by index wins.
@@ -275,21 +301,11 @@ fn derived_damage(path: &Path, what: String) -> Error {
 
 fn load_checkpoint(paths: &Paths) -> Result<Option<SignedCheckpoint>> {
     let path = paths.checkpoint();
-    let Some(note) = read_optional(&path)? else {
+    let Some(note) = crate::fs::read_optional(paths.fs(), &path).map_err(io("reading", &path))?
+    else {
         return Ok(None);
     };
-    let vpath = paths.verifier_key();
-    let key = read_optional(&vpath)?.ok_or_else(|| Error::BadFile {
-        path: vpath.clone(),
-        reason: "missing: the signed checkpoint cannot be checked".into(),
-    })?;
-    let key =
-        super::note::VerifierKey::parse(&String::from_utf8_lossy(&key)).map_err(|source| {
-            Error::Note {
-                path: vpath,
-                source,
-            }
-        })?;
+    let key = super::load_verifier(paths)?;
     SignedCheckpoint::open(&String::from_utf8_lossy(&note), &key)
         .map(Some)
         .map_err(|source| Error::Note { path, source })

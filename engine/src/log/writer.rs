@@ -12,10 +12,8 @@
 //! Any write or sync failure stops the log: after a failed fsync the page cache cannot be
 //! trusted, and the next open recovers from what is on disk.
 
-use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -26,12 +24,14 @@ use std::time::Instant;
 
 use super::entry::{INDEX_OFFSET, Record};
 use super::error::{Error, Result, io};
-use super::frame::{FRAME_OVERHEAD, SEGMENT_HEADER_BYTES, encode_frame, segment_header};
-use super::fsutil::sync_dir;
+use super::frame::{
+    FRAME_OVERHEAD, SEGMENT_HEADER_BYTES, TRAILER_BYTES, Trailer, encode_frame, segment_header,
+};
 use super::merkle::{self, Frontier, Hash, NewNode, leaf_hash};
 use super::recover::{Active, create_segment};
 use super::store::{CACHED_LEVEL, Meta, Segment, chain_hash, level_count};
 use super::{Shared, lock};
+use crate::fs::{File, OpenOptions, SyncPoint};
 
 pub(crate) enum Message {
     Batch(Pending),
@@ -524,16 +524,17 @@ impl Syncer {
         Some(group)
     }
 
-    /// Writes the group, fsyncs it, publishes it to readers and completes its batches (on
-    /// failure they are left to the caller).
+    /// Writes the group with its commit trailer, fsyncs it, publishes it to readers and
+    /// completes its batches (on failure they are left to the caller).
     fn commit(&mut self, group: &mut Group) -> Result<()> {
         if !self.preallocated {
             preallocate(&mut self.active, self.shared.options.segment_bytes)?;
             self.preallocated = true;
         }
         let header = SEGMENT_HEADER_BYTES as u64;
+        let bytes = (group.buf.len() + TRAILER_BYTES) as u64;
         let new_segment = if self.active.len > header
-            && self.active.len + group.buf.len() as u64 > self.shared.options.segment_bytes
+            && self.active.len + bytes > self.shared.options.segment_bytes
         {
             Some(self.roll(group.first)?)
         } else {
@@ -542,12 +543,16 @@ impl Syncer {
         let base = self.active.len;
         let count = group.entries() as u64;
         let path = &self.active.path;
+        Trailer::of(&group.buf, group.entries()).encode(&mut group.buf);
         self.active
             .file
             .write_all_at(&group.buf, base)
             .map_err(io("writing", path))?;
         let synced = Instant::now();
-        self.active.file.sync_data().map_err(io("syncing", path))?;
+        self.active
+            .file
+            .sync_data(SyncPoint::LogGroup)
+            .map_err(io("syncing", path))?;
         let stats = &self.shared.stats;
         stats
             .sync_nanos
@@ -593,24 +598,25 @@ impl Syncer {
     /// complete and synced; its unused preallocated tail is cut off.
     fn roll(&mut self, first: u64) -> Result<Segment> {
         let paths = &self.shared.paths;
+        let fs = paths.fs();
         let path = paths.segment(first);
         let spare = std::mem::take(&mut lock(&self.shared.background).spare_ready);
         if spare {
-            std::fs::rename(paths.spare(), &path)
+            fs.rename(&paths.spare(), &path)
                 .map_err(io("renaming the spare segment to", &path))?;
         } else {
             create_segment(paths, first)?;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
+        let file = fs
+            .open(&path, OpenOptions::write())
             .map_err(io("opening", &path))?;
         if spare {
+            // Durable with the first group's fdatasync; until then a crash leaves a header of
+            // zeros, which recovery re-initialises.
             file.write_all_at(&segment_header(first), 0)
                 .map_err(io("writing", &path))?;
-            file.sync_data().map_err(io("syncing", &path))?;
-            sync_dir(&paths.segments)?;
+            fs.sync_dir(&paths.segments, SyncPoint::LogSegmentName)
+                .map_err(io("syncing folder", &paths.segments))?;
         }
         // The new segment is the spare (already zero-filled) or a plain file (appended to until
         // the next roll); the next spare is asked for once this one is half full.
@@ -618,7 +624,7 @@ impl Syncer {
         self.spare_requested = false;
         // Tidiness only: a crash before this is durable leaves zeros, which read as the end.
         let _ = self.active.file.set_len(self.active.len);
-        let segment = Segment::open(first, path.clone())?;
+        let segment = Segment::open(paths, first, path.clone())?;
         self.active = Active {
             path,
             file,
@@ -634,16 +640,17 @@ impl Syncer {
 fn preallocate(active: &mut Active, segment_bytes: u64) -> Result<()> {
     let len = active
         .file
-        .metadata()
-        .map_err(io("reading metadata of", &active.path))?
-        .len();
+        .len()
+        .map_err(io("reading metadata of", &active.path))?;
     if len >= segment_bytes {
         return Ok(());
     }
-    zero_fill(&active.file, &active.path, len, segment_bytes)
+    zero_fill(&*active.file, &active.path, len, segment_bytes)
 }
 
-fn zero_fill(file: &File, path: &std::path::Path, from: u64, to: u64) -> Result<()> {
+/// Writes zeros over `[from, to)` and syncs them. Only for speed: the group fsyncs that follow
+/// would make them durable anyway, but then each would also flush the file's new size.
+fn zero_fill(file: &dyn File, path: &std::path::Path, from: u64, to: u64) -> Result<()> {
     let zeros = vec![0u8; 1 << 20];
     let mut at = from;
     while at < to {
@@ -652,20 +659,19 @@ fn zero_fill(file: &File, path: &std::path::Path, from: u64, to: u64) -> Result<
             .map_err(io("preallocating", path))?;
         at += n as u64;
     }
-    file.sync_all().map_err(io("syncing", path))
+    file.sync_all(SyncPoint::LogPreallocate)
+        .map_err(io("syncing", path))
 }
 
 /// Prepares the spare segment: a zero-filled, synced file the next roll renames into place.
 fn make_spare(shared: &Shared) -> Result<()> {
     let path = shared.paths.spare();
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
+    let file = shared
+        .paths
+        .fs()
+        .open(&path, OpenOptions::replace(0o644))
         .map_err(io("creating", &path))?;
-    zero_fill(&file, &path, 0, shared.options.segment_bytes)?;
-    sync_dir(&shared.paths.segments)
+    zero_fill(&*file, &path, 0, shared.options.segment_bytes)
 }
 
 fn run_background(shared: &Arc<Shared>) {
@@ -743,17 +749,12 @@ fn flush(shared: &Shared) -> Result<()> {
             view.offsets_file.clone(),
         )
     };
+    let fs = paths.fs();
     let mut created = false;
-    let mut open_new = |path: &std::path::Path| -> Result<Arc<File>> {
+    let mut open_new = |path: &std::path::Path| -> Result<Arc<dyn File>> {
         created = true;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io("creating", path))?;
-        Ok(Arc::new(file))
+        fs.open(path, OpenOptions::create())
+            .map_err(io("creating", path))
     };
     for (level, lo, bytes) in &levels {
         let path = paths.level(*level);
@@ -763,7 +764,8 @@ fn flush(shared: &Shared) -> Result<()> {
         let file = &level_files[*level as usize];
         file.write_all_at(bytes, lo * 32)
             .map_err(io("writing", &path))?;
-        file.sync_data().map_err(io("syncing", &path))?;
+        file.sync_data(SyncPoint::LogDerivedData)
+            .map_err(io("syncing", &path))?;
     }
     let offsets_path = paths.offsets();
     let offsets_file = match offsets_file {
@@ -774,10 +776,11 @@ fn flush(shared: &Shared) -> Result<()> {
         .write_all_at(&offsets, from * 8)
         .map_err(io("writing", &offsets_path))?;
     offsets_file
-        .sync_data()
+        .sync_data(SyncPoint::LogDerivedData)
         .map_err(io("syncing", &offsets_path))?;
     if created {
-        sync_dir(&paths.derived)?;
+        fs.sync_dir(&paths.derived, SyncPoint::LogDerivedName)
+            .map_err(io("syncing folder", &paths.derived))?;
     }
     Meta { size: to, root }.write(paths)?;
 

@@ -443,7 +443,6 @@ fn a_log_shared_with_other_domains_rebuilds_the_same_inventory() {
     let city = small_city(26);
     let engine = Engine::create_with_log(
         log.clone(),
-        dir.path(),
         &city.input(),
         b"doctor,from,until\n",
         "loader",
@@ -475,8 +474,7 @@ fn a_log_shared_with_other_domains_rebuilds_the_same_inventory() {
     }
     let digest = engine.state_digest();
     drop(engine);
-    let (engine, report) =
-        Engine::open_with_log(log.clone(), dir.path(), options(), clock()).unwrap();
+    let (engine, report) = Engine::open_with_log(log.clone(), options(), clock()).unwrap();
     assert_eq!(report.replayed, 40);
     assert_eq!(engine.state_digest(), digest);
     assert_eq!(engine.counts().busy, 20);

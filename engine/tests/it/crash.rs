@@ -203,16 +203,14 @@ fn damage_unacknowledged_tail(
         })
         .unwrap_or(0);
     let durable = acked.keys().map(|i| i + 1).max().unwrap_or(0).max(flushed);
-    let Ok(mut index) = frame::parse_segment_header(&bytes) else {
-        return None;
-    };
-    let mut pos = frame::SEGMENT_HEADER_BYTES;
-    while let Ok(f) = frame::parse_frame(&bytes[pos..]) {
+    for piece in frame::layout(&bytes) {
+        let Some(index) = piece.index else { continue };
+        let (pos, len) = (piece.offset, piece.len);
         if index >= durable {
             // Keep the record's header, so some non-zero bytes of it remain (a cut that leaves
             // only zeros is indistinguishable from preallocated space, and loses nothing).
             let header = frame::FRAME_HEADER_BYTES;
-            let cut = pos + header + (rng.next() as usize % (f.len - header));
+            let cut = pos + header + (rng.next() as usize % (len - header));
             let truncate = rng.next().is_multiple_of(2);
             if truncate {
                 bytes.truncate(cut);
@@ -226,8 +224,6 @@ fn damage_unacknowledged_tail(
                 last.display()
             ));
         }
-        pos += f.len;
-        index += 1;
     }
     None
 }

@@ -526,7 +526,7 @@ fn run_small(dir: &Path) -> u64 {
     let files = read(&f, &a);
     let b = beacon();
     let request = RunRequest {
-        data_dir: &dir.join("data"),
+        log: &Log::open(dir.join("data"), LogOptions::default()).unwrap(),
         beacon: Some(&b),
         actor: "test",
         out: &dir.join("out"),
@@ -700,7 +700,7 @@ fn da_and_welfare_agree_with_fair_oracle() {
     for (k, mechanism) in [Mechanism::Da, Mechanism::Welfare].into_iter().enumerate() {
         let out = dir.path().join(format!("out{k}"));
         let request = RunRequest {
-            data_dir: &dir.path().join("data"),
+            log: &Log::open(dir.path().join("data"), LogOptions::default()).unwrap(),
             beacon: None,
             actor: "test",
             out: &out,

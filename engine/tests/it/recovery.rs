@@ -3,7 +3,7 @@
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use allot_engine::log::frame::{self, SEGMENT_HEADER_BYTES, parse_frame};
+use allot_engine::log::frame::{self, SEGMENT_HEADER_BYTES};
 use allot_engine::log::merkle::leaf_hash;
 use allot_engine::log::verify::verify;
 use allot_engine::log::{Error, Log, Record, chain_hash};
@@ -20,27 +20,22 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// (index, byte offset, frame length) of every record in a segment file (zero-filled space may
-/// follow the records).
+/// (index, byte offset, frame length) of every record in a segment file (commit trailers and
+/// zero-filled space are between and after them).
 fn records(path: &Path) -> Vec<(u64, usize, usize)> {
     let bytes = fs::read(path).unwrap();
-    let mut index = frame::parse_segment_header(&bytes).unwrap();
-    let mut pos = SEGMENT_HEADER_BYTES;
-    let mut out = Vec::new();
-    while pos < bytes.len() && bytes[pos..].iter().any(|&b| b != 0) {
-        let f = parse_frame(&bytes[pos..]).unwrap();
-        out.push((index, pos, f.len));
-        pos += f.len;
-        index += 1;
-    }
-    out
+    frame::layout(&bytes)
+        .into_iter()
+        .filter_map(|p| Some((p.index?, p.offset, p.len)))
+        .collect()
 }
 
-/// Where the records of a segment end.
+/// Where the records of a segment (and the last group's trailer) end.
 fn data_end(path: &Path) -> usize {
-    records(path)
+    let bytes = fs::read(path).unwrap();
+    frame::layout(&bytes)
         .last()
-        .map_or(SEGMENT_HEADER_BYTES, |(_, off, len)| off + len)
+        .map_or(SEGMENT_HEADER_BYTES, |p| p.offset + p.len)
 }
 
 /// Writes `bytes` right after the last record, as a crash could have left them.
@@ -139,13 +134,13 @@ fn an_unfinished_batch_is_dropped_whole() {
     }
     write_after_records(&last, &tail);
     let err = verify(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("no end-of-batch record"), "{err}");
+    assert!(err.contains("no commit trailer"), "{err}");
     let read_only = Log::open_read_only(dir.path()).unwrap();
     assert_eq!(read_only.size(), n);
     let torn = read_only.report().torn_tail.clone().unwrap();
-    assert_eq!((torn.incomplete_batch, torn.truncated), (2, false));
+    assert_eq!((torn.unfinished_group, torn.truncated), (2, false));
     let log = open(dir.path());
-    assert_eq!(log.report().torn_tail.as_ref().unwrap().incomplete_batch, 2);
+    assert_eq!(log.report().torn_tail.as_ref().unwrap().unfinished_group, 2);
     assert_eq!(log.size(), n);
     assert_eq!(log.append(&sample(1, 100)).unwrap(), n);
 }
@@ -218,11 +213,11 @@ fn unknown_versions_are_refused() {
     let original = fs::read(&last).unwrap();
 
     let mut newer_segment = original.clone();
-    newer_segment[9] = 2;
+    newer_segment[..SEGMENT_HEADER_BYTES].copy_from_slice(&frame::segment_header_version(0, 3));
     fs::write(&last, &newer_segment).unwrap();
     let err = Log::open_read_only(dir.path()).unwrap_err().to_string();
     assert!(
-        err.contains("segment format version 2 is not supported"),
+        err.contains("segment format version 3 is not supported"),
         "{err}"
     );
 

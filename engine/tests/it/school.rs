@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use allot_engine::allocation::{self, Allocation, Beacon, RunRequest, monte_carlo};
 use allot_engine::input::Table;
+use allot_engine::log::{Log, LogOptions};
 use allot_engine::school::{
     self, Mechanism, Params, ReserveOrder, SchoolFiles, SchoolSolved, Schools, TieBreaking,
 };
@@ -394,7 +395,7 @@ fn runs_verify_and_explain() {
     };
     let data = dir.path().join("data");
     let request = RunRequest {
-        data_dir: &data,
+        log: &Log::open(&data, LogOptions::default()).unwrap(),
         beacon: Some(&beacon),
         actor: "test",
         out: &dir.path().join("out"),
@@ -461,7 +462,7 @@ fn da_equals_the_reference_and_the_matching_library() {
     .unwrap();
     let out = dir.path().join("out");
     let request = RunRequest {
-        data_dir: &dir.path().join("data"),
+        log: &Log::open(dir.path().join("data"), LogOptions::default()).unwrap(),
         beacon: None,
         actor: "test",
         out: &out,

@@ -63,7 +63,6 @@ pub fn generate_city(log: &Arc<Log>, scale: f64, seed: u64) -> anyhow::Result<De
     let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
     let engine = Engine::create_with_log(
         log.clone(),
-        &data,
         &network.schedule_input(today, DEV_DAYS),
         b"doctor,from,until\n",
         DEV_ACTOR,

@@ -10,7 +10,9 @@ use allot_solvers::matching::Seed;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
+use allot_engine::fs::DataDir;
 use allot_engine::log::decision::Domain;
+use allot_engine::log::{Log, LogOptions};
 use allot_service::proto::v1 as pb;
 
 use super::allocation::{
@@ -232,8 +234,12 @@ fn run_allocation(args: RunArgs, data: &Path) -> Result<()> {
         mechanism: args.mechanism.into(),
         precedence: args.input.precedence.into(),
     };
+    // Nothing is opened or written for a request that cannot run.
+    let folder = DataDir::new(data);
+    allocation::check_run::<Fairs>(&files.input, &params, beacon.as_ref(), &folder, &args.out)?;
+    let log = Log::open(&folder, LogOptions::default())?;
     let request = RunRequest {
-        data_dir: data,
+        log: &log,
         beacon: beacon.as_ref(),
         actor: &args.actor,
         out: &args.out,

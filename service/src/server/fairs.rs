@@ -441,12 +441,8 @@ impl FairsApi for FairsService {
         let window = window_of(&request.get_ref().window, &path)?;
         let state = self.state.clone();
         let name = window.clone();
-        let closed = blocking(move || {
-            state
-                .fairs
-                .close(&state.log, &state.data_dir, &name, &path, &caller.name)
-        })
-        .await?;
+        let closed =
+            blocking(move || state.fairs.close(&state.log, &name, &path, &caller.name)).await?;
         Ok(Response::new(pb::CloseFairApplicationsResponse {
             commitment: Some(pb::ApplicationSetCommitment {
                 window,
@@ -560,10 +556,9 @@ impl FairsApi for FairsService {
         let answer = blocking(move || {
             let at = FieldPath::request();
             let applicant = check_id(&r.applicant, &at.field("applicant"))?.to_owned();
-            let loaded =
-                state
-                    .fairs
-                    .loaded(&state.log, &state.data_dir, &r.run_id, &at.field("run_id"))?;
+            let loaded = state
+                .fairs
+                .loaded(&state.log, &r.run_id, &at.field("run_id"))?;
             let loaded = read(&loaded);
             let now = current(&loaded)?;
             Ok(outcome(&loaded, &now, &applicant, &at.field("applicant"))?.1)
@@ -581,10 +576,9 @@ impl FairsApi for FairsService {
         let answer = blocking(move || {
             let at = FieldPath::request();
             let applicant = check_id(&r.applicant, &at.field("applicant"))?.to_owned();
-            let loaded =
-                state
-                    .fairs
-                    .loaded(&state.log, &state.data_dir, &r.run_id, &at.field("run_id"))?;
+            let loaded = state
+                .fairs
+                .loaded(&state.log, &r.run_id, &at.field("run_id"))?;
             let loaded = read(&loaded);
             let now = current(&loaded)?;
             let (i, got) = outcome(&loaded, &now, &applicant, &at.field("applicant"))?;
@@ -668,12 +662,10 @@ impl FairsApi for FairsService {
                     let actor = caller.name.clone();
                     let state = state.clone();
                     blocking(move || {
-                        let loaded = state.fairs.loaded(
-                            &state.log,
-                            &state.data_dir,
-                            &run_id,
-                            &at.field("run_id"),
-                        )?;
+                        let loaded =
+                            state
+                                .fairs
+                                .loaded(&state.log, &run_id, &at.field("run_id"))?;
                         state.fairs.changing(|| {
                             let mut loaded = loaded.write().unwrap_or_else(|e| e.into_inner());
                             let now = current(&loaded)?;
@@ -749,7 +741,7 @@ pub fn verify_run<A: allot_engine::allocation::Allocation>(
         )
         .into());
     }
-    verify_with_log::<A>(&state.log, &state.data_dir, &hex::encode(run_id)).map_err(|e| match e {
+    verify_with_log::<A>(&state.log, &hex::encode(run_id)).map_err(|e| match e {
         allot_engine::allocation::Error::Request(m) if m.starts_with("no ") => {
             FieldError::not_found(&path, m).into()
         }

@@ -390,12 +390,8 @@ impl SchoolsApi for SchoolsService {
         let window = window_of(&request.get_ref().window, &path)?;
         let state = self.state.clone();
         let name = window.clone();
-        let closed = blocking(move || {
-            state
-                .schools
-                .close(&state.log, &state.data_dir, &name, &path, &caller.name)
-        })
-        .await?;
+        let closed =
+            blocking(move || state.schools.close(&state.log, &name, &path, &caller.name)).await?;
         Ok(Response::new(pb::CloseSchoolApplicationsResponse {
             commitment: Some(pb::ApplicationSetCommitment {
                 window,
@@ -506,12 +502,9 @@ impl SchoolsApi for SchoolsService {
         let answer = blocking(move || {
             let at = FieldPath::request();
             let student = check_id(&r.student, &at.field("student"))?.to_owned();
-            let loaded = state.schools.loaded(
-                &state.log,
-                &state.data_dir,
-                &r.run_id,
-                &at.field("run_id"),
-            )?;
+            let loaded = state
+                .schools
+                .loaded(&state.log, &r.run_id, &at.field("run_id"))?;
             let loaded = read(&loaded);
             Ok(outcome(&loaded, &student, &at.field("student"))?.1)
         })
@@ -528,12 +521,9 @@ impl SchoolsApi for SchoolsService {
         let answer = blocking(move || {
             let at = FieldPath::request();
             let student = check_id(&r.student, &at.field("student"))?.to_owned();
-            let loaded = state.schools.loaded(
-                &state.log,
-                &state.data_dir,
-                &r.run_id,
-                &at.field("run_id"),
-            )?;
+            let loaded = state
+                .schools
+                .loaded(&state.log, &r.run_id, &at.field("run_id"))?;
             let loaded = read(&loaded);
             let (i, got) = outcome(&loaded, &student, &at.field("student"))?;
             let explanation = school::explain(&loaded, &student).map_err(allocation_status)?;

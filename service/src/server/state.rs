@@ -30,10 +30,8 @@ impl Domains {
     /// Reopens what the data folder of `log` holds: the appointment inventory is rebuilt from
     /// the log (and its latest snapshot) when a city was loaded.
     pub fn open(log: &Arc<Log>) -> Result<Domains, AppointmentsError> {
-        let data = data_dir(log);
         let appointments = match Engine::open_with_log(
             log.clone(),
-            &data,
             EngineOptions::default(),
             Arc::new(SystemClock),
         ) {

@@ -230,7 +230,6 @@ impl<A: WindowKind> Windows<A> {
     pub fn close(
         &self,
         log: &Log,
-        data_dir: &Path,
         window: &str,
         window_path: &FieldPath,
         actor: &str,
@@ -243,8 +242,7 @@ impl<A: WindowKind> Windows<A> {
         let input = A::input(&stored.chunks).map_err(|problem| {
             Status::failed_precondition(format!("window '{window}' cannot be closed: {problem}"))
         })?;
-        let closed =
-            close_with_log::<A>(log, data_dir, &input, actor, window).map_err(allocation_status)?;
+        let closed = close_with_log::<A>(log, &input, actor, window).map_err(allocation_status)?;
         let file = ClosedFile {
             set_digest: hex::encode(closed.set_digest.0),
             applications: closed.applications,
@@ -331,13 +329,7 @@ impl<A: WindowKind> Windows<A> {
     }
 
     /// The run with this id (held, or read back from the log and re-run).
-    pub fn loaded(
-        &self,
-        log: &Log,
-        data_dir: &Path,
-        run_id: &[u8],
-        path: &FieldPath,
-    ) -> Result<HeldRun<A>, Status> {
+    pub fn loaded(&self, log: &Log, run_id: &[u8], path: &FieldPath) -> Result<HeldRun<A>, Status> {
         let id: [u8; 32] = run_id.try_into().map_err(|_| {
             FieldError::invalid(path, format!("is {} bytes; a run id has 32", run_id.len()))
         })?;
@@ -348,13 +340,12 @@ impl<A: WindowKind> Windows<A> {
         if let Some(run) = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(run.clone());
         }
-        let loaded =
-            load_with_log::<A>(log, data_dir, Some(&hex::encode(id))).map_err(|e| match e {
-                allocation::Error::Request(m) if m.starts_with("no ") => {
-                    FieldError::not_found(path, m).into()
-                }
-                e => allocation_status(e),
-            })?;
+        let loaded = load_with_log::<A>(log, Some(&hex::encode(id))).map_err(|e| match e {
+            allocation::Error::Request(m) if m.starts_with("no ") => {
+                FieldError::not_found(path, m).into()
+            }
+            e => allocation_status(e),
+        })?;
         let loaded = Arc::new(RwLock::new(loaded));
         self.runs
             .lock()

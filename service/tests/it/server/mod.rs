@@ -67,7 +67,7 @@ impl Harness {
     pub async fn city_with(scale: f64, tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
         let dir = TempDir::new().unwrap();
         let log = Arc::new(Log::open(dir.path(), LogOptions::default()).unwrap());
-        let engine = load_city(&log, dir.path(), scale);
+        let engine = load_city(&log, scale);
         let domains = Domains {
             appointments: Some(engine),
         };
@@ -251,7 +251,7 @@ pub fn append(log: &Log, n: u64) {
 }
 
 /// Loads a generated city of `scale` whose horizon starts today (Moscow time) into `data`.
-pub fn load_city(log: &Arc<Log>, data: &Path, scale: f64) -> Engine {
+pub fn load_city(log: &Arc<Log>, scale: f64) -> Engine {
     let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
     let spec = CitySpec {
         first_day: today,
@@ -260,7 +260,6 @@ pub fn load_city(log: &Arc<Log>, data: &Path, scale: f64) -> Engine {
     let city = City::generate(&spec);
     Engine::create_with_log(
         log.clone(),
-        data,
         &city.input(),
         b"doctor,from,until\n",
         "test",
