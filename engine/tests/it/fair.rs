@@ -681,10 +681,10 @@ fn the_log_holds_commitment_then_seed_then_the_run() {
 /// `../shared/anchors/setup.sh`); without it there is nothing to compare with.
 #[test]
 fn da_and_welfare_agree_with_fair_oracle() {
-    let Some((anchors, shared)) = crate::support::anchors() else {
-        eprintln!("skipped: no reference tools (../shared/anchors, ~/.cache/allot-anchors)");
+    let Some(found) = allot_testkit::anchors("da_and_welfare_agree_with_fair_oracle") else {
         return;
     };
+    let (anchors, shared) = (found.built, found.sources);
     let py = anchors.join("venv/bin/python");
     let dir = tempfile::tempdir().unwrap();
     let inst = dir.path().join("inst");

@@ -419,3 +419,142 @@ fn every_flipped_byte_of_a_small_log_and_its_checkpoint_is_found() {
     }
     verify(dir.path()).unwrap();
 }
+
+/// A power cut while a multi-page group was being written, before its fsync: the disk kept a
+/// later page of it but not an earlier one (zeros, then data, at the end of the segment). The
+/// group was never acknowledged; opening drops it, reports it and goes on. (Before segments had
+/// commit trailers, such a tail was refused as damage.)
+#[test]
+fn a_torn_group_of_zeros_then_data_is_recovered() {
+    use allot_engine::fs::powercut::PowerCutFs;
+    use allot_engine::fs::{DataDir, FileSystem, SyncPoint};
+    use std::sync::Arc;
+
+    let fs = PowerCutFs::new();
+    let data = DataDir::on(Arc::new(fs.clone()), "/data");
+    let options = || allot_engine::log::LogOptions {
+        origin: Some("torn.test/log".into()),
+        segment_bytes: 1 << 20,
+        ..allot_engine::log::LogOptions::default()
+    };
+    let log = Log::open(&data, options()).unwrap();
+    let mut bytes: Vec<Vec<u8>> = Vec::new();
+    for k in 0..5 {
+        let i = log.append(&sample(k, 300)).unwrap();
+        bytes.push(sample(k, 300).encode(i).unwrap());
+    }
+    // A batch of about 12 KiB: its write spans four pages; the power goes as it is synced.
+    fs.cut_at_sync(SyncPoint::LogGroup, 1);
+    let batch: Vec<Record> = (0..40).map(|k| sample(100 + k, 300)).collect();
+    assert!(log.append_batch(&batch).is_err());
+    drop(log);
+
+    let segment = Path::new("/data/log/segments/00000000000000000000.seg");
+    let end_of_acked = {
+        let image = fs.restart(0).read(segment).unwrap();
+        frame::layout(&image)
+            .iter()
+            .find(|p| p.index == Some(5))
+            .map_or(0, |p| p.offset)
+    };
+    // Find a restart whose tail is zeros then data.
+    let restarted = (0..500)
+        .map(|seed| fs.restart(seed))
+        .find(|after| {
+            let image = after.read(segment).unwrap();
+            let last = image.iter().rposition(|&b| b != 0).unwrap_or(0);
+            let block = end_of_acked.div_ceil(512) * 512;
+            last > block + 512 && image[block..block + 512].iter().all(|&b| b == 0)
+        })
+        .expect("some restart keeps a later page and loses an earlier one");
+    let data = DataDir::on(Arc::new(restarted.clone()), "/data");
+    let log = Log::open(&data, options()).unwrap();
+    let torn = log.report().torn_tail.clone().expect("the torn group is reported");
+    assert_eq!((torn.first_index, torn.offset), (5, end_of_acked as u64));
+    assert!(torn.truncated, "{torn}");
+    assert_eq!(log.size(), 5);
+    let i = log.append(&sample(7, 300)).unwrap();
+    bytes.push(sample(7, 300).encode(i).unwrap());
+    drop(log);
+    let report = verify(&data).unwrap();
+    assert_eq!((report.size, report.root), (6, mth(&bytes)));
+}
+
+/// Damage inside the last group of the log, whose commit trailer is intact and which misses no
+/// block: it was written whole and acknowledged, so it is damage, named by entry and byte.
+#[test]
+fn damage_inside_the_last_complete_group_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.append(&sample(1, 150)).unwrap();
+    let batch: Vec<Record> = (0..3).map(|k| sample(10 + k, 150)).collect();
+    log.append_batch(&batch).unwrap();
+    drop(log);
+    let last = segments(dir.path()).pop().unwrap();
+    let records = records(&last);
+    let (index, offset, _) = records[records.len() - 2];
+    flip(&last, offset + 30);
+    for err in [
+        Log::open(dir.path(), crate::support::small_options())
+            .unwrap_err()
+            .to_string(),
+        Log::open_read_only(dir.path()).unwrap_err().to_string(),
+    ] {
+        assert!(
+            err.contains(&format!("entry {index} at byte {offset}"))
+                && err.contains("is damage, not a write cut short"),
+            "{err}"
+        );
+    }
+}
+
+/// An entry edited in place, its record checksums made right again (but not the chain or the
+/// tree), is refused by every reader of the log, not only by `verify`.
+#[test]
+fn an_entry_edited_in_place_is_refused_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path(), 12);
+    let last = segments(dir.path())[0].clone();
+    let (index, offset, len) = records(&last)[3];
+    let mut bytes = fs::read(&last).unwrap();
+    let raw = Log::open_read_only(dir.path()).unwrap().read(index).unwrap();
+    // Change one byte of the entry's subject and re-frame the record with its stored chain hash.
+    let mut body = raw.bytes.clone();
+    let at = body.len() - 5;
+    body[at] ^= 0x01;
+    let mut framed = Vec::new();
+    frame::encode_frame(&mut framed, &body, &raw.chain, true);
+    assert_eq!(framed.len(), len);
+    bytes[offset..offset + len].copy_from_slice(&framed);
+    // The group's trailer covers these bytes too: re-seal it as a careful forger would.
+    let pieces = frame::layout(&fs::read(&last).unwrap());
+    let trailer = pieces
+        .iter()
+        .find(|p| p.index.is_none() && p.offset > offset)
+        .unwrap();
+    let group_start = pieces
+        .iter()
+        .rev()
+        .find(|p| p.index.is_none() && p.offset < offset)
+        .map_or(SEGMENT_HEADER_BYTES, |p| p.offset + p.len);
+    let records_in_group = pieces
+        .iter()
+        .filter(|p| p.index.is_some() && p.offset >= group_start && p.offset < trailer.offset)
+        .count();
+    let mut sealed = Vec::new();
+    frame::Trailer::of(&bytes[group_start..trailer.offset], records_in_group).encode(&mut sealed);
+    bytes[trailer.offset..trailer.offset + frame::TRAILER_BYTES].copy_from_slice(&sealed);
+    fs::write(&last, &bytes).unwrap();
+
+    let log = Log::open(dir.path(), crate::support::small_options()).unwrap();
+    let err = log
+        .entries(0..log.size())
+        .unwrap()
+        .find_map(|e| e.err())
+        .expect("reading the log meets the edited entry")
+        .to_string();
+    assert!(
+        err.contains(&format!("entry {index} at byte {offset}")) && err.contains("changed"),
+        "{err}"
+    );
+}

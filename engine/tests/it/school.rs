@@ -438,10 +438,10 @@ fn runs_verify_and_explain() {
 /// (`../shared/anchors/setup.sh` builds them); without them there is nothing to compare with.
 #[test]
 fn da_equals_the_reference_and_the_matching_library() {
-    let Some((anchors, shared)) = crate::support::anchors() else {
-        eprintln!("skipped: no reference tools (../shared/anchors, ~/.cache/allot-anchors)");
+    let Some(found) = allot_testkit::anchors("da_equals_the_reference_and_the_matching_library") else {
         return;
     };
+    let (anchors, shared) = (found.built, found.sources);
     let dir = tempfile::tempdir().unwrap();
     let inst = dir.path().join("inst");
     let py = anchors.join("venv/bin/python");

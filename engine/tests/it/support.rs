@@ -254,16 +254,3 @@ pub fn mth(leaves: &[Vec<u8>]) -> [u8; 32] {
         }
     }
 }
-
-/// The reference tools, when this machine has them: the built folder (`$ANCHORS`, default
-/// `~/.cache/allot-anchors`, with its Python venv) and the sources (`../shared/anchors` next to
-/// the workspace).
-pub fn anchors() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
-    let built = match std::env::var_os("ANCHORS") {
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cache/allot-anchors"),
-    };
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/anchors");
-    (built.join("venv/bin/python").exists() && shared.join("fair_oracle.py").exists())
-        .then_some((built, shared))
-}

@@ -486,3 +486,65 @@ fn warm_resolve_after_cost_changes_needs_fewer_pivots() {
         solver.last_pivots()
     );
 }
+
+/// Every family of the anchors' generator (`../shared/anchors/gen/mcf_gen.py`) at a small scale
+/// and a seed from `ALLOT_TEST_SEED`: the optimal cost equals LEMON's network simplex, LEMON's
+/// cost scaling and OR-Tools' `SimpleMinCostFlow`, each run as its own program.
+#[test]
+fn costs_equal_lemon_and_ortools_on_generated_families() {
+    let name = "costs_equal_lemon_and_ortools_on_generated_families";
+    let Some(anchors) = allot_testkit::anchors(name) else {
+        return;
+    };
+    let seed = allot_testkit::TestSeed::new(name);
+    let dir = tempfile::tempdir().unwrap();
+    for (k, (family, scale)) in [
+        ("fair", "0.05"),
+        ("transport", "0.1"),
+        ("netgen", "0.1"),
+        ("grid", "0.2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let file = dir.path().join(format!("{family}.min"));
+        let instance_seed = (seed.value() % 1_000_000 + k as u64).to_string();
+        let generated = std::process::Command::new(anchors.python())
+            .arg(anchors.source("gen/mcf_gen.py"))
+            .args([family, &instance_seed])
+            .arg(&file)
+            .arg(scale)
+            .output()
+            .unwrap();
+        assert!(
+            generated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
+        let network = dimacs::read_file(&file).unwrap();
+        let ours = mcf::solve(&network).unwrap();
+        certificate(&network, &ours).unwrap();
+        let run = |program: &mut std::process::Command| -> i64 {
+            let out = program.output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            // `<solver> COST SECONDS`
+            let text = String::from_utf8(out.stdout).unwrap();
+            text.split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected output {text:?}"))
+        };
+        let lemon_ns = run(std::process::Command::new(anchors.tool("lemon_mcf")).arg(&file));
+        let lemon_cs = run(std::process::Command::new(anchors.tool("lemon_mcf"))
+            .arg(&file)
+            .arg("cs"));
+        let ortools = run(std::process::Command::new(anchors.python())
+            .arg(anchors.source("ortools_mcf.py"))
+            .arg(&file));
+        assert_eq!(
+            (ours.cost, ours.cost, ours.cost),
+            (lemon_ns, lemon_cs, ortools),
+            "{family} seed {instance_seed}: ours, LEMON NS, LEMON CS, OR-Tools"
+        );
+    }
+}
