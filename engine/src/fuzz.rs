@@ -450,8 +450,9 @@ pub mod driver {
         }
     }
 
-    /// Runs `target` on every seed in `dir` and on `mutations` mutated seeds (from a fixed RNG
-    /// seed); panics naming the input that made the target panic.
+    /// Runs `target` on every seed in `dir` and on `mutations` mutated seeds; panics naming the
+    /// input that made the target panic and the RNG seed that replays it. The RNG seed comes
+    /// from `ALLOT_TEST_SEED` (random when it is not set), as for every randomized test.
     pub fn run(name: &str, target: fn(&[u8]), dir: &Path, mutations: usize) {
         let seeds = corpus(dir);
         assert!(
@@ -463,7 +464,14 @@ pub mod driver {
             let result = std::panic::catch_unwind(|| target(bytes));
             assert!(result.is_ok(), "{name} panicked on seed {seed}");
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(name.len() as u64 * 7919);
+        let rng_seed: u64 = match std::env::var("ALLOT_TEST_SEED") {
+            Ok(text) => text
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("ALLOT_TEST_SEED={text:?} is not a number")),
+            Err(_) => rand::random(),
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         for i in 0..mutations {
             let (_, base) = &seeds[rng.random_range(0..seeds.len())];
             let (_, other) = &seeds[rng.random_range(0..seeds.len())];
@@ -474,7 +482,7 @@ pub mod driver {
             let result = std::panic::catch_unwind(|| target(&data));
             assert!(
                 result.is_ok(),
-                "{name} panicked on mutation {i}: {:?}",
+                "{name} panicked on mutation {i} (replay with ALLOT_TEST_SEED={rng_seed}): {:?}",
                 String::from_utf8_lossy(&data)
             );
         }

@@ -224,6 +224,40 @@ impl Table {
     }
 }
 
+/// CSV text as the `csv` crate writes it: a field with a comma, a quote or a line break is
+/// quoted, so an id that holds one stays one field. Every CSV allot writes goes through it (or
+/// through a `csv::Writer` of its own).
+#[derive(Debug)]
+pub struct CsvText {
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl CsvText {
+    pub fn new(header: &[&str]) -> CsvText {
+        let mut text = CsvText::without_header();
+        text.row(header);
+        text
+    }
+
+    /// Rows only (to append to text that has its header).
+    pub fn without_header() -> CsvText {
+        CsvText {
+            writer: csv::Writer::from_writer(Vec::new()),
+        }
+    }
+
+    pub fn row<T: AsRef<[u8]>>(&mut self, fields: impl IntoIterator<Item = T>) {
+        // Writing into memory cannot fail.
+        let _ = self.writer.write_record(fields);
+    }
+
+    pub fn finish(self) -> String {
+        let bytes = self.writer.into_inner().unwrap_or_default();
+        // Every field came from a `&str` or a number: the bytes are UTF-8.
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
 fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
         .has_headers(false)

@@ -289,7 +289,7 @@ pub(crate) fn simulate(
                 let outcome = engine
                     .mark_absence(ACTOR, DoctorRef(d as u32), from, to)
                     .map_err(engine_err)?;
-                for (appt, _, _, _) in outcome.reoffered {
+                for appt in outcome.reoffered.into_iter().map(|r| r.appointment) {
                     if engine.accept_offer(ACTOR, appt).is_ok() {
                         reoffered += 1;
                     }

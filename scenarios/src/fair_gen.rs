@@ -4,6 +4,7 @@
 //! Dirichlet(2) shares and 10% open stalls per fair; applicants with tiers 25/35/40%, categories
 //! 40/15/15/5/10/15%, 1 to 10 distinct fairs drawn by popularity, and one lottery permutation.
 
+use allot_engine::input::CsvText;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,7 +45,7 @@ pub fn generate(spec: FairSpec) -> FairCsv {
     let total_stalls = (15_000.0 * spec.applicants as f64 / 20_000.0).round();
     let root: f64 = pop.iter().map(|p| p.sqrt()).sum();
     let gamma = Gamma::new(2.0, 1.0).expect("valid Gamma");
-    let mut fairs = String::from("fair,district,category,stalls\n");
+    let mut fairs = CsvText::new(&["fair", "district", "category", "stalls"]);
     for (j, p) in pop.iter().enumerate() {
         let size = ((p.sqrt() / root * total_stalls).round() as usize).max(20);
         let flex = size / 10;
@@ -53,10 +54,20 @@ pub fn generate(spec: FairSpec) -> FairCsv {
         for (c, s) in CATEGORIES.iter().zip(&shares) {
             let n = ((size - flex) as f64 * s / sum) as usize;
             if n > 0 {
-                fairs += &format!("F{j},D{},{c},{n}\n", j % 125);
+                fairs.row([
+                    &format!("F{j}"),
+                    &format!("D{}", j % 125),
+                    *c,
+                    &n.to_string(),
+                ]);
             }
         }
-        fairs += &format!("F{j},D{},*,{flex}\n", j % 125);
+        fairs.row([
+            &format!("F{j}"),
+            &format!("D{}", j % 125),
+            "*",
+            &flex.to_string(),
+        ]);
     }
     let mut cumulative = Vec::with_capacity(f);
     let mut acc = 0.0;
@@ -66,7 +77,7 @@ pub fn generate(spec: FairSpec) -> FairCsv {
     }
     let mut lottery: Vec<usize> = (0..spec.applicants).collect();
     lottery.shuffle(&mut rng);
-    let mut applicants = String::from("applicant,category,tier,lottery,choices\n");
+    let mut applicants = CsvText::new(&["applicant", "category", "tier", "lottery", "choices"]);
     let tier_cut = [0.25, 0.60];
     let cat_cum = [0.40, 0.55, 0.70, 0.75, 0.85, 1.0];
     for (i, lot) in lottery.iter().enumerate() {
@@ -83,7 +94,16 @@ pub fn generate(spec: FairSpec) -> FairCsv {
             }
         }
         let list: Vec<String> = chosen.iter().map(|j| format!("F{j}")).collect();
-        applicants += &format!("A{i},{},{tier},{lot},{}\n", CATEGORIES[cat], list.join(";"));
+        applicants.row([
+            &format!("A{i}"),
+            CATEGORIES[cat],
+            &tier.to_string(),
+            &lot.to_string(),
+            &list.join(";"),
+        ]);
     }
-    FairCsv { fairs, applicants }
+    FairCsv {
+        fairs: fairs.finish(),
+        applicants: applicants.finish(),
+    }
 }

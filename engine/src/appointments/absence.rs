@@ -15,7 +15,7 @@ use allot_solvers::mcf::{self, Network};
 
 use super::engine::{AppointmentId, Engine, Pending};
 use super::error::{Error, Result};
-use super::find::{FindQuery, Search};
+use super::find::{FindQuery, Proposal, Search};
 use super::schedule::{DoctorRef, SlotInfo, SlotRef};
 use super::state::{AppointmentStatus, Effect, OFFER, key_name};
 use super::time::LocalTime;
@@ -39,10 +39,20 @@ pub struct AbsenceOutcome {
     pub slots: usize,
     /// Holds that ended (an offer withdrawn is listed under its appointment id).
     pub released: Vec<String>,
-    /// Appointments re-offered: `(appointment, original slot, offered slot, score)`.
-    pub reoffered: Vec<(AppointmentId, SlotRef, SlotRef, f64)>,
+    /// Appointments re-offered, each with the proposal it was offered (its score broken down).
+    pub reoffered: Vec<ReOffer>,
     /// Appointments cancelled for want of a slot.
     pub cancelled: Vec<AppointmentId>,
+}
+
+/// A displaced appointment and the slot offered in its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReOffer {
+    pub appointment: AppointmentId,
+    /// The slot it had with the absent doctor.
+    pub from: SlotRef,
+    /// The offered slot, as `$find` proposed it.
+    pub offer: Proposal,
 }
 
 impl Engine {
@@ -147,7 +157,7 @@ impl Engine {
         });
 
         // 3. Candidates per displaced appointment, then one assignment for all.
-        let mut candidates: Vec<Vec<(SlotRef, f64)>> = Vec::with_capacity(displaced.len());
+        let mut candidates: Vec<Vec<Proposal>> = Vec::with_capacity(displaced.len());
         for &appt in &displaced {
             let g = &locks.patients[super::state::id_shard(appt)];
             let a = g.appts[&appt];
@@ -178,7 +188,7 @@ impl Engine {
                 exclude_doctor: Some(doctor),
                 weights: None,
             });
-            candidates.push(proposals.iter().map(|p| (p.slot, p.score.total)).collect());
+            candidates.push(proposals);
         }
         let chosen = assign(&candidates)?;
 
@@ -189,14 +199,15 @@ impl Engine {
             let g = &mut locks.patients[shard];
             let a = g.appts[&appt];
             let name = g.name(a.patient).to_owned();
-            let offer = chosen[i].filter(|&(slot, _)| {
+            let offer = chosen[i].map(|k| &candidates[i][k]).filter(|p| {
                 // Two displaced appointments of one patient must not be offered overlapping slots.
-                let info = s.slot(slot);
+                let info = s.slot(p.slot);
                 !g.active(a.patient)
                     .any(|x| x != a.slot && s.slot(SlotRef(x)).overlaps(&info))
             });
             match offer {
-                Some((to, score)) => {
+                Some(proposal) => {
+                    let to = proposal.slot;
                     e.inv
                         .apply(
                             g,
@@ -216,7 +227,11 @@ impl Engine {
                         }
                         .into()
                     });
-                    reoffered.push((AppointmentId(appt), SlotRef(a.slot), to, score));
+                    reoffered.push(ReOffer {
+                        appointment: AppointmentId(appt),
+                        from: SlotRef(a.slot),
+                        offer: proposal.clone(),
+                    });
                 }
                 None => {
                     e.inv
@@ -252,14 +267,15 @@ impl Engine {
     }
 }
 
-/// Assigns each patient at most one of its candidate slots, each slot to at most one patient,
-/// minimising the total score (milli-points), leaving patients out only when they must be.
-fn assign(candidates: &[Vec<(SlotRef, f64)>]) -> Result<Vec<Option<(SlotRef, f64)>>> {
+/// Assigns each patient at most one of its candidate slots (the index of the proposal chosen),
+/// each slot to at most one patient, minimising the total score (milli-points), leaving patients
+/// out only when they must be.
+fn assign(candidates: &[Vec<Proposal>]) -> Result<Vec<Option<usize>>> {
     let n = candidates.len();
     if n == 0 {
         return Ok(Vec::new());
     }
-    let mut slots: Vec<SlotRef> = candidates.iter().flatten().map(|c| c.0).collect();
+    let mut slots: Vec<SlotRef> = candidates.iter().flatten().map(|c| c.slot).collect();
     slots.sort_unstable();
     slots.dedup();
     let mut net = Network::with_capacity(n + slots.len() + 1, n * CANDIDATES + slots.len() + n);
@@ -270,14 +286,13 @@ fn assign(candidates: &[Vec<(SlotRef, f64)>]) -> Result<Vec<Option<(SlotRef, f64
     let mut arcs = Vec::new();
     for (i, list) in candidates.iter().enumerate() {
         net.set_supply(node(first_patient, i), 1)?;
-        for &(slot, score) in list {
-            let j = slots.binary_search(&slot).unwrap_or(0);
-            let cost = (score * 1000.0).round() as i64;
+        for (k, proposal) in list.iter().enumerate() {
+            let j = slots.binary_search(&proposal.slot).unwrap_or(0);
+            let cost = (proposal.score.total * 1000.0).round() as i64;
             arcs.push((
                 net.add_arc(node(first_patient, i), node(first_slot, j), 1, cost),
                 i,
-                slot,
-                score,
+                k,
             ));
         }
         net.add_arc(node(first_patient, i), sink, 1, NO_OFFER);
@@ -288,9 +303,9 @@ fn assign(candidates: &[Vec<(SlotRef, f64)>]) -> Result<Vec<Option<(SlotRef, f64
     net.set_supply(sink, -(n as i64))?;
     let solution = mcf::solve(&net)?;
     let mut out = vec![None; n];
-    for (arc, i, slot, score) in arcs {
+    for (arc, i, k) in arcs {
         if solution.flow[arc.index()] > 0 {
-            out[i] = Some((slot, score));
+            out[i] = Some(k);
         }
     }
     Ok(out)

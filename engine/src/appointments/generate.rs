@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::inputs::ScheduleInput;
 use super::schedule::{Location, STANDARD_MINUTES};
 use super::time::{Date, UtcOffset};
+use crate::input::CsvText;
 
 /// Moscow's centre (Red Square).
 pub const MOSCOW: Location = Location {
@@ -174,11 +175,12 @@ fn apportion(total: usize, weights: &[f64]) -> Vec<usize> {
 
 /// `clinics.csv` of `(clinic, district, location)` rows.
 pub fn clinics_csv<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str, Location)>) -> String {
-    let mut out = String::from("clinic,district,lat,lon\n");
+    let mut out = CsvText::new(&["clinic", "district", "lat", "lon"]);
     for (clinic, district, at) in rows {
-        out += &format!("{clinic},{district},{:.6},{:.6}\n", at.lat, at.lon);
+        let (lat, lon) = (format!("{:.6}", at.lat), format!("{:.6}", at.lon));
+        out.row([clinic, district, &lat, &lon]);
     }
-    out
+    out.finish()
 }
 
 /// One row of `doctors.csv`.
@@ -194,15 +196,12 @@ pub struct DoctorCsvRow<'a> {
 
 /// `doctors.csv` of these rows.
 pub fn doctors_csv<'a>(rows: impl IntoIterator<Item = DoctorCsvRow<'a>>) -> String {
-    let mut out = String::from("doctor,clinic,specialty,minutes,schedule\n");
+    let mut out = CsvText::new(&["doctor", "clinic", "specialty", "minutes", "schedule"]);
     for d in rows {
         let minutes = d.minutes.map(|m| m.to_string()).unwrap_or_default();
-        out += &format!(
-            "{},{},{},{minutes},{}\n",
-            d.doctor, d.clinic, d.specialty, d.schedule
-        );
+        out.row([d.doctor, d.clinic, d.specialty, &minutes, d.schedule]);
     }
-    out
+    out.finish()
 }
 
 impl City {
@@ -368,22 +367,25 @@ impl City {
     /// specialty by the mix, earliest day uniform over `spread_days` days from `first`.
     pub fn requests_csv(&self, seed: u64, count: usize, first: Date, spread_days: u32) -> String {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut out = String::from("request,patient,district,specialty,earliest\n");
+        let mut out = CsvText::new(&["request", "patient", "district", "specialty", "earliest"]);
         for i in 0..count {
             let p = self.patient(&mut rng, format!("P{seed}-{i}"));
             let day = first.add_days(rng.random_range(0..spread_days.max(1)) as i32);
-            out += &format!(
-                "R{i},{},{},{},{day}\n",
-                p.id, self.districts[p.district].id, p.specialty
-            );
+            out.row([
+                &format!("R{i}"),
+                &p.id,
+                &self.districts[p.district].id,
+                p.specialty,
+                &day.to_string(),
+            ]);
         }
-        out
+        out.finish()
     }
 
     /// `absences.csv`: `count` doctors absent for one to three whole days in the horizon.
     pub fn absences_csv(&self, seed: u64, count: usize) -> String {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut out = String::from("doctor,from,until\n");
+        let mut out = CsvText::new(&["doctor", "from", "until"]);
         let mut chosen = std::collections::BTreeSet::new();
         while chosen.len() < count.min(self.doctors.len()) {
             chosen.insert(rng.random_range(0..self.doctors.len()));
@@ -393,15 +395,45 @@ impl City {
             let len = rng.random_range(1..=3u32).min(self.spec.days - start);
             let from = self.spec.first_day.add_days(start as i32);
             let until = from.add_days(len as i32 - 1);
-            out += &format!("{},{from},{until}\n", self.doctors[d].id);
+            out.row([&self.doctors[d].id, &from.to_string(), &until.to_string()]);
         }
-        out
+        out.finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ids with a comma, a quote or a line break stay one field: the CSV is read back (by the
+    /// `csv` crate, as the engine reads it) into the same fields.
+    #[test]
+    fn written_csv_quotes_what_needs_quoting() {
+        let odd = ["C,1", "D \"north\"", "V\n7"];
+        let at = Location {
+            lat: 55.75,
+            lon: 37.62,
+        };
+        let clinics = clinics_csv([(odd[0], odd[1], at)]);
+        let doctors = doctors_csv([DoctorCsvRow {
+            doctor: odd[2],
+            clinic: odd[0],
+            specialty: "gp",
+            minutes: Some(15),
+            schedule: "mon-fri 08:00-12:00",
+        }]);
+        let read = |text: &str| -> Vec<Vec<String>> {
+            csv::Reader::from_reader(text.as_bytes())
+                .records()
+                .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+                .collect()
+        };
+        assert_eq!(read(&clinics), [[odd[0], odd[1], "55.750000", "37.620000"]]);
+        assert_eq!(
+            read(&doctors),
+            [[odd[2], odd[0], "gp", "15", "mon-fri 08:00-12:00"]]
+        );
+    }
 
     #[test]
     fn moscow_scale_has_the_requested_figures() {

@@ -32,7 +32,7 @@ pub mod simulate;
 mod state;
 pub mod time;
 
-pub use absence::AbsenceOutcome;
+pub use absence::{AbsenceOutcome, ReOffer};
 pub use engine::{
     Ack, AppointmentId, AppointmentView, Booked, Booking, Clock, DecisionSink, DiscardSink, Engine,
     EngineOptions, FindRequest, Held, HoldId, HoldView, ManualClock, MemoryReport, MemorySink,

@@ -621,6 +621,16 @@ impl Engine {
         if plan.slots.len() != requests.len() {
             return Err(Error::bad("plan", "it was made for other requests"));
         }
+        // Every request is checked before anything changes: an error leaves the inventory as
+        // it was (nothing is applied that would then not be logged).
+        for r in requests {
+            crate::input::check_id(&r.patient).map_err(|p| {
+                Error::bad(
+                    "patient",
+                    format!("request {}: {p}", crate::input::clip(&r.id)),
+                )
+            })?;
+        }
         let s = &*e.schedule;
         let now = e.clock.now();
         let now_local = e.now_local();
@@ -634,7 +644,6 @@ impl Engine {
             if e.inv.status(slot.0) != FREE || info.start <= now_local {
                 continue;
             }
-            crate::input::check_id(&r.patient).map_err(|p| Error::bad("patient", p))?;
             let shard = patient_shard(&r.patient);
             let g = &mut locks.patients[shard];
             let p = g.intern(shard, &r.patient);

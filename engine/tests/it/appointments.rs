@@ -14,6 +14,8 @@ use allot_engine::appointments::{
 };
 use allot_engine::log::decision::{Attendance, CancelledBy};
 use allot_engine::log::{Decision, Digest, Record, Timestamp};
+use allot_testkit::TestSeed;
+use rand::RngExt as _;
 
 /// Monday 2025-03-03, 07:00 in Moscow (04:00 UTC): before any slot of the horizon starts.
 pub const MONDAY_7AM: Timestamp = Timestamp::from_unix_micros(1_740_974_400_000_000);
@@ -124,28 +126,17 @@ fn brute_force(engine: &Engine, q: &FindQuery, now: LocalTime) -> Vec<(SlotRef, 
         .collect()
 }
 
-/// A seeded stream of small numbers (no dependency).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 #[test]
 fn find_matches_a_brute_force_ranking_and_explains_scores() {
     let city = small_city(11);
     let (engine, _, clock) = memory_engine(&city);
     let s = engine.schedule().clone();
-    let mut rng = Rng(0x5eed);
+    let seed = TestSeed::new("find_matches_a_brute_force_ranking_and_explains_scores");
+    let mut rng = seed.rng(0);
     // Load the inventory unevenly: book a third of the slots of half the clinics.
     for n in 0..s.slot_count() {
         let info = s.slot(SlotRef(n));
-        if info.clinic.index() % 2 == 0 && rng.below(3) == 0 {
+        if info.clinic.index() % 2 == 0 && rng.random_range(0..3) == 0 {
             engine
                 .book(
                     "test",
@@ -162,14 +153,14 @@ fn find_matches_a_brute_force_ranking_and_explains_scores() {
     ));
     let now = LocalTime::from_timestamp(clock.now(), s.offset);
     for round in 0..40 {
-        let c = rng.below(s.clinics.len() as u64) as usize;
+        let c = rng.random_range(0..s.clinics.len() as u64) as usize;
         let q = FindQuery {
             specialty: allot_engine::appointments::SpecialtyRef(
-                rng.below(s.specialties.len() as u64) as u8,
+                rng.random_range(0..s.specialties.len() as u64) as u8,
             ),
             home: (
-                s.clinics[c].xy.0 + rng.below(5) as f32 - 2.0,
-                s.clinics[c].xy.1 + rng.below(5) as f32 - 2.0,
+                s.clinics[c].xy.0 + rng.random_range(0..5) as f32 - 2.0,
+                s.clinics[c].xy.1 + rng.random_range(0..5) as f32 - 2.0,
             ),
             attached: (round % 3 == 0)
                 .then_some(s.clinics[c].id.as_ref())
@@ -177,7 +168,7 @@ fn find_matches_a_brute_force_ranking_and_explains_scores() {
             preferred: Vec::new(),
             from: (round % 4 == 1).then(|| now.add_minutes(24 * 60 + 13)),
             until: (round % 5 == 2).then(|| now.add_minutes(3 * 24 * 60)),
-            count: 1 + rng.below(6) as usize,
+            count: 1 + rng.random_range(0..6) as usize,
             patient: None,
             exclude_doctor: None,
             weights: None,
@@ -510,6 +501,7 @@ fn a_log_failure_rolls_the_operation_back_and_stops_the_engine() {
 
 #[test]
 fn racing_threads_never_share_a_slot_and_lose_no_hold() {
+    let seed = TestSeed::new("racing_threads_never_share_a_slot_and_lose_no_hold");
     let city = small_city(17);
     let (engine, sink, _) = memory_engine(&city);
     // 24 contested slots, 16 threads, each trying every slot in its own order.
@@ -520,12 +512,13 @@ fn racing_threads_never_share_a_slot_and_lose_no_hold() {
     let wins = Arc::new(Mutex::new(Vec::new()));
     std::thread::scope(|scope| {
         for t in 0..threads {
-            let (engine, slots, barrier, wins) = (&engine, &slots, barrier.clone(), wins.clone());
+            let (engine, slots, barrier, wins, seed) =
+                (&engine, &slots, barrier.clone(), wins.clone(), &seed);
             scope.spawn(move || {
-                let mut rng = Rng(t as u64 * 7919 + 1);
+                let mut rng = seed.rng(t as u64);
                 let mut order = slots.clone();
                 for i in (1..order.len()).rev() {
-                    order.swap(i, rng.below(i as u64 + 1) as usize);
+                    order.swap(i, rng.random_range(0..i as u64 + 1) as usize);
                 }
                 barrier.wait();
                 for (k, &slot) in order.iter().enumerate() {
@@ -663,9 +656,16 @@ fn an_absence_re_offers_each_displaced_patient_a_distinct_slot() {
             SlotStatus::BusyUnavailable
         );
     }
-    let offered: HashSet<SlotRef> = out.reoffered.iter().map(|r| r.2).collect();
+    let offered: HashSet<SlotRef> = out.reoffered.iter().map(|r| r.offer.slot).collect();
     assert_eq!(offered.len(), out.reoffered.len(), "distinct slots");
-    for &(appt, from, to, _) in &out.reoffered {
+    for r in &out.reoffered {
+        let (appt, from, to) = (r.appointment, r.from, r.offer.slot);
+        // The score is broken down as for `$find`, and its parts add up.
+        let sc = r.offer.score;
+        assert!(
+            (sc.total - (sc.travel + sc.wait + sc.load - sc.preference)).abs() < 1e-9,
+            "{sc:?}"
+        );
         let v = engine.appointment(appt).unwrap();
         assert_eq!(v.status, AppointmentStatus::Pending);
         assert_eq!(v.slot, from);
@@ -684,7 +684,7 @@ fn an_absence_re_offers_each_displaced_patient_a_distinct_slot() {
     assert_eq!(all[all.len() - expect.len()..], expect[..]);
 
     // Accept one, decline one, let one lapse.
-    let (a, _, to, _) = out.reoffered[0];
+    let (a, to) = (out.reoffered[0].appointment, out.reoffered[0].offer.slot);
     engine.accept_offer("umias", a).unwrap();
     let v = engine.appointment(a).unwrap();
     assert_eq!(
@@ -692,7 +692,7 @@ fn an_absence_re_offers_each_displaced_patient_a_distinct_slot() {
         (AppointmentStatus::Booked, to, None)
     );
     assert_eq!(engine.slot_status(to), SlotStatus::Busy);
-    if let Some(&(b, _, to_b, _)) = out.reoffered.get(1) {
+    if let Some((b, to_b)) = out.reoffered.get(1).map(|r| (r.appointment, r.offer.slot)) {
         engine.cancel("umias", b, CancelledBy::Patient).unwrap();
         assert_eq!(
             engine.appointment(b).unwrap().status,
@@ -700,7 +700,7 @@ fn an_absence_re_offers_each_displaced_patient_a_distinct_slot() {
         );
         assert_eq!(engine.slot_status(to_b), SlotStatus::Free);
     }
-    if let Some(&(c, _, to_c, _)) = out.reoffered.get(2) {
+    if let Some((c, to_c)) = out.reoffered.get(2).map(|r| (r.appointment, r.offer.slot)) {
         clock.advance(Duration::from_secs(25 * 3600));
         engine.expire_holds().unwrap();
         assert_eq!(

@@ -15,6 +15,9 @@ use allot_engine::appointments::{
 };
 use allot_engine::log::decision::{Attendance, CancelledBy};
 use allot_engine::log::{Log, Timestamp};
+use allot_testkit::TestSeed;
+use rand::RngExt as _;
+use rand::rngs::StdRng;
 
 use crate::appointments::{MONDAY_7AM, small_city};
 
@@ -57,15 +60,14 @@ fn appointments(engine: &Engine, ids: &[AppointmentId]) -> Vec<String> {
 
 /// A seeded mix of every operation: holds, bookings (held and direct), releases, cancellations,
 /// reschedules, attendance, expiries, an absence with re-offers, accepted and declined offers.
-fn workload(engine: &Engine, clock: &ManualClock, seed: u64, steps: usize) -> Vec<AppointmentId> {
+fn workload(
+    engine: &Engine,
+    clock: &ManualClock,
+    rng: &mut StdRng,
+    steps: usize,
+) -> Vec<AppointmentId> {
     let s = engine.schedule().clone();
-    let mut rng = seed | 1;
-    let mut next = move |n: usize| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % n as u64) as usize
-    };
+    let mut next = move |n: usize| rng.random_range(0..n.max(1));
     let mut holds = Vec::new();
     let mut appts: Vec<AppointmentId> = Vec::new();
     for step in 0..steps {
@@ -139,9 +141,11 @@ fn workload(engine: &Engine, clock: &ManualClock, seed: u64, steps: usize) -> Ve
                 .unwrap();
             for (i, r) in out.reoffered.iter().enumerate() {
                 if i % 2 == 0 {
-                    engine.accept_offer("umias", r.0).unwrap();
+                    engine.accept_offer("umias", r.appointment).unwrap();
                 } else {
-                    engine.cancel("umias", r.0, CancelledBy::Patient).unwrap();
+                    engine
+                        .cancel("umias", r.appointment, CancelledBy::Patient)
+                        .unwrap();
                 }
             }
         }
@@ -151,6 +155,8 @@ fn workload(engine: &Engine, clock: &ManualClock, seed: u64, steps: usize) -> Ve
 
 #[test]
 fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
+    let seed =
+        TestSeed::new("restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot");
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
     let schedule_digest;
@@ -159,7 +165,7 @@ fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
         let engine = Engine::open(dir.path(), options(), clock.clone())
             .unwrap()
             .0;
-        let ids = workload(&engine, &clock, 21, 600);
+        let ids = workload(&engine, &clock, &mut seed.rng(21), 600);
         assert!(ids.len() > 20, "{}", ids.len());
         (
             engine.state_digest(),
@@ -184,7 +190,7 @@ fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
         .unwrap()
         .0;
     assert_eq!(engine.state_digest(), digest);
-    let more = workload(&engine, &clock2, 22, 300);
+    let more = workload(&engine, &clock2, &mut seed.rng(22), 300);
     let digest2 = engine.state_digest();
     let all: Vec<AppointmentId> = ids.iter().chain(&more).copied().collect();
     let views2 = appointments(&engine, &all);
@@ -301,6 +307,7 @@ fn concurrent_durable_bookings_replay_to_the_same_inventory() {
 }
 
 const CHILD: &str = "ALLOT_APPOINTMENTS_CRASH_CHILD";
+const RUN: &str = "ALLOT_APPOINTMENTS_CRASH_RUN";
 
 #[test]
 fn acknowledged_bookings_survive_sigkill() {
@@ -319,7 +326,11 @@ fn crash_child(dir: &Path) {
     };
     let (engine, _) = Engine::open(dir, opts, clock()).expect("child opens");
     let engine = Arc::new(engine);
-    let seed = std::process::id() as u64;
+    // Distinct per run (the parent draws it from the test's seed).
+    let seed: u64 = std::env::var(RUN)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .expect("the parent names the run");
     let mut threads = Vec::new();
     for t in 0..6u64 {
         let engine = engine.clone();
@@ -365,7 +376,8 @@ fn crash_parent() {
     drop(create(dir.path(), 25));
     let exe = std::env::current_exe().unwrap();
     let mut acked: HashMap<String, (u32, String)> = HashMap::new();
-    let mut rng = Instant::now().elapsed().subsec_nanos() as u64 | 1;
+    let seed = TestSeed::new("acknowledged_bookings_survive_sigkill");
+    let mut rng = seed.rng(0);
     for round in 0..8 {
         let mut child = Command::new(&exe)
             .args([
@@ -376,6 +388,7 @@ fn crash_parent() {
                 "1",
             ])
             .env(CHILD, dir.path())
+            .env(RUN, (seed.value() % 1_000_000 + round).to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -398,10 +411,7 @@ fn crash_parent() {
             );
             std::thread::sleep(Duration::from_millis(2));
         }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(rng % 150));
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();

@@ -17,29 +17,21 @@ use allot_engine::input::Table;
 use allot_engine::log::{Decision, Digest};
 use allot_solvers::lp::Allocation;
 
+use allot_testkit::TestSeed;
+use rand::RngExt as _;
+use rand::rngs::StdRng;
+
 use crate::appointments::MONDAY_7AM;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 /// A tiny city: 3 clinics in 2 districts, doctors of 2 specialties with an hour or two a day,
 /// 3 days; some slots already booked so the clinic-days start at different loads.
-fn tiny(seed: u64) -> (Engine, Vec<Request>) {
-    let mut rng = Rng(seed * 2_654_435_761 + 1);
+fn tiny(rng: &mut StdRng) -> (Engine, Vec<Request>) {
     let clinics =
         "clinic,district,lat,lon\nA,north,55.80,37.60\nB,north,55.78,37.66\nC,south,55.70,37.62\n";
     let mut doctors = String::from("doctor,clinic,specialty,minutes,schedule\n");
     for (i, c) in ["A", "B", "C", "A", "B", "C"].iter().enumerate() {
         let spec = if i < 3 { "gp" } else { "ent" };
-        let hours = 1 + rng.below(2);
+        let hours = 1 + rng.random_range(0..2u64);
         doctors += &format!("d{i},{c},{spec},30,mon-sun 09:00-{:02}:00\n", 9 + hours);
     }
     let input = allot_engine::appointments::ScheduleInput {
@@ -60,7 +52,7 @@ fn tiny(seed: u64) -> (Engine, Vec<Request>) {
         EngineOptions::default(),
     );
     for n in 0..schedule.slot_count() {
-        if rng.below(4) == 0 {
+        if rng.random_range(0..4u64) == 0 {
             let patient = format!("old{n}");
             engine
                 .book(
@@ -74,11 +66,11 @@ fn tiny(seed: u64) -> (Engine, Vec<Request>) {
         }
     }
     let mut csv = String::from("request,patient,district,specialty,earliest\n");
-    let n = 8 + rng.below(10);
+    let n = 8 + rng.random_range(0..10u64);
     for i in 0..n {
-        let district = ["north", "south"][rng.below(2) as usize];
-        let spec = ["gp", "ent"][rng.below(2) as usize];
-        let day = 3 + rng.below(3);
+        let district = ["north", "south"][rng.random_range(0..2u64) as usize];
+        let spec = ["gp", "ent"][rng.random_range(0..2u64) as usize];
+        let day = 3 + rng.random_range(0..3u64);
         csv += &format!("r{i},p{i},{district},{spec},2025-03-0{day}\n");
     }
     let table = Table::from_bytes("requests.csv", csv.into_bytes()).unwrap();
@@ -142,8 +134,9 @@ fn oracle(engine: &Engine, requests: &[Request], o: &RebalanceOptions) -> i64 {
 
 #[test]
 fn the_flow_optimum_equals_the_lp_oracle() {
-    for seed in 0..12 {
-        let (engine, requests) = tiny(seed);
+    let seed = TestSeed::new("the_flow_optimum_equals_the_lp_oracle");
+    for case in 0..12 {
+        let (engine, requests) = tiny(&mut seed.rng(case));
         let o = RebalanceOptions {
             nearest: 10,
             tiers: vec![(0.5, 0.0), (0.75, 3.0), (1.0, 9.0)],
@@ -152,14 +145,14 @@ fn the_flow_optimum_equals_the_lp_oracle() {
         };
         let plan = engine.plan_rebalance(&requests, &o).unwrap();
         let expect = oracle(&engine, &requests, &o);
-        assert_eq!(plan.flow_cost, expect, "seed {seed}");
+        assert_eq!(plan.flow_cost, expect, "case {case}");
         // The decomposed assignment costs what the flow does (patients are all different).
         assert_eq!(
             (plan.optimal.cost * 1000.0).round() as i64,
             plan.flow_cost,
-            "seed {seed}"
+            "case {case}"
         );
-        assert!(plan.greedy.cost >= plan.optimal.cost, "seed {seed}");
+        assert!(plan.greedy.cost >= plan.optimal.cost, "case {case}");
         // Every assigned slot is free, of the right specialty, not before the earliest day,
         // and used once.
         let s = engine.schedule();
@@ -200,6 +193,26 @@ fn the_plan_beats_the_greedy_baseline_and_books_as_one_run() {
     assert!(plan.optimal.cost < plan.greedy.cost, "{plan:#?}");
     assert!(plan.optimal.max_utilisation <= plan.greedy.max_utilisation + 1e-9);
     assert!(plan.optimal.assigned >= plan.greedy.assigned);
+    // One bad patient id, in the last request the plan gives a slot: refused, and nothing
+    // changes (no earlier booking is applied in memory and left unlogged).
+    let before = engine.state_digest();
+    let mut bad = requests.clone();
+    let last_planned = plan.slots.iter().rposition(Option::is_some).unwrap();
+    assert!(last_planned > 0);
+    bad[last_planned].patient = "bad\nid".into();
+    let err = engine
+        .book_plan("planner", "rebalance-2025-03-03", &bad, &plan, &o)
+        .unwrap_err();
+    assert!(err.to_string().contains("patient"), "{err}");
+    assert_eq!(
+        engine.state_digest(),
+        before,
+        "a refused plan changed the inventory"
+    );
+    assert!(
+        sink.records.lock().unwrap().is_empty(),
+        "a refused plan logged"
+    );
     let booked = engine
         .book_plan("planner", "rebalance-2025-03-03", &requests, &plan, &o)
         .unwrap();

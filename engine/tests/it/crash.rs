@@ -11,14 +11,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use allot_engine::log::decision::SlotBooked;
 use allot_engine::log::frame;
 use allot_engine::log::verify::verify;
 use allot_engine::log::{Error, Log, LogOptions, Record, Timestamp};
+use allot_testkit::TestSeed;
+use rand::RngExt as _;
+use rand::rngs::StdRng;
 
 const CHILD: &str = "ALLOT_CRASH_CHILD";
+const RUN: &str = "ALLOT_CRASH_RUN";
 const THREADS: u64 = 6;
 const ROUNDS: usize = 24;
 
@@ -57,19 +61,21 @@ fn acknowledged_entries_survive_sigkill() {
 /// (by a per-run offset), so records stay distinct across runs.
 fn child(dir: &Path) {
     let log = Arc::new(Log::open(dir, options()).expect("child opens the log"));
-    let run = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    // Distinct per run (the parent draws it from the test's seed).
+    let run: u64 = std::env::var(RUN)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .expect("the parent names the run");
     let workers: Vec<_> = (0..THREADS)
         .map(|thread| {
             let log = log.clone();
             thread::spawn(move || {
-                let mut rng = Rng(run ^ ((thread + 1) * 0x9e37_79b9_7f4a_7c15));
+                let mut rng: StdRng =
+                    rand::SeedableRng::seed_from_u64(run ^ ((thread + 1) * 0x9e37_79b9_7f4a_7c15));
                 for k in 0.. {
                     let seq = (run % 1_000_000) * 1_000_000 + k;
-                    let len = if rng.next().is_multiple_of(4) {
-                        1 + rng.next() % 25
+                    let len = if rng.random_range(0..4) == 0 {
+                        rng.random_range(1..=25)
                     } else {
                         1
                     };
@@ -88,12 +94,8 @@ fn child(dir: &Path) {
 
 fn parent() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("crash test seed {seed}");
-    let mut rng = Rng(seed | 1);
+    let seed = TestSeed::new("acknowledged_entries_survive_sigkill");
+    let mut rng = seed.rng(0);
     let exe = std::env::current_exe().unwrap();
     // index -> (thread, seq, j, len) of every acknowledged entry so far.
     let mut acked: HashMap<u64, (u64, u64, u64, u64)> = HashMap::new();
@@ -109,6 +111,7 @@ fn parent() {
                 "1",
             ])
             .env(CHILD, dir.path())
+            .env(RUN, (seed.value() % 1_000_000 + round as u64).to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -142,9 +145,9 @@ fn parent() {
             lock_checked = true;
         }
         // Random moments: sometimes during start-up and recovery, mostly mid-append.
-        let wait = match rng.next() % 5 {
-            0 => rng.next() % 8,
-            _ => 10 + rng.next() % 120,
+        let wait = match rng.random_range(0..5) {
+            0 => rng.random_range(0..8),
+            _ => rng.random_range(10..130),
         };
         thread::sleep(Duration::from_millis(wait));
         child.kill().unwrap(); // SIGKILL
@@ -159,7 +162,7 @@ fn parent() {
                 acked.insert(f[0] + j, (f[1], f[2], j, f[3]));
             }
         }
-        let damaged = match rng.next() % 3 {
+        let damaged = match rng.random_range(0..3) {
             0 => damage_unacknowledged_tail(dir.path(), &acked, &mut rng),
             _ => None,
         };
@@ -183,7 +186,7 @@ fn parent() {
 fn damage_unacknowledged_tail(
     dir: &Path,
     acked: &HashMap<u64, (u64, u64, u64, u64)>,
-    rng: &mut Rng,
+    rng: &mut StdRng,
 ) -> Option<String> {
     let mut segments: Vec<_> = std::fs::read_dir(dir.join("log/segments"))
         .unwrap()
@@ -210,8 +213,8 @@ fn damage_unacknowledged_tail(
             // Keep the record's header, so some non-zero bytes of it remain (a cut that leaves
             // only zeros is indistinguishable from preallocated space, and loses nothing).
             let header = frame::FRAME_HEADER_BYTES;
-            let cut = pos + header + (rng.next() as usize % (len - header));
-            let truncate = rng.next().is_multiple_of(2);
+            let cut = pos + header + rng.random_range(0..len - header);
+            let truncate = rng.random::<bool>();
             if truncate {
                 bytes.truncate(cut);
             } else {
@@ -279,16 +282,4 @@ fn check_after_crash(dir: &Path, acked: &HashMap<u64, (u64, u64, u64, u64)>, rou
     let report = verify(dir).unwrap_or_else(|e| panic!("round {round}: verify: {e}"));
     assert_eq!(report.size, size);
     torn
-}
-
-/// xorshift64: reproducible randomness without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }

@@ -106,7 +106,8 @@ fn ack_entries(shared: &Shared, log: &Log, range: Option<std::ops::Range<u64>>) 
 /// A small fair: three fairs, 60 applicants with their own lottery numbers (its outcomes are
 /// one batch of several 4 KiB pages, so a cut can tear it into zeros and data).
 fn fair_files() -> fair::FairFiles {
-    let fairs = "fair,district,category,stalls\nF1,D1,food,20\nF1,D1,*,5\nF2,D2,food,10\nF3,D1,*,10\n";
+    let fairs =
+        "fair,district,category,stalls\nF1,D1,food,20\nF1,D1,*,5\nF2,D2,food,10\nF3,D1,*,10\n";
     let mut applicants = String::from("applicant,category,tier,lottery,choices\n");
     for i in 0..60 {
         applicants.push_str(&format!(
@@ -126,7 +127,14 @@ fn fair_files() -> fair::FairFiles {
 
 /// One thread's bookings, cancellations and reschedules, until `ops` are done or the engine
 /// fails (the power is off).
-fn booker(engine: &Engine, log: &Log, shared: &Shared, thread: usize, ops: usize, rng: &mut StdRng) {
+fn booker(
+    engine: &Engine,
+    log: &Log,
+    shared: &Shared,
+    thread: usize,
+    ops: usize,
+    rng: &mut StdRng,
+) {
     let slots = engine.schedule().slot_count();
     let mut mine: Vec<AppointmentId> = Vec::new();
     for k in 0..ops {
@@ -339,10 +347,14 @@ fn fold(log: &Log) -> Result<BTreeMap<AppointmentId, Appt>, String> {
             .map_err(|e| e.to_string())?
             .decode()
             .map_err(|e| e.to_string())?;
-        let id = |s: &str| s.parse::<AppointmentId>().map_err(|()| format!("bad id {s}"));
+        let id = |s: &str| {
+            s.parse::<AppointmentId>()
+                .map_err(|()| format!("bad id {s}"))
+        };
         match entry.record.decision {
             Decision::SlotBooked(d) => {
-                if out.insert(id(&d.appointment)?, Appt::Booked(d.slot)).is_some() {
+                let again = out.insert(id(&d.appointment)?, Appt::Booked(d.slot));
+                if again.is_some() {
                     return Err(format!("appointment {} booked twice", d.appointment));
                 }
             }
@@ -391,7 +403,9 @@ fn check(fs: &PowerCutFs, acked: &Acks, seen: &mut Seen) -> Result<(), String> {
     }
     check_entries(&log, acked, "writable")?;
     if let Some((size, root)) = acked.checkpoint {
-        let kept = log.checkpoint().ok_or("the acknowledged checkpoint is gone")?;
+        let kept = log
+            .checkpoint()
+            .ok_or("the acknowledged checkpoint is gone")?;
         if kept.checkpoint.size < size {
             return Err(format!(
                 "the stored checkpoint has size {}, {size} was acknowledged",
@@ -399,7 +413,9 @@ fn check(fs: &PowerCutFs, acked: &Acks, seen: &mut Seen) -> Result<(), String> {
             ));
         }
         if log.root_at(size).map_err(|e| e.to_string())? != root {
-            return Err(format!("the tree at the acknowledged size {size} has another root"));
+            return Err(format!(
+                "the tree at the acknowledged size {size} has another root"
+            ));
         }
     }
     drop(log);
@@ -422,17 +438,24 @@ fn check(fs: &PowerCutFs, acked: &Acks, seen: &mut Seen) -> Result<(), String> {
     }
     let logged = fold(&log)?;
     for (id, state) in &logged {
-        let view = engine.appointment(*id).ok_or(format!("{id} is not in the inventory"))?;
+        let view = engine
+            .appointment(*id)
+            .ok_or(format!("{id} is not in the inventory"))?;
         let found = match view.status {
             AppointmentStatus::Booked => Appt::Booked(engine.slot_id(view.slot)),
             AppointmentStatus::Cancelled => Appt::Cancelled,
             other => return Err(format!("{id} is {other:?}")),
         };
         if &found != state {
-            return Err(format!("{id}: the log says {state:?}, the inventory {found:?}"));
+            return Err(format!(
+                "{id}: the log says {state:?}, the inventory {found:?}"
+            ));
         }
     }
-    let booked = logged.values().filter(|s| matches!(s, Appt::Booked(_))).count() as u64;
+    let booked = logged
+        .values()
+        .filter(|s| matches!(s, Appt::Booked(_)))
+        .count() as u64;
     if engine.counts().busy != booked {
         return Err(format!(
             "{} busy slots, the log books {booked}",
@@ -440,7 +463,9 @@ fn check(fs: &PowerCutFs, acked: &Acks, seen: &mut Seen) -> Result<(), String> {
         ));
     }
     for (id, (acked_state, maybe)) in &acked.appts {
-        let now = logged.get(id).ok_or(format!("acknowledged {id} is not in the log"))?;
+        let now = logged
+            .get(id)
+            .ok_or(format!("acknowledged {id} is not in the log"))?;
         if now != acked_state && Some(now) != maybe.as_ref() {
             return Err(format!("{id} was acknowledged {acked_state:?}, is {now:?}"));
         }
@@ -450,10 +475,15 @@ fn check(fs: &PowerCutFs, acked: &Acks, seen: &mut Seen) -> Result<(), String> {
         if let Some(bad) = v.checks.iter().find(|c| !c.ok) {
             return Err(format!("run {run}: {bad:?}"));
         }
-        let files = fs.files(Path::new(OUT)).map_err(|e| format!("{OUT}: {e}"))?;
+        let files = fs
+            .files(Path::new(OUT))
+            .map_err(|e| format!("{OUT}: {e}"))?;
         for name in ["assignment.csv", "cutoffs.csv", "summary.json"] {
             let path = format!("{OUT}/{name}");
-            if !files.iter().any(|(p, bytes)| *p == path && !bytes.is_empty()) {
+            if !files
+                .iter()
+                .any(|(p, bytes)| *p == path && !bytes.is_empty())
+            {
                 return Err(format!("{path} is missing or empty"));
             }
         }
@@ -466,7 +496,8 @@ fn check(fs: &PowerCutFs, acked: &Acks, seen: &mut Seen) -> Result<(), String> {
     let folder = PathBuf::from(DATA).join("appointments");
     for name in copy.list_dir(&folder).unwrap_or_default() {
         if name.to_string_lossy().starts_with("snapshot-") {
-            copy.remove_file(&folder.join(name)).map_err(|e| e.to_string())?;
+            copy.remove_file(&folder.join(name))
+                .map_err(|e| e.to_string())?;
         }
     }
     let data = DataDir::on(Arc::new(copy), DATA);
@@ -485,9 +516,11 @@ fn zeros_then_data(bytes: &[u8], from: usize) -> bool {
     let Some(last) = bytes.iter().rposition(|&b| b != 0).filter(|&l| l > from) else {
         return false;
     };
-    (from / 512 * 512..last)
-        .step_by(512)
-        .any(|block| bytes[block.max(from)..(block + 512).min(last)].iter().all(|&b| b == 0))
+    (from / 512 * 512..last).step_by(512).any(|block| {
+        bytes[block.max(from)..(block + 512).min(last)]
+            .iter()
+            .all(|&b| b == 0)
+    })
 }
 
 fn check_entries(log: &Log, acked: &Acks, how: &str) -> Result<(), String> {
@@ -573,9 +606,11 @@ fn acknowledged_decisions_survive_power_cuts() {
         span.ops, span.groups, seen.torn_tails, seen.zeros_then_data
     );
     // The case recovery exists for must have been met, not only the easy ones.
-    assert!(seen.zeros_then_data > 0, "no cut tore a group into zeros and data");
+    assert!(
+        seen.zeros_then_data > 0,
+        "no cut tore a group into zeros and data"
+    );
 }
-
 
 /// Removes each sync point in turn: for every one that protects data, the checks above must fail
 /// within a few hundred cuts (each failure is printed). Points that exist for speed only are run
@@ -606,5 +641,8 @@ fn every_sync_point_is_needed() {
             ),
         }
     }
-    assert!(missed.is_empty(), "removing these syncs lost nothing: {missed:?}");
+    assert!(
+        missed.is_empty(),
+        "removing these syncs lost nothing: {missed:?}"
+    );
 }

@@ -469,7 +469,11 @@ fn a_torn_group_of_zeros_then_data_is_recovered() {
         .expect("some restart keeps a later page and loses an earlier one");
     let data = DataDir::on(Arc::new(restarted.clone()), "/data");
     let log = Log::open(&data, options()).unwrap();
-    let torn = log.report().torn_tail.clone().expect("the torn group is reported");
+    let torn = log
+        .report()
+        .torn_tail
+        .clone()
+        .expect("the torn group is reported");
     assert_eq!((torn.first_index, torn.offset), (5, end_of_acked as u64));
     assert!(torn.truncated, "{torn}");
     assert_eq!(log.size(), 5);
@@ -517,7 +521,10 @@ fn an_entry_edited_in_place_is_refused_when_read() {
     let last = segments(dir.path())[0].clone();
     let (index, offset, len) = records(&last)[3];
     let mut bytes = fs::read(&last).unwrap();
-    let raw = Log::open_read_only(dir.path()).unwrap().read(index).unwrap();
+    let raw = Log::open_read_only(dir.path())
+        .unwrap()
+        .read(index)
+        .unwrap();
     // Change one byte of the entry's subject and re-frame the record with its stored chain hash.
     let mut body = raw.bytes.clone();
     let at = body.len() - 5;

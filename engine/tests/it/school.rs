@@ -438,7 +438,8 @@ fn runs_verify_and_explain() {
 /// (`../shared/anchors/setup.sh` builds them); without them there is nothing to compare with.
 #[test]
 fn da_equals_the_reference_and_the_matching_library() {
-    let Some(found) = allot_testkit::anchors("da_equals_the_reference_and_the_matching_library") else {
+    let Some(found) = allot_testkit::anchors("da_equals_the_reference_and_the_matching_library")
+    else {
         return;
     };
     let (anchors, shared) = (found.built, found.sources);

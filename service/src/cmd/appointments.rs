@@ -15,6 +15,7 @@ use allot_engine::appointments::{
     AppointmentId, Booking, Date, Engine, EngineOptions, Error, FindRequest, HoldId, LocalTime,
     Location, ManualClock, Proposal, Request, ScheduleInput, UtcOffset,
 };
+use allot_engine::input::CsvText;
 use allot_engine::input::Table;
 use allot_engine::log::Timestamp;
 use allot_engine::log::decision::{Attendance, CancelledBy};
@@ -196,9 +197,9 @@ enum AppointmentsCommand {
         /// DOCTOR@YYYY-MM-DDTHH:MM
         #[arg(long)]
         slot: String,
-        /// How long, e.g. 90s, 5m, 1h.
-        #[arg(long, value_name = "DURATION")]
-        ttl: Option<String>,
+        /// How long, e.g. 90s, 5m, 1h30m (1 second to 7 days).
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<Duration>,
     },
 
     /// Let a hold go before it expires.
@@ -410,7 +411,6 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
         AppointmentsCommand::Hold { patient, slot, ttl } => {
             let engine = open(data, now)?;
             let slot = engine.parse_slot(&slot).map_err(flag)?;
-            let ttl = ttl.as_deref().map(parse_duration).transpose()?;
             let held = engine
                 .hold(actor, &patient, slot, ttl)
                 .map_err(|e| taken(&engine, e))?;
@@ -530,11 +530,13 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                 out.reoffered.len(),
                 out.cancelled.len()
             );
-            for (appt, from, to, score) in &out.reoffered {
+            for r in &out.reoffered {
                 println!(
-                    "  {appt}: {} -> offered {} (score {score:.2})",
-                    engine.slot_id(*from),
-                    engine.slot_id(*to)
+                    "  {}: {} -> offered {} (score {:.2})",
+                    r.appointment,
+                    engine.slot_id(r.from),
+                    engine.slot_id(r.offer.slot),
+                    r.offer.score.total
                 );
             }
             for appt in &out.cancelled {
@@ -946,14 +948,22 @@ fn write_plan(
     out: &Path,
 ) -> Result<()> {
     let s = engine.schedule();
-    let mut csv = String::from("request,patient,clinic,doctor,slot,start,travel_km,wait_days");
-    csv += if booked.is_some() {
-        ",appointment\n"
-    } else {
-        "\n"
-    };
+    let mut header = vec![
+        "request",
+        "patient",
+        "clinic",
+        "doctor",
+        "slot",
+        "start",
+        "travel_km",
+        "wait_days",
+    ];
+    if booked.is_some() {
+        header.push("appointment");
+    }
+    let mut csv = CsvText::new(&header);
     for (i, (r, slot)) in requests.iter().zip(&plan.slots).enumerate() {
-        let _ = write!(csv, "{},{}", r.id, r.patient);
+        let mut row = vec![r.id.clone(), r.patient.clone()];
         match slot {
             Some(x) => {
                 let info = s.slot(*x);
@@ -962,22 +972,23 @@ fn write_plan(
                     s.clinics[info.clinic.index()].xy,
                 );
                 let wait = s.day_of(info.start) - s.day_of(r.earliest.start());
-                let _ = write!(
-                    csv,
-                    ",{},{},{},{},{dist:.2},{wait}",
-                    s.clinics[info.clinic.index()].id,
-                    s.doctors[info.doctor.index()].id,
+                row.extend([
+                    s.clinics[info.clinic.index()].id.to_string(),
+                    s.doctors[info.doctor.index()].id.to_string(),
                     engine.slot_id(*x),
-                    info.start
-                );
+                    info.start.to_string(),
+                    format!("{dist:.2}"),
+                    wait.to_string(),
+                ]);
             }
-            None => csv += ",,,,,,",
+            None => row.extend(std::iter::repeat_n(String::new(), 6)),
         }
         if let Some(b) = booked {
-            let _ = write!(csv, ",{}", b[i].map(|a| a.to_string()).unwrap_or_default());
+            row.push(b[i].map(|a| a.to_string()).unwrap_or_default());
         }
-        csv.push('\n');
+        csv.row(&row);
     }
+    let csv = csv.finish();
     let outcome = |o: &Outcome| {
         serde_json::json!({
             "assigned": o.assigned,
@@ -1047,21 +1058,23 @@ fn parse_appointment(text: &str) -> Result<AppointmentId> {
         .map_err(|()| anyhow!("expected an appointment id such as a17, found '{text}'"))
 }
 
-/// `90s`, `5m`, `2h`.
-fn parse_duration(text: &str) -> Result<Duration> {
-    let bad = || anyhow!("--ttl: expected a duration such as 90s, 5m or 2h, found '{text}'");
-    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(bad()),
-    };
-    if secs == 0 || secs > 7 * 24 * 3600 {
-        bail!("--ttl: between 1s and 7 days, found '{text}'");
+/// A hold's time to live: `90s`, `5m`, `1h30m`, `2d` (jiff's friendly format, or ISO 8601
+/// `PT5M`; a day is 24 hours), from 1 second to 7 days.
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|e| format!("expected a duration such as 90s, 5m, 1h30m or 2d: {e}"))?;
+    let parsed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| {
+            "give weeks, days, hours, minutes or seconds (a month or a year has no fixed length)"
+                .to_owned()
+        })?;
+    let max = jiff::SignedDuration::from_hours(7 * 24);
+    if parsed < jiff::SignedDuration::from_secs(1) || parsed > max {
+        return Err(format!("must be from 1s to 7 days, found {parsed:#}"));
     }
-    Ok(Duration::from_secs(secs))
+    Duration::try_from(parsed).map_err(|e| e.to_string())
 }
 
 // --- Remote mode ---------------------------------------------------------------------------------
@@ -1236,7 +1249,6 @@ fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
             }
         }
         AppointmentsCommand::Hold { patient, slot, ttl } => {
-            let ttl = ttl.as_deref().map(parse_duration).transpose()?;
             let hold = call(remote.run(c.hold_slot(pb::HoldSlotRequest {
                 slot_id: slot,
                 patient: Some(remote_patient(&patient, None, None)?),
@@ -1529,23 +1541,29 @@ fn run_remote(command: AppointmentsCommand, remote: &Remote) -> Result<()> {
 /// `assignment.csv` and `summary.json` of a remote re-balancing.
 fn write_remote_plan(answer: &pb::RebalanceResponse, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut csv = String::from("request,clinic,doctor,slot,start,appointment\n");
+    let mut csv = CsvText::new(&[
+        "request",
+        "clinic",
+        "doctor",
+        "slot",
+        "start",
+        "appointment",
+    ]);
     for a in &answer.assignments {
         let slot = a.slot.clone().unwrap_or_default();
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{}",
-            a.request_id,
-            slot.clinic,
-            slot.doctor,
-            slot.id,
-            remote_local(slot.start.as_ref()),
-            a.appointment_id
-        );
+        csv.row([
+            a.request_id.as_str(),
+            &slot.clinic,
+            &slot.doctor,
+            &slot.id,
+            &remote_local(slot.start.as_ref()),
+            &a.appointment_id,
+        ]);
     }
     for id in &answer.unassigned {
-        let _ = writeln!(csv, "{id},,,,,");
+        csv.row([id.as_str(), "", "", "", "", ""]);
     }
+    let csv = csv.finish();
     write_file(&out.join("assignment.csv"), csv.as_bytes())?;
     let stats = |s: &Option<pb::RebalanceStats>| {
         let s = (*s).unwrap_or_default();

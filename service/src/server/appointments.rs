@@ -484,19 +484,23 @@ impl AppointmentsService {
             &str,
             AppointmentId,
             &Req,
-        ) -> Result<EngineResult<Pending<T>>, FieldError>,
+        ) -> Result<EngineResult<Pending<T>>, FieldError>
+        + Send
+        + 'static,
     ) -> Result<pb::Appointment, Status>
     where
-        Req: prost::Message,
-        T: Unpin,
+        Req: prost::Message + Clone + 'static,
+        T: Unpin + Send + 'static,
     {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let engine = self.engine()?.clone();
         let (appointment, request_id) = ids(&r);
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), request_id, r.clone());
         self.state
             .replies
-            .once(&caller.name, method, &request_id, &r, || async {
+            .once(&who, method, &id, &request, move || async move {
                 let at = FieldPath::request();
                 let id = appointment_id(&appointment, &at.field("appointment_id"))?;
                 let fields = |f: &str| match f {
@@ -610,11 +614,13 @@ impl Appointments for AppointmentsService {
     ) -> Result<Response<pb::HoldSlotResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let engine = self.engine()?.clone();
         let answer = self
             .state
             .replies
-            .once(&caller.name, "HoldSlot", &r.request_id, &r, || async {
+            .once(&who, "HoldSlot", &id, &request, move || async move {
                 let at = FieldPath::request();
                 let slot_ref = slot_ref(&engine, &r.slot_id, &at.field("slot_id"))?;
                 let p = patient(&engine, r.patient.as_ref(), &at.field("patient"), false)?;
@@ -665,11 +671,13 @@ impl Appointments for AppointmentsService {
     ) -> Result<Response<pb::BookResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let engine = self.engine()?.clone();
         let answer = self
             .state
             .replies
-            .once(&caller.name, "Book", &r.request_id, &r, || async {
+            .once(&who, "Book", &id, &request, move || async move {
                 let at = FieldPath::request();
                 let fields = |f: &str| match f {
                     "slot" => at.field("slot_id"),
@@ -762,11 +770,13 @@ impl Appointments for AppointmentsService {
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let engine = self.engine()?.clone();
         let answer = self
             .state
             .replies
-            .once(&caller.name, "ReleaseHold", &r.request_id, &r, || async {
+            .once(&who, "ReleaseHold", &id, &request, move || async move {
                 let at = FieldPath::request();
                 let hold = hold_id(&r.hold_id, &at.field("hold_id"))?;
                 let fields = |f: &str| match f {
@@ -834,11 +844,13 @@ impl Appointments for AppointmentsService {
     ) -> Result<Response<pb::RescheduleResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let engine = self.engine()?.clone();
         let answer = self
             .state
             .replies
-            .once(&caller.name, "Reschedule", &r.request_id, &r, || async {
+            .once(&who, "Reschedule", &id, &request, move || async move {
                 let at = FieldPath::request();
                 let id = appointment_id(&r.appointment_id, &at.field("appointment_id"))?;
                 let (to, hold) = match &r.target {
@@ -919,11 +931,13 @@ impl Appointments for AppointmentsService {
     ) -> Result<Response<pb::MarkAbsenceResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let engine = self.engine()?.clone();
         let answer = self
             .state
             .replies
-            .once(&caller.name, "MarkAbsence", &r.request_id, &r, || async {
+            .once(&who, "MarkAbsence", &id, &request, move || async move {
                 let at = FieldPath::request();
                 let doctor_path = at.field("doctor_id");
                 let doctor = check_id(&r.doctor_id, &doctor_path)?;
@@ -959,23 +973,16 @@ impl Appointments for AppointmentsService {
                 let re_offers = out
                     .reoffered
                     .iter()
-                    .map(|(appt, from, to, score)| {
-                        let view = engine.appointment(*appt);
+                    .map(|r| {
+                        let view = engine.appointment(r.appointment);
                         pb::ReOffer {
-                            appointment_id: appt.to_string(),
+                            appointment_id: r.appointment.to_string(),
                             patient_id: view
                                 .as_ref()
                                 .map(|v| v.patient.clone())
                                 .unwrap_or_default(),
-                            from_slot: engine.slot_id(*from),
-                            offer: Some(pb::Proposal {
-                                rank: 1,
-                                slot: Some(slot(&engine, *to)),
-                                score: Some(pb::Score {
-                                    total: *score,
-                                    ..pb::Score::default()
-                                }),
-                            }),
+                            from_slot: engine.slot_id(r.from),
+                            offer: Some(proposal(&engine, 1, &r.offer)),
                             expires: view.and_then(|v| v.offered).map(|(_, t)| timestamp(t)),
                         }
                     })
@@ -998,11 +1005,13 @@ impl Appointments for AppointmentsService {
     ) -> Result<Response<pb::RebalanceResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let engine = self.engine()?.clone();
         let answer = self
             .state
             .replies
-            .once(&caller.name, "Rebalance", &r.request_id, &r, || async {
+            .once(&who, "Rebalance", &id, &request, move || async move {
                 let referrals = referrals(&engine, &r)?;
                 let actor = caller.name.clone();
                 let commit = r.commit;

@@ -459,16 +459,18 @@ impl FairsApi for FairsService {
     ) -> Result<Response<pb::RunFairAllocationResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let state = self.state.clone();
         let answer = self
             .state
             .replies
             .once(
-                &caller.name,
+                &who,
                 "Fairs/RunAllocation",
-                &r.request_id,
-                &r,
-                || async {
+                &id,
+                &request,
+                move || async move {
                     let at = FieldPath::request();
                     let path = at.field("window");
                     let window = window_of(&r.window, &path)?;
@@ -646,71 +648,66 @@ impl FairsApi for FairsService {
     ) -> Result<Response<pb::WithdrawFairStallResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let state = self.state.clone();
         let answer = self
             .state
             .replies
-            .once(
-                &caller.name,
-                "Fairs/Withdraw",
-                &r.request_id,
-                &r,
-                || async {
-                    let at = FieldPath::request();
-                    let applicant = check_id(&r.applicant, &at.field("applicant"))?.to_owned();
-                    let run_id = r.run_id.clone();
-                    let actor = caller.name.clone();
-                    let state = state.clone();
-                    blocking(move || {
-                        let loaded =
-                            state
-                                .fairs
-                                .loaded(&state.log, &run_id, &at.field("run_id"))?;
-                        state.fairs.changing(|| {
-                            let mut loaded = loaded.write().unwrap_or_else(|e| e.into_inner());
-                            let now = current(&loaded)?;
-                            let path = at.field("applicant");
-                            let (i, _) = outcome(&loaded, &now, &applicant, &path)?;
-                            let freed = now.pool_of(&loaded.solved, i).ok_or_else(|| {
-                                FieldError::failed_precondition(
-                                    &path,
-                                    if now.withdrawn[i as usize] {
-                                        format!("'{applicant}' has already given its stall back")
-                                    } else {
-                                        format!("'{applicant}' holds no stall")
-                                    },
-                                )
-                            })?;
-                            let changes =
-                                fair::withdraw(&loaded.input, &loaded.solved, &now, &applicant)
-                                    .map_err(allocation_status)?;
-                            let (_, logged) =
-                                change_loaded(&state.log, &loaded, &actor, |_| Ok(changes))
-                                    .map_err(allocation_status)?;
-                            loaded.changes.extend(logged.iter().cloned());
-                            let after = current(&loaded)?;
-                            let re_offered_to = logged.iter().find_map(|c| match &c.change {
-                                Change::ReOffered { participant, .. } => Some(participant.clone()),
-                                Change::Withdrawn { .. } => None,
-                            });
-                            let re_offered_to = match re_offered_to {
-                                Some(who) => Some(outcome(&loaded, &after, &who, &path)?.1),
-                                None => None,
-                            };
-                            Ok(pb::WithdrawFairStallResponse {
-                                fair: loaded.input.fair_of(freed).to_owned(),
-                                category: loaded.input.pools[freed as usize].category.clone(),
-                                re_offered_to,
-                                log: Some(pb::LogRange {
-                                    start: logged.first().map_or(0, |c| c.index),
-                                    end: logged.last().map_or(0, |c| c.index + 1),
-                                }),
-                            })
+            .once(&who, "Fairs/Withdraw", &id, &request, move || async move {
+                let at = FieldPath::request();
+                let applicant = check_id(&r.applicant, &at.field("applicant"))?.to_owned();
+                let run_id = r.run_id.clone();
+                let actor = caller.name.clone();
+                let state = state.clone();
+                blocking(move || {
+                    let loaded = state
+                        .fairs
+                        .loaded(&state.log, &run_id, &at.field("run_id"))?;
+                    state.fairs.changing(|| {
+                        let mut loaded = loaded.write().unwrap_or_else(|e| e.into_inner());
+                        let now = current(&loaded)?;
+                        let path = at.field("applicant");
+                        let (i, _) = outcome(&loaded, &now, &applicant, &path)?;
+                        let freed = now.pool_of(&loaded.solved, i).ok_or_else(|| {
+                            FieldError::failed_precondition(
+                                &path,
+                                if now.withdrawn[i as usize] {
+                                    format!("'{applicant}' has already given its stall back")
+                                } else {
+                                    format!("'{applicant}' holds no stall")
+                                },
+                            )
+                        })?;
+                        let changes =
+                            fair::withdraw(&loaded.input, &loaded.solved, &now, &applicant)
+                                .map_err(allocation_status)?;
+                        let (_, logged) =
+                            change_loaded(&state.log, &loaded, &actor, |_| Ok(changes))
+                                .map_err(allocation_status)?;
+                        loaded.changes.extend(logged.iter().cloned());
+                        let after = current(&loaded)?;
+                        let re_offered_to = logged.iter().find_map(|c| match &c.change {
+                            Change::ReOffered { participant, .. } => Some(participant.clone()),
+                            Change::Withdrawn { .. } => None,
+                        });
+                        let re_offered_to = match re_offered_to {
+                            Some(who) => Some(outcome(&loaded, &after, &who, &path)?.1),
+                            None => None,
+                        };
+                        Ok(pb::WithdrawFairStallResponse {
+                            fair: loaded.input.fair_of(freed).to_owned(),
+                            category: loaded.input.pools[freed as usize].category.clone(),
+                            re_offered_to,
+                            log: Some(pb::LogRange {
+                                start: logged.first().map_or(0, |c| c.index),
+                                end: logged.last().map_or(0, |c| c.index + 1),
+                            }),
                         })
                     })
-                    .await
-                },
-            )
+                })
+                .await
+            })
             .await?;
         Ok(Response::new(answer))
     }

@@ -408,16 +408,18 @@ impl SchoolsApi for SchoolsService {
     ) -> Result<Response<pb::RunSchoolAllocationResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
+        // What identifies the call, owned: the work may outlive this call (see `replies`).
+        let (who, id, request) = (caller.name.clone(), r.request_id.clone(), r.clone());
         let state = self.state.clone();
         let answer = self
             .state
             .replies
             .once(
-                &caller.name,
+                &who,
                 "Schools/RunAllocation",
-                &r.request_id,
-                &r,
-                || async {
+                &id,
+                &request,
+                move || async move {
                     let at = FieldPath::request();
                     let path = at.field("window");
                     let window = window_of(&r.window, &path)?;

@@ -384,20 +384,9 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Status> {
     sync_folder(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// A CSV field, quoted.
-pub fn csv_field(out: &mut String, text: &str) {
-    out.push('"');
-    out.push_str(&text.replace('"', "\"\""));
-    out.push('"');
-}
-
-/// A CSV row of fields, quoted.
+/// Appends a CSV row of fields, written by the `csv` crate.
 pub fn csv_row<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a str>) {
-    for (i, f) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        csv_field(out, f);
-    }
-    out.push('\n');
+    let mut row = allot_engine::input::CsvText::without_header();
+    row.row(fields);
+    out.push_str(&row.finish());
 }

@@ -471,8 +471,37 @@ fn operations_refuse_bad_ids_and_explain() {
                 "5y"
             ]
         ),
-        "error: --ttl: expected a duration such as 90s, 5m or 2h, found '5y'"
+        "error: invalid value '5y' for '--ttl <DURATION>': give weeks, days, hours, minutes or \
+         seconds (a month or a year has no fixed length)"
     );
+    // Out of range, however it is written: refused, never wrapped around (5124095576030432h
+    // times 3600 seconds overflows 64 bits, and was once taken as about an hour).
+    for (ttl, why) in [
+        ("5124095576030432h", "overflows"),
+        ("8d", "must be from 1s to 7 days"),
+        ("0s", "must be from 1s to 7 days"),
+        ("-5m", "must be from 1s to 7 days"),
+    ] {
+        let flag = format!("--ttl={ttl}");
+        let err = fails(
+            dir,
+            &[
+                "appointments",
+                "hold",
+                "--patient",
+                "P1",
+                "--slot",
+                "V00001@2030-03-04T08:00",
+                &flag,
+            ],
+        );
+        assert!(
+            err.starts_with(&format!(
+                "error: invalid value '{ttl}' for '--ttl <DURATION>'"
+            )) && err.contains(why),
+            "{err}"
+        );
+    }
     let again = fails(
         dir,
         &[

@@ -11,13 +11,15 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use allot_engine::log::decision::Decision;
 use allot_engine::log::proof::verify_consistency;
 use allot_engine::log::{Log, SignedCheckpoint, VerifierKey};
 use allot_service::proto::v1 as pb;
 use allot_service::rpc::client::{self, Bearer};
+use allot_testkit::TestSeed;
+use rand::RngExt as _;
 
 const KILLS: usize = 20;
 const CLIENTS: usize = 6;
@@ -191,14 +193,6 @@ async fn allocator(server: (String, String), round: usize, acked: Arc<Mutex<Acke
     }
 }
 
-/// xorshift64.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 /// Checks the log left by a kill: verify, acknowledged decisions, no double booking.
 fn check_log(data: &Path, acked: &Acked, round: usize) {
     let out = Command::new(env!("CARGO_BIN_EXE_allot"))
@@ -266,13 +260,8 @@ async fn acknowledged_decisions_survive_sigkill_of_the_server() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("server crash test seed {seed}");
-    let mut rng = seed;
+    let seed = TestSeed::new("acknowledged_decisions_survive_sigkill_of_the_server");
+    let mut rng = seed.rng(0);
     let acked = Arc::new(Mutex::new(Acked::default()));
     // (size, root) of every checkpoint seen, from the server and from the data folder.
     let mut seen: Vec<(u64, [u8; 32])> = Vec::new();
@@ -367,7 +356,7 @@ async fn acknowledged_decisions_survive_sigkill_of_the_server() {
             round,
             acked.clone(),
         )));
-        let wait = 150 + next(&mut rng) % 600;
+        let wait = rng.random_range(150..750);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let mut server = server;
         server.child.kill().unwrap();
@@ -383,8 +372,8 @@ async fn acknowledged_decisions_survive_sigkill_of_the_server() {
         let acked = acked.lock().unwrap();
         check_log(&data, &acked, round);
         assert!(
-            acked.bookings.len() > previous_bookings || round > 0,
-            "round {round}: no booking was acknowledged at all"
+            acked.bookings.len() > previous_bookings,
+            "round {round}: no booking was acknowledged in this round"
         );
         previous_bookings = acked.bookings.len();
     }
@@ -398,7 +387,7 @@ async fn acknowledged_decisions_survive_sigkill_of_the_server() {
         started.elapsed().as_secs_f64()
     );
     assert!(
-        acked.bookings.len() >= KILLS,
-        "too few bookings to mean anything"
+        !acked.runs.is_empty(),
+        "no allocation run was acknowledged in any round"
     );
 }

@@ -526,7 +526,11 @@ fn costs_equal_lemon_and_ortools_on_generated_families() {
         certificate(&network, &ours).unwrap();
         let run = |program: &mut std::process::Command| -> i64 {
             let out = program.output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             // `<solver> COST SECONDS`
             let text = String::from_utf8(out.stdout).unwrap();
             text.split_whitespace()

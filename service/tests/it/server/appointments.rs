@@ -325,8 +325,21 @@ async fn every_method_on_a_generated_city() {
         absence.re_offers.len() + absence.cancelled_appointments.len(),
         1
     );
-    if let Some(offer) = absence.re_offers.first() {
+    {
+        let offer = absence
+            .re_offers
+            .first()
+            .expect("the city has room: the patient is re-offered a slot");
         assert_eq!(offer.appointment_id, direct.id);
+        // The re-offer's score is broken down as the proto promises:
+        // total = travel + waiting + load - preference, with the parts filled in.
+        let score = offer.offer.as_ref().unwrap().score.unwrap();
+        assert!(
+            (score.total - (score.travel + score.waiting + score.load - score.preference)).abs()
+                < 1e-9,
+            "{score:?}"
+        );
+        assert!(score.total != 0.0, "a re-offer has a score: {score:?}");
         assert_eq!(offer.patient_id, "P2");
         let offered = offer.offer.as_ref().unwrap().slot.clone().unwrap();
         assert_ne!(offered.doctor, slot.doctor);
@@ -800,4 +813,143 @@ async fn bookings_acknowledged_before_a_shutdown_survive_the_restart() {
             })
         );
     }
+}
+
+/// The operating system's file system, with each group commit's fsync made slow while `slow`
+/// is set: a booking stays in flight long enough for its caller's deadline to pass.
+#[derive(Debug, Default)]
+struct SlowSyncs {
+    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[derive(Debug)]
+struct SlowFile {
+    inner: std::sync::Arc<dyn allot_engine::fs::File>,
+    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl allot_engine::fs::File for SlowFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_all_at(buf, offset)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self, point: allot_engine::fs::SyncPoint) -> std::io::Result<()> {
+        if point == allot_engine::fs::SyncPoint::LogGroup
+            && self.slow.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        self.inner.sync_data(point)
+    }
+    fn sync_all(&self, point: allot_engine::fs::SyncPoint) -> std::io::Result<()> {
+        self.inner.sync_all(point)
+    }
+    fn try_lock(&self) -> std::io::Result<bool> {
+        self.inner.try_lock()
+    }
+}
+
+impl allot_engine::fs::FileSystem for SlowSyncs {
+    fn open(
+        &self,
+        path: &std::path::Path,
+        options: allot_engine::fs::OpenOptions,
+    ) -> std::io::Result<std::sync::Arc<dyn allot_engine::fs::File>> {
+        Ok(std::sync::Arc::new(SlowFile {
+            inner: allot_engine::fs::OsFs.open(path, options)?,
+            slow: self.slow.clone(),
+        }))
+    }
+    fn metadata(&self, path: &std::path::Path) -> std::io::Result<allot_engine::fs::Metadata> {
+        allot_engine::fs::OsFs.metadata(path)
+    }
+    fn list_dir(&self, path: &std::path::Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+        allot_engine::fs::OsFs.list_dir(path)
+    }
+    fn create_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        allot_engine::fs::OsFs.create_dir(path)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        allot_engine::fs::OsFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        allot_engine::fs::OsFs.remove_file(path)
+    }
+    fn remove_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+        allot_engine::fs::OsFs.remove_dir_all(path)
+    }
+    fn sync_dir(
+        &self,
+        path: &std::path::Path,
+        point: allot_engine::fs::SyncPoint,
+    ) -> std::io::Result<()> {
+        allot_engine::fs::OsFs.sync_dir(path, point)
+    }
+}
+
+/// A Book whose caller gave up at its deadline while the booking waited for its fsync, then
+/// retried with the same `request_id` (at once, and again later): the slot is booked once, and
+/// every retry gets that booking as its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_while_the_first_call_is_in_flight_does_not_act_twice() {
+    let fs = SlowSyncs::default();
+    let slow = fs.slow.clone();
+    let h = Harness::city_on(std::sync::Arc::new(fs), CITY_SCALE).await;
+    let mut c = h.clinic().await;
+    let found = c
+        .find_slots(pb::FindSlotsRequest {
+            patient: Some(patient("P-retry")),
+            specialty: "therapist".into(),
+            count: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let slot = found.proposals[0].slot.clone().unwrap();
+    let book = || pb::BookRequest {
+        target: Some(pb::book_request::Target::SlotId(slot.id.clone())),
+        patient: Some(patient("P-retry")),
+        request_id: "retry-1".into(),
+    };
+    let size = h.log.size();
+    slow.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut first = Request::new(book());
+    first.set_timeout(Duration::from_millis(100));
+    let gave_up = c.book(first).await.unwrap_err();
+    assert!(
+        matches!(gave_up.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{gave_up:?}"
+    );
+    // At once: the first call is still waiting for its fsync.
+    let retried = c
+        .book(book())
+        .await
+        .unwrap()
+        .into_inner()
+        .appointment
+        .unwrap();
+    slow.store(false, std::sync::atomic::Ordering::SeqCst);
+    let again = c
+        .book(book())
+        .await
+        .unwrap()
+        .into_inner()
+        .appointment
+        .unwrap();
+    assert_eq!(retried, again);
+    assert_eq!(retried.slot.unwrap().id, slot.id);
+    let booked: Vec<_> = (size..h.log.size())
+        .map(|i| h.log.entry(i).unwrap().record.decision)
+        .filter(|d| matches!(d, Decision::SlotBooked(_)))
+        .collect();
+    assert_eq!(booked.len(), 1, "booked {} times", booked.len());
 }

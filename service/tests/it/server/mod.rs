@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use allot_engine::appointments::generate::{City, CitySpec};
 use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, UtcOffset};
+use allot_engine::fs::{DataDir, FileSystem};
 use allot_engine::log::decision::{SlotBooked, SlotHeld};
 use allot_engine::log::{Log, LogOptions, Record, Timestamp, VerifierKey};
 use allot_service::proto::v1::appointments_client::AppointmentsClient;
@@ -72,6 +73,19 @@ impl Harness {
             appointments: Some(engine),
         };
         Self::launch(dir, log, domains, tweak).await
+    }
+
+    /// A server with a generated city whose data folder is on the file system `fs` (which may
+    /// be slow or fail on purpose).
+    pub async fn city_on(fs: Arc<dyn FileSystem>, scale: f64) -> Harness {
+        let dir = TempDir::new().unwrap();
+        let data = DataDir::on(fs, dir.path());
+        let log = Arc::new(Log::open(&data, LogOptions::default()).unwrap());
+        let engine = load_city(&log, scale);
+        let domains = Domains {
+            appointments: Some(engine),
+        };
+        Self::launch(dir, log, domains, |_| {}).await
     }
 
     /// A server over an existing data folder (a restart).
