@@ -43,8 +43,9 @@ sync_points! {
     LogGroup,
     /// The segments folder after a segment was created or renamed from the spare.
     LogSegmentName,
-    /// Zeros written ahead into a segment. For speed only: a group's fdatasync then flushes
-    /// data, not the file's size and allocation (see `log/writer.rs`).
+    /// Zeros written ahead into a segment (and over a recovered tail): a group's fdatasync then
+    /// flushes data, not the file's size and allocation, and a torn group write leaves zeros
+    /// where its pages were lost, which recovery relies on to tell a torn write from damage.
     LogPreallocate,
     /// Derived tree levels and entry offsets, before the watermark moves past them.
     LogDerivedData,
@@ -80,14 +81,6 @@ sync_points! {
     OutputFolder,
     /// An output folder renamed into place.
     OutputName,
-}
-
-impl SyncPoint {
-    /// Whether removing this sync can lose something once acknowledged (every point but the
-    /// ones that exist for speed).
-    pub fn protects_data(self) -> bool {
-        !matches!(self, SyncPoint::LogPreallocate)
-    }
 }
 
 /// How to open a file.

@@ -648,8 +648,10 @@ fn preallocate(active: &mut Active, segment_bytes: u64) -> Result<()> {
     zero_fill(&*active.file, &active.path, len, segment_bytes)
 }
 
-/// Writes zeros over `[from, to)` and syncs them. Only for speed: the group fsyncs that follow
-/// would make them durable anyway, but then each would also flush the file's new size.
+/// Writes zeros over `[from, to)` and syncs them, before any group is written there: each group's
+/// fdatasync is then a data flush (no new size to flush), and a group write torn by a power cut
+/// leaves zeros where it did not reach the disk (never older bytes), which is how recovery tells
+/// a torn write from damage.
 fn zero_fill(file: &dyn File, path: &std::path::Path, from: u64, to: u64) -> Result<()> {
     let zeros = vec![0u8; 1 << 20];
     let mut at = from;
