@@ -442,26 +442,13 @@ pub fn write_atomic(
     content: SyncPoint,
     name: Option<SyncPoint>,
 ) -> Result<(), FsError> {
-    let dir = parent_of(path);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp"));
-    let file = fs
-        .open(&tmp, OpenOptions::replace(mode))
-        .map_err(FsError::at("creating", &tmp))?;
-    file.write_all_at(bytes, 0)
-        .map_err(FsError::at("writing", &tmp))?;
-    file.sync_all(content)
-        .map_err(FsError::at("syncing", &tmp))?;
-    drop(file);
-    fs.rename(&tmp, path)
-        .map_err(FsError::at("renaming into place", path))?;
+    replace(fs, path, bytes, mode, Some(content))?;
     match name {
-        Some(point) => fs
-            .sync_dir(dir, point)
-            .map_err(FsError::at("syncing folder", dir)),
+        Some(point) => {
+            let dir = parent_of(path);
+            fs.sync_dir(dir, point)
+                .map_err(FsError::at("syncing folder", dir))
+        }
         None => Ok(()),
     }
 }
@@ -469,17 +456,31 @@ pub fn write_atomic(
 /// Replaces `path` with `bytes` without syncing anything: for hints that are checked when read
 /// and re-made when wrong. A crash may leave the old content, the new one, or neither whole.
 pub fn write_hint(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> Result<(), FsError> {
-    let dir = parent_of(path);
+    replace(fs, path, bytes, 0o644, None)
+}
+
+/// Writes `bytes` to a temporary file beside `path` (synced at `sync`, if given) and renames it
+/// over `path`.
+fn replace(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    sync: Option<SyncPoint>,
+) -> Result<(), FsError> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp"));
+    let tmp = parent_of(path).join(format!(".{file_name}.tmp"));
     let file = fs
-        .open(&tmp, OpenOptions::replace(0o644))
+        .open(&tmp, OpenOptions::replace(mode))
         .map_err(FsError::at("creating", &tmp))?;
     file.write_all_at(bytes, 0)
         .map_err(FsError::at("writing", &tmp))?;
+    if let Some(point) = sync {
+        file.sync_all(point).map_err(FsError::at("syncing", &tmp))?;
+    }
     drop(file);
     fs.rename(&tmp, path)
         .map_err(FsError::at("renaming into place", path))

@@ -136,7 +136,29 @@ fn pages(from: u64, to: u64) -> impl Iterator<Item = u64> {
     (from / PAGE)..last
 }
 
+impl Dir {
+    /// A folder whose entries are all synced.
+    fn durable(entries: BTreeMap<OsString, usize>) -> Dir {
+        Dir {
+            durable: entries.clone(),
+            entries,
+            journal: Vec::new(),
+        }
+    }
+}
+
 impl FileNode {
+    /// A file whose content is all synced.
+    fn durable(data: Vec<u8>, mode: u32) -> FileNode {
+        FileNode {
+            durable: data.clone(),
+            data,
+            dirty: BTreeSet::new(),
+            mode,
+            locked: false,
+        }
+    }
+
     fn mark(&mut self, from: u64, to: u64) {
         self.dirty.extend(pages(from, to));
     }
@@ -329,70 +351,35 @@ impl PowerCutFs {
     /// (see the module documentation). Skipped sync points stay skipped.
     pub fn restart(&self, seed: u64) -> PowerCutFs {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let s = self.lock();
-        let nodes = s
-            .nodes
-            .iter()
-            .map(|node| match node {
-                Node::File(f) => {
-                    let data = f.after_cut(&mut rng);
-                    Node::File(FileNode {
-                        durable: data.clone(),
-                        data,
-                        dirty: BTreeSet::new(),
-                        mode: f.mode,
-                        locked: false,
-                    })
-                }
-                Node::Dir(d) => {
-                    let mut entries = d.durable.clone();
-                    for op in &d.journal {
-                        if rng.random::<bool>() {
-                            op.apply(&mut entries);
-                        }
+        self.image(|node| match node {
+            Node::File(f) => Node::File(FileNode::durable(f.after_cut(&mut rng), f.mode)),
+            Node::Dir(d) => {
+                let mut entries = d.durable.clone();
+                for op in &d.journal {
+                    if rng.random::<bool>() {
+                        op.apply(&mut entries);
                     }
-                    Node::Dir(Dir {
-                        durable: entries.clone(),
-                        entries,
-                        journal: Vec::new(),
-                    })
                 }
-            })
-            .collect();
-        PowerCutFs {
-            state: Arc::new(Mutex::new(State {
-                nodes,
-                skipped: s.skipped.clone(),
-                ..State::default()
-            })),
-        }
+                Node::Dir(Dir::durable(entries))
+            }
+        })
     }
 
     /// A separate file system holding what readers see now, all of it durable (to inspect an
     /// image without changing it).
     pub fn copy(&self) -> PowerCutFs {
+        self.image(|node| match node {
+            Node::File(f) => Node::File(FileNode::durable(f.data.clone(), f.mode)),
+            Node::Dir(d) => Node::Dir(Dir::durable(d.entries.clone())),
+        })
+    }
+
+    /// A new file system whose nodes are `keep` of these, everything synced.
+    fn image(&self, mut keep: impl FnMut(&Node) -> Node) -> PowerCutFs {
         let s = self.lock();
-        let nodes = s
-            .nodes
-            .iter()
-            .map(|node| match node {
-                Node::File(f) => Node::File(FileNode {
-                    durable: f.data.clone(),
-                    data: f.data.clone(),
-                    dirty: BTreeSet::new(),
-                    mode: f.mode,
-                    locked: false,
-                }),
-                Node::Dir(d) => Node::Dir(Dir {
-                    durable: d.entries.clone(),
-                    entries: d.entries.clone(),
-                    journal: Vec::new(),
-                }),
-            })
-            .collect();
         PowerCutFs {
             state: Arc::new(Mutex::new(State {
-                nodes,
+                nodes: s.nodes.iter().map(&mut keep).collect(),
                 skipped: s.skipped.clone(),
                 ..State::default()
             })),

@@ -638,5 +638,8 @@ fn every_sync_point_is_needed() {
             None => missed.push(point.name()),
         }
     }
-    assert!(missed.is_empty(), "removing these syncs lost nothing: {missed:?}");
+    assert!(
+        missed.is_empty(),
+        "removing these syncs lost nothing: {missed:?}"
+    );
 }
