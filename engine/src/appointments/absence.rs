@@ -13,11 +13,13 @@
 
 use allot_solvers::mcf::{self, Network};
 
-use super::engine::{AppointmentId, Engine, Pending};
+use super::engine::Engine;
+use super::ids::{AppointmentId, HoldKey};
+use super::pending::Pending;
 use super::error::{Error, Result};
 use super::find::{FindQuery, Proposal, Search};
 use super::schedule::{DoctorRef, SlotInfo, SlotRef};
-use super::state::{AppointmentStatus, Effect, OFFER, key_name};
+use super::state::{AppointmentStatus, Effect};
 use super::time::LocalTime;
 use crate::log::Timestamp;
 use crate::log::decision::{
@@ -101,7 +103,7 @@ impl Engine {
         // 1. Holds and offers on the doctor's slots end.
         for shard in 0..locks.patients.len() {
             let g = &mut locks.patients[shard];
-            let mut keys: Vec<u64> = g
+            let mut keys: Vec<HoldKey> = g
                 .holds
                 .iter()
                 .filter(|(_, h)| in_range(h.slot))
@@ -117,14 +119,14 @@ impl Engine {
                 batch.push(system, &name, || {
                     HoldReleased {
                         slot: s.slot_id(SlotRef(h.slot)),
-                        hold: key_name(key),
+                        hold: key.name(),
                         reason: HoldEnd::Released,
                     }
                     .into()
                 });
-                released.push(key_name(key));
-                if key & OFFER != 0 {
-                    displaced.push(key & !OFFER);
+                released.push(key.name());
+                if let Some(appointment) = key.offered_to() {
+                    displaced.push(appointment);
                 }
             }
             let mut booked: Vec<u64> = g

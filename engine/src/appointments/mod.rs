@@ -19,25 +19,34 @@
 //! queued to the log, and the answer given once they are durable.
 
 mod absence;
+mod booking;
+mod change;
+mod clock;
 mod engine;
 mod error;
 pub mod find;
 pub mod generate;
 pub mod inputs;
+mod ids;
 mod nearest;
+mod pending;
 mod persist;
 pub mod rebalance;
 pub mod schedule;
 pub mod simulate;
+mod sink;
 mod state;
 pub mod time;
 
 pub use absence::{AbsenceOutcome, ReOffer};
+pub use booking::{Booked, Booking, Held, Moved};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    Ack, AppointmentId, AppointmentView, Booked, Booking, Clock, DecisionSink, DiscardSink, Engine,
-    EngineOptions, FindRequest, Held, HoldId, HoldView, ManualClock, MemoryReport, MemorySink,
-    Moved, Pending, SystemClock, WithEntries,
+    AppointmentView, Engine, EngineOptions, FindRequest, HoldView, MemoryReport,
 };
+pub use ids::{AppointmentId, HoldId};
+pub use pending::{Pending, WithEntries};
+pub use sink::{Ack, DecisionSink, DiscardSink, MemorySink};
 pub use error::{Error, Result};
 pub use find::{FindQuery, Proposal, Score, Weights};
 pub use inputs::{AbsenceRow, Request, ScheduleInput};

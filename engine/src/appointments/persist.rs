@@ -13,11 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::engine::{Clock, Engine, EngineOptions, Inner};
+use super::clock::Clock;
+use super::engine::{Engine, EngineOptions, Inner};
+use super::ids::HoldKey;
 use super::error::{Error, Result};
 use super::inputs::{AbsenceRow, ScheduleInput};
 use super::schedule::Schedule;
-use super::state::{Effect, Inventory, OFFER, patient_shard};
+use super::state::{Effect, Inventory, patient_shard};
 use super::time::LocalTime;
 use super::{AppointmentId, HoldId};
 use crate::blobs::BlobStore;
@@ -573,8 +575,8 @@ fn effects(inv: &Inventory, record: &Record) -> std::result::Result<Vec<Effect>,
         }],
         Decision::HoldReleased(d) => {
             let key = match d.hold.parse::<AppointmentId>() {
-                Ok(a) => a.0 | OFFER,
-                Err(()) => hold(&d.hold)?,
+                Ok(a) => HoldKey::offer(a.0),
+                Err(()) => HoldKey::hold(hold(&d.hold)?),
             };
             slot(&d.slot)?;
             vec![Effect::Release { key }]

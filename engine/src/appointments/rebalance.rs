@@ -25,7 +25,9 @@ use std::time::Instant;
 
 use allot_solvers::mcf::{self, ArcId, INFINITE_CAPACITY, Network, NodeId};
 
-use super::engine::{AppointmentId, Engine, Pending};
+use super::engine::Engine;
+use super::ids::AppointmentId;
+use super::pending::Pending;
 use super::error::{Error, Result};
 use super::inputs::Request;
 use super::schedule::{ClinicRef, DoctorRef, SlotInfo, SlotRef, SpecialtyRef, km};

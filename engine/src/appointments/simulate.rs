@@ -13,7 +13,10 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::engine::{Booking, DiscardSink, Engine, EngineOptions, ManualClock};
+use super::booking::Booking;
+use super::clock::ManualClock;
+use super::engine::{Engine, EngineOptions};
+use super::sink::DiscardSink;
 use super::find::{FindQuery, Weights};
 use super::generate::{City, CitySpec};
 use super::schedule::ClinicRef;

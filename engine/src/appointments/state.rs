@@ -13,6 +13,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::ids::HoldKey;
 use super::schedule::{DoctorRef, Schedule, SlotInfo, SlotRef};
 use super::time::LocalTime;
 use crate::log::codec::{Reader, Writer};
@@ -35,8 +36,6 @@ pub const SHARDS: usize = 256;
 const SHARD_BITS: u32 = 8;
 /// Doctor locks (doctor index modulo this).
 pub(crate) const DOCTOR_LOCKS: usize = 1024;
-/// Marks an offer's key in the holds map (offers are keyed by their appointment's number).
-pub(crate) const OFFER: u64 = 1 << 63;
 /// No slot.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
@@ -106,11 +105,15 @@ impl AppointmentStatus {
     }
 }
 
-/// A patient, interned: `local << 8 | shard`.
+/// A patient, interned in its shard: the shard (low 8 bits) and the patient's number within
+/// it (the rest), in one `u32` because appointments and holds store it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PatientRef(pub u32);
 
 impl PatientRef {
+    fn new(shard: usize, local: u32) -> PatientRef {
+        PatientRef(local << SHARD_BITS | shard as u32)
+    }
     pub fn shard(self) -> usize {
         (self.0 & (SHARDS as u32 - 1)) as usize
     }
@@ -131,7 +134,7 @@ pub fn patient_shard(id: &str) -> usize {
 
 /// The shard a hold or appointment number belongs to.
 pub fn id_shard(n: u64) -> usize {
-    ((n & !OFFER) % SHARDS as u64) as usize
+    (n % SHARDS as u64) as usize
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +170,12 @@ pub(crate) struct PatientShard {
     /// inline (`NO_SLOT` when empty), the rest in `more`.
     active: Vec<[u32; 3]>,
     more: HashMap<u32, Vec<u32>>,
-    pub holds: HashMap<u64, HoldRec>,
+    pub holds: HashMap<HoldKey, HoldRec>,
     pub appts: HashMap<u64, ApptRec>,
     next_hold: u64,
     next_appt: u64,
     /// Expiry times of holds and offers (stale entries are skipped when popped).
-    expiry: BinaryHeap<Reverse<(u64, u64)>>,
+    expiry: BinaryHeap<Reverse<(u64, HoldKey)>>,
 }
 
 impl PatientShard {
@@ -212,12 +215,12 @@ impl PatientShard {
                 l
             }
         };
-        PatientRef(local << SHARD_BITS | shard as u32)
+        PatientRef::new(shard, local)
     }
 
     pub fn find(&self, shard: usize, name: &str) -> Option<PatientRef> {
         self.lookup(name)
-            .map(|l| PatientRef(l << SHARD_BITS | shard as u32))
+            .map(|l| PatientRef::new(shard, l))
     }
 
     pub fn name(&self, p: PatientRef) -> &str {
@@ -296,7 +299,7 @@ impl PatientShard {
 
     /// Holds and offers due by `now`: `(key, record)`, removed from the expiry queue (not from
     /// the holds map).
-    pub fn due(&mut self, now: u64) -> Vec<(u64, HoldRec)> {
+    pub fn due(&mut self, now: u64) -> Vec<(HoldKey, HoldRec)> {
         let mut out = Vec::new();
         while let Some(&Reverse((at, key))) = self.expiry.peek() {
             if at > now {
@@ -342,9 +345,9 @@ pub(crate) enum Effect {
         hold: u64,
         expires: u64,
     },
-    /// A hold (or an offer, `key | OFFER`) ends; its slot is free again.
+    /// A hold (or a re-offer) ends; its slot is free again.
     Release {
-        key: u64,
+        key: HoldKey,
     },
     Book {
         patient: PatientRef,
@@ -393,7 +396,7 @@ impl Effect {
     pub fn shard(&self) -> usize {
         match *self {
             Effect::Hold { patient, .. } | Effect::Book { patient, .. } => patient.shard(),
-            Effect::Release { key } => id_shard(key),
+            Effect::Release { key } => key.shard(),
             Effect::Cancel { appt }
             | Effect::Reschedule { appt, .. }
             | Effect::Offer { appt, .. }
@@ -418,11 +421,11 @@ pub(crate) struct Inventory {
     pub schedule: Arc<Schedule>,
     status: Vec<AtomicU8>,
     /// Free slots per (clinic, specialty, day).
-    free_csd: Vec<AtomicU32>,
+    free_by_clinic_specialty_day: Vec<AtomicU32>,
     /// Held or booked slots per (clinic, day).
-    used_cd: Vec<AtomicU32>,
+    used_by_clinic_day: Vec<AtomicU32>,
     /// Slots not unavailable per (clinic, day).
-    avail_cd: Vec<AtomicU32>,
+    open_by_clinic_day: Vec<AtomicU32>,
     patients: Vec<Mutex<PatientShard>>,
     doctors: Vec<Mutex<()>>,
 }
@@ -453,25 +456,25 @@ impl Inventory {
         let days = schedule.days as usize;
         let s_count = schedule.specialties.len().max(1);
         let clinics = schedule.clinics.len();
-        let free_csd: Vec<AtomicU32> = (0..clinics * s_count * days)
+        let free_by_clinic_specialty_day: Vec<AtomicU32> = (0..clinics * s_count * days)
             .map(|_| AtomicU32::new(0))
             .collect();
-        let avail_cd: Vec<AtomicU32> = (0..clinics * days).map(|_| AtomicU32::new(0)).collect();
+        let open_by_clinic_day: Vec<AtomicU32> = (0..clinics * days).map(|_| AtomicU32::new(0)).collect();
         for (d, doctor) in schedule.doctors.iter().enumerate() {
             for day in 0..schedule.days {
                 let n = schedule.doctor_day(DoctorRef(d as u32), day).len() as u32;
                 let csd = (doctor.clinic.index() * s_count + doctor.specialty.index()) * days
                     + day as usize;
-                free_csd[csd].fetch_add(n, Ordering::Relaxed);
-                avail_cd[doctor.clinic.index() * days + day as usize]
+                free_by_clinic_specialty_day[csd].fetch_add(n, Ordering::Relaxed);
+                open_by_clinic_day[doctor.clinic.index() * days + day as usize]
                     .fetch_add(n, Ordering::Relaxed);
             }
         }
         Inventory {
             status: (0..slots).map(|_| AtomicU8::new(FREE)).collect(),
-            free_csd,
-            used_cd: (0..clinics * days).map(|_| AtomicU32::new(0)).collect(),
-            avail_cd,
+            free_by_clinic_specialty_day,
+            used_by_clinic_day: (0..clinics * days).map(|_| AtomicU32::new(0)).collect(),
+            open_by_clinic_day,
             patients: (0..SHARDS)
                 .map(|_| Mutex::new(PatientShard::default()))
                 .collect(),
@@ -514,7 +517,7 @@ impl Inventory {
     }
 
     pub fn free_in(&self, csd: usize) -> u32 {
-        self.free_csd[csd].load(Ordering::Relaxed)
+        self.free_by_clinic_specialty_day[csd].load(Ordering::Relaxed)
     }
 
     pub fn csd(&self, clinic: usize, specialty: usize, day: usize) -> usize {
@@ -526,8 +529,8 @@ impl Inventory {
     pub fn load(&self, clinic: usize, day: usize) -> (u32, u32) {
         let k = clinic * self.schedule.days as usize + day;
         (
-            self.used_cd[k].load(Ordering::Relaxed),
-            self.avail_cd[k].load(Ordering::Relaxed),
+            self.used_by_clinic_day[k].load(Ordering::Relaxed),
+            self.open_by_clinic_day[k].load(Ordering::Relaxed),
         )
     }
 
@@ -545,19 +548,19 @@ impl Inventory {
             info.day as usize,
         );
         if from == FREE {
-            self.free_csd[csd].fetch_sub(1, Ordering::Relaxed);
+            self.free_by_clinic_specialty_day[csd].fetch_sub(1, Ordering::Relaxed);
         }
         if to == FREE {
-            self.free_csd[csd].fetch_add(1, Ordering::Relaxed);
+            self.free_by_clinic_specialty_day[csd].fetch_add(1, Ordering::Relaxed);
         }
         match (used(from), used(to)) {
-            (false, true) => self.used_cd[cd].fetch_add(1, Ordering::Relaxed),
-            (true, false) => self.used_cd[cd].fetch_sub(1, Ordering::Relaxed),
+            (false, true) => self.used_by_clinic_day[cd].fetch_add(1, Ordering::Relaxed),
+            (true, false) => self.used_by_clinic_day[cd].fetch_sub(1, Ordering::Relaxed),
             _ => 0,
         };
         match (available(from), available(to)) {
-            (false, true) => self.avail_cd[cd].fetch_add(1, Ordering::Relaxed),
-            (true, false) => self.avail_cd[cd].fetch_sub(1, Ordering::Relaxed),
+            (false, true) => self.open_by_clinic_day[cd].fetch_add(1, Ordering::Relaxed),
+            (true, false) => self.open_by_clinic_day[cd].fetch_sub(1, Ordering::Relaxed),
             _ => 0,
         };
     }
@@ -588,13 +591,13 @@ impl Inventory {
                 hold,
                 expires,
             } => {
-                if shard.holds.contains_key(&hold) {
+                if shard.holds.contains_key(&HoldKey::hold(hold)) {
                     return Err(format!("hold h{hold} exists already"));
                 }
                 let info = self.expect(slot, FREE, "hold")?;
                 self.set(slot, &info, HELD);
                 shard.holds.insert(
-                    hold,
+                    HoldKey::hold(hold),
                     HoldRec {
                         patient,
                         slot,
@@ -602,23 +605,23 @@ impl Inventory {
                     },
                 );
                 shard.push_active(patient, slot);
-                shard.expiry.push(Reverse((expires, hold)));
+                shard.expiry.push(Reverse((expires, HoldKey::hold(hold))));
                 shard.see_hold(hold);
             }
             Effect::Release { key } => {
                 let h = *shard
                     .holds
                     .get(&key)
-                    .ok_or_else(|| format!("no hold {}", key_name(key)))?;
+                    .ok_or_else(|| format!("no hold {}", key.name()))?;
                 let info = self.expect(h.slot, HELD, "release")?;
                 self.set(h.slot, &info, FREE);
                 shard.holds.remove(&key);
                 shard.remove_active(h.patient, h.slot);
-                if key & OFFER != 0 {
+                if let Some(appointment) = key.offered_to() {
                     let appt = shard
                         .appts
-                        .get_mut(&(key & !OFFER))
-                        .ok_or_else(|| format!("no appointment for offer {}", key_name(key)))?;
+                        .get_mut(&appointment)
+                        .ok_or_else(|| format!("no appointment for offer {}", key.name()))?;
                     appt.offered = NO_SLOT;
                 }
             }
@@ -635,13 +638,13 @@ impl Inventory {
                     Some(h) => {
                         let rec = shard
                             .holds
-                            .get(&h)
+                            .get(&HoldKey::hold(h))
                             .ok_or_else(|| format!("booking with unknown hold h{h}"))?;
                         if rec.slot != slot || rec.patient != patient {
                             return Err(format!("hold h{h} is for another slot or patient"));
                         }
                         let info = self.expect(slot, HELD, "book")?;
-                        shard.holds.remove(&h);
+                        shard.holds.remove(&HoldKey::hold(h));
                         info
                     }
                     None => {
@@ -705,7 +708,7 @@ impl Inventory {
                     AppointmentStatus::Pending if a.offered == to => {
                         let to_info = self.expect(to, HELD, "accept offer")?;
                         self.set(to, &to_info, BOOKED);
-                        shard.holds.remove(&(appt | OFFER));
+                        shard.holds.remove(&HoldKey::offer(appt));
                     }
                     other => {
                         return Err(format!(
@@ -767,7 +770,7 @@ impl Inventory {
                 }
                 self.set(to, &to_info, HELD);
                 shard.holds.insert(
-                    appt | OFFER,
+                    HoldKey::offer(appt),
                     HoldRec {
                         patient: a.patient,
                         slot: to,
@@ -775,7 +778,7 @@ impl Inventory {
                     },
                 );
                 shard.push_active(a.patient, to);
-                shard.expiry.push(Reverse((expires, appt | OFFER)));
+                shard.expiry.push(Reverse((expires, HoldKey::offer(appt))));
                 let rec = shard.appts.get_mut(&appt).expect("checked");
                 rec.offered = to;
                 rec.status = AppointmentStatus::Pending;
@@ -808,14 +811,14 @@ impl Inventory {
                     Some((h, expires)) => {
                         self.set(a.slot, &info, HELD);
                         shard.holds.insert(
-                            h,
+                            HoldKey::hold(h),
                             HoldRec {
                                 patient: a.patient,
                                 slot: a.slot,
                                 expires,
                             },
                         );
-                        shard.expiry.push(Reverse((expires, h)));
+                        shard.expiry.push(Reverse((expires, HoldKey::hold(h))));
                     }
                     None => {
                         self.set(a.slot, &info, FREE);
@@ -853,7 +856,7 @@ impl Inventory {
     /// Approximate heap bytes: status bytes, counters, and the records.
     pub fn bytes(&self) -> (usize, usize, usize) {
         let status = self.status.len();
-        let counters = (self.free_csd.len() + self.used_cd.len() + self.avail_cd.len()) * 4;
+        let counters = (self.free_by_clinic_specialty_day.len() + self.used_by_clinic_day.len() + self.open_by_clinic_day.len()) * 4;
         let records = self.patients.iter().map(|p| lock(p).bytes()).sum();
         (status, counters, records)
     }
@@ -875,11 +878,11 @@ impl Inventory {
         for shard in &locks.patients {
             w.u64(shard.next_hold);
             w.u64(shard.next_appt);
-            let mut holds: Vec<(&u64, &HoldRec)> = shard.holds.iter().collect();
+            let mut holds: Vec<(&HoldKey, &HoldRec)> = shard.holds.iter().collect();
             holds.sort_unstable_by_key(|(k, _)| **k);
             w.u32(holds.len() as u32);
             for (key, h) in holds {
-                w.u64(*key);
+                w.u64(key.to_bits());
                 w.bytes(shard.name(h.patient).as_bytes());
                 w.u32(h.slot);
                 w.u64(h.expires);
@@ -930,12 +933,12 @@ impl Inventory {
             shard.next_appt = r.u64("next_appt").map_err(e)?;
             let holds = r.u32("holds").map_err(e)?;
             for _ in 0..holds {
-                let key = r.u64("hold").map_err(e)?;
+                let key = HoldKey::from_bits(r.u64("hold").map_err(e)?);
                 let name = r.str("patient").map_err(e)?;
                 let slot = r.u32("slot").map_err(e)?;
                 let expires = r.u64("expires").map_err(e)?;
-                if id_shard(key) != s || patient_shard(name) != s || slot >= n {
-                    return Err(format!("hold {} is inconsistent", key_name(key)));
+                if key.shard() != s || patient_shard(name) != s || slot >= n {
+                    return Err(format!("hold {} is inconsistent", key.name()));
                 }
                 let patient = shard.intern(s, name);
                 shard.holds.insert(
@@ -1006,14 +1009,6 @@ pub(crate) fn name(status: u8) -> &'static str {
     }
 }
 
-/// `h123` for a hold, `a123` for an offer (offers are named by their appointment).
-pub(crate) fn key_name(key: u64) -> String {
-    if key & OFFER != 0 {
-        format!("a{}", key & !OFFER)
-    } else {
-        format!("h{key}")
-    }
-}
 
 #[cfg(test)]
 mod tests {
