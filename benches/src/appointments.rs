@@ -24,7 +24,7 @@ pub fn opening(schedule: &Schedule) -> Timestamp {
         .first_day
         .start()
         .add_minutes(7 * 60)
-        .to_timestamp(schedule.offset)
+        .to_timestamp(&schedule.zone)
 }
 
 /// An engine on `city` with a clock frozen at the opening, writing to `sink`.
@@ -92,14 +92,6 @@ pub fn resident_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The `p`-th percentile of sorted values.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 /// p50 and p99 of a raw 4 KiB overwrite + fdatasync in `dir`, in seconds: what the disk allows
 /// right now (it varies with the machine's other load), to read durable figures against.
 pub fn raw_fdatasync(dir: &std::path::Path) -> (f64, f64) {
@@ -116,15 +108,13 @@ pub fn raw_fdatasync(dir: &std::path::Path) -> (f64, f64) {
     };
     let _ = file.write_all_at(&vec![0u8; 1 << 20], 0);
     let _ = file.sync_all();
-    let mut times: Vec<f64> = (0..200u64)
-        .map(|i| {
-            let t = std::time::Instant::now();
-            let _ = file.write_all_at(&[1u8; 4096], (i % 256) * 4096);
-            let _ = file.sync_data();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
+    let mut times = crate::latency::Latencies::default();
+    for i in 0..200u64 {
+        let t = std::time::Instant::now();
+        let _ = file.write_all_at(&[1u8; 4096], (i % 256) * 4096);
+        let _ = file.sync_data();
+        times.record(t.elapsed());
+    }
     let _ = std::fs::remove_file(&path);
-    times.sort_by(f64::total_cmp);
-    (percentile(&times, 0.5), percentile(&times, 0.99))
+    (times.seconds(0.5), times.seconds(0.99))
 }

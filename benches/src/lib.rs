@@ -1,6 +1,7 @@
 //! Shared helpers for allot's criterion benchmarks and side-by-side runners (see `benches/README.md`).
 
 pub mod appointments;
+pub mod latency;
 pub mod mcf_gen;
 pub mod school_csv;
 

@@ -15,7 +15,7 @@ use allot_solvers::matching::Seed;
 
 use crate::allocation::Allocation;
 use crate::appointments::inputs::{read_absences, read_requests};
-use crate::appointments::{Date, ScheduleInput, UtcOffset};
+use crate::appointments::{Date, ScheduleInput, Zone};
 use crate::fair::{self, Fairs};
 use crate::input::Table;
 use crate::log::entry::Entry;
@@ -176,7 +176,7 @@ pub fn appointment_csv(data: &[u8]) {
     let input = ScheduleInput {
         first_day: Date::parse("2026-03-02").expect("a date"),
         days: u32::from(days % 8) + 1,
-        offset: UtcOffset::parse("+03:00").expect("an offset"),
+        zone: Zone::moscow(),
         clinics_name: "clinics.csv".into(),
         clinics_csv: clinics,
         doctors_name: "doctors.csv".into(),

@@ -202,7 +202,7 @@ pub(crate) fn simulate(
         source,
     };
     let opening = s.first_day.start().add_minutes(7 * 60);
-    let clock = Arc::new(ManualClock::new(opening.to_timestamp(s.offset)));
+    let clock = Arc::new(ManualClock::new(opening.to_timestamp(&s.zone)));
     let engine = Engine::new(
         s.clone(),
         Digest::default(),
@@ -228,7 +228,7 @@ pub(crate) fn simulate(
     let (mut travel, mut unserved, mut cancelled, mut no_shows, mut reoffered) =
         (0.0, 0u64, 0u64, 0u64, 0u64);
     let mut requests = 0u64;
-    let set_clock = |t: LocalTime| clock.set(t.to_timestamp(s.offset));
+    let set_clock = |t: LocalTime| clock.set(t.to_timestamp(&s.zone));
     let run_events = |until: i64,
                       events: &mut BinaryHeap<Reverse<(i64, u64, Event)>>,
                       cancelled: &mut u64,

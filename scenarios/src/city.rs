@@ -11,7 +11,7 @@ use std::path::Path;
 
 use allot_engine::appointments::generate as appt_gen;
 use allot_engine::appointments::schedule::standard_minutes;
-use allot_engine::appointments::{Date, Location, ScheduleInput, UtcOffset};
+use allot_engine::appointments::{Date, Location, ScheduleInput, Zone};
 use allot_engine::fair::FairInput;
 use allot_engine::input::{InputError, Table};
 use allot_engine::school::{SchoolInput, SchoolPaths};
@@ -170,7 +170,7 @@ impl ClinicNetwork {
         ScheduleInput {
             first_day,
             days,
-            offset: UtcOffset::MOSCOW,
+            zone: Zone::moscow(),
             clinics_name: "clinics.csv".into(),
             clinics_csv: self.clinics_csv().into_bytes(),
             doctors_name: "doctors.csv".into(),
@@ -183,7 +183,7 @@ impl ClinicNetwork {
     /// centre is the mean location of its clinics and its share of patients is its share of the
     /// doctors (demand follows capacity when the files say nothing about population).
     pub fn read(clinics: &Path, doctors: &Path) -> Result<ClinicNetwork, Error> {
-        let input = ScheduleInput::read(clinics, doctors, Date(20_150), 7, UtcOffset::MOSCOW)?;
+        let input = ScheduleInput::read(clinics, doctors, Date(20_150), 7, Zone::moscow())?;
         input.build()?;
         let clinics_t = Table::from_bytes(input.clinics_name.clone(), input.clinics_csv)?;
         let doctors_t = Table::from_bytes(input.doctors_name.clone(), input.doctors_csv)?;

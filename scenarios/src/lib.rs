@@ -26,6 +26,7 @@ mod error;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use ndarray::Array2;
 use rayon::prelude::*;
 
 pub use error::Error;
@@ -310,9 +311,8 @@ fn setup(scenario: &Scenario) -> Vec<String> {
 type Measure<T> = (&'static str, &'static str, fn(&T) -> f64);
 
 fn push<T>(metrics: &mut Vec<Metric>, runs: &[&T], table: &[Measure<T>]) {
-    for &(name, unit, measure) in table {
-        let values: Vec<f64> = runs.iter().map(|r| measure(r)).collect();
-        let e = Estimate::of(&values);
+    let values = matrix(runs, table.len(), |r, m| (table[m].2)(r));
+    for (&(name, unit, _), e) in table.iter().zip(Estimate::columns(values.view())) {
         metrics.push(Metric {
             name: name.into(),
             unit: unit.into(),
@@ -323,8 +323,9 @@ fn push<T>(metrics: &mut Vec<Metric>, runs: &[&T], table: &[Measure<T>]) {
     }
 }
 
-fn column<T>(runs: &[&T], f: impl Fn(&T) -> f64) -> Vec<f64> {
-    runs.iter().map(|r| f(r)).collect()
+/// The runs x `columns` matrix of `value(run, column)`.
+fn matrix<T>(runs: &[&T], columns: usize, value: impl Fn(&T, usize) -> f64) -> Array2<f64> {
+    Array2::from_shape_fn((runs.len(), columns), |(r, c)| value(runs[r], c))
 }
 
 const APPOINTMENT_METRICS: &[Measure<RunOutcome>] = &[
@@ -401,19 +402,18 @@ fn appointment_metrics(
         .or(baseline.appointments.as_ref())
         .expect("appointments present")
         .network;
+    let by_district = matrix(runs, net.districts.len(), |r, d| r.district_util[d]);
     let districts = net
         .districts
         .iter()
-        .enumerate()
-        .map(|(d, district)| DistrictUtilisation {
+        .zip(Estimate::columns(by_district.view()))
+        .map(|(district, utilisation)| DistrictUtilisation {
             district: district.id.clone(),
-            utilisation: Estimate::of(&column(runs, |r| r.district_util[d])),
+            utilisation,
         })
         .collect();
     let days = runs.first().map_or(0, |r| r.wait_shares.len());
-    let waiting_days = (0..days)
-        .map(|d| Estimate::of(&column(runs, |r| r.wait_shares[d])))
-        .collect();
+    let waiting_days = Estimate::columns(matrix(runs, days, |r, d| r.wait_shares[d]).view());
     AppointmentDetail {
         districts,
         waiting_days,
@@ -422,18 +422,14 @@ fn appointment_metrics(
 
 fn rank_detail(runs: &[&AllocOutcome]) -> AllocationDetail {
     let longest = runs.iter().map(|r| r.rank_counts.len()).max().unwrap_or(0);
-    let rank_shares = (0..longest)
-        .map(|k| {
-            Estimate::of(&column(runs, |r| {
-                r.rank_counts.get(k).copied().unwrap_or(0) as f64 / r.participants.max(1) as f64
-            }))
-        })
-        .collect();
+    let share = |r: &AllocOutcome, n: u64| n as f64 / r.participants.max(1) as f64;
+    let ranks = matrix(runs, longest, |r, k| {
+        share(r, r.rank_counts.get(k).copied().unwrap_or(0))
+    });
+    let unplaced = matrix(runs, 1, |r, _| share(r, r.unplaced()));
     AllocationDetail {
-        rank_shares,
-        unplaced_share: Estimate::of(&column(runs, |r| {
-            r.unplaced() as f64 / r.participants.max(1) as f64
-        })),
+        rank_shares: Estimate::columns(ranks.view()),
+        unplaced_share: Estimate::columns(unplaced.view())[0],
     }
 }
 

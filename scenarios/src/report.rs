@@ -2,6 +2,7 @@
 //! and its 95% confidence interval, plus the distributions the charts draw. Serialised as
 //! `report.json`; [`crate::html`] renders it.
 
+use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 /// How far a run is, for progress bars and the gRPC progress stream.
@@ -131,32 +132,45 @@ fn t975(df: u64) -> f64 {
 }
 
 impl Estimate {
-    /// The mean of `values` and its 95% confidence interval, summed in the given order (so the
-    /// result is bit-for-bit the same for the same values in the same order).
+    /// The mean of `values` and its 95% confidence interval.
     pub fn of(values: &[f64]) -> Estimate {
-        let n = values.len();
-        if n == 0 {
-            return Estimate {
-                mean: 0.0,
-                ci95_low: 0.0,
-                ci95_high: 0.0,
-            };
-        }
-        let mean = values.iter().sum::<f64>() / n as f64;
-        if n == 1 {
-            return Estimate {
+        let column = ArrayView2::from_shape((values.len(), 1), values).expect("one column");
+        Estimate::columns(column).pop().unwrap_or(Estimate {
+            mean: 0.0,
+            ci95_low: 0.0,
+            ci95_high: 0.0,
+        })
+    }
+
+    /// Each column's mean and 95% confidence interval, over the rows of a runs x quantities
+    /// matrix. Deterministic: the same matrix gives bit-for-bit the same estimates, however the
+    /// runs were computed.
+    pub fn columns(values: ArrayView2<'_, f64>) -> Vec<Estimate> {
+        let n = values.nrows();
+        let Some(mean) = values.mean_axis(Axis(0)) else {
+            return vec![
+                Estimate {
+                    mean: 0.0,
+                    ci95_low: 0.0,
+                    ci95_high: 0.0,
+                };
+                values.ncols()
+            ];
+        };
+        let half = if n > 1 {
+            let var = values.var_axis(Axis(0), 1.0);
+            var.mapv(|v| t975(n as u64 - 1) * (v / n as f64).sqrt())
+        } else {
+            mean.mapv(|_| 0.0)
+        };
+        mean.iter()
+            .zip(&half)
+            .map(|(&mean, &half)| Estimate {
                 mean,
-                ci95_low: mean,
-                ci95_high: mean,
-            };
-        }
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        let half = t975(n as u64 - 1) * (var / n as f64).sqrt();
-        Estimate {
-            mean,
-            ci95_low: mean - half,
-            ci95_high: mean + half,
-        }
+                ci95_low: mean - half,
+                ci95_high: mean + half,
+            })
+            .collect()
     }
 }
 

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use allot_engine::appointments::{Engine, EngineOptions, ScheduleInput, SystemClock, UtcOffset};
+use allot_engine::appointments::{Engine, EngineOptions, ScheduleInput, SystemClock, Zone};
 use allot_engine::log::{Log, LogOptions};
 use prost::Message;
 use tokio::sync::watch;
@@ -52,13 +52,13 @@ fn world() -> &'static World {
         let _ = std::fs::remove_dir_all(&dir);
         let today = allot_engine::appointments::LocalTime::from_timestamp(
             allot_engine::log::Timestamp::now(),
-            UtcOffset::MOSCOW,
+            &Zone::moscow(),
         )
         .date();
         let input = ScheduleInput {
             first_day: today,
             days: 7,
-            offset: UtcOffset::MOSCOW,
+            zone: Zone::moscow(),
             clinics_name: "clinics.csv".into(),
             clinics_csv: CLINICS.as_bytes().to_vec(),
             doctors_name: "doctors.csv".into(),

@@ -4,6 +4,5 @@
 //! the solver file formats (DIMACS).
 
 pub mod dimacs;
-pub mod lp;
 pub mod matching;
 pub mod mcf;

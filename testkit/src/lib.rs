@@ -2,9 +2,13 @@
 //!
 //! - [`TestSeed`]: every randomized test takes its seed from `ALLOT_TEST_SEED` (random when it is
 //!   not set), prints it when it fails, and replays exactly with it.
+//! - [`lp`]: linear and integer programs on `good_lp`, the independent oracle of the flow and
+//!   assignment tests.
 //! - [`anchors`]: the reference solvers built by `../shared/anchors/setup.sh`. With
 //!   `ALLOT_REQUIRE_ANCHORS=1` (set by `.ci/run`) a missing tool fails the test instead of
 //!   skipping it.
+
+pub mod lp;
 
 use std::path::{Path, PathBuf};
 

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use allot_benches::appointments::{
-    city, opening, percentile, queries, raw_fdatasync, requests, resident_bytes,
+    city, opening, queries, raw_fdatasync, requests, resident_bytes,
 };
+use allot_benches::latency::Latencies;
 use allot_engine::appointments::rebalance::RebalanceOptions;
 use allot_engine::appointments::simulate::{MonthSpec, simulate_month};
 use allot_engine::appointments::{
@@ -171,24 +172,23 @@ fn main() -> anyhow::Result<()> {
     for q in list.iter().take(2000) {
         engine.find(q)?;
     }
-    let mut times = Vec::with_capacity(list.len());
+    let mut times = Latencies::default();
     let mut proposals = 0;
     let started = Instant::now();
     for q in &list {
         let t = Instant::now();
         proposals += engine.find(q)?.len();
-        times.push(t.elapsed().as_secs_f64());
+        times.record(t.elapsed());
     }
     let total = started.elapsed().as_secs_f64();
-    times.sort_by(f64::total_cmp);
     println!(
         "| find, 1 thread, {} queries, 5 proposals each | p50 {}, p90 {}, p99 {}, p99.9 {}, max {}; {:.0} finds/s; {:.2} proposals per find |",
         list.len(),
-        us(percentile(&times, 0.5)),
-        us(percentile(&times, 0.9)),
-        us(percentile(&times, 0.99)),
-        us(percentile(&times, 0.999)),
-        us(percentile(&times, 1.0)),
+        us(times.seconds(0.5)),
+        us(times.seconds(0.9)),
+        us(times.seconds(0.99)),
+        us(times.seconds(0.999)),
+        us(times.seconds(1.0)),
         list.len() as f64 / total,
         proposals as f64 / list.len() as f64
     );
@@ -202,8 +202,7 @@ fn main() -> anyhow::Result<()> {
     let after = engine.log().expect("durable").stats();
     let commits = after.commits - before.commits;
     let entries = after.entries - before.entries;
-    let mut lat = result.latencies;
-    lat.sort_by(f64::total_cmp);
+    let lat = result.latencies;
     println!(
         "| {} clients ({}) find + {}, {:.0} s | {:.0} durable bookings/s ({:.0} decisions/s); booking p50 {}, p99 {}; {:.1} decisions per fsync, fdatasync {} of each {} cycle; {} slot-taken retries; CPU {:.1} µs per booking |",
         args.clients,
@@ -215,8 +214,8 @@ fn main() -> anyhow::Result<()> {
         args.seconds,
         result.bookings as f64 / result.seconds,
         entries as f64 / result.seconds,
-        ms(percentile(&lat, 0.5)),
-        ms(percentile(&lat, 0.99)),
+        ms(lat.seconds(0.5)),
+        ms(lat.seconds(0.99)),
         entries as f64 / commits.max(1) as f64,
         us((after.sync_nanos - before.sync_nanos) as f64 / 1e9 / commits.max(1) as f64),
         us(result.seconds / commits.max(1) as f64),
@@ -357,7 +356,7 @@ struct Load {
     bookings: u64,
     retries: u64,
     seconds: f64,
-    latencies: Vec<f64>,
+    latencies: Latencies,
 }
 
 /// One client's query for the `k`-th booking: a patient near a random clinic.
@@ -379,7 +378,8 @@ fn book_load(
     let retries = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let cpu = cpu_seconds();
-    let latencies: Vec<f64> = match args.tasks_on {
+    let mut latencies = Latencies::default();
+    match args.tasks_on {
         None => {
             let handles: Vec<_> = (0..args.clients)
                 .map(|client| {
@@ -391,7 +391,7 @@ fn book_load(
                         retries.clone(),
                     );
                     std::thread::spawn(move || {
-                        let mut lat = Vec::new();
+                        let mut lat = Latencies::default();
                         let mut k = 0;
                         while !stop.load(Ordering::Relaxed) {
                             k += 1;
@@ -401,7 +401,7 @@ fn book_load(
                                 Ok(Some(tries)) => {
                                     retries.fetch_add(tries, Ordering::Relaxed);
                                     bookings.fetch_add(1, Ordering::Relaxed);
-                                    lat.push(t.elapsed().as_secs_f64());
+                                    lat.record(t.elapsed());
                                 }
                                 Ok(None) => {}
                                 Err(e) => panic!("{e}"),
@@ -413,10 +413,9 @@ fn book_load(
                 .collect();
             std::thread::sleep(Duration::from_secs_f64(args.seconds));
             stop.store(true, Ordering::Relaxed);
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("client"))
-                .collect()
+            for h in handles {
+                latencies.merge(&h.join().expect("client"));
+            }
         }
         Some(threads) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -435,7 +434,7 @@ fn book_load(
                             retries.clone(),
                         );
                         tokio::spawn(async move {
-                            let mut lat = Vec::new();
+                            let mut lat = Latencies::default();
                             let mut k = 0;
                             while !stop.load(Ordering::Relaxed) {
                                 k += 1;
@@ -452,7 +451,7 @@ fn book_load(
                                 if let Some(tries) = booked {
                                     retries.fetch_add(tries, Ordering::Relaxed);
                                     bookings.fetch_add(1, Ordering::Relaxed);
-                                    lat.push(t.elapsed().as_secs_f64());
+                                    lat.record(t.elapsed());
                                 }
                             }
                             lat
@@ -461,14 +460,12 @@ fn book_load(
                     .collect();
                 tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
                 stop.store(true, Ordering::Relaxed);
-                let mut all = Vec::new();
                 for t in tasks {
-                    all.extend(t.await.expect("task"));
+                    latencies.merge(&t.await.expect("task"));
                 }
-                all
             })
         }
-    };
+    }
     Load {
         cpu_seconds: cpu_seconds() - cpu,
         bookings: bookings.load(Ordering::Relaxed),

@@ -23,10 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use allot_benches::latency::Latencies;
 use allot_engine::appointments::generate::{City, CitySpec};
 use allot_engine::appointments::schedule::SlotRef;
 use allot_engine::appointments::{
-    DoctorRef, Engine, EngineOptions, LocalTime, Schedule, SystemClock, UtcOffset,
+    DoctorRef, Engine, EngineOptions, LocalTime, Schedule, SystemClock, Zone,
 };
 use allot_engine::log::{Log, LogOptions, Timestamp};
 use allot_service::proto::v1 as pb;
@@ -298,7 +299,7 @@ impl Caller {
 /// What one task measured.
 #[derive(Default)]
 struct Tally {
-    latencies_us: Vec<u32>,
+    latencies: Latencies,
     errors: std::collections::BTreeMap<String, u64>,
 }
 
@@ -319,14 +320,6 @@ fn cpu_seconds() -> f64 {
     };
     // Clock ticks are 1/100 s on Linux.
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn percentile(sorted: &[u32], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    f64::from(sorted[rank - 1])
 }
 
 fn main() -> anyhow::Result<()> {
@@ -435,12 +428,7 @@ fn main() -> anyhow::Result<()> {
                         continue;
                     }
                     match result {
-                        Ok(()) => {
-                            let us = started.elapsed().as_micros();
-                            tally
-                                .latencies_us
-                                .push(u32::try_from(us).unwrap_or(u32::MAX));
-                        }
+                        Ok(()) => tally.latencies.record(started.elapsed()),
                         Err(status) => {
                             let code = allot_service::server::metrics::code_name(status.code());
                             *tally.errors.entry(code.to_owned()).or_default() += 1;
@@ -469,11 +457,10 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok((all, elapsed, cpu))
     })?;
     let (tallies, elapsed, cpu) = tallies;
-    let mut latencies: Vec<u32> = tallies
-        .iter()
-        .flat_map(|t| t.latencies_us.iter().copied())
-        .collect();
-    latencies.sort_unstable();
+    let mut latencies = Latencies::default();
+    for t in &tallies {
+        latencies.merge(&t.latencies);
+    }
     let mut errors = std::collections::BTreeMap::<String, u64>::new();
     for t in &tallies {
         for (code, n) in &t.errors {
@@ -481,13 +468,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let ok = latencies.len() as f64;
+    let us = |q: f64| latencies.seconds(q) * 1e6;
     let rate = ok / elapsed.as_secs_f64();
-    let (p50, p99, p999) = (
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-    );
-    let max = latencies.last().copied().unwrap_or(0);
+    let (p50, p99, p999, max) = (us(0.5), us(0.99), us(0.999), us(1.0));
     let method = format!("{:?}", args.method);
     println!(
         "{method}: {} calls ok in {:.2} s = {rate:.0} calls/s at {} in flight over {} connections",
@@ -496,7 +479,7 @@ fn main() -> anyhow::Result<()> {
         args.concurrency,
         args.connections
     );
-    println!("latency us: p50 {p50:.0} p99 {p99:.0} p99.9 {p999:.0} max {max}");
+    println!("latency us: p50 {p50:.0} p99 {p99:.0} p99.9 {p999:.0} max {max:.0}");
     let cpu_us = if ok > 0.0 { cpu * 1e6 / ok } else { 0.0 };
     if args.server.is_none() {
         println!(
@@ -524,7 +507,7 @@ fn main() -> anyhow::Result<()> {
 
 /// Loads a generated city of `scale` whose horizon starts today (Moscow time).
 fn load_city(log: &Arc<Log>, scale: f64) -> anyhow::Result<Engine> {
-    let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
+    let today = LocalTime::from_timestamp(Timestamp::now(), &Zone::moscow()).date();
     let spec = CitySpec {
         first_day: today,
         ..CitySpec::scaled(1, scale)

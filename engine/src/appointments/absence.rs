@@ -14,10 +14,10 @@
 use allot_solvers::mcf::{self, Network};
 
 use super::engine::Engine;
-use super::ids::{AppointmentId, HoldKey};
-use super::pending::Pending;
 use super::error::{Error, Result};
 use super::find::{FindQuery, Proposal, Search};
+use super::ids::{AppointmentId, HoldKey};
+use super::pending::Pending;
 use super::schedule::{DoctorRef, SlotInfo, SlotRef};
 use super::state::{AppointmentStatus, Effect};
 use super::time::LocalTime;
@@ -151,8 +151,8 @@ impl Engine {
             .map_err(Error::Internal)?;
         batch.push(actor, &s.doctors[doctor.index()].id, || {
             AbsenceMarked {
-                from: from.to_timestamp(s.offset),
-                until: until.to_timestamp(s.offset),
+                from: from.to_timestamp(&s.zone),
+                until: until.to_timestamp(&s.zone),
                 freed_slots: displaced.len() as u32,
             }
             .into()

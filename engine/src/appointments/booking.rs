@@ -12,7 +12,7 @@ use super::ids::{AppointmentId, HoldId, HoldKey};
 use super::pending::Pending;
 use super::schedule::SlotRef;
 use super::state::{
-    ApptRec, AppointmentStatus, Effect, FREE, HELD, HoldRec, NO_SLOT, PatientRef, PatientShard,
+    AppointmentStatus, ApptRec, Effect, FREE, HELD, HoldRec, NO_SLOT, PatientRef, PatientShard,
     id_shard, patient_shard,
 };
 use crate::log::Timestamp;

@@ -182,7 +182,12 @@ impl Inner {
 
     /// Submits a batch while the caller still holds its locks; a submission error undoes
     /// `undo` at once (under the same locks) and stops the engine.
-    pub(crate) fn submit(&self, shard: &mut PatientShard, batch: Batch, undo: &[Effect]) -> Result<Ack> {
+    pub(crate) fn submit(
+        &self,
+        shard: &mut PatientShard,
+        batch: Batch,
+        undo: &[Effect],
+    ) -> Result<Ack> {
         if batch.records.is_empty() {
             return Ok(Ack::Done);
         }
@@ -256,7 +261,7 @@ impl Inner {
     }
 
     pub(crate) fn now_local(&self) -> LocalTime {
-        LocalTime::from_timestamp(self.clock.now(), self.schedule.offset)
+        LocalTime::from_timestamp(self.clock.now(), &self.schedule.zone)
     }
 
     pub(crate) fn note_expiry(&self, at: u64) {
@@ -425,7 +430,12 @@ impl Inner {
     }
 
     /// Fails if the slot has started (nothing is held or booked in the past).
-    pub(crate) fn check_future(&self, slot: SlotRef, info: &SlotInfo, patient: Option<&str>) -> Result<()> {
+    pub(crate) fn check_future(
+        &self,
+        slot: SlotRef,
+        info: &SlotInfo,
+        patient: Option<&str>,
+    ) -> Result<()> {
         if info.start <= self.now_local() {
             return Err(Error::SlotStarted {
                 slot: self.schedule.slot_id(slot),

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::inputs::ScheduleInput;
 use super::schedule::{Location, STANDARD_MINUTES};
-use super::time::{Date, UtcOffset};
+use super::time::{Date, Zone};
 use crate::input::CsvText;
 
 /// Moscow's centre (Red Square).
@@ -323,7 +323,7 @@ impl City {
         ScheduleInput {
             first_day: self.spec.first_day,
             days: self.spec.days,
-            offset: UtcOffset::MOSCOW,
+            zone: Zone::moscow(),
             clinics_name: "clinics.csv".into(),
             clinics_csv: self.clinics_csv().into_bytes(),
             doctors_name: "doctors.csv".into(),

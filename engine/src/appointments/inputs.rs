@@ -20,7 +20,7 @@ use super::schedule::{
     ClinicRow, DistrictRef, DoctorRef, DoctorRow, Location, Schedule, SpecialtyRef, Week,
     standard_minutes,
 };
-use super::time::{Date, LocalTime, UtcOffset, parse_clock};
+use super::time::{Date, LocalTime, Zone, parse_clock};
 use crate::input::{InputError, Table, clip};
 use crate::log::codec::{Canonical, DecodeError, Reader, Writer};
 
@@ -33,7 +33,7 @@ pub const VISIT_MINUTES: std::ops::RangeInclusive<u16> = 5..=240;
 pub struct ScheduleInput {
     pub first_day: Date,
     pub days: u32,
-    pub offset: UtcOffset,
+    pub zone: Zone,
     /// File names for error messages (not part of the canonical bytes).
     pub clinics_name: String,
     pub clinics_csv: Vec<u8>,
@@ -50,7 +50,7 @@ impl ScheduleInput {
         doctors: &Path,
         first_day: Date,
         days: u32,
-        offset: UtcOffset,
+        zone: Zone,
     ) -> Result<ScheduleInput, InputError> {
         let read = |p: &Path| {
             std::fs::read(p)
@@ -59,7 +59,7 @@ impl ScheduleInput {
         Ok(ScheduleInput {
             first_day,
             days,
-            offset,
+            zone,
             clinics_name: clinics.display().to_string(),
             clinics_csv: read(clinics)?,
             doctors_name: doctors.display().to_string(),
@@ -82,7 +82,14 @@ impl ScheduleInput {
             &Table::from_bytes(&self.doctors_name, self.doctors_csv.clone())?,
             &index,
         )?;
-        Schedule::build(self.first_day, self.days, self.offset, &clinics, &doctors).map_err(|e| {
+        Schedule::build(
+            self.first_day,
+            self.days,
+            self.zone.clone(),
+            &clinics,
+            &doctors,
+        )
+        .map_err(|e| {
             let name = match e {
                 super::schedule::ScheduleError::NoClinics => &self.clinics_name,
                 _ => &self.doctors_name,
@@ -97,7 +104,7 @@ impl ScheduleInput {
         BLOB_MAGIC.to_owned().encode(&mut w);
         self.first_day.to_string().encode(&mut w);
         self.days.encode(&mut w);
-        self.offset.to_string().encode(&mut w);
+        self.zone.to_string().encode(&mut w);
         w.bytes(&self.clinics_csv);
         w.bytes(&self.doctors_csv);
         w.into_bytes()
@@ -114,15 +121,15 @@ impl ScheduleInput {
         let first_day = r.str("first_day").map_err(e)?;
         let first_day = Date::parse(first_day).ok_or(format!("bad first day {first_day:?}"))?;
         let days = r.u32("days").map_err(e)?;
-        let offset = r.str("offset").map_err(e)?;
-        let offset = UtcOffset::parse(offset).ok_or(format!("bad UTC offset {offset:?}"))?;
+        let zone = r.str("zone").map_err(e)?;
+        let zone = Zone::parse(zone).ok_or(format!("bad time zone {zone:?}"))?;
         let clinics_csv = r.bytes("clinics").map_err(e)?.to_vec();
         let doctors_csv = r.bytes("doctors").map_err(e)?.to_vec();
         r.finish("schedule").map_err(e)?;
         Ok(ScheduleInput {
             first_day,
             days,
-            offset,
+            zone,
             clinics_name: "clinics.csv".into(),
             clinics_csv,
             doctors_name: "doctors.csv".into(),
@@ -492,7 +499,7 @@ mod tests {
         ScheduleInput {
             first_day: Date::parse("2025-03-03").unwrap(),
             days: 7,
-            offset: UtcOffset::MOSCOW,
+            zone: Zone::moscow(),
             clinics_name: "clinics.csv".into(),
             clinics_csv: clinics.as_bytes().to_vec(),
             doctors_name: "doctors.csv".into(),

@@ -26,8 +26,8 @@ mod engine;
 mod error;
 pub mod find;
 pub mod generate;
-pub mod inputs;
 mod ids;
+pub mod inputs;
 mod nearest;
 mod pending;
 mod persist;
@@ -41,18 +41,16 @@ pub mod time;
 pub use absence::{AbsenceOutcome, ReOffer};
 pub use booking::{Booked, Booking, Held, Moved};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{
-    AppointmentView, Engine, EngineOptions, FindRequest, HoldView, MemoryReport,
-};
-pub use ids::{AppointmentId, HoldId};
-pub use pending::{Pending, WithEntries};
-pub use sink::{Ack, DecisionSink, DiscardSink, MemorySink};
+pub use engine::{AppointmentView, Engine, EngineOptions, FindRequest, HoldView, MemoryReport};
 pub use error::{Error, Result};
 pub use find::{FindQuery, Proposal, Score, Weights};
+pub use ids::{AppointmentId, HoldId};
 pub use inputs::{AbsenceRow, Request, ScheduleInput};
+pub use pending::{Pending, WithEntries};
 pub use persist::{OpenReport, SnapshotInfo};
 pub use schedule::{
     ClinicRef, DistrictRef, DoctorRef, Location, Schedule, SlotInfo, SlotRef, SpecialtyRef,
 };
+pub use sink::{Ack, DecisionSink, DiscardSink, MemorySink};
 pub use state::{AppointmentStatus, SlotStatus, StatusCounts};
-pub use time::{Date, LocalTime, UtcOffset};
+pub use time::{Date, LocalTime, Zone};

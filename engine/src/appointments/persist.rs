@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use super::clock::Clock;
 use super::engine::{Engine, EngineOptions, Inner};
-use super::ids::HoldKey;
 use super::error::{Error, Result};
+use super::ids::HoldKey;
 use super::inputs::{AbsenceRow, ScheduleInput};
 use super::schedule::Schedule;
 use super::state::{Effect, Inventory, patient_shard};
@@ -200,8 +200,8 @@ impl Engine {
                     actor,
                     &*schedule.doctors[a.doctor.index()].id,
                     AbsenceMarked {
-                        from: a.from.to_timestamp(schedule.offset),
-                        until: a.until.to_timestamp(schedule.offset),
+                        from: a.from.to_timestamp(&schedule.zone),
+                        until: a.until.to_timestamp(&schedule.zone),
                         freed_slots: 0,
                     },
                 ));
@@ -565,7 +565,7 @@ fn effects(inv: &Inventory, record: &Record) -> std::result::Result<Vec<Effect>,
         let shard = patient_shard(name);
         inv.patient_shard(shard).intern(shard, name)
     };
-    let local = |t| LocalTime::from_timestamp(t, s.offset);
+    let local = |t| LocalTime::from_timestamp(t, &s.zone);
     Ok(match &record.decision {
         Decision::SlotHeld(d) => vec![Effect::Hold {
             patient: patient(),

@@ -26,10 +26,10 @@ use std::time::Instant;
 use allot_solvers::mcf::{self, ArcId, INFINITE_CAPACITY, Network, NodeId};
 
 use super::engine::Engine;
-use super::ids::AppointmentId;
-use super::pending::Pending;
 use super::error::{Error, Result};
+use super::ids::AppointmentId;
 use super::inputs::Request;
+use super::pending::Pending;
 use super::schedule::{ClinicRef, DoctorRef, SlotInfo, SlotRef, SpecialtyRef, km};
 use super::state::{Effect, FREE, Inventory, patient_shard};
 use super::time::LocalTime;

@@ -11,7 +11,7 @@ use std::fmt;
 use std::ops::Range;
 
 use super::nearest::NearestGrid;
-use super::time::{Date, LocalTime, UtcOffset, format_clock};
+use super::time::{Date, LocalTime, Zone, format_clock};
 
 /// Minutes per visit by specialty under the federal order 290n, used when `doctors.csv` leaves
 /// `minutes` empty.
@@ -248,7 +248,7 @@ pub const MAX_COUNTERS: usize = 1 << 27;
 pub struct Schedule {
     pub first_day: Date,
     pub days: u32,
-    pub offset: UtcOffset,
+    pub zone: Zone,
     pub projection: Projection,
     pub clinics: Vec<Clinic>,
     pub districts: Vec<District>,
@@ -278,7 +278,7 @@ impl Schedule {
     pub fn build(
         first_day: Date,
         days: u32,
-        offset: UtcOffset,
+        zone: Zone,
         clinic_rows: &[ClinicRow],
         doctor_rows: &[DoctorRow],
     ) -> Result<Schedule, ScheduleError> {
@@ -431,7 +431,7 @@ impl Schedule {
         Ok(Schedule {
             first_day,
             days,
-            offset,
+            zone,
             projection,
             clinics,
             districts,

@@ -16,10 +16,10 @@ use rand_chacha::ChaCha8Rng;
 use super::booking::Booking;
 use super::clock::ManualClock;
 use super::engine::{Engine, EngineOptions};
-use super::sink::DiscardSink;
 use super::find::{FindQuery, Weights};
 use super::generate::{City, CitySpec};
 use super::schedule::ClinicRef;
+use super::sink::DiscardSink;
 use crate::log::Digest;
 
 /// The month to simulate.
@@ -96,7 +96,7 @@ pub fn simulate_month(spec: &MonthSpec, weights: Weights) -> MonthOutcome {
     );
     let s = schedule.clone();
     let opening = s.first_day.start().add_minutes(7 * 60);
-    let clock = Arc::new(ManualClock::new(opening.to_timestamp(s.offset)));
+    let clock = Arc::new(ManualClock::new(opening.to_timestamp(&s.zone)));
     let engine = Engine::new(
         schedule,
         Digest::default(),
@@ -122,7 +122,7 @@ pub fn simulate_month(spec: &MonthSpec, weights: Weights) -> MonthOutcome {
         let until = s.date(day + spec.window_days).start();
         for i in 0..per_day {
             let at = morning.add_minutes((i * 12 * 60 / per_day.max(1)) as i64);
-            clock.set(at.to_timestamp(s.offset));
+            clock.set(at.to_timestamp(&s.zone));
             let p = city.patient(&mut rng, format!("m{day}-{i}"));
             let Some(specialty) = s.specialty(p.specialty) else {
                 continue;

@@ -69,4 +69,3 @@ impl DecisionSink for DiscardSink {
         false
     }
 }
-

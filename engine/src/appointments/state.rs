@@ -219,8 +219,7 @@ impl PatientShard {
     }
 
     pub fn find(&self, shard: usize, name: &str) -> Option<PatientRef> {
-        self.lookup(name)
-            .map(|l| PatientRef::new(shard, l))
+        self.lookup(name).map(|l| PatientRef::new(shard, l))
     }
 
     pub fn name(&self, p: PatientRef) -> &str {
@@ -459,7 +458,8 @@ impl Inventory {
         let free_by_clinic_specialty_day: Vec<AtomicU32> = (0..clinics * s_count * days)
             .map(|_| AtomicU32::new(0))
             .collect();
-        let open_by_clinic_day: Vec<AtomicU32> = (0..clinics * days).map(|_| AtomicU32::new(0)).collect();
+        let open_by_clinic_day: Vec<AtomicU32> =
+            (0..clinics * days).map(|_| AtomicU32::new(0)).collect();
         for (d, doctor) in schedule.doctors.iter().enumerate() {
             for day in 0..schedule.days {
                 let n = schedule.doctor_day(DoctorRef(d as u32), day).len() as u32;
@@ -856,7 +856,10 @@ impl Inventory {
     /// Approximate heap bytes: status bytes, counters, and the records.
     pub fn bytes(&self) -> (usize, usize, usize) {
         let status = self.status.len();
-        let counters = (self.free_by_clinic_specialty_day.len() + self.used_by_clinic_day.len() + self.open_by_clinic_day.len()) * 4;
+        let counters = (self.free_by_clinic_specialty_day.len()
+            + self.used_by_clinic_day.len()
+            + self.open_by_clinic_day.len())
+            * 4;
         let records = self.patients.iter().map(|p| lock(p).bytes()).sum();
         (status, counters, records)
     }
@@ -1008,7 +1011,6 @@ pub(crate) fn name(status: u8) -> &'static str {
         _ => "displaced",
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,17 @@
 //! Local dates and times of the city's clocks, to the minute, and their link to UTC timestamps.
 //!
 //! Schedules, slot ids and absences are written in the city's local time (`2025-03-03T09:30`);
-//! the decision log keeps UTC [`Timestamp`]s. One fixed UTC offset per city links them (Moscow
-//! has had no daylight saving time since 2014).
+//! the decision log keeps UTC [`Timestamp`]s. The city's [`Zone`] links them with its real rules
+//! (jiff, with the IANA time-zone database built in): `Europe/Moscow` kept +04:00 from 2011 to
+//! 2014 and has kept +03:00 since. Calendar arithmetic is jiff's too; [`Date`] and [`LocalTime`]
+//! only keep a compact form (days or minutes since 1970-01-01) for the slot layout.
 
 use std::fmt;
 
 use crate::log::Timestamp;
+
+/// 1970-01-01, what [`Date`] counts from.
+const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
 
 pub const MINUTES_PER_DAY: i64 = 1440;
 const MICROS_PER_MINUTE: i64 = 60_000_000;
@@ -25,16 +30,27 @@ impl Date {
         let y = digits(&b[0..4])?;
         let m = digits(&b[5..7])?;
         let d = digits(&b[8..10])?;
-        if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m)
-        {
+        if !(1970..=9999).contains(&y) {
             return None;
         }
-        Some(Date(days_from_civil(y as i64, m, d) as i32))
+        // Rejects days a month does not have (2025-02-29).
+        let date = jiff::civil::Date::new(y as i16, m as i8, d as i8).ok()?;
+        Some(Date::from_civil(date))
     }
 
-    /// 0 = Monday ... 6 = Sunday (1970-01-01 was a Thursday).
+    fn from_civil(date: jiff::civil::Date) -> Date {
+        Date((date - EPOCH).get_days())
+    }
+
+    fn to_civil(self) -> jiff::civil::Date {
+        EPOCH
+            .checked_add(jiff::Span::new().days(self.0))
+            .unwrap_or(EPOCH)
+    }
+
+    /// 0 = Monday ... 6 = Sunday.
     pub fn weekday(self) -> usize {
-        (i64::from(self.0) + 3).rem_euclid(7) as usize
+        self.to_civil().weekday().to_monday_zero_offset() as usize
     }
 
     pub fn add_days(self, days: i32) -> Date {
@@ -49,8 +65,8 @@ impl Date {
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = civil_from_days(i64::from(self.0));
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        let d = self.to_civil();
+        write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
     }
 }
 
@@ -86,16 +102,34 @@ impl LocalTime {
         LocalTime(self.0 + minutes)
     }
 
-    /// The UTC instant of this local time under `offset`.
-    pub fn to_timestamp(self, offset: UtcOffset) -> Timestamp {
-        let micros = (self.0 - i64::from(offset.0)) * MICROS_PER_MINUTE;
+    fn to_civil(self) -> jiff::civil::DateTime {
+        let minute = self.minute_of_day();
+        self.date().to_civil().to_datetime(jiff::civil::time(
+            (minute / 60) as i8,
+            (minute % 60) as i8,
+            0,
+            0,
+        ))
+    }
+
+    /// The UTC instant of this local time in `zone`. A local time that a change of the clocks
+    /// skipped or repeated is taken as jiff's `compatible` rule does (as RFC 5545 does).
+    pub fn to_timestamp(self, zone: &Zone) -> Timestamp {
+        let micros = zone
+            .tz
+            .to_timestamp(self.to_civil())
+            .map_or(0, |ts| ts.as_microsecond());
         Timestamp::from_unix_micros(micros.max(0) as u64)
     }
 
-    /// The local time (rounded down to the minute) of a UTC instant under `offset`.
-    pub fn from_timestamp(t: Timestamp, offset: UtcOffset) -> LocalTime {
-        let minutes = (t.unix_micros() / MICROS_PER_MINUTE as u64) as i64;
-        LocalTime(minutes + i64::from(offset.0))
+    /// The local time (rounded down to the minute) of a UTC instant in `zone`.
+    pub fn from_timestamp(t: Timestamp, zone: &Zone) -> LocalTime {
+        let micros = i64::try_from(t.unix_micros()).unwrap_or(i64::MAX);
+        let offset = jiff::Timestamp::from_microsecond(micros)
+            .map(|ts| zone.tz.to_offset(ts).seconds())
+            .unwrap_or(0);
+        let minutes = micros.div_euclid(MICROS_PER_MINUTE) + i64::from(offset).div_euclid(60);
+        LocalTime(minutes)
     }
 }
 
@@ -125,30 +159,69 @@ pub fn format_clock(minutes: u32) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// The city's offset from UTC, in minutes (Moscow: +180).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UtcOffset(pub i32);
+/// The city's time zone: an IANA zone with its rules (`Europe/Moscow`), or a fixed offset from
+/// UTC (`+03:00`, what data folders loaded before zones were named hold).
+#[derive(Debug, Clone)]
+pub struct Zone {
+    name: String,
+    tz: jiff::tz::TimeZone,
+}
 
-impl UtcOffset {
-    pub const MOSCOW: UtcOffset = UtcOffset(180);
+impl Zone {
+    /// Moscow's zone.
+    pub fn moscow() -> Zone {
+        Zone::parse("Europe/Moscow").unwrap_or_else(|| Zone {
+            name: "+03:00".into(),
+            tz: jiff::tz::TimeZone::fixed(jiff::tz::offset(3)),
+        })
+    }
 
-    /// `+HH:MM` or `-HH:MM`, up to 18 hours.
-    pub fn parse(text: &str) -> Option<UtcOffset> {
-        let sign = match text.as_bytes().first()? {
-            b'+' => 1,
-            b'-' => -1,
-            _ => return None,
+    /// An IANA zone name (`Europe/Moscow`), or `+HH:MM` / `-HH:MM` up to 18 hours.
+    pub fn parse(text: &str) -> Option<Zone> {
+        let tz = match text.as_bytes().first()? {
+            sign @ (b'+' | b'-') => {
+                let minutes = parse_clock(text.get(1..)?)? as i32;
+                if minutes > 18 * 60 {
+                    return None;
+                }
+                let seconds = minutes * 60 * if *sign == b'-' { -1 } else { 1 };
+                jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(seconds).ok()?)
+            }
+            _ => jiff::tz::TimeZone::get(text).ok()?,
         };
-        let minutes = parse_clock(text.get(1..)?)? as i32;
-        (minutes <= 18 * 60).then_some(UtcOffset(sign * minutes))
+        Some(Zone {
+            name: text.to_owned(),
+            tz,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone's offset from UTC at `t`, `+HH:MM`.
+    pub fn offset_at(&self, t: Timestamp) -> String {
+        let micros = i64::try_from(t.unix_micros()).unwrap_or(i64::MAX);
+        let seconds = jiff::Timestamp::from_microsecond(micros)
+            .map(|ts| self.tz.to_offset(ts).seconds())
+            .unwrap_or(0);
+        let sign = if seconds < 0 { '-' } else { '+' };
+        let minutes = seconds.unsigned_abs() / 60;
+        format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
     }
 }
 
-impl fmt::Display for UtcOffset {
+impl PartialEq for Zone {
+    fn eq(&self, other: &Zone) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Zone {}
+
+impl fmt::Display for Zone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { '-' } else { '+' };
-        let m = self.0.unsigned_abs();
-        write!(f, "{sign}{:02}:{:02}", m / 60, m % 60)
+        f.write_str(&self.name)
     }
 }
 
@@ -156,44 +229,6 @@ fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
     })
-}
-
-fn is_leap(y: u32) -> bool {
-    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
-}
-
-fn days_in_month(y: u32, m: u32) -> u32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's `days_from_civil`.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -240,13 +275,29 @@ mod tests {
         assert_eq!(LocalTime::parse("2025-03-03T24:00"), None);
         assert_eq!(LocalTime::parse("2025-03-03T09:60"), None);
         // 09:30 in Moscow is 06:30 UTC.
-        let utc = t.to_timestamp(UtcOffset::MOSCOW);
+        let moscow = Zone::moscow();
+        let utc = t.to_timestamp(&moscow);
         assert_eq!(utc.to_string(), "2025-03-03T06:30:00.000000Z");
-        assert_eq!(LocalTime::from_timestamp(utc, UtcOffset::MOSCOW), t);
-        assert_eq!(UtcOffset::parse("+03:00"), Some(UtcOffset::MOSCOW));
-        assert_eq!(UtcOffset::parse("-05:30"), Some(UtcOffset(-330)));
-        assert_eq!(UtcOffset(-330).to_string(), "-05:30");
-        assert_eq!(UtcOffset::parse("03:00"), None);
+        assert_eq!(LocalTime::from_timestamp(utc, &moscow), t);
+        // The real rules: +04:00 in the winter of 2012, +03:00 since 26 October 2014.
+        let winter_2012 = LocalTime::parse("2012-01-10T09:30").unwrap();
+        assert_eq!(
+            winter_2012.to_timestamp(&moscow).to_string(),
+            "2012-01-10T05:30:00.000000Z"
+        );
+        let fixed = Zone::parse("+03:00").unwrap();
+        assert_eq!(
+            winter_2012.to_timestamp(&fixed).to_string(),
+            "2012-01-10T06:30:00.000000Z"
+        );
+        let west = Zone::parse("-05:30").unwrap();
+        assert_eq!(
+            t.to_timestamp(&west).to_string(),
+            "2025-03-03T15:00:00.000000Z"
+        );
+        assert_eq!(west.to_string(), "-05:30");
+        assert_eq!(Zone::parse("03:00"), None);
+        assert_eq!(Zone::parse("Europe/Atlantis"), None);
         assert_eq!(parse_clock("24:00"), Some(1440));
         assert_eq!(format_clock(570), "09:30");
     }

@@ -151,7 +151,7 @@ fn find_matches_a_brute_force_ranking_and_explains_scores() {
     clock.set(Timestamp::from_unix_micros(
         MONDAY_7AM.unix_micros() + 26 * 3_600_000_000,
     ));
-    let now = LocalTime::from_timestamp(clock.now(), s.offset);
+    let now = LocalTime::from_timestamp(clock.now(), &s.zone);
     for round in 0..40 {
         let c = rng.random_range(0..s.clinics.len() as u64) as usize;
         let q = FindQuery {
@@ -346,7 +346,7 @@ fn taken_started_and_overlapping_slots_are_refused_with_proposals() {
     assert!(matches!(err, Error::Overlap { .. }), "{err}");
     // Started slots are not held.
     let next = free_slots(&engine, 0, 0, 1)[0];
-    clock.set(s.slot(next).start.to_timestamp(s.offset));
+    clock.set(s.slot(next).start.to_timestamp(&s.zone));
     let err = engine.hold("umias", "p-3", next, None).unwrap_err();
     assert!(matches!(err, Error::SlotStarted { .. }), "{err}");
     // Bad ids and fields are named.

@@ -11,11 +11,11 @@ use allot_engine::appointments::rebalance::{RebalanceOptions, tier_capacities};
 use allot_engine::appointments::schedule::km;
 use allot_engine::appointments::{
     Booking, ClinicRef, Date, Engine, EngineOptions, ManualClock, MemorySink, Request, SlotRef,
-    SlotStatus, UtcOffset,
+    SlotStatus, Zone,
 };
 use allot_engine::input::Table;
 use allot_engine::log::{Decision, Digest};
-use allot_solvers::lp::Allocation;
+use allot_testkit::lp::Allocation;
 
 use allot_testkit::TestSeed;
 use rand::RngExt as _;
@@ -37,7 +37,7 @@ fn tiny(rng: &mut StdRng) -> (Engine, Vec<Request>) {
     let input = allot_engine::appointments::ScheduleInput {
         first_day: Date::parse("2025-03-03").unwrap(),
         days: 3,
-        offset: UtcOffset::MOSCOW,
+        zone: Zone::moscow(),
         clinics_name: "clinics.csv".into(),
         clinics_csv: clinics.as_bytes().to_vec(),
         doctors_name: "doctors.csv".into(),

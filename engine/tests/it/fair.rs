@@ -13,8 +13,8 @@ use allot_engine::fair::{
 use allot_engine::input::Table;
 use allot_engine::log::decision::{AllocationRun, Outcome};
 use allot_engine::log::{Decision, Digest, Log, LogOptions, Record, Timestamp};
-use allot_solvers::lp::Allocation as Lp;
 use allot_solvers::matching::Seed;
+use allot_testkit::lp::Allocation as Lp;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 

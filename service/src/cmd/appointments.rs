@@ -13,7 +13,7 @@ use allot_engine::appointments::inputs::read_requests_file;
 use allot_engine::appointments::rebalance::{Outcome, Plan, RebalanceOptions};
 use allot_engine::appointments::{
     AppointmentId, Booking, Date, Engine, EngineOptions, Error, FindRequest, HoldId, LocalTime,
-    Location, ManualClock, Proposal, Request, ScheduleInput, UtcOffset,
+    Location, ManualClock, Proposal, Request, ScheduleInput, Zone,
 };
 use allot_engine::input::CsvText;
 use allot_engine::input::Table;
@@ -118,14 +118,15 @@ enum AppointmentsCommand {
         /// Days in the horizon.
         #[arg(long, default_value_t = 14)]
         days: u32,
-        /// The city's offset from UTC.
+        /// The city's time zone: an IANA name, with its rules, or a fixed offset from UTC.
         #[arg(
             long,
-            default_value = "+03:00",
-            value_name = "+HH:MM",
+            alias = "utc-offset",
+            default_value = "Europe/Moscow",
+            value_name = "ZONE or +HH:MM",
             allow_hyphen_values = true
         )]
-        utc_offset: String,
+        time_zone: String,
     },
 
     /// Write a synthetic city (clinics.csv, doctors.csv, absences.csv, requests.csv) to a folder.
@@ -318,16 +319,20 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
             absences,
             from,
             days,
-            utc_offset,
+            time_zone,
         } => {
-            let offset = UtcOffset::parse(&utc_offset)
-                .ok_or_else(|| anyhow!("--utc-offset: expected +HH:MM, found '{utc_offset}'"))?;
+            let zone = Zone::parse(&time_zone).ok_or_else(|| {
+                anyhow!(
+                    "--time-zone: expected an IANA time zone such as Europe/Moscow, or +HH:MM, \
+                     found '{time_zone}'"
+                )
+            })?;
             let first = match from {
                 Some(d) => parse_date("--from", &d)?,
-                None => LocalTime::from_timestamp(Timestamp::now(), offset).date(),
+                None => LocalTime::from_timestamp(Timestamp::now(), &zone).date(),
             };
-            let input = ScheduleInput::read(&clinics, &doctors, first, days, offset)?;
-            let clock = clock_at(now, offset);
+            let input = ScheduleInput::read(&clinics, &doctors, first, days, zone.clone())?;
+            let clock = clock_at(now, &zone);
             let engine = Engine::create_from_files(
                 data,
                 &input,
@@ -631,9 +636,9 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
 }
 
 /// A clock at `now` (local) or at the real time; it does not advance during one command.
-fn clock_at(now: Option<LocalTime>, offset: UtcOffset) -> Arc<ManualClock> {
+fn clock_at(now: Option<LocalTime>, zone: &Zone) -> Arc<ManualClock> {
     Arc::new(ManualClock::new(match now {
-        Some(t) => t.to_timestamp(offset),
+        Some(t) => t.to_timestamp(zone),
         None => Timestamp::now(),
     }))
 }
@@ -645,7 +650,7 @@ fn open(data: &Path, now: Option<LocalTime>) -> Result<Engine> {
         eprintln!("warning: {warning}");
     }
     if let Some(t) = now {
-        clock.set(t.to_timestamp(engine.schedule().offset));
+        clock.set(t.to_timestamp(&engine.schedule().zone));
     }
     Ok(engine)
 }
@@ -664,10 +669,10 @@ fn offline(
         Some(d) => parse_date("--from", &d)?,
         None => earliest_request(requests)?,
     };
-    let offset = UtcOffset::MOSCOW;
-    let input = ScheduleInput::read(clinics, doctors, first, days, offset)?;
+    let zone = Zone::moscow();
+    let input = ScheduleInput::read(clinics, doctors, first, days, zone.clone())?;
     let schedule = Arc::new(input.build()?);
-    let clock = clock_at(Some(now.unwrap_or(first.start())), offset);
+    let clock = clock_at(Some(now.unwrap_or(first.start())), &zone);
     let engine = Engine::new(
         schedule,
         allot_engine::log::Digest::of(&input.to_blob()),
@@ -716,7 +721,7 @@ fn generate(
     }
     let first = match from {
         Some(d) => parse_date("--from", &d)?,
-        None => LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date(),
+        None => LocalTime::from_timestamp(Timestamp::now(), &Zone::moscow()).date(),
     };
     let city = City::generate(&CitySpec {
         first_day: first,
@@ -798,7 +803,7 @@ fn print_inventory(i: &pb::GetInventoryResponse, json: bool) {
 }
 
 fn local(engine: &Engine, t: Timestamp) -> LocalTime {
-    LocalTime::from_timestamp(t, engine.schedule().offset)
+    LocalTime::from_timestamp(t, &engine.schedule().zone)
 }
 
 fn proposals_text(engine: &Engine, proposals: &[Proposal]) -> String {
@@ -1085,7 +1090,7 @@ fn remote_time(flag: &str, text: &str, end_of_day: bool) -> Result<prost_types::
     if end_of_day && text.len() == 10 {
         t = t.add_minutes(24 * 60);
     }
-    let micros = t.to_timestamp(UtcOffset::MOSCOW).unix_micros();
+    let micros = t.to_timestamp(&Zone::moscow()).unix_micros();
     Ok(prost_types::Timestamp {
         seconds: (micros / 1_000_000) as i64,
         nanos: 0,
@@ -1095,8 +1100,7 @@ fn remote_time(flag: &str, text: &str, end_of_day: bool) -> Result<prost_types::
 fn remote_local(t: Option<&prost_types::Timestamp>) -> String {
     t.map_or_else(String::new, |t| {
         let micros = u64::try_from(t.seconds).unwrap_or(0) * 1_000_000;
-        LocalTime::from_timestamp(Timestamp::from_unix_micros(micros), UtcOffset::MOSCOW)
-            .to_string()
+        LocalTime::from_timestamp(Timestamp::from_unix_micros(micros), &Zone::moscow()).to_string()
     })
 }
 

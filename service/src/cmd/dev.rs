@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, UtcOffset};
+use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, Zone};
 use allot_engine::fair::{FairInput, Fairs};
 use allot_engine::log::{Log, Timestamp};
 use allot_engine::school::{SchoolInput, Schools};
@@ -60,7 +60,7 @@ pub fn generate_city(log: &Arc<Log>, scale: f64, seed: u64) -> anyhow::Result<De
     let data = data_dir(log);
     let city = generate(&CitySpec::scaled(seed, scale));
     let network = city.appointments.context("the generator made no clinics")?;
-    let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
+    let today = LocalTime::from_timestamp(Timestamp::now(), &Zone::moscow()).date();
     let engine = Engine::create_with_log(
         log.clone(),
         &network.schedule_input(today, DEV_DAYS),

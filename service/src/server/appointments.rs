@@ -106,7 +106,7 @@ fn local_time(
     path: &FieldPath,
 ) -> Result<LocalTime, FieldError> {
     let t = engine_time(t, path)?;
-    Ok(LocalTime::from_timestamp(t, engine.schedule().offset))
+    Ok(LocalTime::from_timestamp(t, &engine.schedule().zone))
 }
 
 fn duration(d: &prost_types::Duration, path: &FieldPath) -> Result<Duration, FieldError> {
@@ -158,8 +158,8 @@ fn slot_message(engine: &Engine, slot: SlotRef, info: &SlotInfo) -> pb::Slot {
         doctor: String::from(&**doctor),
         specialty: s.specialty_code(info.specialty).to_owned(),
         district: String::from(&*s.districts[clinic.district.index()].id),
-        start: Some(timestamp(info.start.to_timestamp(s.offset))),
-        end: Some(timestamp(info.end().to_timestamp(s.offset))),
+        start: Some(timestamp(info.start.to_timestamp(&s.zone))),
+        end: Some(timestamp(info.end().to_timestamp(&s.zone))),
         status: slot_status(engine.slot_status(slot)) as i32,
     }
 }
@@ -224,7 +224,8 @@ pub fn inventory(engine: &Engine) -> pb::GetInventoryResponse {
     pb::GetInventoryResponse {
         first_day: s.first_day.to_string(),
         days: s.days,
-        utc_offset: s.offset.to_string(),
+        utc_offset: s.zone.offset_at(engine.clock().now()),
+        time_zone: s.zone.to_string(),
         districts: s.districts.len() as u32,
         clinics: s.clinics.len() as u32,
         doctors: s.doctors.len() as u32,

@@ -50,7 +50,10 @@
 //! lower bounds) plus all finite capacities (`upper - lower`) must be at most `(2^63 - 2) / 2`. The
 //! total cost is accumulated in `i128` and reported as [`McfError::CostOverflow`] if it does not fit.
 
+mod graph;
 mod simplex;
+
+pub use graph::{ArcSpec, edge_of};
 
 use std::fmt;
 

@@ -1,8 +1,8 @@
 //! LP models: the flow LP on a hand-checked instance, and the allocation model against a brute
 //! force over all assignments.
 
-use allot_solvers::lp::{Allocation, LpError, PairId, min_cost_flow};
 use allot_solvers::mcf::{INFINITE_CAPACITY, Network};
+use allot_testkit::lp::{Allocation, LpError, PairId, min_cost_flow};
 use proptest::prelude::*;
 
 #[test]

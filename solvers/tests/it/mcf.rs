@@ -2,8 +2,8 @@
 //! (cost, infeasibility, unmet amount) and against a cold solve (warm re-solve).
 
 use allot_solvers::dimacs;
-use allot_solvers::lp;
 use allot_solvers::mcf::{self, ArcId, INFINITE_CAPACITY, McfError, Network, NodeId, Solver};
+use allot_testkit::lp;
 use proptest::prelude::*;
 
 use crate::support::{build, certificate, medium_network, small_network};
@@ -550,5 +550,70 @@ fn costs_equal_lemon_and_ortools_on_generated_families() {
             (lemon_ns, lemon_cs, ortools),
             "{family} seed {instance_seed}: ours, LEMON NS, LEMON CS, OR-Tools"
         );
+    }
+}
+
+/// A network built from a `petgraph` graph is the same network: the same optimal cost as the
+/// one built arc by arc, and the solution, read per graph edge, conserves flow at every node
+/// by petgraph's own view of the edges (supply = out - in).
+#[test]
+fn networks_from_petgraph_graphs() {
+    use allot_solvers::mcf::{ArcSpec, edge_of};
+    use petgraph::Direction;
+    use petgraph::graph::Graph;
+    use petgraph::visit::EdgeRef as _;
+    use rand::RngExt as _;
+
+    let seed = allot_testkit::TestSeed::new("networks_from_petgraph_graphs");
+    let mut rng = seed.rng(0);
+    for case in 0..40 {
+        let nodes = rng.random_range(2..12usize);
+        let mut graph: Graph<i64, ArcSpec> = Graph::new();
+        let ids: Vec<_> = (0..nodes).map(|_| graph.add_node(0)).collect();
+        let mut direct = Network::new();
+        direct.add_nodes(nodes).unwrap();
+        for _ in 0..rng.random_range(1..30) {
+            let (a, b) = (rng.random_range(0..nodes), rng.random_range(0..nodes));
+            let spec = ArcSpec {
+                lower: 0,
+                upper: rng.random_range(0..20),
+                cost: rng.random_range(-5..20),
+            };
+            graph.add_edge(ids[a], ids[b], spec);
+            direct.add_arc(NodeId(a as u32), NodeId(b as u32), spec.upper, spec.cost);
+        }
+        // A feasible supply: push some units from node 0 along a random walk of edges.
+        let (s, t) = (0, nodes - 1);
+        let units = rng.random_range(0..5i64);
+        graph[ids[s]] += units;
+        graph[ids[t]] -= units;
+        direct.set_supply(NodeId(s as u32), graph[ids[s]]).unwrap();
+        direct.set_supply(NodeId(t as u32), graph[ids[t]]).unwrap();
+
+        let from_graph = Network::from_graph(&graph, |&supply| supply, |&spec| spec).unwrap();
+        let (a, b) = (mcf::solve(&from_graph), mcf::solve(&direct));
+        match (&a, &b) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.cost, b.cost, "case {case}");
+                for node in graph.node_indices() {
+                    let out: i64 = graph
+                        .edges_directed(node, Direction::Outgoing)
+                        .map(|e| a.flow[e.id().index()])
+                        .sum();
+                    let into: i64 = graph
+                        .edges_directed(node, Direction::Incoming)
+                        .map(|e| a.flow[e.id().index()])
+                        .sum();
+                    assert_eq!(out - into, graph[node], "case {case}, node {node:?}");
+                }
+                let first = edge_of(ArcId(0));
+                assert_eq!(
+                    graph.edge_weight(first).map(|w| w.upper),
+                    from_graph.arc(ArcId(0)).map(|a| a.upper)
+                );
+            }
+            (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string(), "case {case}"),
+            _ => panic!("case {case}: {a:?} against {b:?}"),
+        }
     }
 }

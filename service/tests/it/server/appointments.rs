@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use allot_engine::appointments::{LocalTime, UtcOffset};
+use allot_engine::appointments::{LocalTime, Zone};
 use allot_engine::log::decision::Decision;
 use allot_engine::log::{Entry, Log, Timestamp};
 use allot_service::proto::v1 as pb;
@@ -668,7 +668,7 @@ async fn a_deadline_that_passes_is_deadline_exceeded() {
     })
     .await;
     let mut c = h.clinic().await;
-    let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
+    let today = LocalTime::from_timestamp(Timestamp::now(), &Zone::moscow()).date();
     // A valid request (the generated city's first district), so that the handler reaches the
     // solver (on the blocking pool) and the deadline passes while it works.
     let request = Request::new(pb::RebalanceRequest {

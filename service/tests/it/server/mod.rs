@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allot_engine::appointments::generate::{City, CitySpec};
-use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, UtcOffset};
+use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, Zone};
 use allot_engine::fs::{DataDir, FileSystem};
 use allot_engine::log::decision::{SlotBooked, SlotHeld};
 use allot_engine::log::{Log, LogOptions, Record, Timestamp, VerifierKey};
@@ -266,7 +266,7 @@ pub fn append(log: &Log, n: u64) {
 
 /// Loads a generated city of `scale` whose horizon starts today (Moscow time) into `data`.
 pub fn load_city(log: &Arc<Log>, scale: f64) -> Engine {
-    let today = LocalTime::from_timestamp(Timestamp::now(), UtcOffset::MOSCOW).date();
+    let today = LocalTime::from_timestamp(Timestamp::now(), &Zone::moscow()).date();
     let spec = CitySpec {
         first_day: today,
         ..CitySpec::scaled(7, scale)

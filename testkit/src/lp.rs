@@ -1,7 +1,7 @@
-//! Linear and integer programming models on `good_lp`.
+//! Linear and integer programming models on `good_lp`: the tests' independent oracle.
 //!
 //! - [`min_cost_flow`]: the min-cost flow of a [`Network`] as a plain LP. Much slower than
-//!   [`crate::mcf`], and independent of it: the tests use it as the oracle for the network simplex.
+//!   `allot_solvers::mcf`, and independent of it: the oracle for the network simplex.
 //! - [`Allocation`]: agents choose among options with costs and capacities, plus linear side
 //!   constraints over groups of agent-option pairs ("at most 3 of these", "at least 2 of those"),
 //!   which a flow cannot express. Solved as a 0-1 integer program.
@@ -13,7 +13,7 @@ use good_lp::{
     Expression, ProblemVariables, ResolutionError, Solution as _, SolverModel, Variable, variable,
 };
 
-use crate::mcf::{INFINITE_CAPACITY, Network};
+use allot_solvers::mcf::{INFINITE_CAPACITY, Network};
 
 /// Largest absolute cost, capacity, bound or supply the LP models accept: sums of a few thousand
 /// of them stay exact in `f64` (53-bit mantissa).
@@ -57,7 +57,7 @@ pub enum LpError {
     #[error("the optimal value {0} does not fit in i64")]
     CostOverflow(i128),
     #[error("the network is not valid: {0}")]
-    Network(#[from] crate::mcf::McfError),
+    Network(#[from] allot_solvers::mcf::McfError),
 }
 
 impl From<ResolutionError> for LpError {
@@ -103,8 +103,8 @@ pub fn min_cost_flow(network: &Network) -> Result<LpFlow, LpError> {
         }
         if a.from.index() >= n || a.to.index() >= n {
             let node = if a.from.index() >= n { a.from } else { a.to };
-            let arc = crate::mcf::ArcId(k as u32);
-            return Err(crate::mcf::McfError::NodeOutOfRange {
+            let arc = allot_solvers::mcf::ArcId(k as u32);
+            return Err(allot_solvers::mcf::McfError::NodeOutOfRange {
                 arc,
                 node,
                 nodes: n,
