@@ -24,6 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     tonic_prost_build::configure()
         .codec_path("crate::rpc::codec::ProtoCodec")
+        // Ordered maps: a run's parameters encode the same way every time (retries compare
+        // encoded answers) and print in order.
+        .btree_map(".")
         .emit_rerun_if_changed(false)
         .compile_fds(fds)?;
     Ok(())

@@ -21,10 +21,10 @@ use crate::proto::v1::audit_server::Audit as _;
 use crate::proto::v1::fairs_server::Fairs as _;
 use crate::proto::v1::schools_server::Schools as _;
 use crate::server::access::Roles;
+use crate::server::allocation::fairs::FairsService;
+use crate::server::allocation::schools::SchoolsService;
 use crate::server::appointments::AppointmentsService;
 use crate::server::audit::AuditService;
-use crate::server::fairs::FairsService;
-use crate::server::schools::SchoolsService;
 use crate::server::{AppState, Caller, Domains};
 
 struct World {

@@ -3,11 +3,13 @@
 //!
 //! - [`proto`]: the generated messages, services and clients, and the file descriptor set.
 //! - [`rpc`]: what client and server share: the codec, field-path validation, connecting.
+//! - [`render`]: answers as people read them (text, JSON, CSV), one printer per answer.
 //! - [`server`]: configuration, tokens and roles, the gate every call passes (authentication,
 //!   concurrency limit, deadlines, metrics, logs), the application state and the services.
 
 #[doc(hidden)]
 pub mod fuzz;
 pub mod proto;
+pub mod render;
 pub mod rpc;
 pub mod server;

@@ -27,7 +27,7 @@ struct Cli {
     data: PathBuf,
 
     #[command(flatten)]
-    remote: cmd::remote::RemoteArgs,
+    remote: cmd::api::RemoteArgs,
 
     #[command(subcommand)]
     command: Command,

@@ -321,6 +321,23 @@ pub fn write<W: Write>(network: &Network, out: W) -> io::Result<()> {
     out.flush()
 }
 
+/// Writes a flow on `network` in DIMACS solution format: `s COST`, then `f SRC DST FLOW` for each
+/// arc with nonzero flow, in the network's arc order.
+pub fn write_flow<W: Write>(
+    network: &Network,
+    cost: i64,
+    flow: &[i64],
+    mut out: W,
+) -> io::Result<()> {
+    writeln!(out, "s {cost}")?;
+    for (arc, &f) in network.arcs().zip(flow) {
+        if f != 0 {
+            writeln!(out, "f {} {} {f}", arc.from.index() + 1, arc.to.index() + 1)?;
+        }
+    }
+    Ok(())
+}
+
 /// `network` as a DIMACS string.
 pub fn to_string(network: &Network) -> String {
     let mut out = Vec::new();

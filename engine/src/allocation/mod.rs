@@ -57,7 +57,7 @@ mod output;
 mod state;
 mod verify;
 
-pub use montecarlo::{Distribution, draw_seed, monte_carlo};
+pub use montecarlo::{Comparison, Distribution, Lottery, draw_seed, monte_carlo};
 pub use output::OutputDir;
 pub use state::{
     Change, Loaded, LoggedChange, LoggedRun, change, change_loaded, find_run, load, load_with_log,
@@ -130,10 +130,10 @@ pub struct Placement<'a> {
 pub trait Allocation {
     const DOMAIN: Domain;
     /// The validated input in canonical form: participants sorted by id.
-    type Input: Sync;
-    type Params: Sync;
+    type Input: Send + Sync;
+    type Params: Clone + Send + Sync;
     /// A solved instance: the assignment and whatever the domain publishes and explains with.
-    type Solved: Send;
+    type Solved: Send + Sync;
 
     /// The canonical bytes of the application set (documented by each domain).
     fn encode(input: &Self::Input) -> Vec<u8>;
@@ -338,6 +338,16 @@ pub struct Published<S> {
     pub solved: S,
     pub info: RunInfo,
     pub out: PathBuf,
+}
+
+/// A domain's published tables (the results folder's files but `summary.json`), in canonical
+/// order until put in the order of the files they were read from.
+pub trait PublishedTables: Sized {
+    /// The input files as read.
+    type Files;
+    fn in_file_order(self, files: &Self::Files) -> Self;
+    /// Writes the tables' files into `dir`.
+    fn write(&self, dir: &mut OutputDir) -> Result<()>;
 }
 
 /// How a domain publishes a solved run: its files, then its summary (which needs the log index).

@@ -74,3 +74,96 @@ impl Distribution {
         }
     }
 }
+
+/// Where the lottery numbers of a comparison of mechanisms come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lottery {
+    /// One allocation per mechanism: with the input's own numbers (`None`) or numbers drawn
+    /// from the seed.
+    Once(Option<Seed>),
+    /// `draws` allocations per mechanism, seeded by [`draw_seed`]`(base, i)`.
+    Draws { base: Seed, draws: u64 },
+}
+
+impl Lottery {
+    /// The lottery of a comparison on the set `set_digest`: `drawn` says why the numbers are
+    /// drawn (e.g. "no `lottery` column"), `None` when the input has its own. Seeds derive from
+    /// [`super::lottery_seed`]`(set digest, beacon value)` (an empty value without a beacon).
+    pub fn choose(
+        set_digest: &super::Digest,
+        drawn: Option<&str>,
+        beacon: Option<&[u8]>,
+        draws: Option<u64>,
+    ) -> Result<Lottery> {
+        let base = super::lottery_seed(set_digest, beacon.unwrap_or_default());
+        match (draws, drawn, beacon) {
+            (Some(0), ..) => Err(super::Error::Request("--draws: give at least 1".into())),
+            (Some(draws), ..) => Ok(Lottery::Draws { base, draws }),
+            (None, Some(_), Some(_)) => Ok(Lottery::Once(Some(base))),
+            (None, None, None) => Ok(Lottery::Once(None)),
+            (None, None, Some(_)) => Err(super::Error::Request(
+                "the input has its own lottery numbers: --beacon is only used when they are \
+                 drawn (or with --draws)"
+                    .into(),
+            )),
+            (None, Some(why), None) => Err(super::Error::Request(format!(
+                "the lottery numbers are drawn here ({why}): give --beacon HEX to draw them, or \
+                 --draws N"
+            ))),
+        }
+    }
+
+    /// The number of draws, when there are several.
+    pub fn draws(&self) -> Option<u64> {
+        match self {
+            Lottery::Once(_) => None,
+            Lottery::Draws { draws, .. } => Some(*draws),
+        }
+    }
+
+    /// Each mechanism's figures under this lottery: one allocation, or one per draw.
+    pub fn each<A: Allocation, T: Send>(
+        &self,
+        input: &A::Input,
+        params: &A::Params,
+        measure: impl Fn(&A::Input, &A::Solved) -> T + Sync,
+    ) -> Result<Vec<T>> {
+        match self {
+            Lottery::Once(seed) => Ok(vec![measure(
+                input,
+                &A::solve(input, params, seed.as_ref())?,
+            )]),
+            Lottery::Draws { base, draws } => {
+                monte_carlo::<A, T>(input, params, base, *draws, measure)
+            }
+        }
+    }
+}
+
+/// Mechanisms side by side on one input, as a planner compares them: per mechanism, per
+/// allocation (one, or one per lottery draw), its figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// E.g. "20000 applicants".
+    pub title: String,
+    /// The figures' names; `solve seconds` is a time, the others are counts.
+    pub labels: Vec<String>,
+    /// Per mechanism: its name and, per allocation, its figures in the order of `labels`.
+    pub columns: Vec<(String, Vec<Vec<f64>>)>,
+    /// `Some(n)` for n lottery draws per mechanism.
+    pub draws: Option<u64>,
+}
+
+impl Comparison {
+    /// Each figure's distribution over the allocations, per mechanism.
+    pub fn distributions(&self) -> Vec<(&str, Vec<Distribution>)> {
+        (self.columns.iter())
+            .map(|(name, runs)| {
+                let figures = (0..self.labels.len())
+                    .map(|f| Distribution::of(runs.iter().map(|v| v[f])))
+                    .collect();
+                (name.as_str(), figures)
+            })
+            .collect()
+    }
+}

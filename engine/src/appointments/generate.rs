@@ -399,6 +399,36 @@ impl City {
         }
         out.finish()
     }
+
+    /// Writes `clinics.csv`, `doctors.csv`, `absences.csv` (`absences` doctors) and
+    /// `requests.csv` (`requests` referrals over the horizon's first week) into `dir`, each file
+    /// whole (a temporary name, then a rename).
+    pub fn write_files(
+        &self,
+        dir: &std::path::Path,
+        seed: u64,
+        requests: usize,
+        absences: usize,
+    ) -> std::io::Result<()> {
+        let (first, days) = (self.spec.first_day, self.spec.days);
+        std::fs::create_dir_all(dir)?;
+        let files = [
+            ("clinics.csv", self.clinics_csv()),
+            ("doctors.csv", self.doctors_csv()),
+            ("absences.csv", self.absences_csv(seed, absences)),
+            (
+                "requests.csv",
+                self.requests_csv(seed, requests, first, days.clamp(1, 7)),
+            ),
+        ];
+        for (name, text) in files {
+            let path = dir.join(name);
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -419,6 +419,47 @@ pub struct Request {
     pub earliest: Date,
 }
 
+/// Checks one referral against the schedule (its identifiers already checked as such): the
+/// `requests.csv` column at fault and the problem, or the referral. The CSV reader and the API's
+/// `Rebalance` both check referrals with it.
+pub fn check_request(
+    schedule: &Schedule,
+    id: &str,
+    patient: &str,
+    district: &str,
+    specialty: &str,
+    earliest: &str,
+) -> Result<Request, (&'static str, String)> {
+    let district_ref = schedule.district(district).ok_or_else(|| {
+        let problem = format!("no district '{}' in the clinics file", clip(district));
+        ("district", problem)
+    })?;
+    let specialty_ref = schedule.specialty(specialty).ok_or_else(|| {
+        let problem = format!(
+            "no doctor of specialty '{}' in the doctors file",
+            clip(specialty)
+        );
+        ("specialty", problem)
+    })?;
+    let earliest = match Date::parse(earliest) {
+        Some(day) => day,
+        None if earliest.is_empty() => {
+            return Err(("earliest", "empty, expected a date YYYY-MM-DD".to_owned()));
+        }
+        None => {
+            let problem = format!("expected a date YYYY-MM-DD, found '{}'", clip(earliest));
+            return Err(("earliest", problem));
+        }
+    };
+    Ok(Request {
+        id: id.to_owned(),
+        patient: patient.to_owned(),
+        district: district_ref,
+        specialty: specialty_ref,
+        earliest,
+    })
+}
+
 pub fn read_requests(table: &Table, schedule: &Schedule) -> Result<Vec<Request>, InputError> {
     let id = table.column("request")?;
     let patient = table.column("patient")?;
@@ -438,47 +479,98 @@ pub fn read_requests(table: &Table, schedule: &Schedule) -> Result<Vec<Request>,
                 ),
             ));
         }
-        let p = row.id(patient)?;
-        let d = row.id(district)?;
-        let district_ref = schedule.district(d).ok_or_else(|| {
-            row.error(
-                district,
-                format!("no district '{}' in the clinics file", clip(d)),
-            )
-        })?;
-        let s = row.id(specialty)?;
-        let specialty_ref = schedule.specialty(s).ok_or_else(|| {
-            row.error(
-                specialty,
-                format!("no doctor of specialty '{}' in the doctors file", clip(s)),
-            )
-        })?;
-        let day: DateField = row.parse(earliest, "a date YYYY-MM-DD")?;
-        out.push(Request {
-            id: request.to_owned(),
-            patient: p.to_owned(),
-            district: district_ref,
-            specialty: specialty_ref,
-            earliest: day.0,
-        });
+        let (p, d, s) = (row.id(patient)?, row.id(district)?, row.id(specialty)?);
+        let checked = check_request(schedule, request, p, d, s, row.text(earliest));
+        let at_fault = |field| match field {
+            "district" => district,
+            "specialty" => specialty,
+            _ => earliest,
+        };
+        out.push(checked.map_err(|(field, problem)| row.error(at_fault(field), problem))?);
         Ok(())
     })?;
     Ok(out)
 }
 
-#[derive(Debug, Clone, Copy)]
-struct DateField(Date);
-
-impl std::str::FromStr for DateField {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Date::parse(s).map(DateField).ok_or(())
-    }
-}
-
 /// Reads `absences.csv` from a path.
 pub fn read_absences_file(path: &Path, schedule: &Schedule) -> Result<Vec<AbsenceRow>, InputError> {
     read_absences(&Table::read(path)?, schedule)
+}
+
+/// The input files and their columns, as the CLI's help shows them.
+pub const FILES_HELP: &str = "\
+Input files (CSV with a header row; column order is free, extra columns are ignored):
+  clinics.csv   clinic,district,lat,lon
+                e.g. C0001,D001,55.7601,37.6150
+  doctors.csv   doctor,clinic,specialty,minutes,schedule
+                e.g. V00001,C0001,therapist,,\"mon-fri 08:00-12:00 12:30-16:30; sat 09:00-13:00\"
+                minutes per visit may be empty for therapist (15), gp (18), neurologist (22),
+                ent (16) and ophthalmologist (14) (order 290n); the schedule is a weekly
+                template: days mon..sun, ranges mon-fri, lists mon,wed (quote the field), then
+                HH:MM-HH:MM intervals, each cut into visits.
+  absences.csv  doctor,from,until
+                e.g. V00001,2025-03-04,2025-03-05 (whole days, until inclusive) or
+                V00001,2025-03-04T12:00,2025-03-04T16:00 (until exclusive)
+  requests.csv  request,patient,district,specialty,earliest
+                e.g. R1,P123,D001,therapist,2025-03-04 (earliest acceptable day)
+Times are the city's local time (YYYY-MM-DDTHH:MM); slot ids are DOCTOR@YYYY-MM-DDTHH:MM.
+A bad row is reported as FILE:LINE: FIELD: PROBLEM and nothing is written or logged.";
+
+/// The columns of `requests.csv`.
+pub const REQUEST_COLUMNS: [&str; 5] = ["request", "patient", "district", "specialty", "earliest"];
+
+/// A row of `requests.csv` as written, not yet checked against a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    /// The row's line in the file.
+    pub line: u64,
+    pub request: String,
+    pub patient: String,
+    pub district: String,
+    pub specialty: String,
+    pub earliest: String,
+}
+
+/// The rows of a `requests.csv`, each with its line (for a caller that has them checked
+/// elsewhere, e.g. by a server, and names a refused field by its file, line and column).
+pub fn read_request_rows(path: &Path) -> Result<Vec<RequestRow>, InputError> {
+    let table = Table::read(path)?;
+    let columns = REQUEST_COLUMNS.map(|column| table.column(column));
+    let [request, patient, district, specialty, earliest] = columns;
+    let [request, patient, district, specialty, earliest] =
+        [request?, patient?, district?, specialty?, earliest?];
+    let mut rows = Vec::with_capacity(table.count_rows());
+    table.for_each_row(|row| -> Result<(), InputError> {
+        rows.push(RequestRow {
+            line: row.line(),
+            request: row.text(request).to_owned(),
+            patient: row.text(patient).to_owned(),
+            district: row.text(district).to_owned(),
+            specialty: row.text(specialty).to_owned(),
+            earliest: row.text(earliest).to_owned(),
+        });
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// The earliest `earliest` day of a requests file: where a horizon for it starts by default.
+pub fn earliest_request_day(path: &Path) -> Result<Date, InputError> {
+    let table = Table::read(path)?;
+    let column = table.column("earliest")?;
+    let mut first: Option<Date> = None;
+    table.for_each_row(|row| -> Result<(), InputError> {
+        let text = row.text(column);
+        let date = Date::parse(text).ok_or_else(|| {
+            row.error(
+                column,
+                format!("expected a date YYYY-MM-DD, found '{text}'"),
+            )
+        })?;
+        first = Some(first.map_or(date, |f| f.min(date)));
+        Ok(())
+    })?;
+    first.ok_or_else(|| InputError::file(path.display().to_string(), "has no requests"))
 }
 
 /// Reads `requests.csv` from a path.

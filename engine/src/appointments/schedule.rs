@@ -80,6 +80,15 @@ pub struct Location {
     pub lon: f64,
 }
 
+impl Location {
+    /// `LAT,LON` in degrees.
+    pub fn parse(text: &str) -> Option<Location> {
+        let (lat, lon) = text.split_once(',')?;
+        let (lat, lon) = (lat.trim().parse().ok()?, lon.trim().parse().ok()?);
+        Some(Location { lat, lon })
+    }
+}
+
 /// Planar kilometres around a city's reference point (equirectangular: within 0.5% over a
 /// city's extent), so that distances are a subtraction and a square root.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,7 +3,7 @@
 use allot_solvers::matching::Seed;
 
 use super::{FairInput, FairSolved, Fairs, Mechanism, Params, Precedence};
-use crate::allocation::{Allocation, Result, monte_carlo};
+use crate::allocation::{Allocation, Comparison, Lottery, Result, monte_carlo};
 
 /// What one allocation achieved.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,11 +29,7 @@ pub fn stats(input: &FairInput, solved: &FairSolved) -> Stats {
 }
 
 /// The statistics of another assignment (pool-list positions) of the same market.
-pub(super) fn stats_with(
-    input: &FairInput,
-    solved: &FairSolved,
-    position: &[Option<u32>],
-) -> Stats {
+pub fn stats_with(input: &FairInput, solved: &FairSolved, position: &[Option<u32>]) -> Stats {
     let mut s = Stats {
         applicants_per_tier: [0; 3],
         placed_per_tier: [0; 3],
@@ -103,4 +99,54 @@ pub fn compare_draws(
             Ok((mechanism, all))
         })
         .collect()
+}
+
+/// The figures planners compare fair mechanisms on, as a table: `mechanisms` (none: all three)
+/// under `lottery`.
+pub fn comparison(
+    input: &FairInput,
+    mechanisms: &[Mechanism],
+    precedence: Precedence,
+    lottery: &Lottery,
+) -> Result<Comparison> {
+    let mechanisms = if mechanisms.is_empty() {
+        &Mechanism::ALL[..]
+    } else {
+        mechanisms
+    };
+    let columns = (mechanisms.iter())
+        .map(|&mechanism| {
+            let params = Params {
+                mechanism,
+                precedence,
+            };
+            Ok((
+                mechanism.name(),
+                lottery.each::<Fairs, _>(input, &params, stats)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ranks = (columns.iter().flat_map(|(_, s)| s))
+        .map(|s| s.rank_counts.len())
+        .max()
+        .unwrap_or(0);
+    let mut labels = vec!["placed".to_owned()];
+    labels.extend((0..3).map(|t| format!("  tier {t} ({})", super::TIERS[t])));
+    labels.extend((1..=ranks).map(|r| format!("at choice {r}")));
+    labels.extend(["not placed", "sum of rank²", "solve seconds"].map(String::from));
+    let figures = |s: &Stats| {
+        let mut v = vec![s.placed() as f64];
+        v.extend(s.placed_per_tier.iter().map(|&n| n as f64));
+        v.extend((0..ranks).map(|r| s.rank_counts.get(r).copied().unwrap_or(0) as f64));
+        v.extend([s.unplaced as f64, s.rank2_sum as f64, s.solve_seconds]);
+        v
+    };
+    Ok(Comparison {
+        title: format!("{} applicants", input.applicants.len()),
+        labels,
+        columns: (columns.into_iter())
+            .map(|(name, runs)| (name.to_owned(), runs.iter().map(figures).collect()))
+            .collect(),
+        draws: lottery.draws(),
+    })
 }

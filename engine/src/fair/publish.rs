@@ -1,8 +1,15 @@
-//! The files of a fair run: `assignment.csv`, `cutoffs.csv`, `waitlist.csv`, `summary.json`.
+//! The published results of a fair run: `assignment.csv`, `cutoffs.csv`, `waitlist.csv` and
+//! `summary.json`.
+//!
+//! [`FairTables`] is the one definition of those files: built from a solved run (by the engine's
+//! publisher, or by the API's `GetResults` for the run's current state) and written by
+//! [`FairTables::write`] wherever the rows came from (the CLI writes what the API sent).
 
 use serde_json::json;
 
-use super::{FairFiles, FairInput, FairSolved, Fairs};
+use super::compare::Stats;
+use super::{FairFiles, FairInput, FairSolved, FairState, Fairs};
+use crate::allocation::PublishedTables;
 use crate::allocation::{OutputDir, Publish, Result, RunInfo, key_parts, rank_table};
 
 /// Publishes a fair run, with rows in the order of the input files.
@@ -35,82 +42,243 @@ pub(super) fn waitlist<'m>(
         .map(|(i, key, _)| (i, key))
 }
 
+/// Where an applicant trades: a row of `assignment.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentRow {
+    pub applicant: String,
+    /// The fair, the pool's category and the fair's 1-based rank in the applicant's list.
+    pub placed: Option<(String, String, u32)>,
+}
+
+/// A pool's figures: a row of `cutoffs.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutoffRow {
+    pub fair: String,
+    pub district: String,
+    pub category: String,
+    pub stalls: u32,
+    pub placed: u32,
+    /// (tier, lottery) of the last admitted, when the pool is full.
+    pub cutoff: Option<(u32, u64)>,
+}
+
+/// A place on a pool's waitlist: a row of `waitlist.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitlistRow {
+    pub fair: String,
+    pub category: String,
+    /// 1-based.
+    pub position: u32,
+    pub applicant: String,
+    pub tier: u32,
+    pub lottery: u64,
+}
+
+/// The three tables of a fair run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FairTables {
+    pub assignment: Vec<AssignmentRow>,
+    pub cutoffs: Vec<CutoffRow>,
+    pub waitlist: Vec<WaitlistRow>,
+}
+
+impl FairTables {
+    /// The tables of `state` (the run's outcome with any changes replayed), with applicants and
+    /// pools in the given orders (the files', or canonical).
+    pub fn of(
+        input: &FairInput,
+        solved: &FairSolved,
+        state: &FairState,
+        applicant_order: impl IntoIterator<Item = u32>,
+        pool_order: impl IntoIterator<Item = u32> + Clone,
+    ) -> Self {
+        let assignment = applicant_order
+            .into_iter()
+            .map(|i| {
+                let pool = state.pool_of(solved, i);
+                let rank = state.position[i as usize].map(|at| solved.rank_at(i, at));
+                AssignmentRow {
+                    applicant: input.applicants[i as usize].id.clone(),
+                    placed: pool.zip(rank).map(|(p, rank)| {
+                        let category = input.pools[p as usize].category.clone();
+                        (input.fair_of(p).to_owned(), category, rank)
+                    }),
+                }
+            })
+            .collect();
+        let mut placed = vec![0u32; input.pools.len()];
+        for i in 0..input.applicants.len() as u32 {
+            if let Some(p) = state.pool_of(solved, i) {
+                placed[p as usize] += 1;
+            }
+        }
+        let cutoffs = pool_order
+            .clone()
+            .into_iter()
+            .map(|p| {
+                let pool = &input.pools[p as usize];
+                let fair = &input.fairs[pool.fair as usize];
+                CutoffRow {
+                    fair: fair.id.clone(),
+                    district: fair.district.clone(),
+                    category: pool.category.clone(),
+                    stalls: pool.stalls,
+                    placed: placed[p as usize],
+                    cutoff: solved.cutoffs[p as usize].map(key_parts),
+                }
+            })
+            .collect();
+        let mut waiting = Vec::new();
+        for p in pool_order {
+            let pool = &input.pools[p as usize];
+            let eligible =
+                waitlist(solved, &state.position, p).filter(|&(i, _)| !state.withdrawn[i as usize]);
+            for (k, (i, key)) in eligible.enumerate() {
+                let (tier, lottery) = key_parts(key);
+                waiting.push(WaitlistRow {
+                    fair: input.fair_of(p).to_owned(),
+                    category: pool.category.clone(),
+                    position: k as u32 + 1,
+                    applicant: input.applicants[i as usize].id.clone(),
+                    tier,
+                    lottery,
+                });
+            }
+        }
+        FairTables {
+            assignment,
+            cutoffs,
+            waitlist: waiting,
+        }
+    }
+}
+
+impl PublishedTables for FairTables {
+    type Files = FairFiles;
+
+    /// Tables built in canonical order (`of` on `0..n`, as the API sends them), in the order of
+    /// the files they were read from.
+    fn in_file_order(self, files: &FairFiles) -> Self {
+        let mut assignment: Vec<Option<AssignmentRow>> =
+            self.assignment.into_iter().map(Some).collect();
+        let mut cutoffs: Vec<Option<CutoffRow>> = self.cutoffs.into_iter().map(Some).collect();
+        let mut waiting: std::collections::HashMap<(String, String), Vec<WaitlistRow>> =
+            std::collections::HashMap::new();
+        for row in self.waitlist {
+            let key = (row.fair.clone(), row.category.clone());
+            waiting.entry(key).or_default().push(row);
+        }
+        let mut tables = FairTables::default();
+        for &i in &files.applicant_order {
+            tables.assignment.extend(assignment[i as usize].take());
+        }
+        for &p in &files.pool_order {
+            if let Some(row) = cutoffs[p as usize].take() {
+                let key = (row.fair.clone(), row.category.clone());
+                tables
+                    .waitlist
+                    .extend(waiting.remove(&key).unwrap_or_default());
+                tables.cutoffs.push(row);
+            }
+        }
+        tables
+    }
+
+    /// Writes `assignment.csv`, `cutoffs.csv` and `waitlist.csv` into `dir`.
+    fn write(&self, dir: &mut OutputDir) -> Result<()> {
+        let header = ["applicant", "fair", "category", "rank"];
+        dir.write_csv("assignment.csv", &header, |w| {
+            for row in &self.assignment {
+                match &row.placed {
+                    Some((fair, category, rank)) => {
+                        w.write_record([&row.applicant, fair, category, &rank.to_string()])?
+                    }
+                    None => w.write_record([row.applicant.as_str(), "", "", ""])?,
+                }
+            }
+            Ok(())
+        })?;
+        let header = [
+            "fair", "district", "category", "stalls", "placed", "tier", "lottery",
+        ];
+        dir.write_csv("cutoffs.csv", &header, |w| {
+            for row in &self.cutoffs {
+                let (tier, lottery) = match row.cutoff {
+                    Some((t, l)) => (t.to_string(), l.to_string()),
+                    None => (String::new(), String::new()),
+                };
+                w.write_record([
+                    &row.fair,
+                    &row.district,
+                    &row.category,
+                    &row.stalls.to_string(),
+                    &row.placed.to_string(),
+                    &tier,
+                    &lottery,
+                ])?;
+            }
+            Ok(())
+        })?;
+        let header = [
+            "fair",
+            "category",
+            "position",
+            "applicant",
+            "tier",
+            "lottery",
+        ];
+        dir.write_csv("waitlist.csv", &header, |w| {
+            for row in &self.waitlist {
+                w.write_record([
+                    &row.fair,
+                    &row.category,
+                    &row.position.to_string(),
+                    &row.applicant,
+                    &row.tier.to_string(),
+                    &row.lottery.to_string(),
+                ])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The content of `summary.json`: the run's fields ([`RunInfo::summary`]) and the fair's
+/// figures.
+pub fn summary(
+    info: &RunInfo,
+    stats: &Stats,
+    applicants: u64,
+    stalls: u64,
+    lottery_given: bool,
+) -> serde_json::Value {
+    let mut summary = info.summary(lottery_given);
+    let fill_rate = if stalls == 0 {
+        0.0
+    } else {
+        stats.placed() as f64 / stalls as f64
+    };
+    let fields = [
+        ("applicants", json!(applicants)),
+        ("applicants_per_tier", json!(stats.applicants_per_tier)),
+        ("stalls", json!(stalls)),
+        ("placed", json!(stats.placed())),
+        ("placed_per_tier", json!(stats.placed_per_tier)),
+        ("unplaced", json!(stats.unplaced)),
+        ("rank_counts", rank_table(&stats.rank_counts)),
+        ("rank2_sum", json!(stats.rank2_sum)),
+        ("fill_rate", json!(fill_rate)),
+    ];
+    summary.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    summary.into()
+}
+
 impl Publish<Fairs> for FairPublisher {
     fn files(&self, input: &FairInput, solved: &FairSolved, dir: &mut OutputDir) -> Result<()> {
-        dir.write_csv(
-            "assignment.csv",
-            &["applicant", "fair", "category", "rank"],
-            |w| {
-                for &i in &self.applicant_order {
-                    let a = &input.applicants[i as usize];
-                    match solved.pool_of(i) {
-                        Some(p) => w.write_record([
-                            a.id.as_str(),
-                            input.fair_of(p),
-                            &input.pools[p as usize].category,
-                            &solved.rank_of(i).unwrap_or(0).to_string(),
-                        ])?,
-                        None => w.write_record([a.id.as_str(), "", "", ""])?,
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        let loads = loads(solved);
-        dir.write_csv(
-            "cutoffs.csv",
-            &[
-                "fair", "district", "category", "stalls", "placed", "tier", "lottery",
-            ],
-            |w| {
-                for &p in &self.pool_order {
-                    let pool = &input.pools[p as usize];
-                    let fair = &input.fairs[pool.fair as usize];
-                    let (tier, lottery) = match solved.cutoffs[p as usize].map(key_parts) {
-                        Some((t, l)) => (t.to_string(), l.to_string()),
-                        None => (String::new(), String::new()),
-                    };
-                    w.write_record([
-                        fair.id.as_str(),
-                        &fair.district,
-                        &pool.category,
-                        &pool.stalls.to_string(),
-                        &loads[p as usize].to_string(),
-                        &tier,
-                        &lottery,
-                    ])?;
-                }
-                Ok(())
-            },
-        )?;
-        dir.write_csv(
-            "waitlist.csv",
-            &[
-                "fair",
-                "category",
-                "position",
-                "applicant",
-                "tier",
-                "lottery",
-            ],
-            |w| {
-                for &p in &self.pool_order {
-                    let pool = &input.pools[p as usize];
-                    for (k, (i, key)) in waitlist(solved, &solved.position, p).enumerate() {
-                        let (tier, lottery) = key_parts(key);
-                        w.write_record([
-                            input.fair_of(p),
-                            &pool.category,
-                            &(k + 1).to_string(),
-                            &input.applicants[i as usize].id,
-                            &tier.to_string(),
-                            &lottery.to_string(),
-                        ])?;
-                    }
-                }
-                Ok(())
-            },
-        )
+        let state = FairState::new(solved);
+        let applicants = self.applicant_order.iter().copied();
+        let pools = self.pool_order.iter().copied();
+        FairTables::of(input, solved, &state, applicants, pools).write(dir)
     }
 
     fn summary(
@@ -120,40 +288,16 @@ impl Publish<Fairs> for FairPublisher {
         info: &RunInfo,
     ) -> Result<serde_json::Value> {
         let stats = super::compare::stats(input, solved);
-        let stalls = input.total_stalls();
-        let mut summary = info.summary(input.lottery_given);
-        let fill_rate = if stalls == 0 {
-            0.0
-        } else {
-            stats.placed() as f64 / stalls as f64
-        };
-        let fields = [
-            ("applicants", json!(input.applicants.len())),
-            ("applicants_per_tier", json!(stats.applicants_per_tier)),
-            ("stalls", json!(stalls)),
-            ("placed", json!(stats.placed())),
-            ("placed_per_tier", json!(stats.placed_per_tier)),
-            ("unplaced", json!(stats.unplaced)),
-            ("rank_counts", rank_table(&stats.rank_counts)),
-            ("rank2_sum", json!(stats.rank2_sum)),
-            ("fill_rate", json!(fill_rate)),
-        ];
-        summary.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        Ok(summary.into())
+        Ok(summary(
+            info,
+            &stats,
+            input.applicants.len() as u64,
+            input.total_stalls(),
+            input.lottery_given,
+        ))
     }
 
     fn solve_seconds(&self, solved: &FairSolved) -> f64 {
         solved.solve_seconds
     }
-}
-
-/// Stalls taken per pool.
-pub(super) fn loads(solved: &FairSolved) -> Vec<u32> {
-    let mut load = vec![0u32; solved.market.num_schools()];
-    for i in 0..solved.position.len() as u32 {
-        if let Some(p) = solved.pool_of(i) {
-            load[p as usize] += 1;
-        }
-    }
-    load
 }

@@ -4,7 +4,7 @@ use allot_solvers::matching::{Matching, Seed};
 
 use super::solve::reserves;
 use super::{Mechanism, Params, ReserveOrder, SchoolInput, SchoolSolved, Schools, TieBreaking};
-use crate::allocation::{Allocation, Error, Result, monte_carlo};
+use crate::allocation::{Allocation, Comparison, Error, Lottery, Result, monte_carlo};
 
 /// What one allocation achieved.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,4 +117,63 @@ pub fn compare_draws(
             Ok((m, all.into_iter().collect::<Result<Vec<_>>>()?))
         })
         .collect()
+}
+
+/// The figures planners compare school mechanisms on, as a table: `mechanisms` (none: all
+/// five, or with reserves the three that support them) under `lottery`.
+pub fn comparison(
+    input: &SchoolInput,
+    mechanisms: &[Mechanism],
+    tie_breaking: TieBreaking,
+    reserve_order: ReserveOrder,
+    lottery: &Lottery,
+) -> Result<Comparison> {
+    let all: Vec<Mechanism> = (Mechanism::ALL.into_iter())
+        .filter(|m| input.reserves.is_empty() || m.supports_reserves())
+        .collect();
+    let mechanisms = if mechanisms.is_empty() {
+        &all[..]
+    } else {
+        mechanisms
+    };
+    let columns = (mechanisms.iter())
+        .map(|&m| {
+            check_reserves(input, m)?;
+            let p = params(m, tie_breaking, reserve_order);
+            let runs = lottery.each::<Schools, _>(input, &p, stats)?;
+            Ok((m.name(), runs.into_iter().collect::<Result<Vec<_>>>()?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ranks = (columns.iter().flat_map(|(_, s)| s))
+        .map(|s| s.rank_counts.len())
+        .max()
+        .unwrap_or(0);
+    let mut labels = vec!["assigned".to_owned()];
+    labels.extend((1..=ranks).map(|r| format!("at choice {r}")));
+    let last = [
+        "unassigned",
+        "blocking pairs",
+        "justified envy",
+        "solve seconds",
+    ];
+    labels.extend(last.map(String::from));
+    let figures = |s: &Stats| {
+        let mut v = vec![s.assigned as f64];
+        v.extend((0..ranks).map(|r| s.rank_counts.get(r).copied().unwrap_or(0) as f64));
+        v.extend([
+            s.unassigned as f64,
+            s.blocking_pairs as f64,
+            s.justified_envy as f64,
+            s.solve_seconds,
+        ]);
+        v
+    };
+    Ok(Comparison {
+        title: format!("{} students", input.students.len()),
+        labels,
+        columns: (columns.into_iter())
+            .map(|(name, runs)| (name.to_owned(), runs.iter().map(figures).collect()))
+            .collect(),
+        draws: lottery.draws(),
+    })
 }

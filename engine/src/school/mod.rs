@@ -45,9 +45,12 @@ mod publish;
 mod read;
 mod solve;
 
-pub use compare::{Stats, compare, compare_draws, stats};
+pub use compare::{Stats, compare, compare_draws, comparison, stats};
 pub use explain::explain;
-pub use publish::SchoolPublisher;
+pub use publish::{
+    BlockCutoffRow, InputFigures, SchoolAssignmentRow, SchoolCutoffRow, SchoolPublisher,
+    SchoolTables, summary,
+};
 pub use read::{SchoolFiles, SchoolPaths, read, read_tables};
 
 use allot_solvers::matching::{Market, Seed};

@@ -1,20 +1,201 @@
-//! What the fair and school commands share: beacon options, the progress display, printing a
-//! verification.
+//! The commands every allocation domain has, written once over [`Domain`]: run files or a
+//! server's window (submit, close, run, fetch the results, publish the folder), results, verify,
+//! explain and compare; and the beacon options and the progress display.
+//!
+//! Every command but `compare` is one implementation against the API ([`Session`]): in process
+//! over the data folder, or on a server with `--server`. A domain module (`fair.rs`,
+//! `school.rs`) gives its files, parameters, help texts and any commands of its own.
 
-use std::io::IsTerminal;
-use std::time::Duration;
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
 
-use allot_engine::allocation::{Beacon, Distribution, RunInfo, Stage, Verification};
+use allot_engine::allocation::{
+    self as engine, Allocation, Beacon, Comparison, Lottery, OutputDir, PublishedTables,
+    check_lottery, set_digest, window_id,
+};
+use allot_engine::fs::DataDir;
+use allot_service::proto::v1 as pb;
+use allot_service::render::allocation::{self as render, RunFigures as _};
+use allot_service::rpc::allocation::{AllocationClient, run_info};
 use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::api::{self, Flag, Local, RemoteArgs, Session};
+use super::progress::Progress;
+
+/// A domain's side of the shared commands: its files, its parameters, its figures and its help
+/// (its calls are [`AllocationClient`]'s).
+pub trait Domain: Debug + Copy + Sized + 'static {
+    type Engine: AllocationClient<Tables: PublishedTables<Files = Self::Files>>;
+    /// The command's name: `fair`, `school`.
+    const WORD: &'static str;
+    /// What its outcome decisions are called: `outcomes`, `assignments`.
+    const OUTCOMES: &'static str;
+    /// The explained participant's argument: `APPLICANT`, `STUDENT`.
+    const PARTICIPANT: &'static str;
+    /// The default actor of the decisions a command logs.
+    const ACTOR: &'static str;
+    const HELP: Help;
+
+    /// The input files' flags.
+    type Input: Args + Debug;
+    type Files;
+    /// The mechanism, as the command line names it.
+    type Mechanism: ValueEnum + Copy + Debug + Send + Sync + 'static;
+    /// The run's other parameters.
+    type Rules: Args + Copy + Debug;
+    /// Commands of this domain alone.
+    type More: Subcommand + Debug;
+
+    fn read(input: &Self::Input) -> Result<Self::Files>;
+    fn input(files: &Self::Files) -> &Input<Self>;
+    fn engine_params(params: ParamArgs<Self>) -> <Self::Engine as Allocation>::Params;
+
+    /// Why the lottery numbers of a comparison are drawn, or `None` when the input has its own.
+    fn drawn(input: &Input<Self>, rules: Self::Rules) -> Option<&'static str>;
+    /// The mechanisms (all when none is named) side by side under `lottery`.
+    fn comparison(
+        input: &Input<Self>,
+        mechanisms: &[Self::Mechanism],
+        rules: Self::Rules,
+        lottery: &Lottery,
+    ) -> engine::Result<Comparison>;
+
+    fn more(command: Self::More, data: &Path, remote: &RemoteArgs) -> Result<()>;
+}
+
+/// The help texts that differ between domains.
+pub struct Help {
+    pub run: &'static str,
+    pub run_long: &'static str,
+    pub run_example: &'static str,
+    pub explain: &'static str,
+    pub compare: &'static str,
+    pub compare_example: &'static str,
+}
+
+type Input<D> = <<D as Domain>::Engine as Allocation>::Input;
+type Tables<D> = <<D as Domain>::Engine as AllocationClient>::Tables;
+
+#[derive(Debug, Subcommand)]
+pub enum Command<D: Domain> {
+    #[command(about = D::HELP.run, long_about = D::HELP.run_long, after_help = D::HELP.run_example)]
+    Run(RunArgs<D>),
+
+    /// Close an application window whose applications came in through the API (e.g. the
+    /// generated `dev-fairs` or `dev-schools` of `allot serve --dev`) and run it.
+    RunWindow(RunWindowArgs<D>),
+
+    /// Write a run's results (in its current state, after any withdrawals) into a new folder.
+    Results {
+        /// The run (entry index or id prefix); default: the latest run.
+        #[arg(long, value_name = "RUN")]
+        run: Option<String>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+
+    /// Re-run a logged run from its stored input, logged seed and parameters; compare the
+    /// outcome digest and every logged outcome. RUN: the run entry's index, or hex digits of
+    /// its id.
+    Verify { run: String },
+
+    #[command(about = D::HELP.explain)]
+    Explain {
+        #[arg(value_name = D::PARTICIPANT)]
+        participant: String,
+        /// The run (entry index or id prefix); default: the latest run.
+        #[arg(long, value_name = "RUN")]
+        run: Option<String>,
+    },
+
+    #[command(about = D::HELP.compare, after_help = D::HELP.compare_example)]
+    Compare(CompareArgs<D>),
+
+    #[command(flatten)]
+    More(D::More),
+}
+
+/// The run's parameters.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ParamArgs<D: Domain> {
+    #[arg(long, value_enum, default_value = "da")]
+    pub mechanism: D::Mechanism,
+    #[command(flatten)]
+    pub rules: D::Rules,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs<D: Domain> {
+    #[command(flatten)]
+    input: D::Input,
+    #[command(flatten)]
+    params: ParamArgs<D>,
+    /// The folder to create with the results.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    beacon: BeaconArgs,
+    /// Who asked (logged as the actor of every decision).
+    #[arg(long, env = "ALLOT_ACTOR", default_value = D::ACTOR)]
+    actor: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunWindowArgs<D: Domain> {
+    /// The application window.
+    #[arg(long)]
+    window: String,
+    #[command(flatten)]
+    params: ParamArgs<D>,
+    #[command(flatten)]
+    beacon: BeaconArgs,
+    /// The folder to create with the results (it must not exist yet, or be empty; it appears
+    /// complete or not at all).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Who asked (logged as the actor of every decision).
+    #[arg(long, env = "ALLOT_ACTOR", default_value = D::ACTOR)]
+    actor: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs<D: Domain> {
+    #[command(flatten)]
+    input: D::Input,
+    #[command(flatten)]
+    rules: D::Rules,
+    /// The mechanisms to compare (default: all; for schools with reserves, the three that
+    /// support them).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    mechanisms: Vec<D::Mechanism>,
+    /// Draw N lotteries and report each figure's mean and 5th-95th percentiles. The draws'
+    /// seeds derive from SHA-256(set digest || beacon value) (an empty beacon without --beacon).
+    #[arg(long, value_name = "N")]
+    draws: Option<u64>,
+    #[command(flatten)]
+    beacon: BeaconArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The request fields the shared commands send, by the flags or arguments they came from.
+const FLAGS: &[Flag] = &[
+    ("request.applicant", ""),
+    ("request.student", ""),
+    ("request.run", "--run"),
+    ("request.window", "--window"),
+    ("request.beacon", "--beacon"),
+    ("request.mechanism", "--mechanism"),
+];
 
 /// The public randomness beacon, for inputs without lottery numbers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BeaconArgs {
-    /// The beacon value published after the application window closed, in hex. Lottery numbers
-    /// are drawn from SHA-256(digest of the closed application set || this value). Required
-    /// exactly when the input has no `lottery` column.
+    /// The beacon value published after the application window closed, in hex (16 to 512 bytes).
+    /// Lottery numbers are drawn from SHA-256(digest of the closed application set || this
+    /// value). Required exactly when the input has no `lottery` column.
     #[arg(long, value_name = "HEX")]
     pub beacon: Option<String>,
     /// Who published the beacon value (logged with it).
@@ -48,204 +229,200 @@ impl BeaconArgs {
     }
 }
 
-/// A progress display on stderr, only when stderr is a terminal.
-pub struct Progress {
-    bar: Option<ProgressBar>,
-}
-
-impl Progress {
-    pub fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(Stage::ALL.len() as u64 + 1);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar.set_message("reading the input");
-            bar
-        });
-        Progress { bar }
-    }
-
-    pub fn stage(&mut self, stage: Stage) {
-        if let Some(bar) = &self.bar {
-            let at = Stage::ALL.iter().position(|&s| s == stage).unwrap_or(0);
-            bar.set_position(at as u64 + 1);
-            bar.set_message(stage.describe());
+/// Runs one of the shared commands (or one of the domain's own).
+pub fn run<D: Domain>(command: Command<D>, data: &Path, remote: &RemoteArgs) -> Result<()> {
+    match command {
+        Command::Run(args) => run_files(remote, data, args),
+        Command::RunWindow(args) => {
+            let beacon = args.beacon.beacon()?;
+            if let Some(out) = &args.out {
+                check_out(out)?;
+            }
+            let session = session(remote, data, Local::write(&args.actor))?;
+            let progress = Progress::steps(5, "reading the input");
+            let run = run_window::<D>(&session, &args.window, args.params, beacon, &progress)?;
+            match &args.out {
+                Some(out) => publish::<D>(&session, &run, out, |tables| tables),
+                None => Ok(()),
+            }
         }
-    }
-
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        Command::Results { run, out } => {
+            let session = session(remote, data, Local::READ)?;
+            check_out(&out)?;
+            let run = find_run::<D>(&session, run.as_deref())?;
+            publish::<D>(&session, &run, &out, |tables| tables)
         }
+        Command::Verify { run } => {
+            let session = session(remote, data, Local::READ)?;
+            verify::<D>(&session, &run)
+        }
+        Command::Explain { participant, run } => {
+            let session = session(remote, data, Local::READ)?;
+            let id = find_run::<D>(&session, run.as_deref())?.run_id;
+            let lines = session.answer(D::Engine::explain(session.api(), id, participant))?;
+            lines.iter().for_each(|line| println!("{line}"));
+            Ok(())
+        }
+        Command::Compare(args) => {
+            remote.refuse("compare works on files alone")?;
+            let beacon = args.beacon.beacon()?;
+            let files = D::read(&args.input)?;
+            let input = D::input(&files);
+            let lottery = Lottery::choose(
+                &set_digest::<D::Engine>(input),
+                D::drawn(input, args.rules),
+                beacon.as_ref().map(|b| &b.value[..]),
+                args.draws,
+            )?;
+            let comparison = D::comparison(input, &args.mechanisms, args.rules, &lottery)?;
+            match args.json {
+                true => println!("{}", render::comparison_json(&comparison)),
+                false => print!("{}", render::comparison_text(&comparison)),
+            }
+            Ok(())
+        }
+        Command::More(command) => D::more(command, data, remote),
     }
 }
 
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.finish();
-    }
+/// Opens the session the shared commands use.
+pub fn session(remote: &RemoteArgs, data: &Path, local: Local<'_>) -> Result<Session> {
+    Ok(api::open(remote, data, local)?.names(FLAGS))
 }
 
-/// Prints where a published run is in the log and on disk; `what` names its outcomes.
-pub fn print_published(info: &RunInfo, out: &std::path::Path, what: &str) {
-    println!(
-        "logged: window closed at entry {}{}, run at entry {} with its {} {what} (run id {})",
-        info.closed_index,
-        info.seed_index
-            .map(|i| format!(", seed drawn at entry {i}"))
-            .unwrap_or_default(),
-        info.index,
-        info.run.counts.participants,
-        info.id
-    );
-    println!("results in {}", out.display());
-}
-
-/// Prints a verification; fails when a check failed.
-pub fn report(v: &Verification) -> Result<()> {
-    let run = &v.run;
-    println!(
-        "run {}: {} {} run of {} participants, logged {} by {}",
-        run.label(),
-        run.run.domain.name().to_lowercase(),
-        run.run.mechanism,
-        run.run.counts.participants,
-        run.time,
-        run.actor
-    );
-    for check in &v.checks {
-        let mark = if check.ok { "ok  " } else { "FAIL" };
-        println!("{mark} {:<15} {}", check.name, check.detail);
-    }
-    let failed = v.checks.iter().filter(|c| !c.ok).count();
-    if failed > 0 {
+/// `run` on files: checks everything before anything is sent, submits the applications to the
+/// window the set's digest names (once: a window closed before is run again), closes it, runs
+/// it and publishes the results into `out`.
+fn run_files<D: Domain>(remote: &RemoteArgs, data: &Path, args: RunArgs<D>) -> Result<()> {
+    let (params, out) = (args.params, &args.out);
+    let beacon = args.beacon.beacon()?;
+    let progress = Progress::steps(5, "reading the input");
+    let files = D::read(&args.input)?;
+    let input = D::input(&files);
+    // Nothing is opened, sent or written for a request that cannot run.
+    check_lottery::<D::Engine>(input, &D::engine_params(params), beacon.as_ref())?;
+    check_out(out)?;
+    let digest = set_digest::<D::Engine>(input);
+    let window = window_id(<D::Engine as Allocation>::DOMAIN, &digest);
+    let session = session(remote, data, Local::write(&args.actor))?;
+    progress.step("submitting the applications");
+    let closed = match session.run(D::Engine::close(session.api(), &window)) {
+        Ok(closed) => closed,
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            session.answer(D::Engine::submit(session.api(), &window, input))?;
+            progress.step("closing the application window");
+            session.answer(D::Engine::close(session.api(), &window))?
+        }
+        Err(status) => return Err(session.error(status).into()),
+    };
+    if closed.set_digest != digest.0 {
         bail!(
-            "run {} does not verify: {failed} check(s) failed",
-            run.label()
+            "window {window} holds another application set (digest {}); its applications were \
+             not all submitted",
+            hex::encode(&closed.set_digest)
         );
     }
-    println!("run {} verifies", run.label());
+    let run = run_window::<D>(&session, &window, params, beacon, &progress)?;
+    progress.step("publishing the results");
+    publish::<D>(&session, &run, out, |tables| tables.in_file_order(&files))
+}
+
+/// Closes a window and runs it; prints the run.
+fn run_window<D: Domain>(
+    session: &Session,
+    window: &str,
+    params: ParamArgs<D>,
+    beacon: Option<Beacon>,
+    progress: &Progress,
+) -> Result<pb::RunRecord> {
+    let api = session.api();
+    progress.step("closing the application window");
+    let closed = session.answer(D::Engine::close(api, window))?;
+    println!(
+        "window {window}: {} applications, closed at entry {} (set digest {})",
+        closed.applications,
+        closed.log_index,
+        hex::encode(&closed.set_digest)
+    );
+    progress.step("allocating and logging every outcome");
+    let beacon = beacon.map(|b| pb::Beacon {
+        source: b.source,
+        round: b.round,
+        value: b.value,
+    });
+    let request = D::Engine::run_request(window, &D::engine_params(params), beacon);
+    let (run, summary) = session.answer(D::Engine::run(api, request))?;
+    println!("{}", summary.figures(&run));
+    println!(
+        "logged: window closed at entry {}{}, run at entry {} with its {} {}",
+        run.closed_index.unwrap_or(closed.log_index),
+        run.seed_index
+            .map(|i| format!(", seed drawn at entry {i}"))
+            .unwrap_or_default(),
+        run.log_index,
+        run.participants,
+        D::OUTCOMES
+    );
+    println!("run id {}", hex::encode(&run.run_id));
+    Ok(run)
+}
+
+/// Fetches a run's results and writes them, with `summary.json`, into a new folder `out`;
+/// `order` puts the tables (canonical as they come) in the order to write.
+fn publish<D: Domain>(
+    session: &Session,
+    run: &pb::RunRecord,
+    out: &Path,
+    order: impl FnOnce(Tables<D>) -> Tables<D>,
+) -> Result<()> {
+    let results = D::Engine::results(session.api(), run.run_id.clone());
+    let (summary, tables) = session.answer(results)?;
+    let tables = order(tables);
+    let info = run_info::<D::Engine>(run, D::Engine::solve_seconds(&summary))
+        .map_err(|status| session.error(status))?;
+    let mut json = D::Engine::summary_json(&info, &summary);
+    if run.closed_index.is_none()
+        && let Some(fields) = json.as_object_mut()
+    {
+        // Not known to `GetRun`: left out rather than guessed.
+        fields.remove("closed_index");
+        fields.remove("seed_index");
+    }
+    let folder = session
+        .log()
+        .map_or_else(|| DataDir::new(Path::new(".")), |log| log.data_dir());
+    let mut dir = OutputDir::create(&folder, out)?;
+    tables.write(&mut dir)?;
+    dir.write("summary.json", |w| {
+        serde_json::to_writer_pretty(&mut *w, &json).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })?;
+    let out = dir.commit()?;
+    println!("results in {}", out.display());
     Ok(())
 }
 
-/// Mechanisms side by side on one input.
-pub struct Comparison {
-    /// E.g. "20000 applicants".
-    pub title: String,
-    /// The figures' names; a label `solve seconds` is printed with 4 decimals.
-    pub labels: Vec<String>,
-    /// Per mechanism: its name and, per allocation (one, or one per draw), its figures in the
-    /// order of `labels`.
-    pub columns: Vec<(String, Vec<Vec<f64>>)>,
-    /// `Some(n)` for n lottery draws per mechanism.
-    pub draws: Option<u64>,
+/// The run named on the command line: an entry index, an id prefix, or the latest.
+pub fn find_run<D: Domain>(session: &Session, run: Option<&str>) -> Result<pb::RunRecord> {
+    let run = run.unwrap_or_default().to_owned();
+    Ok(session.answer(D::Engine::get_run(session.api(), run))?)
 }
 
-impl Comparison {
-    /// Prints a table (or one JSON object): one column per mechanism; with draws each figure's
-    /// mean and 5th-95th percentiles.
-    pub fn print(&self, as_json: bool) {
-        let cols: Vec<(&str, Vec<Distribution>)> = self
-            .columns
-            .iter()
-            .map(|(name, runs)| {
-                let dists = (0..self.labels.len())
-                    .map(|f| Distribution::of(runs.iter().map(|v| v[f])))
-                    .collect();
-                (name.as_str(), dists)
-            })
-            .collect();
-        if as_json {
-            let mechanisms: serde_json::Map<String, serde_json::Value> = cols
-                .iter()
-                .map(|(name, dists)| {
-                    let figures: serde_json::Map<String, serde_json::Value> = self
-                        .labels
-                        .iter()
-                        .zip(dists)
-                        .map(|(l, d)| {
-                            let value = match self.draws {
-                                None => json!(d.mean),
-                                Some(_) => json!(d),
-                            };
-                            (l.trim().to_owned(), value)
-                        })
-                        .collect();
-                    ((*name).to_owned(), figures.into())
-                })
-                .collect();
-            let out = json!({ "title": self.title, "draws": self.draws, "mechanisms": mechanisms });
-            println!("{out}");
-            return;
-        }
-        match self.draws {
-            None => println!("{}, one allocation per mechanism", self.title),
-            Some(n) => println!(
-                "{}, {n} lottery draws per mechanism: mean [5th-95th percentile]",
-                self.title
-            ),
-        }
-        let width = 26;
-        let cell = if self.draws.is_some() { 28 } else { 12 };
-        print!("{:width$}", "");
-        for (name, _) in &cols {
-            print!("{name:>cell$}");
-        }
-        println!();
-        for (f, label) in self.labels.iter().enumerate() {
-            print!("{label:width$}");
-            for (_, dists) in &cols {
-                let d = dists[f];
-                let seconds = label == "solve seconds";
-                let text = match (self.draws, seconds) {
-                    (None, true) => format!("{:.4}", d.mean),
-                    (None, false) => format!("{}", d.mean),
-                    (Some(_), true) => format!("{:.4} [{:.4}-{:.4}]", d.mean, d.p5, d.p95),
-                    (Some(_), false) => format!("{:.1} [{}-{}]", d.mean, d.p5, d.p95),
-                };
-                print!("{text:>cell$}");
-            }
-            println!();
-        }
-    }
+/// Fails, before anything is sent, when `out` cannot be created.
+fn check_out(out: &Path) -> Result<()> {
+    Ok(OutputDir::check_target(&DataDir::new(Path::new(".")), out)?)
 }
 
-/// A beacon as a message.
-pub fn remote_beacon(b: &Beacon) -> allot_service::proto::v1::Beacon {
-    allot_service::proto::v1::Beacon {
-        source: b.source.clone(),
-        round: b.round,
-        value: b.value.clone(),
+/// `verify`: re-runs a logged run; fails when a check failed.
+fn verify<D: Domain>(session: &Session, run: &str) -> Result<()> {
+    let run = find_run::<D>(session, Some(run))?;
+    let v = session.answer(D::Engine::verify(session.api(), run.run_id.clone()))?;
+    print!("{}", render::verification(D::WORD, &run, &v));
+    let label = render::run_label(&run);
+    let failed = v.results.iter().filter(|c| !c.ok).count();
+    if failed > 0 || !v.ok {
+        bail!("run {label} does not verify: {failed} check(s) failed");
     }
-}
-
-/// A run named on the command line, as the API names runs: the 64 hex digits of its id.
-pub fn remote_run_id(run: Option<&str>) -> Result<Vec<u8>> {
-    let Some(run) = run else {
-        bail!(
-            "with --server, name the run by its id: --run followed by the 64 hex digits `run` printed"
-        )
-    };
-    match hex::decode(run.trim()) {
-        Ok(id) if id.len() == 32 => Ok(id),
-        _ => bail!(
-            "with --server, a run is named by the 64 hex digits of its id (entry indices and \
-             prefixes work only on the data folder), not '{run}'"
-        ),
-    }
-}
-
-/// Prints a verification the server made; fails when a check failed.
-pub fn remote_verification(v: allot_service::proto::v1::RunVerification) -> Result<()> {
-    for check in &v.checks {
-        println!("{check}");
-    }
-    if !v.ok {
-        bail!("run at entry {} does not verify: {}", v.log_index, v.detail);
-    }
-    println!("run at entry {} verifies", v.log_index);
+    println!("run {label} verifies");
     Ok(())
 }

@@ -1,28 +1,26 @@
 //! `allot audit ...`: verify the decision log, read it, prove entries, sign and show checkpoints.
 //!
-//! Everything but `checkpoint` reads the folder without its writer lock, so it works while a
-//! server writes. `checkpoint` signs the current tree head, which needs the lock; while another
-//! process holds it, it prints the last checkpoint that process signed.
-//!
-//! With `--server URL` (remote mode) `checkpoint`, `pubkey`, `show`, `export`, `prove`,
-//! `consistency` and `tail` ask a running `allot serve` (role `auditor`) and print exactly what
-//! they print locally; proofs are then always against a checkpoint the server signed. `verify`
-//! re-reads the folder's files and runs only where the data is; `verify-proof` is offline and
-//! never asks a server.
+//! `checkpoint`, `pubkey`, `show`, `export`, `prove`, `consistency` and `tail` are calls to the
+//! `Audit` API: in process over the data folder (read without its writer lock, so they work while
+//! a server writes), or on a server with `--server` (role `auditor`), printing the same. Every
+//! proof is checked against its root before it is printed. `checkpoint` signs the current tree
+//! head, which needs the folder's writer lock; while another process holds it, it prints the last
+//! checkpoint that process signed. `verify` re-reads the folder's files and runs only where the
+//! data is; `verify-proof` is offline and never asks anyone.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use allot_engine::log::proof_file::{Claim, ProofFile};
+use allot_engine::log::proof_file::ProofFile;
 use allot_engine::log::verify::verify;
-use allot_engine::log::{
-    Entry, Error, Hash, Log, LogOptions, RawEntry, SignedCheckpoint, VerifierKey,
-};
+use allot_engine::log::{Error, Log, VerifierKey};
 use allot_service::proto::v1 as pb;
+use allot_service::render::audit as render;
+use allot_service::rpc::session::OpenError;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
-use super::remote::{Remote, RemoteArgs, status_error};
+use super::api::{self, Flag, Local, RemoteArgs, Session};
 
 #[derive(Debug, Args)]
 #[command(
@@ -118,24 +116,26 @@ enum AuditCommand {
     },
 }
 
+/// The request fields of the audit calls, by the arguments they came from.
+const FLAGS: &[Flag] = &[
+    ("request.index", ""),
+    ("request.tree_size", "--size"),
+    ("request.old_size", ""),
+    ("request.new_size", ""),
+    ("request.start", "--from"),
+    ("request.end", "--to"),
+];
+
 pub fn run(args: AuditArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
-    if !matches!(args.command, AuditCommand::VerifyProof { .. })
-        && let Some(remote) = remote.connect()?
-    {
-        return run_remote(args.command, &remote);
-    }
+    let open = |local| Ok::<_, anyhow::Error>(api::open(remote, data, local)?.names(FLAGS));
     match args.command {
-        AuditCommand::Verify => verify_log(data),
-        AuditCommand::Show { index } => show(data, index),
-        AuditCommand::Export { from, to } => export(data, from, to),
-        AuditCommand::Checkpoint { stored } => checkpoint(data, stored),
-        AuditCommand::Pubkey => {
-            let log = read(data)?;
-            println!("{}", log.verifier_key().to_text());
-            Ok(())
+        AuditCommand::Verify => {
+            remote.refuse(
+                "`allot audit verify` re-derives the log from the data folder's files: run it \
+                 where the data is",
+            )?;
+            verify_log(data)
         }
-        AuditCommand::Prove { index, size, out } => prove(data, index, size, out.as_deref()),
-        AuditCommand::Consistency { old, new, out } => consistency(data, old, new, out.as_deref()),
         AuditCommand::VerifyProof {
             file,
             key,
@@ -148,136 +148,153 @@ pub fn run(args: AuditArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
             checkpoint.as_deref(),
             old_checkpoint.as_deref(),
         ),
-        AuditCommand::Tail { count } => tail(data, count),
+        AuditCommand::Checkpoint { stored } => checkpoint(remote, data, stored),
+        AuditCommand::Pubkey => {
+            let session = open(Local::READ)?;
+            println!("{}", checkpoint_answer(&session, false)?.verifier_key);
+            Ok(())
+        }
+        AuditCommand::Show { index } => {
+            let session = open(Local::READ)?;
+            let request = pb::GetEntryRequest { index };
+            let answer = session.call(session.api().audit().get_entry(request))?;
+            let entry = answer.entry.context("the answer has no entry")?;
+            let raw = render::raw_entry(entry).map_err(|s| session.error(s))?;
+            print!("{}", render::entry(&raw)?);
+            Ok(())
+        }
+        AuditCommand::Export { from, to } => {
+            let session = open(Local::READ)?;
+            let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+            let mut line = Vec::new();
+            let request = pb::StreamEntriesRequest {
+                start: from,
+                end: to,
+                follow: false,
+                raw: true,
+            };
+            let open = stream(&session, request, |entry| {
+                // False when stdout is closed (`| head`): the export ends quietly.
+                Ok(out
+                    .write_all(render::export_line(&mut line, entry.index, &entry.data))
+                    .is_ok())
+            })?;
+            if open { flush_quietly(out) } else { Ok(()) }
+        }
+        AuditCommand::Tail { count } => {
+            let session = open(Local::READ)?;
+            let size = checkpoint_answer(&session, false)?.log_size;
+            let mut out = BufWriter::new(io::stdout().lock());
+            let request = pb::StreamEntriesRequest {
+                start: size.saturating_sub(count),
+                end: Some(size),
+                follow: false,
+                raw: true,
+            };
+            let open = stream(&session, request, |entry| {
+                let raw = render::raw_entry(entry).map_err(|s| session.error(s))?;
+                // False when stdout is closed (`| head`): the command ends quietly.
+                Ok(writeln!(out, "{}", render::entry_line(&raw.decode()?)).is_ok())
+            })?;
+            if open { flush_quietly(out) } else { Ok(()) }
+        }
+        AuditCommand::Prove { index, size, out } => {
+            let session = open(Local::READ)?;
+            let key = checkpoint_answer(&session, false)?.verifier_key;
+            let request = pb::GetInclusionProofRequest {
+                index,
+                tree_size: size,
+            };
+            let proof = session.call(session.api().audit().get_inclusion_proof(request))?;
+            let file = render::inclusion_proof(proof, key).map_err(|s| session.error(s))?;
+            let what = format!("the inclusion proof of entry {index} in size {}", file.size);
+            write_proof(&file, out.as_deref(), &what)
+        }
+        AuditCommand::Consistency { old, new, out } => {
+            let session = open(Local::READ)?;
+            let key = checkpoint_answer(&session, false)?.verifier_key;
+            let request = pb::GetConsistencyProofRequest {
+                old_size: old,
+                new_size: Some(new),
+            };
+            let proof = session.call(session.api().audit().get_consistency_proof(request))?;
+            let file = render::consistency_proof(proof, key).map_err(|s| session.error(s))?;
+            let what = format!("the consistency proof from size {old} to {new}");
+            write_proof(&file, out.as_deref(), &what)
+        }
     }
 }
 
-/// Opens the log read-only, telling the operator about anything opening found.
-fn read(data: &Path) -> Result<Log> {
-    let log = Log::open_read_only(data)?;
-    report(&log);
-    Ok(log)
+/// `checkpoint`: signs the current tree head (or, with `stored`, shows the last one). On the
+/// data folder while another process holds its writer lock, shows the last one that process
+/// signed.
+fn checkpoint(remote: &RemoteArgs, data: &Path, stored: bool) -> Result<()> {
+    if remote.server.is_none() && !Log::exists(data) {
+        bail!(Error::NotFound {
+            dir: data.to_owned(),
+            expected: data.join("log/segments")
+        });
+    }
+    let writer = Local {
+        write: !stored,
+        ..Local::READ
+    };
+    let answer = match api::open(remote, data, writer) {
+        Ok(session) => checkpoint_answer(&session, !stored)?,
+        Err(e)
+            if e.downcast_ref::<OpenError>()
+                .is_some_and(OpenError::is_locked) =>
+        {
+            let session = api::open(remote, data, Local::READ)?;
+            let answer = checkpoint_answer(&session, false)?;
+            let size = answer.checkpoint.as_ref().map_or(0, |c| c.tree_size);
+            eprintln!(
+                "note: another process is writing the log; this is the last checkpoint it \
+                 signed (size {size}; the log has {} entries)",
+                answer.log_size
+            );
+            answer
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(signed) = answer.checkpoint else {
+        bail!("no checkpoint has been signed yet")
+    };
+    print!("{}", signed.note);
+    Ok(())
 }
 
-fn report(log: &Log) {
-    let report = log.report();
-    if let Some(torn) = &report.torn_tail {
-        eprintln!("note: {torn}");
+fn checkpoint_answer(session: &Session, refresh: bool) -> Result<pb::GetCheckpointResponse> {
+    let request = pb::GetCheckpointRequest { refresh };
+    Ok(session.call(session.api().audit().get_checkpoint(request))?)
+}
+
+/// Feeds the streamed entries to `each` until it returns false (stdout closed); returns whether
+/// the output is still open.
+fn stream(
+    session: &Session,
+    request: pb::StreamEntriesRequest,
+    mut each: impl FnMut(pb::LogEntry) -> Result<bool>,
+) -> Result<bool> {
+    let mut audit = session.api().audit();
+    let mut entries = session.call(audit.stream_entries(request))?;
+    while let Some(batch) = session
+        .run(entries.message())
+        .map_err(|s| session.error(s))?
+    {
+        for entry in batch.entries {
+            if !each(entry)? {
+                return Ok(false);
+            }
+        }
     }
-    if let Some(why) = &report.derived_rebuilt {
-        eprintln!("note: derived data rebuilt from the segments: {why}");
-    }
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
+    Ok(true)
 }
 
 fn verify_log(data: &Path) -> Result<()> {
     let report = verify(data).context("verify failed")?;
-    println!("size        {}", report.size);
-    println!("root        {}", hex::encode(report.root));
-    println!("chain head  {}", hex::encode(report.chain));
-    println!("segments    {}", report.segments);
-    match &report.checkpoint {
-        Some((origin, size)) => {
-            println!("checkpoint  {origin} at size {size}: signature and root match")
-        }
-        None => println!("checkpoint  none signed yet"),
-    }
-    println!(
-        "derived     interior hashes and offsets of {} entries match",
-        report.derived_checked
-    );
-    println!("ok");
+    print!("{}", render::verified(&report));
     Ok(())
-}
-
-fn show(data: &Path, index: u64) -> Result<()> {
-    let log = read(data)?;
-    print_entry(&log.read(index)?)
-}
-
-fn print_entry(raw: &RawEntry) -> Result<()> {
-    let entry = raw.decode()?;
-    let record = &entry.record;
-    let kind = record.decision.kind();
-    println!("index       {}", entry.index);
-    println!("time        {}", record.time);
-    println!("kind        {} (0x{:04x})", record.decision.name(), kind.0);
-    println!("actor       {:?}", record.actor);
-    println!("subject     {:?}", record.subject);
-    for (field, value) in record.decision.fields() {
-        println!("  {field:<13} {value}");
-    }
-    println!("bytes       {}", raw.bytes.len());
-    println!("leaf hash   {}", hex::encode(raw.leaf_hash()));
-    println!("chain hash  {}", hex::encode(raw.chain));
-    Ok(())
-}
-
-fn one_line(entry: &Entry) -> String {
-    let r = &entry.record;
-    format!(
-        "{} {} {} {:?} {:?}",
-        entry.index,
-        r.time,
-        r.decision.name(),
-        r.actor,
-        r.subject
-    )
-}
-
-fn tail(data: &Path, count: u64) -> Result<()> {
-    let log = read(data)?;
-    let size = log.size();
-    let mut out = BufWriter::new(io::stdout().lock());
-    for raw in log.entries(size.saturating_sub(count)..size)? {
-        if !write_tail_line(&mut out, &raw?)? {
-            return Ok(());
-        }
-    }
-    flush_quietly(out)
-}
-
-/// False when stdout is closed (`| head`): the command ends quietly.
-fn write_tail_line(out: &mut impl Write, raw: &RawEntry) -> Result<bool> {
-    Ok(writeln!(out, "{}", one_line(&raw.decode()?)).is_ok())
-}
-
-fn export(data: &Path, from: u64, to: Option<u64>) -> Result<()> {
-    let log = read(data)?;
-    let end = to.unwrap_or(u64::MAX);
-    if let Some(to) = to
-        && to > log.size()
-    {
-        bail!("--to {to} is beyond the log's {} entries", log.size());
-    }
-    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    let mut line = Vec::new();
-    for raw in log.entries(from..end)? {
-        let raw = raw?;
-        if !write_export_line(&mut out, &mut line, raw.index, &raw.bytes)? {
-            return Ok(());
-        }
-    }
-    flush_quietly(out)
-}
-
-/// Writes `INDEX HEX`; false when stdout is closed (`| head`): the export ends quietly.
-fn write_export_line(
-    out: &mut impl Write,
-    line: &mut Vec<u8>,
-    index: u64,
-    bytes: &[u8],
-) -> Result<bool> {
-    line.clear();
-    line.extend_from_slice(index.to_string().as_bytes());
-    line.push(b' ');
-    let start = line.len();
-    line.resize(start + bytes.len() * 2, 0);
-    hex::encode_to_slice(bytes, &mut line[start..]).context("hex encoding")?;
-    line.push(b'\n');
-    Ok(out.write_all(line).is_ok())
 }
 
 fn flush_quietly(mut out: impl Write) -> Result<()> {
@@ -287,50 +304,12 @@ fn flush_quietly(mut out: impl Write) -> Result<()> {
     }
 }
 
-fn checkpoint(data: &Path, stored: bool) -> Result<()> {
-    if !Log::exists(data) {
-        bail!(Error::NotFound {
-            dir: data.to_owned(),
-            expected: data.join("log/segments")
-        });
-    }
-    let signed = if stored {
-        read(data)?.checkpoint()
-    } else {
-        match Log::open(data, LogOptions::default()) {
-            Ok(log) => {
-                report(&log);
-                let signed = log.sign_checkpoint()?;
-                log.close()?;
-                Some(signed)
-            }
-            Err(Error::Locked { .. }) => {
-                let log = read(data)?;
-                let signed = log.checkpoint();
-                let size = signed.as_ref().map_or(0, |s| s.checkpoint.size);
-                eprintln!(
-                    "note: another process is writing the log; this is the last checkpoint it \
-                     signed (size {size}; the log has {} entries)",
-                    log.size()
-                );
-                signed
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let Some(signed) = signed else {
-        bail!("no checkpoint has been signed yet")
-    };
-    print!("{}", signed.note);
-    Ok(())
-}
-
-/// The last signed checkpoint if it is for `size`.
-fn checkpoint_at(log: &Log, size: u64) -> Option<SignedCheckpoint> {
-    log.checkpoint().filter(|c| c.checkpoint.size == size)
-}
-
+/// Checks a proof against its root (under the key the answer named; the reader checks the key
+/// against one they trust), then prints or saves it.
 fn write_proof(file: &ProofFile, out: Option<&Path>, what: &str) -> Result<()> {
+    file.check(None, None, None)
+        .map(|_| ())
+        .context("the proof does not verify")?;
     let text = file.to_text();
     match out {
         None => print!("{text}"),
@@ -348,66 +327,6 @@ fn write_proof(file: &ProofFile, out: Option<&Path>, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn prove(data: &Path, index: u64, size: Option<u64>, out: Option<&Path>) -> Result<()> {
-    let log = read(data)?;
-    let size = match size {
-        Some(size) => size,
-        None => {
-            let Some(signed) = log.checkpoint() else {
-                bail!(
-                    "no checkpoint has been signed yet: run `allot audit checkpoint`, or give --size"
-                );
-            };
-            let size = signed.checkpoint.size;
-            if index >= size {
-                bail!(
-                    "entry {index} is not covered by the last signed checkpoint (size {size}): \
-                     run `allot audit checkpoint` to sign the current tree head, or give --size"
-                );
-            }
-            size
-        }
-    };
-    let proof = log.inclusion_proof(index, size)?;
-    let file = ProofFile {
-        claim: Claim::Inclusion {
-            index,
-            entry: log.read(index)?.bytes,
-        },
-        size,
-        root: log.root_at(size)?,
-        path: proof.path,
-        key: Some(log.verifier_key().to_text()),
-        checkpoint: checkpoint_at(&log, size).map(|c| c.note),
-    };
-    write_proof(
-        &file,
-        out,
-        &format!("the inclusion proof of entry {index} in size {size}"),
-    )
-}
-
-fn consistency(data: &Path, old: u64, new: u64, out: Option<&Path>) -> Result<()> {
-    let log = read(data)?;
-    let proof = log.consistency_proof(old, new)?;
-    let file = ProofFile {
-        claim: Claim::Consistency {
-            old_size: old,
-            old_root: log.root_at(old)?,
-        },
-        size: new,
-        root: log.root_at(new)?,
-        path: proof.path,
-        key: Some(log.verifier_key().to_text()),
-        checkpoint: checkpoint_at(&log, new).map(|c| c.note),
-    };
-    write_proof(
-        &file,
-        out,
-        &format!("the consistency proof from size {old} to {new}"),
-    )
-}
-
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
@@ -422,28 +341,22 @@ fn verify_proof(
     let proof =
         ProofFile::parse(&read_text(file)?).with_context(|| format!("{}", file.display()))?;
     let (trusted, source) = match key {
-        Some(key) => {
-            let text = if Path::new(key).is_file() {
-                read_text(Path::new(key))?
-            } else {
-                key.to_owned()
-            };
-            (Some(VerifierKey::parse(text.trim())?), "--key".to_owned())
-        }
+        // The key's text, or a file holding it.
+        Some(key) => match Path::new(key).is_file() {
+            true => (Some(read_text(Path::new(key))?), "--key".to_owned()),
+            false => (Some(key.to_owned()), "--key".to_owned()),
+        },
         None => {
             let path = data.join("log/verifier.key");
-            match std::fs::read_to_string(&path) {
-                Ok(text) => (
-                    Some(
-                        VerifierKey::parse(text.trim())
-                            .with_context(|| format!("{}", path.display()))?,
-                    ),
-                    path.display().to_string(),
-                ),
-                Err(_) => (None, "the proof file".to_owned()),
-            }
+            let text = std::fs::read_to_string(&path).ok();
+            let source =
+                (text.as_ref()).map_or("the proof file".to_owned(), |_| path.display().to_string());
+            (text, source)
         }
     };
+    let trusted = (trusted.as_deref())
+        .map(|text| VerifierKey::parse(text.trim()).with_context(|| source.clone()))
+        .transpose()?;
     let external = checkpoint.map(read_text).transpose()?;
     let old = old_checkpoint.map(read_text).transpose()?;
     let verdict = proof
@@ -454,177 +367,7 @@ fn verify_proof(
         println!("signed by {origin} (key from {source})");
     }
     if let Some(entry) = verdict.entry {
-        println!("entry: {}", one_line(&entry));
+        println!("entry: {}", render::entry_line(&entry));
     }
     Ok(())
-}
-
-fn run_remote(command: AuditCommand, remote: &Remote) -> Result<()> {
-    match command {
-        AuditCommand::Verify => bail!(
-            "`allot audit verify` re-derives the log from the data folder's files: run it where \
-             the data is, without --server"
-        ),
-        AuditCommand::VerifyProof { .. } => bail!("`allot audit verify-proof` is offline"),
-        AuditCommand::Show { index } => {
-            let answer =
-                remote.block_on(remote.audit().get_entry(pb::GetEntryRequest { index }))?;
-            let entry = answer
-                .into_inner()
-                .entry
-                .context("the server sent no entry")?;
-            print_entry(&raw_entry(entry)?)
-        }
-        AuditCommand::Checkpoint { stored } => {
-            let answer = remote_checkpoint(remote, !stored)?;
-            let signed = answer.checkpoint.context("the server sent no checkpoint")?;
-            print!("{}", signed.note);
-            Ok(())
-        }
-        AuditCommand::Pubkey => {
-            println!("{}", remote_checkpoint(remote, false)?.verifier_key);
-            Ok(())
-        }
-        AuditCommand::Export { from, to } => {
-            let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-            let mut line = Vec::new();
-            let request = pb::StreamEntriesRequest {
-                start: from,
-                end: to,
-                follow: false,
-                raw: true,
-            };
-            let open = remote_stream(remote, request, |entry| {
-                write_export_line(&mut out, &mut line, entry.index, &entry.data)
-            })?;
-            if open { flush_quietly(out) } else { Ok(()) }
-        }
-        AuditCommand::Tail { count } => {
-            let size = remote_checkpoint(remote, false)?.log_size;
-            let mut out = BufWriter::new(io::stdout().lock());
-            let request = pb::StreamEntriesRequest {
-                start: size.saturating_sub(count),
-                end: Some(size),
-                follow: false,
-                raw: true,
-            };
-            let open = remote_stream(remote, request, |entry| {
-                write_tail_line(&mut out, &raw_entry(entry)?)
-            })?;
-            if open { flush_quietly(out) } else { Ok(()) }
-        }
-        AuditCommand::Prove { index, size, out } => {
-            let key = remote_checkpoint(remote, false)?.verifier_key;
-            let request = pb::GetInclusionProofRequest {
-                index,
-                tree_size: size,
-            };
-            let proof = remote
-                .block_on(remote.audit().get_inclusion_proof(request))?
-                .into_inner();
-            let entry = proof.entry.context("the server sent no entry")?;
-            let file = ProofFile {
-                claim: Claim::Inclusion {
-                    index: entry.index,
-                    entry: entry.data,
-                },
-                size: proof.tree_size,
-                root: hash(&proof.root_hash, "root hash")?,
-                path: hashes(&proof.path)?,
-                key: Some(key),
-                checkpoint: proof.checkpoint.map(|c| c.note),
-            };
-            check_remote_proof(&file)?;
-            write_proof(
-                &file,
-                out.as_deref(),
-                &format!("the inclusion proof of entry {index} in size {}", file.size),
-            )
-        }
-        AuditCommand::Consistency { old, new, out } => {
-            let key = remote_checkpoint(remote, false)?.verifier_key;
-            let request = pb::GetConsistencyProofRequest {
-                old_size: old,
-                new_size: Some(new),
-            };
-            let proof = remote
-                .block_on(remote.audit().get_consistency_proof(request))?
-                .into_inner();
-            let file = ProofFile {
-                claim: Claim::Consistency {
-                    old_size: proof.old_size,
-                    old_root: hash(&proof.old_root_hash, "old root hash")?,
-                },
-                size: proof.new_size,
-                root: hash(&proof.new_root_hash, "new root hash")?,
-                path: hashes(&proof.path)?,
-                key: Some(key),
-                checkpoint: proof.checkpoint.map(|c| c.note),
-            };
-            check_remote_proof(&file)?;
-            write_proof(
-                &file,
-                out.as_deref(),
-                &format!("the consistency proof from size {old} to {new}"),
-            )
-        }
-    }
-}
-
-fn remote_checkpoint(remote: &Remote, refresh: bool) -> Result<pb::GetCheckpointResponse> {
-    let request = pb::GetCheckpointRequest { refresh };
-    Ok(remote
-        .block_on(remote.audit().get_checkpoint(request))?
-        .into_inner())
-}
-
-/// Feeds the streamed entries to `each` until it returns false (stdout closed); returns whether
-/// the output is still open.
-fn remote_stream(
-    remote: &Remote,
-    request: pb::StreamEntriesRequest,
-    mut each: impl FnMut(pb::LogEntry) -> Result<bool>,
-) -> Result<bool> {
-    remote.run(async {
-        let mut stream = remote
-            .audit()
-            .stream_entries(request)
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        while let Some(batch) = stream.message().await.map_err(status_error)? {
-            for entry in batch.entries {
-                if !each(entry)? {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
-    })
-}
-
-fn raw_entry(entry: pb::LogEntry) -> Result<RawEntry> {
-    Ok(RawEntry {
-        index: entry.index,
-        chain: hash(&entry.chain_hash, "chain hash")?,
-        bytes: entry.data,
-    })
-}
-
-fn hash(bytes: &[u8], what: &str) -> Result<Hash> {
-    bytes
-        .try_into()
-        .with_context(|| format!("the server sent a {what} of {} bytes", bytes.len()))
-}
-
-fn hashes(path: &[Vec<u8>]) -> Result<Vec<Hash>> {
-    path.iter().map(|h| hash(h, "proof hash")).collect()
-}
-
-/// A proof from a server is checked before it is printed: against the checkpoint it came with,
-/// under the key the server named (the reader checks the key against one they trust).
-fn check_remote_proof(file: &ProofFile) -> Result<()> {
-    file.check(None, None, None)
-        .map(|_| ())
-        .context("the server's proof does not verify")
 }

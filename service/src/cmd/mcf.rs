@@ -46,18 +46,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.flow {
-        writeln!(out, "s {}", solution.cost)?;
-        for (arc, &f) in network.arcs().zip(&solution.flow) {
-            if f != 0 {
-                writeln!(
-                    out,
-                    "f {} {} {}",
-                    arc.from.index() + 1,
-                    arc.to.index() + 1,
-                    f
-                )?;
-            }
-        }
+        dimacs::write_flow(&network, solution.cost, &solution.flow, &mut out)?;
     }
     let summary = Summary {
         status: "optimal",

@@ -1,12 +1,12 @@
 //! The `allot` subcommands, one module each.
 
 pub mod allocation;
+pub mod api;
 pub mod appointments;
 pub mod audit;
-pub mod dev;
 pub mod fair;
 pub mod mcf;
-pub mod remote;
+pub mod progress;
 pub mod school;
 pub mod serve;
 pub mod simulate;

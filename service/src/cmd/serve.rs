@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use allot_engine::log::{Log, LogOptions};
 use allot_service::server::access::Roles;
 use allot_service::server::config::{Caller, ServerConfig, mint_token};
+use allot_service::server::{dev, folder};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
@@ -94,43 +94,8 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
              start with --dev for a development token"
         );
     }
-    let log = Log::open(data, LogOptions::default())
-        .with_context(|| format!("opening the decision log in {}", data.display()))?;
-    let report = log.report();
-    if let Some(torn) = &report.torn_tail {
-        tracing::warn!("{torn}");
-    }
-    if let Some(why) = &report.derived_rebuilt {
-        tracing::warn!("derived data rebuilt from the segments: {why}");
-    }
-    for warning in &report.warnings {
-        tracing::warn!("{warning}");
-    }
-    tracing::info!(data = %data.display(), entries = log.size(), origin = log.origin(), "decision log open");
-    let log = Arc::new(log);
-    let started = std::time::Instant::now();
-    let (domains, dev_city) = if args.dev && log.size() == 0 {
-        tracing::info!(
-            scale = args.dev_scale,
-            "empty data folder: generating a city (--dev)"
-        );
-        let city = super::dev::generate_city(&log, args.dev_scale, 1)?;
-        tracing::info!(
-            clinics = city.clinics,
-            doctors = city.doctors,
-            slots = city.slots,
-            fair_applicants = city.fair_applicants,
-            school_students = city.school_students,
-            seconds = started.elapsed().as_secs_f64(),
-            "generated city loaded"
-        );
-        let example = city.example.clone();
-        (city.domains, Some(example))
-    } else {
-        let domains = allot_service::server::Domains::open(&log)
-            .with_context(|| format!("reopening the appointments of {}", data.display()))?;
-        (domains, None)
-    };
+    let opened = folder::open(data, args.dev.then_some(args.dev_scale))?;
+    let (log, domains, dev_city) = (opened.log, opened.domains, opened.dev_example);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -151,14 +116,8 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
             out.flush()?;
             // Help for a person at a terminal: a reader that stopped after the banner (a script,
             // a test) must not stop the server.
-            let _ = first_calls(
-                &mut out,
-                &url,
-                handle.local_addr(),
-                tls,
-                token,
-                dev_city.as_ref(),
-            );
+            let calls = dev::first_calls(&url, handle.local_addr(), tls, token, dev_city.as_ref());
+            let _ = write!(out, "{calls}");
         }
         let _ = out.flush();
         drop(out);
@@ -177,54 +136,6 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         ),
     }
     tracing::info!(cut_off = stopped.cut_off, "stopped");
-    Ok(())
-}
-
-/// What to try first, printed under --dev.
-fn first_calls(
-    out: &mut impl std::io::Write,
-    url: &str,
-    addr: SocketAddr,
-    tls: bool,
-    token: &str,
-    city: Option<&super::dev::Example>,
-) -> std::io::Result<()> {
-    let plain = if tls { "" } else { "-plaintext " };
-    writeln!(out)?;
-    writeln!(out, "First calls (in another terminal):")?;
-    writeln!(out, "  export ALLOT_SERVER={url} ALLOT_TOKEN={token}")?;
-    writeln!(
-        out,
-        "  grpcurl {plain}{addr} list                      # every service, by reflection"
-    )?;
-    let (specialty, lat, lon) = city.map_or(("therapist", 55.7558, 37.6173), |c| {
-        (c.specialty.as_str(), c.lat, c.lon)
-    });
-    writeln!(
-        out,
-        "  grpcurl {plain}-H \"authorization: Bearer $ALLOT_TOKEN\" -d '{{\"patient\": {{\"id\": \"P1\", \"home\": {{\"lat\": {lat}, \"lon\": {lon}}}}}, \"specialty\": \"{specialty}\", \"count\": 3}}' {addr} allot.v1.Appointments/FindSlots"
-    )?;
-    writeln!(
-        out,
-        "  allot appointments find --specialty {specialty} --home {lat},{lon} --count 3"
-    )?;
-    writeln!(
-        out,
-        "  allot appointments book --patient P1 --slot SLOT_ID_FROM_FIND"
-    )?;
-    if city.is_some() {
-        writeln!(
-            out,
-            "  allot fair run-window --window {} --beacon 00112233445566778899aabbccddeeff",
-            super::dev::DEV_FAIR_WINDOW
-        )?;
-        writeln!(
-            out,
-            "  allot school run-window --window {} --beacon 00112233445566778899aabbccddeeff",
-            super::dev::DEV_SCHOOL_WINDOW
-        )?;
-    }
-    writeln!(out, "  allot audit checkpoint")?;
     Ok(())
 }
 

@@ -1,13 +1,15 @@
 //! `allot simulate SCENARIO.toml --runs N --out DIR`: planner scenarios (see `allot_scenarios`).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use allot_scenarios::{Progress, Scenario};
-use anyhow::{Context, Result, bail};
+use allot_engine::allocation::OutputDir;
+use allot_engine::fs::DataDir;
+use allot_scenarios::Scenario;
+use anyhow::{Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+
+use super::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -35,38 +37,23 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if args.threads == Some(0) {
         bail!("--threads: give at least 1");
     }
-    check_out(&args.out)?;
+    let here = DataDir::new(Path::new("."));
+    OutputDir::check_target(&here, &args.out)?;
     let started = Instant::now();
     let mut scenario = Scenario::load(&args.scenario)?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{bar:30}] {pos}/{len} runs, {msg} ({elapsed}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    });
-    let progress = |p: Progress| {
-        if let Some(bar) = &bar {
-            bar.set_length(p.total);
-            bar.set_position(p.done);
-            bar.set_message(p.phase);
-        }
-    };
+    let bar = Progress::runs();
+    let progress = |p: allot_scenarios::Progress| bar.set(p.done, p.total, p.phase);
     let report = allot_scenarios::run(&scenario, args.runs.unwrap_or(0), args.threads, &progress);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    drop(bar);
     let report = report?;
     let html = allot_scenarios::html::render(&report);
-    write_out(&args.out, &report.to_json(), &html)?;
+    let mut dir = OutputDir::create(&here, &args.out)?;
+    dir.write("report.json", |w| w.write_all(report.to_json().as_bytes()))?;
+    dir.write("report.html", |w| w.write_all(html.as_bytes()))?;
+    dir.commit()?;
     println!(
         "{} variants x {} runs in {:.1} s: {}",
         report.variants.len(),
@@ -95,56 +82,4 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         println!("  {}: {}", v.name, shown.join(", "));
     }
     Ok(())
-}
-
-/// The output folder must be new or empty.
-fn check_out(out: &Path) -> Result<()> {
-    if out.exists() {
-        let empty = std::fs::read_dir(out)
-            .with_context(|| format!("--out {}", out.display()))?
-            .next()
-            .is_none();
-        if !empty {
-            bail!(
-                "--out {}: the folder exists and is not empty",
-                out.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Writes both files into a temporary sibling of `out`, then renames it into place.
-fn write_out(out: &Path, json: &str, html: &str) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = out
-        .file_name()
-        .with_context(|| format!("--out {}: not a folder name", out.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> Result<()> {
-        std::fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        for (file, text) in [("report.json", json), ("report.html", html)] {
-            let path = tmp.join(file);
-            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("sync {}", path.display()))?;
-        }
-        if out.exists() {
-            // Checked empty before the runs; remove it so the rename can replace it.
-            std::fs::remove_dir(out).with_context(|| format!("--out {}", out.display()))?;
-        }
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("rename {} to {}", tmp.display(), out.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
 }

@@ -1,8 +1,13 @@
 //! Connecting to a running server: the channel (plain or TLS) and the bearer token every call
 //! carries. The CLI's remote mode, the load generator and the tests use it.
+//!
+//! [`ApiChannel`] is any way to reach the API: a server over the network ([`over_network`]), or
+//! the service inside this process ([`crate::server::local`]); [`Api`] gives the clients of
+//! every service over one.
 
 use std::time::Duration;
 
+use tonic::body::Body;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -13,6 +18,7 @@ use crate::proto::v1::appointments_client::AppointmentsClient;
 use crate::proto::v1::audit_client::AuditClient;
 use crate::proto::v1::fairs_client::FairsClient;
 use crate::proto::v1::metrics_client::MetricsClient;
+use crate::proto::v1::scenarios_client::ScenariosClient;
 use crate::proto::v1::schools_client::SchoolsClient;
 
 /// The largest message a client accepts or sends (a log entry may be 16 MiB).
@@ -126,4 +132,55 @@ pub fn schools(channel: Channel, bearer: Bearer) -> SchoolsClient<Authorized> {
     SchoolsClient::with_interceptor(channel, bearer)
         .max_decoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
         .max_encoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+}
+
+/// A way to reach the API, remote or in process.
+pub type ApiChannel = tower::util::BoxCloneSyncService<
+    http::Request<Body>,
+    http::Response<Body>,
+    Box<dyn std::error::Error + Send + Sync>,
+>;
+
+/// A server's channel whose calls carry `bearer`, as an [`ApiChannel`].
+pub fn over_network(channel: Channel, bearer: Bearer) -> ApiChannel {
+    use tower::ServiceExt as _;
+    let service = InterceptedService::new(channel, bearer);
+    ApiChannel::new(
+        service
+            .map_response(|r| r.map(Body::new))
+            .map_err(Into::into),
+    )
+}
+
+/// The clients of every service over one channel, with [`CLIENT_MAX_MESSAGE_BYTES`].
+#[derive(Clone)]
+pub struct Api(ApiChannel);
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Api")
+    }
+}
+
+macro_rules! client {
+    ($name:ident, $client:ident) => {
+        pub fn $name(&self) -> $client<ApiChannel> {
+            $client::new(self.0.clone())
+                .max_decoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(CLIENT_MAX_MESSAGE_BYTES)
+        }
+    };
+}
+
+impl Api {
+    pub fn new(channel: ApiChannel) -> Self {
+        Api(channel)
+    }
+
+    client!(appointments, AppointmentsClient);
+    client!(fairs, FairsClient);
+    client!(schools, SchoolsClient);
+    client!(scenarios, ScenariosClient);
+    client!(audit, AuditClient);
+    client!(metrics, MetricsClient);
 }

@@ -11,11 +11,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use allot_engine::appointments::rebalance::{Outcome, RebalanceOptions};
+use allot_engine::appointments::inputs::check_request;
+use allot_engine::appointments::rebalance::{Outcome, Plan, RebalanceOptions};
 use allot_engine::appointments::schedule::{SlotInfo, SlotRef};
 use allot_engine::appointments::{
-    AppointmentId, AppointmentStatus, AppointmentView, Booking, Date, Engine, Error, FindRequest,
-    HoldId, LocalTime, Location, Pending, Proposal, Request as Referral, Result as EngineResult,
+    AppointmentId, AppointmentStatus, AppointmentView, Booking, Engine, Error, FindRequest, HoldId,
+    LocalTime, Location, Moved, Pending, Proposal, Request as Referral, Result as EngineResult,
     SlotStatus,
 };
 use allot_engine::log::Timestamp;
@@ -52,10 +53,11 @@ impl AppointmentsService {
 
     fn engine(&self) -> Result<&Engine, Status> {
         self.state.appointments.as_ref().ok_or_else(|| {
-            Status::failed_precondition(
-                "no city is loaded in this server's data folder: load one with `allot \
-                 appointments load`, or start a fresh data folder with `allot serve --dev`",
-            )
+            Status::failed_precondition(format!(
+                "no schedule is loaded in {}: load a city with `allot appointments load`, or \
+                 start a fresh data folder with `allot serve --dev`",
+                self.state.data_dir.display()
+            ))
         })
     }
 }
@@ -384,7 +386,7 @@ fn hold_id(id: &str, path: &FieldPath) -> Result<HoldId, FieldError> {
     check_id(id, path)?.parse().map_err(|()| {
         FieldError::invalid(
             path,
-            format!("'{id}' is not a hold id (h followed by digits)"),
+            format!("expected a hold id such as h42, found '{id}'"),
         )
     })
 }
@@ -393,7 +395,7 @@ fn appointment_id(id: &str, path: &FieldPath) -> Result<AppointmentId, FieldErro
     check_id(id, path)?.parse().map_err(|()| {
         FieldError::invalid(
             path,
-            format!("'{id}' is not an appointment id (a followed by digits)"),
+            format!("expected an appointment id such as a17, found '{id}'"),
         )
     })
 }
@@ -441,7 +443,7 @@ fn patient(
     if located && home.is_none() && attached.is_none() {
         return Err(FieldError::invalid(
             &path.field("home"),
-            "is required when attached_clinic is not given",
+            "give the patient's home location or attached clinic",
         ));
     }
     Ok(PatientIn { id, home, attached })
@@ -467,15 +469,79 @@ fn stats(o: &Outcome) -> pb::RebalanceStats {
         waiting_days_p50: f64::from(o.p50_wait_days),
         waiting_days_p95: f64::from(o.p95_wait_days),
         mean_travel_km: o.mean_travel_km,
+        unassigned: o.unassigned as u64,
+        waiting_days_mean: o.mean_wait_days,
+        waiting_days_max: o.max_wait_days,
+        mean_utilisation: o.mean_utilisation,
+    }
+}
+
+/// The appointments of a committed plan (per referral, in order) and their decisions.
+type Booked<'a> = (&'a [Option<AppointmentId>], Option<std::ops::Range<u64>>);
+
+/// A re-balancing plan of `referrals` as the answer to `Rebalance` (and what `allot appointments
+/// rebalance --clinics` prints from its plan on files alone); `booked`: the appointments of a
+/// committed plan and their decisions.
+fn rebalance_answer(
+    engine: &Engine,
+    referrals: &[Referral],
+    plan: &Plan,
+    options: &RebalanceOptions,
+    booked: Option<Booked<'_>>,
+) -> pb::RebalanceResponse {
+    let s = engine.schedule();
+    let mut assignments = Vec::new();
+    let mut unassigned = Vec::new();
+    for (i, (referral, x)) in referrals.iter().zip(&plan.slots).enumerate() {
+        let Some(x) = *x else {
+            unassigned.push(referral.id.clone());
+            continue;
+        };
+        let info = s.slot(x);
+        let home = s.districts[referral.district.index()].centre;
+        let clinic = s.clinics[info.clinic.index()].xy;
+        let waiting = s.day_of(info.start) - s.day_of(referral.earliest.start());
+        assignments.push(pb::Assignment {
+            request_id: referral.id.clone(),
+            slot: Some(slot(engine, x)),
+            appointment_id: (booked.as_ref())
+                .and_then(|(b, _)| b.get(i).copied().flatten())
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            patient_id: referral.patient.clone(),
+            travel_km: f64::from(allot_engine::appointments::schedule::km(home, clinic)),
+            waiting_days: u32::try_from(waiting).unwrap_or(0),
+        });
+    }
+    pb::RebalanceResponse {
+        assignments,
+        unassigned,
+        optimised: Some(stats(&plan.optimal)),
+        greedy: Some(stats(&plan.greedy)),
+        solve_seconds: plan.solve_seconds,
+        log: booked.and_then(|(_, entries)| log_range(entries)),
+        groups: plan.groups as u64,
+        network_nodes: plan.nodes as u64,
+        network_arcs: plan.arcs as u64,
+        seconds: plan.seconds,
+        parameters: Some(pb::RebalanceParameters {
+            travel_per_km: options.travel_per_km,
+            waiting_per_day: options.wait_per_day,
+            load_bands: (options.tiers.iter())
+                .map(|&(up_to, points)| pb::LoadBand { up_to, points })
+                .collect(),
+            nearest_clinics: options.nearest as u32,
+            unassigned: options.unassigned,
+        }),
     }
 }
 
 impl AppointmentsService {
     /// A call that changes one appointment (Cancel, AcceptOffer, RecordAttendance): checks its
     /// `appointment_id`, then, once per `request_id`, starts the change with `act` (which checks
-    /// the rest of the request), awaits its durability and answers with the appointment as it
-    /// stands, its `log_index` the change's decision.
-    async fn change_appointment<Req, T>(
+    /// the rest of the request), awaits its durability and answers with what `answer` makes of
+    /// its result and the appointment as it stands, its `log_index` the change's decision.
+    async fn change_appointment<Req, T, Resp>(
         &self,
         request: Request<Req>,
         method: &'static str,
@@ -488,10 +554,12 @@ impl AppointmentsService {
         ) -> Result<EngineResult<Pending<T>>, FieldError>
         + Send
         + 'static,
-    ) -> Result<pb::Appointment, Status>
+        answer: fn(&Engine, T, pb::Appointment) -> Resp,
+    ) -> Result<Response<Resp>, Status>
     where
         Req: prost::Message + Clone + 'static,
         T: Unpin + Send + 'static,
+        Resp: prost::Message + Default + 'static,
     {
         let caller = caller(&request)?;
         let r = request.into_inner();
@@ -508,14 +576,16 @@ impl AppointmentsService {
                     "appointment" => at.field("appointment_id"),
                     other => at.field(other),
                 };
-                let (_, entries) = act(&engine, &caller.name, id, &r)?
+                let (done, entries) = act(&engine, &caller.name, id, &r)?
                     .map_err(|e| appointment_status_of(&engine, e, &fields))?
                     .with_entries()
                     .await
                     .map_err(|e| appointment_status_of(&engine, e, &fields))?;
-                appointment_now(&engine, id, last_index(&entries))
+                let now = appointment_now(&engine, id, last_index(&entries))?;
+                Ok(answer(&engine, done, now))
             })
             .await
+            .map(Response::new)
     }
 
     /// Checks a `FindSlots` request and resolves it into the engine's query.
@@ -745,24 +815,24 @@ impl Appointments for AppointmentsService {
         request: Request<pb::CancelRequest>,
     ) -> Result<Response<pb::CancelResponse>, Status> {
         let ids = |r: &pb::CancelRequest| (r.appointment_id.clone(), r.request_id.clone());
-        let appointment = self
-            .change_appointment(request, "Cancel", ids, |engine, actor, id, r| {
-                let by = match pb::CancelledBy::try_from(r.cancelled_by) {
-                    Ok(pb::CancelledBy::Patient) => CancelledBy::Patient,
-                    Ok(pb::CancelledBy::Clinic) => CancelledBy::Clinic,
-                    _ => {
-                        return Err(FieldError::invalid(
-                            &FieldPath::request().field("cancelled_by"),
-                            "is required: CANCELLED_BY_PATIENT or CANCELLED_BY_CLINIC",
-                        ));
-                    }
-                };
-                Ok(engine.begin_cancel(actor, id, by))
-            })
-            .await?;
-        Ok(Response::new(pb::CancelResponse {
+        let act = |engine: &Engine, actor: &str, id, r: &pb::CancelRequest| {
+            let by = match pb::CancelledBy::try_from(r.cancelled_by) {
+                Ok(pb::CancelledBy::Patient) => CancelledBy::Patient,
+                Ok(pb::CancelledBy::Clinic) => CancelledBy::Clinic,
+                _ => {
+                    return Err(FieldError::invalid(
+                        &FieldPath::request().field("cancelled_by"),
+                        "is required: CANCELLED_BY_PATIENT or CANCELLED_BY_CLINIC",
+                    ));
+                }
+            };
+            Ok(engine.begin_cancel(actor, id, by))
+        };
+        let answer = |_: &Engine, (), appointment| pb::CancelResponse {
             appointment: Some(appointment),
-        }))
+        };
+        self.change_appointment(request, "Cancel", ids, act, answer)
+            .await
     }
 
     async fn release_hold(
@@ -803,14 +873,15 @@ impl Appointments for AppointmentsService {
         request: Request<pb::AcceptOfferRequest>,
     ) -> Result<Response<pb::AcceptOfferResponse>, Status> {
         let ids = |r: &pb::AcceptOfferRequest| (r.appointment_id.clone(), r.request_id.clone());
-        let appointment = self
-            .change_appointment(request, "AcceptOffer", ids, |engine, actor, id, _| {
-                Ok(engine.begin_accept_offer(actor, id))
-            })
-            .await?;
-        Ok(Response::new(pb::AcceptOfferResponse {
+        let act = |engine: &Engine, actor: &str, id, _: &pb::AcceptOfferRequest| {
+            Ok(engine.begin_accept_offer(actor, id))
+        };
+        let answer = |engine: &Engine, moved: Moved, appointment| pb::AcceptOfferResponse {
             appointment: Some(appointment),
-        }))
+            previous_slot: Some(slot(engine, moved.from)),
+        };
+        self.change_appointment(request, "AcceptOffer", ids, act, answer)
+            .await
     }
 
     async fn record_attendance(
@@ -819,24 +890,24 @@ impl Appointments for AppointmentsService {
     ) -> Result<Response<pb::RecordAttendanceResponse>, Status> {
         let ids =
             |r: &pb::RecordAttendanceRequest| (r.appointment_id.clone(), r.request_id.clone());
-        let appointment = self
-            .change_appointment(request, "RecordAttendance", ids, |engine, actor, id, r| {
-                let attendance = match pb::Attendance::try_from(r.attendance) {
-                    Ok(pb::Attendance::Fulfilled) => Attendance::Fulfilled,
-                    Ok(pb::Attendance::Noshow) => Attendance::NoShow,
-                    _ => {
-                        return Err(FieldError::invalid(
-                            &FieldPath::request().field("attendance"),
-                            "is required: ATTENDANCE_FULFILLED or ATTENDANCE_NOSHOW",
-                        ));
-                    }
-                };
-                Ok(engine.begin_record_attendance(actor, id, attendance))
-            })
-            .await?;
-        Ok(Response::new(pb::RecordAttendanceResponse {
+        let act = |engine: &Engine, actor: &str, id, r: &pb::RecordAttendanceRequest| {
+            let attendance = match pb::Attendance::try_from(r.attendance) {
+                Ok(pb::Attendance::Fulfilled) => Attendance::Fulfilled,
+                Ok(pb::Attendance::Noshow) => Attendance::NoShow,
+                _ => {
+                    return Err(FieldError::invalid(
+                        &FieldPath::request().field("attendance"),
+                        "is required: ATTENDANCE_FULFILLED or ATTENDANCE_NOSHOW",
+                    ));
+                }
+            };
+            Ok(engine.begin_record_attendance(actor, id, attendance))
+        };
+        let answer = |_: &Engine, (), appointment| pb::RecordAttendanceResponse {
             appointment: Some(appointment),
-        }))
+        };
+        self.change_appointment(request, "RecordAttendance", ids, act, answer)
+            .await
     }
 
     async fn reschedule(
@@ -895,6 +966,7 @@ impl Appointments for AppointmentsService {
                         moved.appointment,
                         last_index(&entries),
                     )?),
+                    previous_slot: Some(slot(&engine, moved.from)),
                 })
             })
             .await?;
@@ -913,6 +985,32 @@ impl Appointments for AppointmentsService {
             .ok_or_else(|| FieldError::not_found(&path, format!("no appointment {id}")))?;
         Ok(Response::new(pb::GetAppointmentResponse {
             appointment: Some(appointment(engine, &view, 0)),
+        }))
+    }
+
+    async fn get_hold(
+        &self,
+        request: Request<pb::GetHoldRequest>,
+    ) -> Result<Response<pb::GetHoldResponse>, Status> {
+        let engine = self.engine()?;
+        let path = FieldPath::request().field("hold_id");
+        let id = hold_id(&request.get_ref().hold_id, &path)?;
+        let view = engine.hold_info(id).ok_or_else(|| {
+            FieldError::not_found(
+                &path,
+                format!(
+                    "no hold {id}: it was never made, or it ended (booked, released or expired)"
+                ),
+            )
+        })?;
+        Ok(Response::new(pb::GetHoldResponse {
+            hold: Some(pb::Hold {
+                id: id.to_string(),
+                slot: Some(slot(engine, view.slot)),
+                patient_id: view.patient,
+                expires: Some(timestamp(view.expires)),
+                log_index: 0,
+            }),
         }))
     }
 
@@ -994,6 +1092,7 @@ impl Appointments for AppointmentsService {
                     re_offers,
                     cancelled_appointments: out.cancelled.iter().map(ToString::to_string).collect(),
                     log: log_range(entries),
+                    ended_holds: out.released.len() as u32,
                 })
             })
             .await?;
@@ -1017,8 +1116,10 @@ impl Appointments for AppointmentsService {
                 let actor = caller.name.clone();
                 let commit = r.commit;
                 let worker = engine.clone();
+                let options = rebalance_options(r.nearest_clinics)?;
+                let planned = options.clone();
                 let (list, plan, booked) = blocking(move || {
-                    let options = RebalanceOptions::default();
+                    let options = planned;
                     let field = |f: &str| FieldPath::request().field(f);
                     let plan = worker
                         .plan_rebalance(&referrals, &options)
@@ -1037,30 +1138,10 @@ impl Appointments for AppointmentsService {
                     Ok((referrals, plan, booked))
                 })
                 .await?;
-                let mut assignments = Vec::new();
-                let mut unassigned = Vec::new();
-                for (i, (referral, s)) in list.iter().zip(&plan.slots).enumerate() {
-                    match s {
-                        Some(s) => assignments.push(pb::Assignment {
-                            request_id: referral.id.clone(),
-                            slot: Some(slot(&engine, *s)),
-                            appointment_id: booked
-                                .as_ref()
-                                .and_then(|(b, _)| b.get(i).copied().flatten())
-                                .map(|a| a.to_string())
-                                .unwrap_or_default(),
-                        }),
-                        None => unassigned.push(referral.id.clone()),
-                    }
-                }
-                Ok(pb::RebalanceResponse {
-                    assignments,
-                    unassigned,
-                    optimised: Some(stats(&plan.optimal)),
-                    greedy: Some(stats(&plan.greedy)),
-                    solve_seconds: plan.solve_seconds,
-                    log: booked.and_then(|(_, entries)| log_range(entries)),
-                })
+                let booked = booked
+                    .as_ref()
+                    .map(|(b, entries)| (b.as_slice(), entries.clone()));
+                Ok(rebalance_answer(&engine, &list, &plan, &options, booked))
             })
             .await?;
         Ok(Response::new(answer))
@@ -1068,6 +1149,26 @@ impl Appointments for AppointmentsService {
 }
 
 /// Checks the referrals of a `Rebalance` request.
+/// The most candidate clinics a re-balancing may consider per group of referrals.
+pub const MAX_NEAREST_CLINICS: u32 = 256;
+
+fn rebalance_options(nearest: u32) -> Result<RebalanceOptions, Status> {
+    let at = FieldPath::request().field("nearest_clinics");
+    let defaults = RebalanceOptions::default();
+    match nearest {
+        0 => Ok(defaults),
+        1..=MAX_NEAREST_CLINICS => Ok(RebalanceOptions {
+            nearest: nearest as usize,
+            ..defaults
+        }),
+        _ => Err(FieldError::invalid(
+            &at,
+            format!("is {nearest}; give 1 to {MAX_NEAREST_CLINICS} (0: the default)"),
+        )
+        .into()),
+    }
+}
+
 fn referrals(engine: &Engine, r: &pb::RebalanceRequest) -> Result<Vec<Referral>, Status> {
     let at = FieldPath::request().field("requests");
     if r.requests.is_empty() || r.requests.len() > MAX_REFERRALS {
@@ -1093,29 +1194,21 @@ fn referrals(engine: &Engine, r: &pb::RebalanceRequest) -> Result<Vec<Referral>,
         }
         let patient = check_id(&q.patient_id, &path.field("patient_id"))?;
         let district = check_id(&q.district, &path.field("district"))?;
-        let district = s.district(district).ok_or_else(|| {
-            FieldError::not_found(&path.field("district"), format!("no district '{district}'"))
-        })?;
         let specialty = check_id(&q.specialty, &path.field("specialty"))?;
-        let specialty = s.specialty(specialty).ok_or_else(|| {
-            FieldError::not_found(
-                &path.field("specialty"),
-                format!("no doctors of specialty '{specialty}'"),
-            )
-        })?;
-        let earliest = Date::parse(&q.earliest_day).ok_or_else(|| {
-            FieldError::invalid(
-                &path.field("earliest_day"),
-                format!("expected a date YYYY-MM-DD, found '{}'", q.earliest_day),
-            )
-        })?;
-        out.push(Referral {
-            id: id.to_owned(),
-            patient: patient.to_owned(),
-            district,
-            specialty,
-            earliest,
-        });
+        let referral = check_request(s, id, patient, district, specialty, &q.earliest_day)
+            .map_err(|(column, problem)| {
+                let field = match column {
+                    "earliest" => "earliest_day",
+                    other => other,
+                };
+                let path = path.field(field);
+                if problem.starts_with("no ") {
+                    FieldError::not_found(&path, problem)
+                } else {
+                    FieldError::invalid(&path, problem)
+                }
+            })?;
+        out.push(referral);
     }
     Ok(out)
 }

@@ -44,32 +44,52 @@ impl AuditService {
         &self.state.log
     }
 
-    /// The latest checkpoint; one is signed when the server starts, so this always succeeds on a
-    /// running server.
+    /// The latest checkpoint; one is signed when a server starts, so on a server this always
+    /// succeeds (the CLI's in-process service reads the folder's last one, if any).
     fn latest(&self) -> Result<SignedCheckpoint, Status> {
-        self.state
-            .checkpoints
-            .latest()
-            .ok_or_else(|| Status::unavailable("no checkpoint has been signed yet"))
+        self.state.checkpoints.latest().ok_or_else(|| {
+            Status::failed_precondition(
+                "no checkpoint has been signed yet: sign one (`allot audit checkpoint`), or give \
+                 a tree size",
+            )
+        })
     }
 
-    /// The held checkpoint of `size`, for a request's field at `path`.
-    fn held(&self, size: u64, path: &FieldPath) -> Result<SignedCheckpoint, Status> {
-        self.state.checkpoints.at(size).ok_or_else(|| {
-            let latest = self
-                .state
-                .checkpoints
-                .latest()
-                .map_or(0, |c| c.checkpoint.size);
-            FieldError::failed_precondition(
-                path,
-                format!(
-                    "this server holds no signed checkpoint of size {size} (the latest is of \
-                     size {latest}); leave it out to use the latest"
-                ),
-            )
-            .into()
-        })
+    /// The tree of `size` (a request's field at `path`): its root, and its signed checkpoint if
+    /// one is held. A size without one gets a proof all the same, which its reader must check
+    /// against a root they trust.
+    fn tree(&self, size: u64, path: &FieldPath) -> Result<Tree, Status> {
+        let log_size = self.log().size();
+        if size > log_size {
+            let problem = format!("{size} is beyond the log's {log_size} entries");
+            return Err(FieldError::out_of_range(path, problem).into());
+        }
+        if size == 0 {
+            return Err(FieldError::invalid(path, "must be at least 1").into());
+        }
+        let signed = self.state.checkpoints.at(size);
+        let root = match &signed {
+            Some(c) => c.checkpoint.root,
+            None => self.log().root_at(size).map_err(log_status)?,
+        };
+        Ok(Tree { size, root, signed })
+    }
+}
+
+/// A tree a proof is made in.
+struct Tree {
+    size: u64,
+    root: allot_engine::log::Hash,
+    signed: Option<SignedCheckpoint>,
+}
+
+impl From<SignedCheckpoint> for Tree {
+    fn from(signed: SignedCheckpoint) -> Self {
+        Tree {
+            size: signed.checkpoint.size,
+            root: signed.checkpoint.root,
+            signed: Some(signed),
+        }
     }
 }
 
@@ -161,12 +181,12 @@ impl Audit for AuditService {
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
         let signed = if request.get_ref().refresh {
-            self.state.checkpoints.sign(self.log()).await?
+            Some(self.state.checkpoints.sign(self.log()).await?)
         } else {
-            self.latest()?
+            self.state.checkpoints.latest()
         };
         Ok(Response::new(pb::GetCheckpointResponse {
-            checkpoint: Some(signed_checkpoint(&signed)),
+            checkpoint: signed.as_ref().map(signed_checkpoint),
             log_size: self.log().size(),
             verifier_key: self.log().verifier_key().to_text(),
         }))
@@ -199,9 +219,9 @@ impl Audit for AuditService {
         let request = request.into_inner();
         let at = FieldPath::request();
         let index = request.index;
-        let signed = match request.tree_size {
+        let tree = match request.tree_size {
             Some(size) => {
-                let signed = self.held(size, &at.field("tree_size"))?;
+                let tree = self.tree(size, &at.field("tree_size"))?;
                 if index >= size {
                     return Err(FieldError::invalid(
                         &at.field("index"),
@@ -209,29 +229,38 @@ impl Audit for AuditService {
                     )
                     .into());
                 }
-                signed
+                tree
             }
             None => {
                 let latest = self.latest()?;
-                if index < latest.checkpoint.size {
-                    latest
+                let covered = latest.checkpoint.size;
+                let size = self.log().size();
+                if index < covered {
+                    latest.into()
+                } else if index >= size {
+                    return Err(FieldError::out_of_range(
+                        &at.field("index"),
+                        format!("entry {index} does not exist: the log has {size} entries"),
+                    )
+                    .into());
+                } else if self.log().is_read_only() {
+                    return Err(FieldError::failed_precondition(
+                        &at.field("index"),
+                        format!(
+                            "entry {index} is not covered by the last signed checkpoint (size \
+                             {covered}): sign the current tree head (`allot audit checkpoint`), \
+                             or give a tree size"
+                        ),
+                    )
+                    .into());
                 } else {
-                    let size = self.log().size();
-                    if index >= size {
-                        return Err(FieldError::out_of_range(
-                            &at.field("index"),
-                            format!("entry {index} does not exist: the log has {size} entries"),
-                        )
-                        .into());
-                    }
                     // Not covered yet: sign the current head, which covers it.
-                    self.state.checkpoints.sign(self.log()).await?
+                    self.state.checkpoints.sign(self.log()).await?.into()
                 }
             }
         };
         let log = self.log().clone();
-        let size = signed.checkpoint.size;
-        let root = signed.checkpoint.root;
+        let (size, root) = (tree.size, tree.root);
         let (raw, path) = blocking(move || {
             let proof = log.inclusion_proof(index, size).map_err(log_status)?;
             let raw = log.read(index).map_err(log_status)?;
@@ -251,7 +280,7 @@ impl Audit for AuditService {
             tree_size: size,
             root_hash: root.to_vec(),
             path: path.iter().map(|h| h.to_vec()).collect(),
-            checkpoint: Some(signed_checkpoint(&signed)),
+            checkpoint: tree.signed.as_ref().map(signed_checkpoint),
         }))
     }
 
@@ -269,17 +298,29 @@ impl Audit for AuditService {
             )
             .into());
         }
-        let signed = match request.new_size {
-            Some(size) => self.held(size, &at.field("new_size"))?,
+        // The newer tree is one this server signed: the proof extends what a reader trusts.
+        let tree: Tree = match request.new_size {
+            Some(size) => self.state.checkpoints.at(size).ok_or_else(|| {
+                let latest = self.state.checkpoints.latest();
+                FieldError::failed_precondition(
+                    &at.field("new_size"),
+                    format!(
+                        "this server holds no signed checkpoint of size {size} (the latest is of \
+                         size {}); leave it out to use the latest",
+                        latest.map_or(0, |c| c.checkpoint.size)
+                    ),
+                )
+            })?,
             None => self.latest()?,
-        };
-        let new = signed.checkpoint.size;
+        }
+        .into();
+        let new = tree.size;
         if old > new {
             let problem = format!("{old} is above the new size {new}");
             return Err(FieldError::invalid(&at.field("old_size"), problem).into());
         }
         let log = self.log().clone();
-        let new_root = signed.checkpoint.root;
+        let new_root = tree.root;
         let (old_root, path) = blocking(move || {
             let proof = log.consistency_proof(old, new).map_err(log_status)?;
             let old_root = log.root_at(old).map_err(log_status)?;
@@ -308,7 +349,7 @@ impl Audit for AuditService {
             old_root_hash: old_root.to_vec(),
             new_root_hash: new_root.to_vec(),
             path: path.iter().map(|h| h.to_vec()).collect(),
-            checkpoint: Some(signed_checkpoint(&signed)),
+            checkpoint: tree.signed.as_ref().map(signed_checkpoint),
             old_checkpoint: old_checkpoint.as_ref().map(signed_checkpoint),
         }))
     }

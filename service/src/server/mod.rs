@@ -30,21 +30,22 @@
 //! 4. check its rows in [`access::METHODS`].
 
 pub mod access;
+pub mod allocation;
 pub mod appointments;
 pub mod audit;
 pub mod config;
 pub mod conn;
-pub mod fairs;
+pub mod dev;
+pub mod folder;
 pub mod gate;
+pub mod local;
 pub mod metrics;
 pub mod metrics_service;
 pub mod replies;
 pub mod scenarios;
-pub mod schools;
 pub mod state;
 pub mod status;
 pub mod validate;
-pub mod windows;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,7 +58,7 @@ use tonic::service::RoutesBuilder;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-pub use config::{Caller, ServerConfig};
+pub use config::{Caller, Limits, ServerConfig};
 pub use state::{AppState, Domains};
 
 use crate::proto::v1::appointments_server::AppointmentsServer;
@@ -66,13 +67,13 @@ use crate::proto::v1::fairs_server::FairsServer;
 use crate::proto::v1::metrics_server::MetricsServer;
 use crate::proto::v1::scenarios_server::ScenariosServer;
 use crate::proto::v1::schools_server::SchoolsServer;
+use allocation::fairs::FairsService;
+use allocation::schools::SchoolsService;
 use appointments::AppointmentsService;
 use audit::AuditService;
-use fairs::FairsService;
 use gate::{GateLayer, GateState};
 use metrics_service::MetricsService;
 use scenarios::ScenariosService;
-use schools::SchoolsService;
 
 /// The services this server registers, by full name (health reports on each of them, and
 /// reflection lists them with the health and reflection services).
@@ -204,45 +205,11 @@ pub async fn start_with(
     }
     health.set_service_status("", ServingStatus::Serving).await;
 
-    let mut routes = RoutesBuilder::default();
+    let mut routes = api_routes(&state, &gate, &limits);
     routes
         .add_service(health_service)
         .add_service(reflection_v1()?)
-        .add_service(reflection_v1alpha()?)
-        .add_service(
-            AppointmentsServer::new(AppointmentsService::new(state.clone()))
-                .max_decoding_message_size(limits.max_request_bytes)
-                .max_encoding_message_size(limits.max_response_bytes),
-        )
-        .add_service(
-            FairsServer::new(
-                FairsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
-            )
-            .max_decoding_message_size(limits.max_request_bytes)
-            .max_encoding_message_size(limits.max_response_bytes),
-        )
-        .add_service(
-            SchoolsServer::new(
-                SchoolsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
-            )
-            .max_decoding_message_size(limits.max_request_bytes)
-            .max_encoding_message_size(limits.max_response_bytes),
-        )
-        .add_service(
-            ScenariosServer::new(ScenariosService::new(state.clone()))
-                .max_decoding_message_size(limits.max_request_bytes)
-                .max_encoding_message_size(limits.max_response_bytes),
-        )
-        .add_service(
-            AuditServer::new(AuditService::new(state.clone()))
-                .max_decoding_message_size(limits.max_request_bytes)
-                .max_encoding_message_size(limits.max_response_bytes),
-        )
-        .add_service(
-            MetricsServer::new(MetricsService::new(gate.clone(), state.clone()))
-                .max_decoding_message_size(limits.max_request_bytes)
-                .max_encoding_message_size(limits.max_response_bytes),
-        );
+        .add_service(reflection_v1alpha()?);
     let routes = routes.routes();
 
     let mut builder = tonic::transport::Server::builder()
@@ -311,6 +278,48 @@ pub async fn start_with(
         stop: stop_tx,
         task,
     })
+}
+
+/// The routes of the allot services (health and reflection apart), each with the message-size
+/// limits: what `allot serve` serves and what the CLI calls in process ([`local`]).
+fn api_routes(state: &Arc<AppState>, gate: &Arc<GateState>, limits: &Limits) -> RoutesBuilder {
+    let mut routes = RoutesBuilder::default();
+    routes
+        .add_service(
+            AppointmentsServer::new(AppointmentsService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            FairsServer::new(
+                FairsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
+            )
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            SchoolsServer::new(
+                SchoolsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
+            )
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            ScenariosServer::new(ScenariosService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            AuditServer::new(AuditService::new(state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        )
+        .add_service(
+            MetricsServer::new(MetricsService::new(gate.clone(), state.clone()))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
+        );
+    routes
 }
 
 /// Signs a checkpoint every `interval` while the log grows.

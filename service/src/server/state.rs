@@ -7,16 +7,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use allot_engine::appointments::{Engine, EngineOptions, Error as AppointmentsError, SystemClock};
+use allot_engine::appointments::{
+    Clock, Engine, EngineOptions, Error as AppointmentsError, SystemClock,
+};
 use allot_engine::fair::Fairs;
 use allot_engine::log::{Log, SignedCheckpoint};
 use allot_engine::school::Schools;
 use tokio::sync::watch;
 use tonic::Status;
 
+use super::allocation::windows::Windows;
 use super::replies::Replies;
 use super::status::{blocking, log_status};
-use super::windows::Windows;
 
 /// The domain engines a server runs, built from its data folder before it starts.
 #[derive(Debug, Default)]
@@ -28,29 +30,37 @@ pub struct Domains {
 
 impl Domains {
     /// Reopens what the data folder of `log` holds: the appointment inventory is rebuilt from
-    /// the log (and its latest snapshot) when a city was loaded.
+    /// the log (and its latest snapshot) when a city was loaded. Warnings go to the logs.
     pub fn open(log: &Arc<Log>) -> Result<Domains, AppointmentsError> {
-        let appointments = match Engine::open_with_log(
-            log.clone(),
-            EngineOptions::default(),
-            Arc::new(SystemClock),
-        ) {
-            Ok((engine, report)) => {
-                for warning in &report.warnings {
-                    tracing::warn!("appointments: {warning}");
-                }
-                tracing::info!(
-                    slots = engine.schedule().slot_count(),
-                    replayed = report.replayed,
-                    seconds = report.seconds,
-                    "appointments: inventory rebuilt from the log"
-                );
-                Some(engine)
-            }
-            Err(AppointmentsError::NotLoaded(_)) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(Domains { appointments })
+        let (domains, warnings) = Self::open_with(log, Arc::new(SystemClock))?;
+        for warning in &warnings {
+            tracing::warn!("appointments: {warning}");
+        }
+        if let Some(engine) = &domains.appointments {
+            tracing::info!(
+                slots = engine.schedule().slot_count(),
+                "appointments: inventory rebuilt from the log"
+            );
+        }
+        Ok(domains)
+    }
+
+    /// [`Domains::open`] on `clock` (the CLI's `--now`), returning the warnings of rebuilding the
+    /// inventory for the caller to show.
+    pub fn open_with(
+        log: &Arc<Log>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Domains, Vec<String>), AppointmentsError> {
+        match Engine::open_with_log(log.clone(), EngineOptions::default(), clock) {
+            Ok((engine, report)) => Ok((
+                Domains {
+                    appointments: Some(engine),
+                },
+                report.warnings,
+            )),
+            Err(AppointmentsError::NotLoaded(_)) => Ok((Domains::default(), Vec::new())),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -399,6 +399,7 @@ async fn every_method_on_a_generated_city() {
             requests: requests.clone(),
             commit: false,
             request_id: String::new(),
+            nearest_clinics: 0,
         })
         .await
         .unwrap()
@@ -411,6 +412,7 @@ async fn every_method_on_a_generated_city() {
             requests,
             commit: true,
             request_id: "rebalance-1".into(),
+            nearest_clinics: 0,
         })
         .await
         .unwrap()
@@ -611,6 +613,13 @@ async fn bad_requests_name_the_field_and_log_nothing() {
         Code::InvalidArgument,
         "request.until",
     );
+    let referral = |earliest_day: &str| pb::QueuedRequest {
+        id: "R1".into(),
+        patient_id: "P1".into(),
+        district: free.district.clone(),
+        specialty: "therapist".into(),
+        earliest_day: earliest_day.into(),
+    };
     check(
         c.rebalance(pb::RebalanceRequest::default()).await,
         Code::InvalidArgument,
@@ -618,18 +627,22 @@ async fn bad_requests_name_the_field_and_log_nothing() {
     );
     check(
         c.rebalance(pb::RebalanceRequest {
-            requests: vec![pb::QueuedRequest {
-                id: "R1".into(),
-                patient_id: "P1".into(),
-                district: free.district.clone(),
-                specialty: "therapist".into(),
-                earliest_day: "tomorrow".into(),
-            }],
+            requests: vec![referral("tomorrow")],
             ..Default::default()
         })
         .await,
         Code::InvalidArgument,
         "request.requests[0].earliest_day",
+    );
+    check(
+        c.rebalance(pb::RebalanceRequest {
+            requests: vec![referral(&free.id.rsplit_once('@').unwrap().1[..10])],
+            nearest_clinics: 100_000,
+            ..Default::default()
+        })
+        .await,
+        Code::InvalidArgument,
+        "request.nearest_clinics",
     );
     // Unknown holds and appointments are NOT_FOUND (from the engine), still logging nothing.
     let unknown = c
@@ -683,6 +696,7 @@ async fn a_deadline_that_passes_is_deadline_exceeded() {
             .collect(),
         commit: false,
         request_id: String::new(),
+        nearest_clinics: 0,
     });
     let size = h.log.size();
     let status = c.rebalance(request).await.unwrap_err();

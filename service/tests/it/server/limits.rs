@@ -48,9 +48,13 @@ async fn bad_requests_name_the_field() {
         Code::OutOfRange,
         "request.index",
     );
+    // A size no checkpoint was signed at gets a proof all the same, without a checkpoint (its
+    // reader checks the root against one they hold); a size beyond the log is refused.
+    let unsigned = a.get_inclusion_proof(inclusion(3, Some(7))).await.unwrap();
+    assert!(unsigned.get_ref().checkpoint.is_none());
     check(
-        a.get_inclusion_proof(inclusion(3, Some(7))).await,
-        Code::FailedPrecondition,
+        a.get_inclusion_proof(inclusion(3, Some(11))).await,
+        Code::OutOfRange,
         "request.tree_size",
     );
     check(

@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::validate::{FieldError, FieldPath};
+use crate::server::validate::{FieldError, FieldPath};
 
 /// An allocation domain whose applications arrive over the API.
 pub trait WindowKind: Allocation + Sized + 'static {
@@ -65,6 +65,9 @@ pub struct Windows<A: WindowKind> {
     root: PathBuf,
     lock: Mutex<()>,
     runs: Mutex<HashMap<[u8; 32], HeldRun<A>>>,
+    /// The input of the window closed last, for the run that usually follows (rebuilding a
+    /// national window's input from its applications takes seconds).
+    last_closed: Mutex<Option<(String, A::Input)>>,
 }
 
 impl<A: WindowKind> std::fmt::Debug for Windows<A> {
@@ -84,7 +87,7 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Status {
 pub fn allocation_status(e: allocation::Error) -> Status {
     match e {
         allocation::Error::Input(e) => Status::invalid_argument(e.to_string()),
-        allocation::Error::Log(e) => super::status::log_status(e),
+        allocation::Error::Log(e) => crate::server::status::log_status(e),
         allocation::Error::Request(m) | allocation::Error::Unsupported(m) => {
             Status::failed_precondition(m)
         }
@@ -109,6 +112,7 @@ impl<A: WindowKind> Windows<A> {
             root: data_dir.join("windows").join(A::FOLDER),
             lock: Mutex::new(()),
             runs: Mutex::new(HashMap::new()),
+            last_closed: Mutex::new(None),
         }
     }
 
@@ -250,6 +254,8 @@ impl<A: WindowKind> Windows<A> {
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| internal("encoding", e))?;
         write_durably(&self.folder(window).join("closed.json"), &bytes)?;
+        *self.last_closed.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((window.to_owned(), input));
         Ok(closed)
     }
 
@@ -286,9 +292,17 @@ impl<A: WindowKind> Windows<A> {
             )
             .into());
         };
-        let input = A::input(&stored.chunks).map_err(|problem| {
-            Status::data_loss(format!("window '{window}' no longer reads: {problem}"))
-        })?;
+        let cached = self
+            .last_closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_if(|(name, _)| name == window);
+        let input = match cached {
+            Some((_, input)) => input,
+            None => A::input(&stored.chunks).map_err(|problem| {
+                Status::data_loss(format!("window '{window}' no longer reads: {problem}"))
+            })?,
+        };
         let started = std::time::Instant::now();
         let logged = run_closed::<A>(log, &input, params, &closed, beacon, actor, window)
             .map_err(allocation_status)?;

@@ -1,0 +1,561 @@
+//! The `Fairs` service: the allocation protocol ([`super`]) on the fair domain of the engine
+//! (`allot_engine::fair`), and the conversions between its messages and the engine's types.
+
+use allot_engine::allocation::{Change, Loaded, LoggedChange};
+use allot_engine::fair::{
+    self, FairInput, FairState, FairTables, Fairs, Mechanism, OPEN, Params, Precedence,
+};
+use allot_engine::input::Table;
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use super::windows::{Totals, WindowKind, Windows, allocation_status, csv_row};
+use super::{
+    AllocationService, RESULT_ROWS_PER_MESSAGE, ReOffers, Served, allocation_api, check_choices,
+    choice_id, rank_counts,
+};
+use crate::proto::v1 as pb;
+use crate::proto::v1::fairs_server::Fairs as FairsApi;
+use crate::server::state::AppState;
+use crate::server::validate::{FieldError, FieldPath, check_id, check_range};
+
+/// Most fairs an applicant may list.
+pub const MAX_CHOICES: usize = 20;
+/// Most stalls in one pool.
+pub const MAX_STALLS: u32 = 100_000;
+
+/// A stall pool as stored in a window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolRow {
+    pub fair: String,
+    pub district: String,
+    pub category: String,
+    pub stalls: u32,
+}
+
+/// An application as stored in a window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplicantRow {
+    pub id: String,
+    pub category: String,
+    pub tier: u32,
+    pub lottery: Option<u64>,
+    pub choices: Vec<String>,
+}
+
+/// What one `SubmitApplications` call adds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FairChunk {
+    pub pools: Vec<PoolRow>,
+    pub applicants: Vec<ApplicantRow>,
+}
+
+impl WindowKind for Fairs {
+    const FOLDER: &'static str = "fairs";
+    type Chunk = FairChunk;
+
+    fn keys(chunk: &FairChunk) -> Vec<String> {
+        let pools = chunk
+            .pools
+            .iter()
+            .map(|p| format!("pool:{}/{}", p.fair, p.category));
+        let applicants = chunk
+            .applicants
+            .iter()
+            .map(|a| format!("applicant:{}", a.id));
+        pools.chain(applicants).collect()
+    }
+
+    fn counts(chunk: &FairChunk) -> [u64; 3] {
+        [chunk.pools.len() as u64, chunk.applicants.len() as u64, 0]
+    }
+
+    fn input(chunks: &[FairChunk]) -> Result<FairInput, String> {
+        let mut fairs = String::from("fair,district,category,stalls\n");
+        let applicants = chunks.iter().flat_map(|c| &c.applicants);
+        let lottery = applicants.clone().all(|a| a.lottery.is_some());
+        let mut rows = String::from(if lottery {
+            "applicant,category,tier,lottery,choices\n"
+        } else {
+            "applicant,category,tier,choices\n"
+        });
+        for c in chunks {
+            for p in &c.pools {
+                let stalls = p.stalls.to_string();
+                csv_row(&mut fairs, [&*p.fair, &p.district, &p.category, &stalls]);
+            }
+        }
+        for a in applicants {
+            let tier = a.tier.to_string();
+            let choices = a.choices.join(";");
+            match a.lottery {
+                Some(l) if lottery => {
+                    let l = l.to_string();
+                    csv_row(&mut rows, [&*a.id, &a.category, &tier, &l, &choices]);
+                }
+                _ => csv_row(&mut rows, [&*a.id, &a.category, &tier, &choices]),
+            }
+        }
+        let fairs = Table::from_bytes("pools", fairs.into_bytes()).map_err(|e| e.to_string())?;
+        let rows = Table::from_bytes("applicants", rows.into_bytes()).map_err(|e| e.to_string())?;
+        fair::read_tables(&fairs, &rows)
+            .map(|files| files.input)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A validated input as `SubmitApplications` messages: the pools first, then the applications,
+/// 10,000 to a message (what the CLI and `allot serve --dev` send).
+pub fn submissions(window: &str, input: &FairInput) -> Vec<pb::SubmitFairApplicationsRequest> {
+    let pools = input
+        .pools
+        .iter()
+        .map(|p| {
+            let fair = &input.fairs[p.fair as usize];
+            pb::StallPool {
+                fair: fair.id.clone(),
+                district: fair.district.clone(),
+                category: p.category.clone(),
+                stalls: p.stalls,
+            }
+        })
+        .collect();
+    let mut messages = vec![pb::SubmitFairApplicationsRequest {
+        window: window.to_owned(),
+        pools,
+        applicants: Vec::new(),
+    }];
+    for chunk in input.applicants.chunks(RESULT_ROWS_PER_MESSAGE) {
+        messages.push(pb::SubmitFairApplicationsRequest {
+            window: String::new(),
+            pools: Vec::new(),
+            applicants: chunk
+                .iter()
+                .map(|a| pb::FairApplicant {
+                    id: a.id.clone(),
+                    category: a.category.clone(),
+                    tier: Some(u32::from(a.tier)),
+                    lottery: a.lottery,
+                    choices: a
+                        .choices
+                        .iter()
+                        .map(|&f| input.fairs[f as usize].id.clone())
+                        .collect(),
+                })
+                .collect(),
+        });
+    }
+    messages
+}
+
+fn priority(loaded: &Loaded<Fairs>, i: u32) -> pb::FairPriority {
+    pb::FairPriority {
+        tier: u32::from(loaded.input.applicants[i as usize].tier),
+        lottery: loaded.solved.lottery[i as usize],
+    }
+}
+
+fn priority_of(key: Option<(u32, u64)>) -> Option<pb::FairPriority> {
+    key.map(|(tier, lottery)| pb::FairPriority { tier, lottery })
+}
+
+/// Every pool's cutoff (canonical order), with its stalls given in `state`.
+fn cutoffs(loaded: &Loaded<Fairs>, state: &FairState) -> Vec<pb::PoolCutoff> {
+    tables(loaded, state)
+        .cutoffs
+        .into_iter()
+        .map(cutoff)
+        .collect()
+}
+
+fn cutoff(row: fair::CutoffRow) -> pb::PoolCutoff {
+    pb::PoolCutoff {
+        fair: row.fair,
+        category: row.category,
+        stalls: row.stalls,
+        admitted: row.placed,
+        cutoff: priority_of(row.cutoff),
+        district: row.district,
+    }
+}
+
+fn tables(loaded: &Loaded<Fairs>, state: &FairState) -> FairTables {
+    let (input, solved) = (&loaded.input, &loaded.solved);
+    let applicants = 0..input.applicants.len() as u32;
+    FairTables::of(
+        input,
+        solved,
+        state,
+        applicants,
+        0..input.pools.len() as u32,
+    )
+}
+
+fn summary(loaded: &Loaded<Fairs>, state: &FairState) -> pb::FairRunSummary {
+    let (input, solved) = (&loaded.input, &loaded.solved);
+    let stats = fair::stats_with(input, solved, &state.position);
+    let stalls = input.total_stalls();
+    pb::FairRunSummary {
+        applicants: input.applicants.len() as u64,
+        placed: stats.placed(),
+        placed_per_tier: stats.placed_per_tier.to_vec(),
+        rank_counts: rank_counts(&stats.rank_counts),
+        fill_rate: if stalls == 0 {
+            0.0
+        } else {
+            stats.placed() as f64 / stalls as f64
+        },
+        solve_seconds: solved.solve_seconds,
+        applicants_per_tier: stats.applicants_per_tier.to_vec(),
+        stalls,
+        unplaced: stats.unplaced,
+        rank2_sum: stats.rank2_sum,
+    }
+}
+
+impl Served for Fairs {
+    const RUN_METHOD: &'static str = "Fairs/RunAllocation";
+    const PARTICIPANT: &'static str = "applicant";
+    type Submit = pb::SubmitFairApplicationsRequest;
+    type Submitted = pb::SubmitFairApplicationsResponse;
+    type RunRequest = pb::RunFairAllocationRequest;
+    type RunResponse = pb::RunFairAllocationResponse;
+    type Outcome = pb::GetFairOutcomeResponse;
+    type Explained = pb::ExplainFairOutcomeResponse;
+    type Results = pb::FairResults;
+    type Now = FairState;
+
+    fn windows(state: &AppState) -> &Windows<Self> {
+        &state.fairs
+    }
+
+    fn participant(input: &FairInput, id: &str) -> Option<u32> {
+        input.applicant(id)
+    }
+
+    fn submission_window(message: &Self::Submit) -> &str {
+        &message.window
+    }
+
+    fn read_submission(
+        m: Self::Submit,
+        at: &FieldPath,
+        chunk: &mut FairChunk,
+        keys: &mut Vec<(String, FieldPath)>,
+    ) -> Result<(), FieldError> {
+        for (j, p) in m.pools.into_iter().enumerate() {
+            let path = at.field("pools").index(j);
+            let fair = choice_id(&p.fair, &path.field("fair"))?.to_owned();
+            check_id(&p.district, &path.field("district"))?;
+            check_id(&p.category, &path.field("category"))?;
+            check_range(p.stalls, 0, MAX_STALLS, &path.field("stalls"))?;
+            keys.push((
+                format!("pool:{fair}/{}", p.category),
+                path.field("category"),
+            ));
+            chunk.pools.push(PoolRow {
+                fair,
+                district: p.district,
+                category: p.category,
+                stalls: p.stalls,
+            });
+        }
+        for (j, a) in m.applicants.into_iter().enumerate() {
+            let path = at.field("applicants").index(j);
+            check_id(&a.id, &path.field("id"))?;
+            check_id(&a.category, &path.field("category"))?;
+            if a.category == OPEN {
+                return Err(FieldError::invalid(
+                    &path.field("category"),
+                    "'*' is the open pool, not a category of goods",
+                ));
+            }
+            let tier = a.tier.ok_or_else(|| {
+                FieldError::invalid(&path.field("tier"), "is required (0, 1 or 2)")
+            })?;
+            check_range(tier, 0, 2, &path.field("tier"))?;
+            check_choices(&a.choices, MAX_CHOICES, "fairs", &path.field("choices"))?;
+            keys.push((format!("applicant:{}", a.id), path.field("id")));
+            chunk.applicants.push(ApplicantRow {
+                id: a.id,
+                category: a.category,
+                tier,
+                lottery: a.lottery,
+                choices: a.choices,
+            });
+        }
+        Ok(())
+    }
+
+    fn submitted(window: String, totals: Totals) -> Self::Submitted {
+        pb::SubmitFairApplicationsResponse {
+            window,
+            pools_added: totals.added[0],
+            applicants_added: totals.added[1],
+            pools_total: totals.total[0],
+            applicants_total: totals.total[1],
+        }
+    }
+
+    fn run_fields(r: &Self::RunRequest) -> (&str, &str, Option<&pb::Beacon>) {
+        (&r.window, &r.request_id, r.beacon.as_ref())
+    }
+
+    fn params(r: &Self::RunRequest, at: &FieldPath) -> Result<Params, FieldError> {
+        let mechanism = match pb::FairMechanism::try_from(r.mechanism) {
+            Ok(pb::FairMechanism::Da) => Mechanism::Da,
+            Ok(pb::FairMechanism::Welfare) => Mechanism::Welfare,
+            Ok(pb::FairMechanism::Rsd) => Mechanism::Rsd,
+            _ => {
+                return Err(FieldError::invalid(
+                    &at.field("mechanism"),
+                    "is required: FAIR_MECHANISM_DA, _WELFARE or _RSD",
+                ));
+            }
+        };
+        let precedence = match pb::PoolPrecedence::try_from(r.precedence) {
+            Ok(pb::PoolPrecedence::OpenFirst) => Precedence::OpenFirst,
+            Ok(_) => Precedence::OwnFirst,
+            Err(_) => {
+                return Err(FieldError::invalid(
+                    &at.field("precedence"),
+                    "unknown value",
+                ));
+            }
+        };
+        Ok(Params {
+            mechanism,
+            precedence,
+        })
+    }
+
+    fn ran(
+        loaded: &Loaded<Self>,
+        run: pb::RunRecord,
+        log: pb::LogRange,
+    ) -> Result<Self::RunResponse, Status> {
+        let fresh = FairState::new(&loaded.solved);
+        Ok(pb::RunFairAllocationResponse {
+            run_id: run.run_id.clone(),
+            input_digest: run.input_digest.clone(),
+            seed: run.seed.clone(),
+            outcome_digest: run.outcome_digest.clone(),
+            summary: Some(summary(loaded, &fresh)),
+            cutoffs: cutoffs(loaded, &fresh),
+            log: Some(log),
+            run: Some(run),
+        })
+    }
+
+    fn now(loaded: &Loaded<Self>) -> Result<FairState, Status> {
+        FairState::replay(&loaded.input, &loaded.solved, &loaded.changes).map_err(allocation_status)
+    }
+
+    fn outcome(loaded: &Loaded<Self>, now: &FairState, i: u32) -> Self::Outcome {
+        let (input, solved) = (&loaded.input, &loaded.solved);
+        let applicant = &input.applicants[i as usize].id;
+        let pool = now.pool_of(solved, i);
+        let rank = now.position[i as usize].map_or(0, |at| solved.rank_at(i, at));
+        let changed = loaded.changes.iter().rev().find(|c| match &c.change {
+            Change::Withdrawn { participant, .. } | Change::ReOffered { participant, .. } => {
+                participant == applicant
+            }
+        });
+        let log_index = match changed {
+            Some(c) => c.index,
+            None => loaded
+                .run
+                .outcome_range()
+                .map_or(0, |r| r.start + u64::from(i)),
+        };
+        pb::GetFairOutcomeResponse {
+            applicant: applicant.clone(),
+            fair: pool
+                .map(|p| input.fair_of(p).to_owned())
+                .unwrap_or_default(),
+            category: pool
+                .map(|p| input.pools[p as usize].category.clone())
+                .unwrap_or_default(),
+            rank,
+            priority: Some(priority(loaded, i)),
+            log_index,
+        }
+    }
+
+    fn explain(loaded: &Loaded<Self>, now: &FairState, i: u32) -> Result<Self::Explained, Status> {
+        let input = &loaded.input;
+        let got = Self::outcome(loaded, now, i);
+        let explanation = fair::explain(loaded, now, &got.applicant).map_err(allocation_status)?;
+        let all = cutoffs(loaded, now);
+        let a = &input.applicants[i as usize];
+        let own = priority(loaded, i);
+        let better = if got.rank == 0 {
+            a.choices.len()
+        } else {
+            got.rank as usize - 1
+        };
+        let mut order = [a.category.as_str(), OPEN];
+        if loaded.params.precedence == Precedence::OpenFirst {
+            order.reverse();
+        }
+        let better_choices = a.choices[..better]
+            .iter()
+            .enumerate()
+            .map(|(k, &f)| {
+                let pools: Vec<pb::PoolCutoff> = order
+                    .iter()
+                    .filter_map(|c| input.pool(f, c))
+                    .map(|p| all[p as usize].clone())
+                    .collect();
+                let fair_id = input.fairs[f as usize].id.clone();
+                let reason = if pools.is_empty() {
+                    format!("{fair_id} has no stalls for '{}' goods", a.category)
+                } else {
+                    pools
+                        .iter()
+                        .map(|p| match &p.cutoff {
+                            Some(c) => format!(
+                                "pool {} at {fair_id} filled with tier {} up to lottery {}; \
+                                 you are tier {}, lottery {}",
+                                p.category, c.tier, c.lottery, own.tier, own.lottery
+                            ),
+                            None => format!("pool {} at {fair_id} did not fill", p.category),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                pb::FairChoiceExplanation {
+                    rank: k as u32 + 1,
+                    fair: fair_id,
+                    pools,
+                    reason,
+                }
+            })
+            .collect();
+        Ok(pb::ExplainFairOutcomeResponse {
+            outcome: Some(got),
+            better_choices,
+            lines: explanation.lines,
+        })
+    }
+
+    fn results(loaded: &Loaded<Self>, now: &FairState) -> Result<Vec<pb::FairResults>, Status> {
+        let tables = tables(loaded, now);
+        let mut messages = vec![pb::FairResults {
+            summary: Some(summary(loaded, now)),
+            ..Default::default()
+        }];
+        for rows in tables.assignment.chunks(RESULT_ROWS_PER_MESSAGE) {
+            let assignments = rows.iter().map(|row| {
+                let (fair, category, rank) = row.placed.clone().unwrap_or_default();
+                pb::FairAssignment {
+                    applicant: row.applicant.clone(),
+                    fair,
+                    category,
+                    rank,
+                }
+            });
+            messages.push(pb::FairResults {
+                assignments: assignments.collect(),
+                ..Default::default()
+            });
+        }
+        for rows in tables.cutoffs.chunks(RESULT_ROWS_PER_MESSAGE) {
+            messages.push(pb::FairResults {
+                cutoffs: rows.iter().cloned().map(cutoff).collect(),
+                ..Default::default()
+            });
+        }
+        for rows in tables.waitlist.chunks(RESULT_ROWS_PER_MESSAGE) {
+            let waitlist = rows.iter().map(|row| pb::FairWaitlistEntry {
+                fair: row.fair.clone(),
+                category: row.category.clone(),
+                position: row.position,
+                applicant: row.applicant.clone(),
+                priority: priority_of(Some((row.tier, row.lottery))),
+            });
+            messages.push(pb::FairResults {
+                waitlist: waitlist.collect(),
+                ..Default::default()
+            });
+        }
+        Ok(messages)
+    }
+}
+
+impl ReOffers for Fairs {
+    type Withdrawn = pb::WithdrawFairStallResponse;
+
+    fn give_back(
+        loaded: &Loaded<Self>,
+        now: &FairState,
+        i: u32,
+        path: &FieldPath,
+    ) -> Result<Vec<Change>, Status> {
+        let applicant = &loaded.input.applicants[i as usize].id;
+        if now.pool_of(&loaded.solved, i).is_none() {
+            let why = if now.withdrawn[i as usize] {
+                format!("'{applicant}' has already given its stall back")
+            } else {
+                format!("'{applicant}' holds no stall")
+            };
+            return Err(FieldError::failed_precondition(path, why).into());
+        }
+        fair::withdraw(&loaded.input, &loaded.solved, now, applicant).map_err(allocation_status)
+    }
+
+    fn withdrawn(
+        loaded: &Loaded<Self>,
+        before: &FairState,
+        after: &FairState,
+        i: u32,
+        logged: &[LoggedChange],
+    ) -> Result<Self::Withdrawn, Status> {
+        let input = &loaded.input;
+        let freed = before
+            .pool_of(&loaded.solved, i)
+            .ok_or_else(|| Status::internal("the applicant held no stall"))?;
+        let re_offered_to = logged.iter().find_map(|c| match &c.change {
+            Change::ReOffered { participant, .. } => input.applicant(participant),
+            Change::Withdrawn { .. } => None,
+        });
+        Ok(pb::WithdrawFairStallResponse {
+            fair: input.fair_of(freed).to_owned(),
+            category: input.pools[freed as usize].category.clone(),
+            re_offered_to: re_offered_to.map(|j| Self::outcome(loaded, after, j)),
+            log: Some(pb::LogRange {
+                start: logged.first().map_or(0, |c| c.index),
+                end: logged.last().map_or(0, |c| c.index + 1),
+            }),
+            changes: logged.iter().map(place_change).collect(),
+        })
+    }
+}
+
+fn place_change(c: &LoggedChange) -> pb::PlaceChange {
+    let (participant, place, from) = match &c.change {
+        Change::Withdrawn { participant, place } => (participant, place, String::new()),
+        Change::ReOffered {
+            participant,
+            place,
+            from,
+        } => (participant, place, from.clone()),
+    };
+    pb::PlaceChange {
+        log_index: c.index,
+        participant: participant.clone(),
+        place: place.clone(),
+        from,
+    }
+}
+
+/// The Fairs service.
+pub type FairsService = AllocationService<Fairs>;
+
+allocation_api!(
+    FairsApi, Fairs, participant: applicant,
+    close: pb::CloseFairApplicationsRequest => pb::CloseFairApplicationsResponse,
+    outcome: pb::GetFairOutcomeRequest, explain: pb::ExplainFairOutcomeRequest,
+    verify: pb::VerifyFairRunRequest => pb::VerifyFairRunResponse,
+    results: pb::GetFairResultsRequest, withdraw: pb::WithdrawFairStallRequest, "Fairs/Withdraw"
+);

@@ -1,0 +1,699 @@
+//! The allocation protocol the `Fairs` and `Schools` services serve: application windows, the
+//! run, outcomes, explanations, results, verification and, where a domain re-offers places,
+//! withdrawals.
+//!
+//! Every step is written once here, generic over [`Served`]: an engine domain
+//! ([`Allocation`]) with its application windows ([`WindowKind`]) and its messages. A domain
+//! module ([`fairs`], [`schools`]) converts messages and nothing else, and its tonic service is
+//! one line per method. A third domain (kindergarten places, sports sections) is one more module
+//! implementing [`Served`], a field in [`AppState`] for its windows, and a registration in
+//! `server/mod.rs`.
+
+pub mod fairs;
+pub mod schools;
+pub mod windows;
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use allot_engine::allocation::{
+    self, Beacon, Change, Loaded, LoggedChange, LoggedRun, Verification, change_loaded, find_run,
+    verify_with_log,
+};
+use allot_engine::log::Digest;
+use tokio_stream::StreamExt as _;
+use tonic::{Request, Status, Streaming};
+
+use super::appointments::{caller, timestamp};
+use super::state::AppState;
+use super::status::blocking;
+use super::validate::{FieldError, FieldPath, check_id};
+use crate::proto::v1 as pb;
+use windows::{Totals, WindowKind, Windows, allocation_status};
+
+/// Rows per message of a `GetResults` stream.
+pub const RESULT_ROWS_PER_MESSAGE: usize = 10_000;
+
+/// An allocation domain as the API serves it: the engine's domain, its windows, and its
+/// messages.
+pub trait Served: WindowKind + Send + Sync {
+    /// The service's name, e.g. `Fairs` (retried calls are remembered per method).
+    const RUN_METHOD: &'static str;
+    /// What its requests call a participant: `applicant`, `student`.
+    const PARTICIPANT: &'static str;
+
+    /// One message of a `SubmitApplications` stream.
+    type Submit: prost::Message + Default + Send + 'static;
+    type Submitted: Send + 'static;
+    type RunRequest: prost::Message + Clone + Default + Send + Sync + 'static;
+    type RunResponse: prost::Message + Clone + Default + Send + 'static;
+    type Outcome: Send + 'static;
+    type Explained: Send + 'static;
+    type Results: Send + 'static;
+    /// The current assignment: the run's outcome with the changes logged since replayed.
+    type Now: Send;
+
+    /// The domain's windows in the server's state.
+    fn windows(state: &AppState) -> &Windows<Self>;
+    /// The canonical index of a participant.
+    fn participant(input: &Self::Input, id: &str) -> Option<u32>;
+
+    /// The window a stream message names (empty after the first message).
+    fn submission_window(message: &Self::Submit) -> &str;
+    /// Checks one stream message (at `at`) and adds its items to `chunk`, with each item's
+    /// unique key and path in `keys`.
+    fn read_submission(
+        message: Self::Submit,
+        at: &FieldPath,
+        chunk: &mut Self::Chunk,
+        keys: &mut Vec<(String, FieldPath)>,
+    ) -> Result<(), FieldError>;
+    fn submitted(window: String, totals: Totals) -> Self::Submitted;
+
+    /// The window, idempotency key and beacon of a run request.
+    fn run_fields(request: &Self::RunRequest) -> (&str, &str, Option<&pb::Beacon>);
+    /// The run's parameters, checked.
+    fn params(request: &Self::RunRequest, at: &FieldPath) -> Result<Self::Params, FieldError>;
+    /// The answer to a run just logged.
+    fn ran(
+        loaded: &Loaded<Self>,
+        run: pb::RunRecord,
+        log: pb::LogRange,
+    ) -> Result<Self::RunResponse, Status>;
+
+    fn now(loaded: &Loaded<Self>) -> Result<Self::Now, Status>;
+    /// Participant `i`'s outcome now.
+    fn outcome(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Self::Outcome;
+    fn explain(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Result<Self::Explained, Status>;
+    /// The results as published, in messages of at most [`RESULT_ROWS_PER_MESSAGE`] rows.
+    fn results(loaded: &Loaded<Self>, now: &Self::Now) -> Result<Vec<Self::Results>, Status>;
+}
+
+/// A domain whose participants can give their place back, to be re-offered down a waitlist.
+pub trait ReOffers: Served {
+    type Withdrawn: prost::Message + Default + Send + 'static;
+    /// The changes participant `who` giving its place back makes (the withdrawal, then the
+    /// re-offers), not yet logged; FAILED_PRECONDITION when it holds nothing.
+    fn give_back(
+        loaded: &Loaded<Self>,
+        now: &Self::Now,
+        i: u32,
+        path: &FieldPath,
+    ) -> Result<Vec<Change>, Status>;
+    /// The answer, once participant `i`'s changes are logged: `before` is the state they were
+    /// made on, `after` replays them.
+    fn withdrawn(
+        loaded: &Loaded<Self>,
+        before: &Self::Now,
+        after: &Self::Now,
+        i: u32,
+        logged: &[LoggedChange],
+    ) -> Result<Self::Withdrawn, Status>;
+}
+
+/// Reads a submission stream into a window, all or nothing.
+pub async fn submit<A: Served>(
+    state: Arc<AppState>,
+    mut stream: Streaming<A::Submit>,
+    max_upload_bytes: usize,
+) -> Result<A::Submitted, Status> {
+    let mut window: Option<(String, FieldPath)> = None;
+    let mut chunk = A::Chunk::default();
+    let mut keys = Vec::new();
+    let mut uploaded = 0usize;
+    let mut k = 0;
+    while let Some(message) = stream.next().await {
+        let message = message?;
+        let at = FieldPath::stream_message(k);
+        // Each message is bounded by the decoder; the stream as a whole by this cap, since
+        // everything is held until the stream ends.
+        uploaded = uploaded.saturating_add(prost::Message::encoded_len(&message));
+        if uploaded > max_upload_bytes {
+            return Err(FieldError {
+                path: at,
+                problem: format!(
+                    "the upload exceeds {max_upload_bytes} bytes: send the applications in \
+                     several SubmitApplications calls"
+                ),
+                code: tonic::Code::ResourceExhausted,
+            }
+            .into());
+        }
+        let named = A::submission_window(&message);
+        match &window {
+            None => {
+                let path = at.field("window");
+                window = Some((check_id(named, &path)?.to_owned(), path));
+            }
+            Some((w, _)) if !named.is_empty() && named != w => {
+                return Err(FieldError::invalid(
+                    &at.field("window"),
+                    format!("is '{named}', but the first message named window '{w}'"),
+                )
+                .into());
+            }
+            Some(_) => {}
+        }
+        A::read_submission(message, &at, &mut chunk, &mut keys)?;
+        k += 1;
+    }
+    let Some((window, path)) = window else {
+        return Err(FieldError::invalid(
+            &FieldPath::stream_message(0),
+            "the stream has no message: send at least one naming the window",
+        )
+        .into());
+    };
+    let name = window.clone();
+    let totals = blocking(move || A::windows(&state).submit(&name, &path, chunk, keys)).await?;
+    Ok(A::submitted(window, totals))
+}
+
+/// Closes a window: logs the commitment (or returns the one logged before).
+pub async fn close<A: Served, T>(
+    state: Arc<AppState>,
+    request: &Request<T>,
+    window: &str,
+) -> Result<pb::ApplicationSetCommitment, Status> {
+    let caller = caller(request)?;
+    let path = FieldPath::request().field("window");
+    let window = check_id(window, &path)?.to_owned();
+    let name = window.clone();
+    let closed =
+        blocking(move || A::windows(&state).close(&state.log, &name, &path, &caller.name)).await?;
+    Ok(pb::ApplicationSetCommitment {
+        window,
+        applications: closed.applications,
+        set_digest: closed.set_digest.0.to_vec(),
+        log_index: closed.index,
+    })
+}
+
+/// Runs a mechanism on a closed window, once per `request_id`.
+pub async fn run<A: Served>(
+    state: Arc<AppState>,
+    request: Request<A::RunRequest>,
+) -> Result<A::RunResponse, Status> {
+    let caller = caller(&request)?;
+    let r = request.into_inner();
+    let (_, request_id, _) = A::run_fields(&r);
+    // What identifies the call, owned: the work may outlive this call (see `replies`).
+    let (who, id, request) = (caller.name.clone(), request_id.to_owned(), r.clone());
+    let shared = state.clone();
+    shared
+        .replies
+        .once(&who, A::RUN_METHOD, &id, &request, move || async move {
+            let at = FieldPath::request();
+            let (window, _, beacon) = A::run_fields(&r);
+            let path = at.field("window");
+            let window = check_id(window, &path)?.to_owned();
+            let params = A::params(&r, &at)?;
+            let beacon = beacon_of(beacon, &at.field("beacon"))?;
+            blocking(move || {
+                let windows = A::windows(&state);
+                let (logged, held) = windows.run(
+                    &state.log,
+                    &window,
+                    &path,
+                    &params,
+                    beacon.as_ref(),
+                    &caller.name,
+                )?;
+                let loaded = read(&held);
+                let info = &logged.info;
+                let run = record(&loaded.run, Some(info.closed_index), info.seed_index);
+                let log = pb::LogRange {
+                    start: logged.entries.start,
+                    end: logged.entries.end,
+                };
+                A::ran(&loaded, run, log)
+            })
+            .await
+        })
+        .await
+}
+
+/// Reads a run's current state for participant `participant` (the request field
+/// [`Served::PARTICIPANT`]): `f` gets the run, its state now and the participant's index.
+pub async fn read_participant<A: Served, T: Send + 'static>(
+    state: Arc<AppState>,
+    run_id: Vec<u8>,
+    participant: String,
+    f: impl FnOnce(&Loaded<A>, &A::Now, u32) -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    blocking(move || {
+        let at = FieldPath::request();
+        let path = at.field(A::PARTICIPANT);
+        check_id(&participant, &path)?;
+        let held = A::windows(&state).loaded(&state.log, &run_id, &at.field("run_id"))?;
+        let loaded = read(&held);
+        let i = index_of(&loaded, &participant, &path)?;
+        let now = A::now(&loaded)?;
+        f(&loaded, &now, i)
+    })
+    .await
+}
+
+fn index_of<A: Served>(
+    loaded: &Loaded<A>,
+    participant: &str,
+    path: &FieldPath,
+) -> Result<u32, Status> {
+    A::participant(&loaded.input, participant).ok_or_else(|| {
+        FieldError::not_found(
+            path,
+            format!(
+                "no {} '{participant}' in run {}",
+                A::PARTICIPANT,
+                loaded.run.label()
+            ),
+        )
+        .into()
+    })
+}
+
+/// One participant's outcome now.
+pub async fn outcome<A: Served>(
+    state: Arc<AppState>,
+    run_id: Vec<u8>,
+    participant: String,
+) -> Result<A::Outcome, Status> {
+    read_participant::<A, _>(state, run_id, participant, |loaded, now, i| {
+        Ok(A::outcome(loaded, now, i))
+    })
+    .await
+}
+
+/// Why a participant did not get what it ranked higher.
+pub async fn explain<A: Served>(
+    state: Arc<AppState>,
+    run_id: Vec<u8>,
+    participant: String,
+) -> Result<A::Explained, Status> {
+    read_participant::<A, _>(state, run_id, participant, A::explain).await
+}
+
+/// A participant gives its place back; the place is re-offered down its waitlist. Once per
+/// `request_id`; the domain's lock is held from reading the state until the changes are
+/// logged, so two withdrawals never build on the same state.
+pub async fn withdraw<A: ReOffers, T>(
+    state: Arc<AppState>,
+    request: Request<T>,
+    fields: impl FnOnce(&T) -> (Vec<u8>, String, String),
+    method: &'static str,
+) -> Result<A::Withdrawn, Status>
+where
+    T: prost::Message + Clone + 'static,
+{
+    let caller = caller(&request)?;
+    let r = request.into_inner();
+    let (run_id, participant, request_id) = fields(&r);
+    let (who, request) = (caller.name.clone(), r);
+    let shared = state.clone();
+    shared
+        .replies
+        .once(&who, method, &request_id, &request, move || async move {
+            let at = FieldPath::request();
+            let path = at.field(A::PARTICIPANT);
+            check_id(&participant, &path)?;
+            blocking(move || {
+                let windows = A::windows(&state);
+                let held = windows.loaded(&state.log, &run_id, &at.field("run_id"))?;
+                windows.changing(|| {
+                    let mut loaded = held.write().unwrap_or_else(|e| e.into_inner());
+                    let i = index_of(&loaded, &participant, &path)?;
+                    let now = A::now(&loaded)?;
+                    let changes = A::give_back(&loaded, &now, i, &path)?;
+                    let (_, logged) =
+                        change_loaded(&state.log, &loaded, &caller.name, |_| Ok(changes))
+                            .map_err(allocation_status)?;
+                    loaded.changes.extend(logged.iter().cloned());
+                    let after = A::now(&loaded)?;
+                    A::withdrawn(&loaded, &now, &after, i, &logged)
+                })
+            })
+            .await
+        })
+        .await
+}
+
+/// Re-runs a logged run from the log and its stored input.
+pub async fn verify<A: Served>(
+    state: Arc<AppState>,
+    run_id: Vec<u8>,
+) -> Result<pb::RunVerification, Status> {
+    let v = blocking(move || {
+        let path = FieldPath::request().field("run_id");
+        let id = run_id_of(&run_id, &path)?;
+        verify_with_log::<A>(&state.log, &hex::encode(id.0)).map_err(|e| not_found_at(e, &path))
+    })
+    .await?;
+    Ok(verification(&v))
+}
+
+/// Finds a run of the domain: the latest, or one named by entry index or id prefix.
+pub async fn get_run<A: Served>(
+    state: Arc<AppState>,
+    run: String,
+) -> Result<pb::RunRecord, Status> {
+    blocking(move || {
+        let path = FieldPath::request().field("run");
+        let which = (!run.trim().is_empty()).then_some(run.as_str());
+        which.map(|run| check_id(run, &path)).transpose()?;
+        let found = find_run(&state.log, A::DOMAIN, which).map_err(|e| not_found_at(e, &path))?;
+        Ok(record(&found, None, None))
+    })
+    .await
+}
+
+/// A run's results as published, in its current state.
+pub async fn results<A: Served>(
+    state: Arc<AppState>,
+    run_id: Vec<u8>,
+) -> Result<tokio_stream::Iter<std::vec::IntoIter<Result<A::Results, Status>>>, Status> {
+    let messages = blocking(move || {
+        let path = FieldPath::request().field("run_id");
+        let held = A::windows(&state).loaded(&state.log, &run_id, &path)?;
+        let loaded = read(&held);
+        let now = A::now(&loaded)?;
+        A::results(&loaded, &now)
+    })
+    .await?;
+    Ok(tokio_stream::iter(
+        messages.into_iter().map(Ok).collect::<Vec<_>>(),
+    ))
+}
+
+/// A run as a message; `closed` and `seed`: where its window was closed and its seed drawn, when
+/// known.
+pub fn record(run: &LoggedRun, closed: Option<u64>, seed: Option<u64>) -> pb::RunRecord {
+    let r = &run.run;
+    pb::RunRecord {
+        run_id: run.id.0.to_vec(),
+        log_index: run.index,
+        window: run.window.clone(),
+        mechanism: r.mechanism.clone(),
+        parameters: r.parameters.clone(),
+        input_digest: r.input_digest.0.to_vec(),
+        seed: r.seed.map(|s| s.0.to_vec()).unwrap_or_default(),
+        outcome_digest: r.outcome_digest.0.to_vec(),
+        participants: r.counts.participants,
+        places: r.counts.places,
+        assigned: r.counts.assigned,
+        time: Some(timestamp(run.time)),
+        actor: run.actor.clone(),
+        closed_index: closed,
+        seed_index: seed,
+    }
+}
+
+/// A verification as a message.
+pub fn verification(v: &Verification) -> pb::RunVerification {
+    let check = |name: &str| v.checks.iter().any(|c| c.name == name && c.ok);
+    let logged = v.run.run.outcome_digest.0.to_vec();
+    pb::RunVerification {
+        ok: v.ok(),
+        input_digest_matches: check("input"),
+        seed_matches: v.run.run.seed.is_none() || check("seed"),
+        recomputed_outcome_digest: if check("outcome digest") {
+            logged.clone()
+        } else {
+            Vec::new()
+        },
+        logged_outcome_digest: logged,
+        log_index: v.run.index,
+        detail: v
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect::<Vec<_>>()
+            .join("; "),
+        checks: v
+            .checks
+            .iter()
+            .map(|c| {
+                let verdict = if c.ok { "ok" } else { "FAILED" };
+                format!("{}: {verdict}: {}", c.name, c.detail)
+            })
+            .collect(),
+        run: Some(record(&v.run, None, None)),
+        results: v
+            .checks
+            .iter()
+            .map(|c| pb::VerificationCheck {
+                name: c.name.to_owned(),
+                ok: c.ok,
+                detail: c.detail.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A rank table as messages.
+pub fn rank_counts(counts: &[u64]) -> Vec<pb::RankCount> {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(r, &count)| pb::RankCount {
+            rank: r as u32 + 1,
+            count,
+        })
+        .collect()
+}
+
+/// An id that may appear in a `;`-separated list of choices.
+pub fn choice_id<'a>(id: &'a str, path: &FieldPath) -> Result<&'a str, FieldError> {
+    let id = check_id(id, path)?;
+    if id.contains(';') {
+        return Err(FieldError::invalid(
+            path,
+            "contains ';', which separates choices",
+        ));
+    }
+    Ok(id)
+}
+
+/// Checks a list of choices: `1..=max` ids, no repeats; `what` names them (`fairs`).
+pub fn check_choices(
+    choices: &[String],
+    max: usize,
+    what: &str,
+    path: &FieldPath,
+) -> Result<(), FieldError> {
+    if choices.is_empty() || choices.len() > max {
+        return Err(FieldError::invalid(
+            path,
+            format!("has {} {what}; list 1 to {max}", choices.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (c, choice) in choices.iter().enumerate() {
+        let cpath = path.index(c);
+        choice_id(choice, &cpath)?;
+        if !seen.insert(choice.as_str()) {
+            return Err(FieldError::invalid(
+                &cpath,
+                format!("'{choice}' is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A beacon message, checked.
+fn beacon_of(b: Option<&pb::Beacon>, path: &FieldPath) -> Result<Option<Beacon>, FieldError> {
+    let Some(b) = b else { return Ok(None) };
+    if b.source.is_empty() || b.source.len() > 256 {
+        return Err(FieldError::invalid(
+            &path.field("source"),
+            "give the beacon's source, 1 to 256 bytes",
+        ));
+    }
+    if !(16..=512).contains(&b.value.len()) {
+        return Err(FieldError::invalid(
+            &path.field("value"),
+            format!("is {} bytes; a beacon value has 16 to 512", b.value.len()),
+        ));
+    }
+    Ok(Some(Beacon {
+        source: b.source.clone(),
+        round: b.round,
+        value: b.value.clone(),
+    }))
+}
+
+/// A run id from a request field.
+pub fn run_id_of(run_id: &[u8], path: &FieldPath) -> Result<Digest, FieldError> {
+    run_id.try_into().map(Digest).map_err(|_| {
+        FieldError::invalid(path, format!("is {} bytes; a run id has 32", run_id.len()))
+    })
+}
+
+/// A lookup's error: "no such run" is NOT_FOUND at `path`.
+fn not_found_at(e: allocation::Error, path: &FieldPath) -> Status {
+    match e {
+        allocation::Error::Request(m) if m.starts_with("no ") || m.contains(" has no ") => {
+            FieldError::not_found(path, m).into()
+        }
+        allocation::Error::Request(m) => FieldError::invalid(path, m).into(),
+        e => allocation_status(e),
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A domain's gRPC service: the generated tonic trait (implemented by [`allocation_api!`]) over
+/// the protocol above.
+pub struct AllocationService<A> {
+    state: Arc<AppState>,
+    max_upload_bytes: usize,
+    domain: std::marker::PhantomData<fn() -> A>,
+}
+
+impl<A> std::fmt::Debug for AllocationService<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = self.max_upload_bytes;
+        f.debug_struct("AllocationService")
+            .field("max_upload_bytes", &limit)
+            .finish()
+    }
+}
+
+impl<A> Clone for AllocationService<A> {
+    fn clone(&self) -> Self {
+        AllocationService {
+            state: self.state.clone(),
+            max_upload_bytes: self.max_upload_bytes,
+            domain: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<A> AllocationService<A> {
+    pub fn new(state: Arc<AppState>) -> Self {
+        AllocationService {
+            state,
+            max_upload_bytes: crate::server::config::Limits::default().max_upload_bytes,
+            domain: std::marker::PhantomData,
+        }
+    }
+
+    /// Caps the total size of the messages of one `SubmitApplications` stream.
+    pub fn max_upload_bytes(mut self, bytes: usize) -> Self {
+        self.max_upload_bytes = bytes;
+        self
+    }
+}
+
+/// The messages of a `GetResults` stream.
+pub type ResultStream<A> =
+    tokio_stream::Iter<std::vec::IntoIter<Result<<A as Served>::Results, Status>>>;
+
+/// Implements a domain's generated service trait on [`AllocationService`], one call of the
+/// protocol per method: the domain, the field naming its participant, and the request (and
+/// answer) messages the protocol's associated types do not name.
+macro_rules! allocation_api {
+    (
+        $api:path, $domain:ty, participant: $who:ident,
+        close: $close:ty => $closed:ty,
+        outcome: $outcome:ty, explain: $explain:ty,
+        verify: $verify:ty => $verified:ty,
+        results: $results:ty
+        $(, withdraw: $withdraw:ty, $method:literal)?
+    ) => {
+        #[tonic::async_trait]
+        impl $api for $crate::server::allocation::AllocationService<$domain> {
+            async fn submit_applications(
+                &self,
+                request: tonic::Request<tonic::Streaming<<$domain as Served>::Submit>>,
+            ) -> Result<tonic::Response<<$domain as Served>::Submitted>, tonic::Status> {
+                let (state, stream) = (self.state.clone(), request.into_inner());
+                let submitted = super::submit::<$domain>(state, stream, self.max_upload_bytes);
+                Ok(tonic::Response::new(submitted.await?))
+            }
+
+            async fn close_applications(
+                &self,
+                request: tonic::Request<$close>,
+            ) -> Result<tonic::Response<$closed>, tonic::Status> {
+                let window = request.get_ref().window.clone();
+                let closed = super::close::<$domain, _>(self.state.clone(), &request, &window);
+                let mut answer = <$closed>::default();
+                answer.commitment = Some(closed.await?);
+                Ok(tonic::Response::new(answer))
+            }
+
+            async fn run_allocation(
+                &self,
+                request: tonic::Request<<$domain as Served>::RunRequest>,
+            ) -> Result<tonic::Response<<$domain as Served>::RunResponse>, tonic::Status> {
+                let ran = super::run::<$domain>(self.state.clone(), request);
+                Ok(tonic::Response::new(ran.await?))
+            }
+
+            async fn get_outcome(
+                &self,
+                request: tonic::Request<$outcome>,
+            ) -> Result<tonic::Response<<$domain as Served>::Outcome>, tonic::Status> {
+                let r = request.into_inner();
+                let outcome = super::outcome::<$domain>(self.state.clone(), r.run_id, r.$who);
+                Ok(tonic::Response::new(outcome.await?))
+            }
+
+            async fn explain(
+                &self,
+                request: tonic::Request<$explain>,
+            ) -> Result<tonic::Response<<$domain as Served>::Explained>, tonic::Status> {
+                let r = request.into_inner();
+                let explained = super::explain::<$domain>(self.state.clone(), r.run_id, r.$who);
+                Ok(tonic::Response::new(explained.await?))
+            }
+
+            $(
+            async fn withdraw(
+                &self,
+                request: tonic::Request<$withdraw>,
+            ) -> Result<tonic::Response<<$domain as ReOffers>::Withdrawn>, tonic::Status> {
+                let fields = |r: &$withdraw| (r.run_id.clone(), r.$who.clone(), r.request_id.clone());
+                let state = self.state.clone();
+                let withdrawn = super::withdraw::<$domain, _>(state, request, fields, $method);
+                Ok(tonic::Response::new(withdrawn.await?))
+            }
+            )?
+
+            async fn verify(
+                &self,
+                request: tonic::Request<$verify>,
+            ) -> Result<tonic::Response<$verified>, tonic::Status> {
+                let run_id = request.into_inner().run_id;
+                let verified = super::verify::<$domain>(self.state.clone(), run_id);
+                let mut answer = <$verified>::default();
+                answer.verification = Some(verified.await?);
+                Ok(tonic::Response::new(answer))
+            }
+
+            async fn get_run(
+                &self,
+                request: tonic::Request<pb::GetRunRequest>,
+            ) -> Result<tonic::Response<pb::RunRecord>, tonic::Status> {
+                let run = request.into_inner().run;
+                let record = super::get_run::<$domain>(self.state.clone(), run);
+                Ok(tonic::Response::new(record.await?))
+            }
+
+            type GetResultsStream = $crate::server::allocation::ResultStream<$domain>;
+
+            async fn get_results(
+                &self,
+                request: tonic::Request<$results>,
+            ) -> Result<tonic::Response<Self::GetResultsStream>, tonic::Status> {
+                let run_id = request.into_inner().run_id;
+                let results = super::results::<$domain>(self.state.clone(), run_id);
+                Ok(tonic::Response::new(results.await?))
+            }
+        }
+    };
+}
+use allocation_api;

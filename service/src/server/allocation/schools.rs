@@ -1,0 +1,501 @@
+//! The `Schools` service: the allocation protocol ([`super`]) on the school domain of the engine
+//! (`allot_engine::school`), and the conversions between its messages and the engine's types.
+
+use std::collections::HashSet;
+
+use allot_engine::allocation::Loaded;
+use allot_engine::input::Table;
+use allot_engine::school::{
+    self, Mechanism, Params, ReserveOrder, SchoolInput, SchoolTables, Schools, TieBreaking,
+};
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use super::windows::{Totals, WindowKind, Windows, allocation_status, csv_row};
+use super::{
+    AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
+    rank_counts,
+};
+use crate::proto::v1 as pb;
+use crate::proto::v1::schools_server::Schools as SchoolsApi;
+use crate::server::state::AppState;
+use crate::server::validate::{FieldError, FieldPath, check_id, check_range};
+
+/// Most schools a student may list.
+pub const MAX_CHOICES: usize = 12;
+/// Most seats of one school.
+pub const MAX_SEATS: u32 = 100_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchoolRow {
+    pub id: String,
+    pub capacity: u32,
+    /// `(priority class, seats)`.
+    pub reserves: Vec<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StudentRow {
+    pub id: String,
+    pub lottery: Option<u64>,
+    pub choices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PriorityRow {
+    pub school: String,
+    pub student: String,
+    pub priority: u32,
+}
+
+/// What one `SubmitApplications` call adds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SchoolChunk {
+    pub schools: Vec<SchoolRow>,
+    pub students: Vec<StudentRow>,
+    pub priorities: Vec<PriorityRow>,
+}
+
+impl WindowKind for Schools {
+    const FOLDER: &'static str = "schools";
+    type Chunk = SchoolChunk;
+
+    fn keys(chunk: &SchoolChunk) -> Vec<String> {
+        let schools = chunk.schools.iter().map(|s| format!("school:{}", s.id));
+        let students = chunk.students.iter().map(|s| format!("student:{}", s.id));
+        let priorities = chunk
+            .priorities
+            .iter()
+            .map(|p| format!("priority:{}/{}", p.school, p.student));
+        schools.chain(students).chain(priorities).collect()
+    }
+
+    fn counts(chunk: &SchoolChunk) -> [u64; 3] {
+        [
+            chunk.schools.len() as u64,
+            chunk.students.len() as u64,
+            chunk.priorities.len() as u64,
+        ]
+    }
+
+    fn input(chunks: &[SchoolChunk]) -> Result<SchoolInput, String> {
+        let mut schools = String::from("school,capacity\n");
+        let mut reserves = String::from("school,class,seats\n");
+        let mut any_reserve = false;
+        let students = chunks.iter().flat_map(|c| &c.students);
+        let lottery = students.clone().all(|s| s.lottery.is_some());
+        let mut rows = String::from(if lottery {
+            "student,lottery,choices\n"
+        } else {
+            "student,choices\n"
+        });
+        let mut priorities = String::from("school,student,priority\n");
+        for c in chunks {
+            for s in &c.schools {
+                csv_row(&mut schools, [&*s.id, &s.capacity.to_string()]);
+                for (class, seats) in &s.reserves {
+                    any_reserve = true;
+                    csv_row(
+                        &mut reserves,
+                        [&*s.id, &class.to_string(), &seats.to_string()],
+                    );
+                }
+            }
+            for p in &c.priorities {
+                csv_row(
+                    &mut priorities,
+                    [&*p.school, &p.student, &p.priority.to_string()],
+                );
+            }
+        }
+        for s in students {
+            let choices = s.choices.join(";");
+            match s.lottery {
+                Some(l) if lottery => csv_row(&mut rows, [&*s.id, &l.to_string(), &choices]),
+                _ => csv_row(&mut rows, [&*s.id, &choices]),
+            }
+        }
+        let table = |name: &str, text: String| {
+            Table::from_bytes(name, text.into_bytes()).map_err(|e| e.to_string())
+        };
+        let reserves = if any_reserve {
+            Some(table("reserves", reserves)?)
+        } else {
+            None
+        };
+        school::read_tables(
+            &table("schools", schools)?,
+            &table("students", rows)?,
+            &table("priorities", priorities)?,
+            reserves.as_ref(),
+        )
+        .map(|files| files.input)
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A validated input as `SubmitApplications` messages: the schools, then the students and the
+/// priorities, 10,000 to a message (what the CLI and `allot serve --dev` send).
+pub fn submissions(window: &str, input: &SchoolInput) -> Vec<pb::SubmitSchoolApplicationsRequest> {
+    let schools = input
+        .schools
+        .iter()
+        .enumerate()
+        .map(|(j, s)| pb::School {
+            id: s.id.clone(),
+            capacity: s.capacity,
+            reserves: input
+                .reserves
+                .iter()
+                .filter(|r| r.school as usize == j)
+                .map(|r| pb::SeatReserve {
+                    priority_class: r.class,
+                    seats: r.seats,
+                })
+                .collect(),
+        })
+        .collect();
+    let mut messages = vec![pb::SubmitSchoolApplicationsRequest {
+        window: window.to_owned(),
+        schools,
+        ..Default::default()
+    }];
+    for chunk in input.students.chunks(RESULT_ROWS_PER_MESSAGE) {
+        let students = chunk.iter().map(|st| pb::Student {
+            id: st.id.clone(),
+            lottery: st.lottery,
+            choices: st
+                .choices
+                .iter()
+                .map(|&j| input.schools[j as usize].id.clone())
+                .collect(),
+        });
+        messages.push(pb::SubmitSchoolApplicationsRequest {
+            students: students.collect(),
+            ..Default::default()
+        });
+    }
+    for chunk in input.priorities.chunks(RESULT_ROWS_PER_MESSAGE) {
+        let priorities = chunk.iter().map(|p| pb::SchoolPriority {
+            school: input.schools[p.school as usize].id.clone(),
+            student: input.students[p.student as usize].id.clone(),
+            priority: p.class,
+        });
+        messages.push(pb::SubmitSchoolApplicationsRequest {
+            priorities: priorities.collect(),
+            ..Default::default()
+        });
+    }
+    messages
+}
+
+fn key(key: Option<(u32, u64)>) -> Option<pb::SchoolPriorityKey> {
+    key.map(|(priority_class, lottery)| pb::SchoolPriorityKey {
+        priority_class,
+        lottery,
+    })
+}
+
+fn tables(loaded: &Loaded<Schools>) -> SchoolTables {
+    let (input, solved) = (&loaded.input, &loaded.solved);
+    let students = 0..input.students.len() as u32;
+    SchoolTables::of(input, solved, students, 0..input.schools.len() as u32)
+}
+
+fn cutoff(row: school::SchoolCutoffRow) -> pb::SchoolCutoff {
+    pb::SchoolCutoff {
+        school: row.school,
+        capacity: row.capacity,
+        admitted: row.assigned,
+        cutoff: key(row.cutoff),
+    }
+}
+
+fn cutoffs(loaded: &Loaded<Schools>) -> Vec<pb::SchoolCutoff> {
+    tables(loaded).cutoffs.into_iter().map(cutoff).collect()
+}
+
+fn summary(loaded: &Loaded<Schools>) -> Result<pb::SchoolRunSummary, Status> {
+    let (input, solved) = (&loaded.input, &loaded.solved);
+    let stats = school::stats(input, solved).map_err(allocation_status)?;
+    let figures = school::InputFigures::of(input);
+    Ok(pb::SchoolRunSummary {
+        students: stats.students,
+        assigned: stats.assigned,
+        unassigned: stats.unassigned,
+        rank_counts: rank_counts(&stats.rank_counts),
+        blocking_pairs: stats.blocking_pairs,
+        justified_envy: stats.justified_envy,
+        solve_seconds: solved.solve_seconds,
+        schools: figures.schools,
+        seats: figures.seats,
+        reserves: figures.reserves,
+    })
+}
+
+impl Served for Schools {
+    const RUN_METHOD: &'static str = "Schools/RunAllocation";
+    const PARTICIPANT: &'static str = "student";
+    type Submit = pb::SubmitSchoolApplicationsRequest;
+    type Submitted = pb::SubmitSchoolApplicationsResponse;
+    type RunRequest = pb::RunSchoolAllocationRequest;
+    type RunResponse = pb::RunSchoolAllocationResponse;
+    type Outcome = pb::GetSchoolOutcomeResponse;
+    type Explained = pb::ExplainSchoolOutcomeResponse;
+    type Results = pb::SchoolResults;
+    /// School runs take no changes after the run.
+    type Now = ();
+
+    fn windows(state: &AppState) -> &Windows<Self> {
+        &state.schools
+    }
+
+    fn participant(input: &SchoolInput, id: &str) -> Option<u32> {
+        input.student(id)
+    }
+
+    fn submission_window(message: &Self::Submit) -> &str {
+        &message.window
+    }
+
+    fn read_submission(
+        m: Self::Submit,
+        at: &FieldPath,
+        chunk: &mut SchoolChunk,
+        keys: &mut Vec<(String, FieldPath)>,
+    ) -> Result<(), FieldError> {
+        for (j, s) in m.schools.into_iter().enumerate() {
+            let path = at.field("schools").index(j);
+            let id = choice_id(&s.id, &path.field("id"))?.to_owned();
+            check_range(s.capacity, 0, MAX_SEATS, &path.field("capacity"))?;
+            let mut classes = HashSet::new();
+            let mut reserved = 0u64;
+            let mut reserves = Vec::new();
+            for (r, reserve) in s.reserves.iter().enumerate() {
+                let rpath = path.field("reserves").index(r);
+                if !classes.insert(reserve.priority_class) {
+                    return Err(FieldError::invalid(
+                        &rpath.field("priority_class"),
+                        format!("class {} is reserved twice", reserve.priority_class),
+                    ));
+                }
+                reserved += u64::from(reserve.seats);
+                if reserved > u64::from(s.capacity) {
+                    return Err(FieldError::invalid(
+                        &rpath.field("seats"),
+                        format!("the reserves add up to more than the {} seats", s.capacity),
+                    ));
+                }
+                reserves.push((reserve.priority_class, reserve.seats));
+            }
+            keys.push((format!("school:{id}"), path.field("id")));
+            chunk.schools.push(SchoolRow {
+                id,
+                capacity: s.capacity,
+                reserves,
+            });
+        }
+        for (j, s) in m.students.into_iter().enumerate() {
+            let path = at.field("students").index(j);
+            check_id(&s.id, &path.field("id"))?;
+            check_choices(&s.choices, MAX_CHOICES, "schools", &path.field("choices"))?;
+            keys.push((format!("student:{}", s.id), path.field("id")));
+            chunk.students.push(StudentRow {
+                id: s.id,
+                lottery: s.lottery,
+                choices: s.choices,
+            });
+        }
+        for (j, p) in m.priorities.into_iter().enumerate() {
+            let path = at.field("priorities").index(j);
+            check_id(&p.school, &path.field("school"))?;
+            check_id(&p.student, &path.field("student"))?;
+            check_range(p.priority, 0, 1000, &path.field("priority"))?;
+            keys.push((
+                format!("priority:{}/{}", p.school, p.student),
+                path.field("student"),
+            ));
+            chunk.priorities.push(PriorityRow {
+                school: p.school,
+                student: p.student,
+                priority: p.priority,
+            });
+        }
+        Ok(())
+    }
+
+    fn submitted(window: String, totals: Totals) -> Self::Submitted {
+        pb::SubmitSchoolApplicationsResponse {
+            window,
+            schools_added: totals.added[0],
+            students_added: totals.added[1],
+            priorities_added: totals.added[2],
+            schools_total: totals.total[0],
+            students_total: totals.total[1],
+            priorities_total: totals.total[2],
+        }
+    }
+
+    fn run_fields(r: &Self::RunRequest) -> (&str, &str, Option<&pb::Beacon>) {
+        (&r.window, &r.request_id, r.beacon.as_ref())
+    }
+
+    fn params(r: &Self::RunRequest, at: &FieldPath) -> Result<Params, FieldError> {
+        let unknown = |field: &str| FieldError::invalid(&at.field(field), "unknown value");
+        let mechanism = match pb::SchoolMechanism::try_from(r.mechanism) {
+            Ok(pb::SchoolMechanism::Unspecified | pb::SchoolMechanism::StudentDa) => Mechanism::Da,
+            Ok(pb::SchoolMechanism::SchoolDa) => Mechanism::SchoolDa,
+            Ok(pb::SchoolMechanism::Ttc) => Mechanism::Ttc,
+            Ok(pb::SchoolMechanism::ImmediateAcceptance) => Mechanism::Boston,
+            Ok(pb::SchoolMechanism::Eada) => Mechanism::Eada,
+            Err(_) => return Err(unknown("mechanism")),
+        };
+        let tie_breaking = match pb::TieBreaking::try_from(r.tie_breaking) {
+            Ok(pb::TieBreaking::Multiple) => TieBreaking::Multiple,
+            Ok(_) => TieBreaking::Single,
+            Err(_) => return Err(unknown("tie_breaking")),
+        };
+        let reserve_order = match pb::ReserveOrder::try_from(r.reserve_order) {
+            Ok(pb::ReserveOrder::OpenFirst) => ReserveOrder::OpenFirst,
+            Ok(_) => ReserveOrder::ReservedFirst,
+            Err(_) => return Err(unknown("reserve_order")),
+        };
+        Ok(Params {
+            mechanism,
+            tie_breaking,
+            reserve_order,
+        })
+    }
+
+    fn ran(
+        loaded: &Loaded<Self>,
+        run: pb::RunRecord,
+        log: pb::LogRange,
+    ) -> Result<Self::RunResponse, Status> {
+        Ok(pb::RunSchoolAllocationResponse {
+            run_id: run.run_id.clone(),
+            input_digest: run.input_digest.clone(),
+            seed: run.seed.clone(),
+            outcome_digest: run.outcome_digest.clone(),
+            summary: Some(summary(loaded)?),
+            cutoffs: cutoffs(loaded),
+            log: Some(log),
+            run: Some(run),
+        })
+    }
+
+    fn now(_: &Loaded<Self>) -> Result<(), Status> {
+        Ok(())
+    }
+
+    fn outcome(loaded: &Loaded<Self>, (): &(), i: u32) -> Self::Outcome {
+        let solved = &loaded.solved;
+        let school = solved.school_of(i);
+        let priority = school.and_then(|j| solved.market.key(i, j));
+        pb::GetSchoolOutcomeResponse {
+            student: loaded.input.students[i as usize].id.clone(),
+            school: school
+                .map(|j| loaded.input.schools[j as usize].id.clone())
+                .unwrap_or_default(),
+            rank: solved.rank_of(i).unwrap_or(0),
+            priority: key(priority.map(allot_engine::allocation::key_parts)),
+            log_index: loaded
+                .run
+                .outcome_range()
+                .map_or(0, |r| r.start + u64::from(i)),
+        }
+    }
+
+    fn explain(loaded: &Loaded<Self>, now: &(), i: u32) -> Result<Self::Explained, Status> {
+        let got = Self::outcome(loaded, now, i);
+        let explanation = school::explain(loaded, &got.student).map_err(allocation_status)?;
+        let all = cutoffs(loaded);
+        let list = loaded.solved.market.list(i);
+        let better = if got.rank == 0 {
+            list.len()
+        } else {
+            got.rank as usize - 1
+        };
+        let better_choices = list[..better]
+            .iter()
+            .enumerate()
+            .map(|(k, &j)| {
+                let cutoff = all[j as usize].clone();
+                let own = loaded.solved.market.key(i, j);
+                let own = key(own.map(allot_engine::allocation::key_parts));
+                let reason = match (&cutoff.cutoff, &own) {
+                    (Some(c), Some(o)) => format!(
+                        "{} filled up to class {}, lottery {}; you are class {}, lottery {}",
+                        cutoff.school, c.priority_class, c.lottery, o.priority_class, o.lottery
+                    ),
+                    _ => format!("{} did not fill", cutoff.school),
+                };
+                pb::SchoolChoiceExplanation {
+                    rank: k as u32 + 1,
+                    school: cutoff.school.clone(),
+                    cutoff: Some(cutoff),
+                    own_priority: own,
+                    reason,
+                }
+            })
+            .collect();
+        Ok(pb::ExplainSchoolOutcomeResponse {
+            outcome: Some(got),
+            better_choices,
+            lines: explanation.lines,
+        })
+    }
+
+    fn results(loaded: &Loaded<Self>, (): &()) -> Result<Vec<pb::SchoolResults>, Status> {
+        let tables = tables(loaded);
+        let mut messages = vec![pb::SchoolResults {
+            summary: Some(summary(loaded)?),
+            ..Default::default()
+        }];
+        for rows in tables.assignment.chunks(RESULT_ROWS_PER_MESSAGE) {
+            let assignments = rows.iter().map(|row| {
+                let (school, rank) = row.assigned.clone().unwrap_or_default();
+                pb::SchoolAssignment {
+                    student: row.student.clone(),
+                    school,
+                    rank,
+                }
+            });
+            messages.push(pb::SchoolResults {
+                assignments: assignments.collect(),
+                ..Default::default()
+            });
+        }
+        for rows in tables.cutoffs.chunks(RESULT_ROWS_PER_MESSAGE) {
+            messages.push(pb::SchoolResults {
+                cutoffs: rows.iter().cloned().map(cutoff).collect(),
+                ..Default::default()
+            });
+        }
+        for rows in tables.blocks.chunks(RESULT_ROWS_PER_MESSAGE) {
+            let blocks = rows.iter().map(|row| pb::BlockCutoff {
+                school: row.school.clone(),
+                block: row.block,
+                priority_class: row.class,
+                seats: row.seats,
+                cutoff: key(row.cutoff),
+            });
+            messages.push(pb::SchoolResults {
+                block_cutoffs: blocks.collect(),
+                ..Default::default()
+            });
+        }
+        Ok(messages)
+    }
+}
+
+/// The Schools service.
+pub type SchoolsService = AllocationService<Schools>;
+
+allocation_api!(
+    SchoolsApi, Schools, participant: student,
+    close: pb::CloseSchoolApplicationsRequest => pb::CloseSchoolApplicationsResponse,
+    outcome: pb::GetSchoolOutcomeRequest, explain: pb::ExplainSchoolOutcomeRequest,
+    verify: pb::VerifySchoolRunRequest => pb::VerifySchoolRunResponse,
+    results: pb::GetSchoolResultsRequest
+);
