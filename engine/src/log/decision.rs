@@ -128,6 +128,27 @@ canonical_struct! {
 }
 
 canonical_struct! {
+    /// An application received into an open window, or amended (a later one with the same
+    /// subject replaces it until the window closes). Subject: the item's key in the window, e.g.
+    /// `applicant:A17`, `pool:F3/food`, `school:S12`. The item is the domain's JSON record of it
+    /// (documented in `FORMAT.md`); the window's canonical set is built from the last record of
+    /// every subject not withdrawn.
+    pub struct ApplicationSubmitted {
+        pub domain: Domain,
+        pub window: String,
+        pub item: Bytes,
+    }
+}
+
+canonical_struct! {
+    /// An application withdrawn from an open window. Subject: the item's key in the window.
+    pub struct ApplicationWithdrawn {
+        pub domain: Domain,
+        pub window: String,
+    }
+}
+
+canonical_struct! {
     /// An application window closed: the committed, canonical application set. Subject: the window.
     pub struct ApplicationsClosed {
         pub domain: Domain,
@@ -336,4 +357,6 @@ decisions! {
     PlaceReOffered = 0x0206, PLACE_RE_OFFERED;
     ScheduleLoaded = 0x0109, SCHEDULE_LOADED;
     SnapshotTaken = 0x010a, SNAPSHOT_TAKEN;
+    ApplicationSubmitted = 0x0207, APPLICATION_SUBMITTED;
+    ApplicationWithdrawn = 0x0208, APPLICATION_WITHDRAWN;
 }

@@ -106,8 +106,8 @@ impl AppState {
         let checkpoints = Checkpoints::new(log.checkpoint());
         let data_dir = data_dir(&log);
         AppState {
-            fairs: Windows::new(&data_dir),
-            schools: Windows::new(&data_dir),
+            fairs: Windows::default(),
+            schools: Windows::default(),
             data_dir,
             log,
             checkpoints,

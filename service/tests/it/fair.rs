@@ -59,12 +59,39 @@ impl Case {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// The kinds of the decisions after the applications received (which come first).
     fn log_kinds(&self) -> Vec<&'static str> {
+        let received = self.received() as usize;
         let log = Log::open_read_only(self.path("data")).unwrap();
-        log.entries(0..log.size())
-            .unwrap()
-            .map(|e| e.unwrap().decode().unwrap().record.decision.name())
-            .collect()
+        let kinds = log.entries(0..log.size()).unwrap();
+        let kinds = kinds.map(|e| e.unwrap().decode().unwrap().record.decision.name());
+        kinds.skip(received).collect()
+    }
+
+    /// How many items (pools and applications) the log received, each its own decision, and
+    /// checks they are the files' rows.
+    fn received(&self) -> u64 {
+        let log = Log::open_read_only(self.path("data")).unwrap();
+        let kinds = log.entries(0..log.size()).unwrap();
+        let kinds = kinds.map(|e| e.unwrap().decode().unwrap().record.decision.name());
+        let received = kinds.take_while(|k| *k == "ApplicationSubmitted").count() as u64;
+        let rows = |name| {
+            std::fs::read_to_string(self.path(name))
+                .unwrap()
+                .lines()
+                .count()
+                - 1
+        };
+        assert_eq!(
+            received,
+            (rows("fairs.csv") + rows("applicants.csv")) as u64
+        );
+        received
+    }
+
+    /// Entry `n` after the applications received, as a command-line argument.
+    fn after(&self, n: u64) -> String {
+        (self.received() + n).to_string()
     }
 }
 
@@ -333,7 +360,7 @@ fn run_writes_the_results_and_logs_every_outcome() {
     assert_eq!(summary["placed_per_tier"], serde_json::json!([1, 1, 1]));
     assert_eq!(summary["rank_counts"], serde_json::json!({"1": 3}));
     assert_eq!(summary["fill_rate"], 1.0);
-    assert_eq!(summary["run_index"], 5);
+    assert_eq!(summary["run_index"], case.received() + 5);
     assert_eq!(
         case.log_kinds(),
         [
@@ -348,7 +375,7 @@ fn run_writes_the_results_and_logs_every_outcome() {
     let run_id = summary["run_id"].as_str().unwrap().to_owned();
 
     // Verify by index and by id prefix.
-    let verified = case.ok(&["fair", "verify", "5"]);
+    let verified = case.ok(&["fair", "verify", &case.after(5)]);
     assert!(verified.contains("verifies"), "{verified}");
     assert_eq!(verified.lines().filter(|l| l.starts_with("ok ")).count(), 6);
     case.ok(&["fair", "verify", &run_id[..10]]);
@@ -382,9 +409,15 @@ fn run_writes_the_results_and_logs_every_outcome() {
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
         [
-            "entry 6: x gave back its stall at F1",
-            "entry 7: the stall at F1 left by x goes to y",
-            "entry 8: the stall at F1 left by y goes to w",
+            format!("entry {}: x gave back its stall at F1", case.after(6)),
+            format!(
+                "entry {}: the stall at F1 left by x goes to y",
+                case.after(7)
+            ),
+            format!(
+                "entry {}: the stall at F1 left by y goes to w",
+                case.after(8)
+            ),
         ]
     );
     let text = case.ok(&["fair", "explain", "w"]);
@@ -400,7 +433,10 @@ fn run_writes_the_results_and_logs_every_outcome() {
         String::from_utf8_lossy(&out.stderr).trim(),
         "error: 'x' has already given its stall back"
     );
-    assert!(case.ok(&["fair", "verify", "5"]).contains("verifies"));
+    assert!(
+        case.ok(&["fair", "verify", &case.after(5)])
+            .contains("verifies")
+    );
 }
 
 #[test]
@@ -431,14 +467,17 @@ fn a_drawn_lottery_commits_before_the_seed() {
     assert_eq!(summary["lottery"], "drawn");
     assert_eq!(case.log_kinds()[..2], ["ApplicationsClosed", "SeedDrawn"]);
     let log = Log::open_read_only(case.path("data")).unwrap();
-    let Decision::SeedDrawn(seed) = log.entry(1).unwrap().record.decision else {
+    let Decision::SeedDrawn(seed) = log.entry(case.received() + 1).unwrap().record.decision else {
         panic!("entry 1 is not the seed")
     };
     assert_eq!(
         (seed.beacon_source.as_str(), seed.beacon_round),
         ("drand", 9)
     );
-    assert!(case.ok(&["fair", "verify", "5"]).contains("verifies"));
+    assert!(
+        case.ok(&["fair", "verify", &case.after(5)])
+            .contains("verifies")
+    );
 }
 
 #[test]

@@ -341,7 +341,8 @@ fn run_writes_the_results_and_logs_every_assignment() {
     assert_eq!(summary["unassigned"], 1);
     assert_eq!(summary["rank_counts"], serde_json::json!({"1": 2}));
     assert_eq!(summary["blocking_pairs"], 0);
-    assert!(case.ok(&["school", "verify", "4"]).contains("verifies"));
+    let run = summary["run_index"].to_string();
+    assert!(case.ok(&["school", "verify", &run]).contains("verifies"));
 
     let text = case.ok(&["school", "explain", "y"]);
     assert_eq!(
@@ -400,9 +401,13 @@ fn reserves_and_their_order_reach_the_results() {
         text.contains("its 1 seat reserved for class 1: you are not eligible"),
         "{text}"
     );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(open_first.path("out/summary.json")).unwrap())
+            .unwrap();
+    let run = summary["run_index"].to_string();
     assert!(
         open_first
-            .ok(&["school", "verify", "3"])
+            .ok(&["school", "verify", &run])
             .contains("verifies")
     );
 }

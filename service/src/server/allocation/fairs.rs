@@ -50,37 +50,55 @@ pub struct FairChunk {
     pub applicants: Vec<ApplicantRow>,
 }
 
+/// One item of a fair window, as its `ApplicationSubmitted` decision records it: `{"pool":
+/// {"fair", "district", "category", "stalls"}}` or `{"applicant": {"id", "category", "tier",
+/// "lottery", "choices"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FairItem {
+    Pool(PoolRow),
+    Applicant(ApplicantRow),
+}
+
 impl WindowKind for Fairs {
-    const FOLDER: &'static str = "fairs";
     type Chunk = FairChunk;
+    type Item = FairItem;
 
-    fn keys(chunk: &FairChunk) -> Vec<String> {
-        let pools = chunk
-            .pools
-            .iter()
-            .map(|p| format!("pool:{}/{}", p.fair, p.category));
-        let applicants = chunk
-            .applicants
-            .iter()
-            .map(|a| format!("applicant:{}", a.id));
-        pools.chain(applicants).collect()
+    fn items(chunk: FairChunk) -> Vec<FairItem> {
+        let pools = chunk.pools.into_iter().map(FairItem::Pool);
+        pools
+            .chain(chunk.applicants.into_iter().map(FairItem::Applicant))
+            .collect()
     }
 
-    fn counts(chunk: &FairChunk) -> [u64; 3] {
-        [chunk.pools.len() as u64, chunk.applicants.len() as u64, 0]
+    fn key(item: &FairItem) -> String {
+        match item {
+            FairItem::Pool(p) => format!("pool:{}/{}", p.fair, p.category),
+            FairItem::Applicant(a) => format!("applicant:{}", a.id),
+        }
     }
 
-    fn input(chunks: &[FairChunk]) -> Result<FairInput, String> {
+    fn kind(item: &FairItem) -> usize {
+        match item {
+            FairItem::Pool(_) => 0,
+            FairItem::Applicant(_) => 1,
+        }
+    }
+
+    fn input(items: &[&FairItem]) -> Result<FairInput, String> {
         let mut fairs = String::from("fair,district,category,stalls\n");
-        let applicants = chunks.iter().flat_map(|c| &c.applicants);
+        let applicants = items.iter().filter_map(|item| match item {
+            FairItem::Applicant(a) => Some(a),
+            FairItem::Pool(_) => None,
+        });
         let lottery = applicants.clone().all(|a| a.lottery.is_some());
         let mut rows = String::from(if lottery {
             "applicant,category,tier,lottery,choices\n"
         } else {
             "applicant,category,tier,choices\n"
         });
-        for c in chunks {
-            for p in &c.pools {
+        for item in items {
+            if let FairItem::Pool(p) = item {
                 let stalls = p.stalls.to_string();
                 csv_row(&mut fairs, [&*p.fair, &p.district, &p.category, &stalls]);
             }
@@ -289,6 +307,7 @@ impl Served for Fairs {
 
     fn submitted(window: String, totals: Totals) -> Self::Submitted {
         pb::SubmitFairApplicationsResponse {
+            receipts: super::receipts(&window, &totals),
             window,
             pools_added: totals.added[0],
             applicants_added: totals.added[1],

@@ -115,6 +115,7 @@ pub async fn submit<A: Served>(
     state: Arc<AppState>,
     mut stream: Streaming<A::Submit>,
     max_upload_bytes: usize,
+    actor: &str,
 ) -> Result<A::Submitted, Status> {
     let mut window: Option<(String, FieldPath)> = None;
     let mut chunk = A::Chunk::default();
@@ -163,9 +164,27 @@ pub async fn submit<A: Served>(
         )
         .into());
     };
-    let name = window.clone();
-    let totals = blocking(move || A::windows(&state).submit(&name, &path, chunk, keys)).await?;
+    // The first call reads the windows from the log, off the async threads.
+    let reading = state.clone();
+    blocking(move || A::windows(&reading).read(&reading.log)).await?;
+    let paths = keys.into_iter().collect();
+    let windows = A::windows(&state);
+    let totals = windows.submit(&state.log, &window, &path, chunk, paths, actor);
+    let totals = totals.await?;
     Ok(A::submitted(window, totals))
+}
+
+/// The receipts of a submission's items.
+pub fn receipts(window: &str, totals: &Totals) -> Vec<pb::ApplicationReceipt> {
+    (totals.receipts.iter())
+        .map(|r| pb::ApplicationReceipt {
+            window: window.to_owned(),
+            key: r.key.clone(),
+            log_index: r.index,
+            leaf_hash: r.leaf_hash.to_vec(),
+            checkpoint_size: r.checkpoint_size,
+        })
+        .collect()
 }
 
 /// Closes a window: logs the commitment (or returns the one logged before).
@@ -609,8 +628,10 @@ macro_rules! allocation_api {
                 &self,
                 request: tonic::Request<tonic::Streaming<<$domain as Served>::Submit>>,
             ) -> Result<tonic::Response<<$domain as Served>::Submitted>, tonic::Status> {
+                let caller = super::caller(&request)?;
                 let (state, stream) = (self.state.clone(), request.into_inner());
-                let submitted = super::submit::<$domain>(state, stream, self.max_upload_bytes);
+                let limit = self.max_upload_bytes;
+                let submitted = super::submit::<$domain>(state, stream, limit, &caller.name);
                 Ok(tonic::Response::new(submitted.await?))
             }
 

@@ -56,33 +56,52 @@ pub struct SchoolChunk {
     pub priorities: Vec<PriorityRow>,
 }
 
-impl WindowKind for Schools {
-    const FOLDER: &'static str = "schools";
-    type Chunk = SchoolChunk;
+/// One item of a school window, as its `ApplicationSubmitted` decision records it: `{"school":
+/// {"id", "capacity", "reserves"}}`, `{"student": {"id", "lottery", "choices"}}` or
+/// `{"priority": {"school", "student", "priority"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchoolItem {
+    School(SchoolRow),
+    Student(StudentRow),
+    Priority(PriorityRow),
+}
 
-    fn keys(chunk: &SchoolChunk) -> Vec<String> {
-        let schools = chunk.schools.iter().map(|s| format!("school:{}", s.id));
-        let students = chunk.students.iter().map(|s| format!("student:{}", s.id));
-        let priorities = chunk
-            .priorities
-            .iter()
-            .map(|p| format!("priority:{}/{}", p.school, p.student));
+impl WindowKind for Schools {
+    type Chunk = SchoolChunk;
+    type Item = SchoolItem;
+
+    fn items(chunk: SchoolChunk) -> Vec<SchoolItem> {
+        let schools = chunk.schools.into_iter().map(SchoolItem::School);
+        let students = chunk.students.into_iter().map(SchoolItem::Student);
+        let priorities = chunk.priorities.into_iter().map(SchoolItem::Priority);
         schools.chain(students).chain(priorities).collect()
     }
 
-    fn counts(chunk: &SchoolChunk) -> [u64; 3] {
-        [
-            chunk.schools.len() as u64,
-            chunk.students.len() as u64,
-            chunk.priorities.len() as u64,
-        ]
+    fn key(item: &SchoolItem) -> String {
+        match item {
+            SchoolItem::School(s) => format!("school:{}", s.id),
+            SchoolItem::Student(s) => format!("student:{}", s.id),
+            SchoolItem::Priority(p) => format!("priority:{}/{}", p.school, p.student),
+        }
     }
 
-    fn input(chunks: &[SchoolChunk]) -> Result<SchoolInput, String> {
+    fn kind(item: &SchoolItem) -> usize {
+        match item {
+            SchoolItem::School(_) => 0,
+            SchoolItem::Student(_) => 1,
+            SchoolItem::Priority(_) => 2,
+        }
+    }
+
+    fn input(items: &[&SchoolItem]) -> Result<SchoolInput, String> {
         let mut schools = String::from("school,capacity\n");
         let mut reserves = String::from("school,class,seats\n");
         let mut any_reserve = false;
-        let students = chunks.iter().flat_map(|c| &c.students);
+        let students = items.iter().filter_map(|item| match item {
+            SchoolItem::Student(s) => Some(s),
+            _ => None,
+        });
         let lottery = students.clone().all(|s| s.lottery.is_some());
         let mut rows = String::from(if lottery {
             "student,lottery,choices\n"
@@ -90,22 +109,21 @@ impl WindowKind for Schools {
             "student,choices\n"
         });
         let mut priorities = String::from("school,student,priority\n");
-        for c in chunks {
-            for s in &c.schools {
-                csv_row(&mut schools, [&*s.id, &s.capacity.to_string()]);
-                for (class, seats) in &s.reserves {
-                    any_reserve = true;
-                    csv_row(
-                        &mut reserves,
-                        [&*s.id, &class.to_string(), &seats.to_string()],
-                    );
+        for item in items {
+            match item {
+                SchoolItem::School(s) => {
+                    csv_row(&mut schools, [&*s.id, &s.capacity.to_string()]);
+                    for (class, seats) in &s.reserves {
+                        any_reserve = true;
+                        let (class, seats) = (class.to_string(), seats.to_string());
+                        csv_row(&mut reserves, [&*s.id, &class, &seats]);
+                    }
                 }
-            }
-            for p in &c.priorities {
-                csv_row(
-                    &mut priorities,
-                    [&*p.school, &p.student, &p.priority.to_string()],
-                );
+                SchoolItem::Priority(p) => {
+                    let priority = p.priority.to_string();
+                    csv_row(&mut priorities, [&*p.school, &p.student, &priority]);
+                }
+                SchoolItem::Student(_) => {}
             }
         }
         for s in students {
@@ -326,6 +344,7 @@ impl Served for Schools {
 
     fn submitted(window: String, totals: Totals) -> Self::Submitted {
         pb::SubmitSchoolApplicationsResponse {
+            receipts: super::receipts(&window, &totals),
             window,
             schools_added: totals.added[0],
             students_added: totals.added[1],

@@ -1,68 +1,86 @@
-//! Application windows of the allocation domains (fairs, schools), kept durably in the data
-//! folder, and the runs made on them.
+//! Application windows of the allocation domains (fairs, schools), kept in the decision log, and
+//! the runs made on them.
 //!
-//! A window lives in `DATA/windows/<domain>/<hex of its name>/`: `applications.jsonl` has one
-//! line per accepted `SubmitApplications` call (appended and fsynced before the call answers; a
-//! torn last line from a crash is ignored, since that call was never acknowledged), and
-//! `closed.json` the commitment once `CloseApplications` logged it. The canonical application set
-//! is rebuilt from the lines (through the same CSV readers as the command line, so a window and
-//! its files validate alike), which is deterministic: `RunAllocation` after a restart sees the set
-//! that was committed, and checks it by its digest.
+//! Every item a window receives (an application, or a place: a stall pool, a school, a
+//! priority) is an `ApplicationSubmitted` decision in the log, acknowledged once its batch is
+//! durable; the window's commitment is an `ApplicationsClosed` decision. A window is state
+//! rebuilt from the log (on first use, one pass over the entries): per item key, the last record
+//! and its entry. The canonical application set of a closed window is built from those records
+//! (through the same CSV readers as the command line, so a window and its files validate alike),
+//! which is deterministic: an auditor rebuilds it from `allot audit export` alone.
 //!
-//! Every change to a domain's windows and runs holds that domain's lock (the calls are rare and
-//! each is one fsync or one allocation); reads of runs share a lock per run.
+//! A submission checks its items against the window in memory and queues its decisions while it
+//! holds the windows' state, so one costs the same whatever the window's size, and a close that
+//! follows it in the log covers it. Closing, running and changing runs hold the domain's lock.
 
-use std::collections::{HashMap, HashSet};
-use std::fs::OpenOptions;
-use std::io::{BufRead as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use allot_engine::allocation::{
     self, Allocation, Beacon, Closed, Loaded, LoggedRun, LoggedRunOf, close_with_log,
     load_with_log, run_closed,
 };
-use allot_engine::log::{Digest, Log, Timestamp};
+use allot_engine::log::decision::{ApplicationSubmitted, Decision};
+use allot_engine::log::merkle::leaf_hash;
+use allot_engine::log::{Bytes, Log, Record, Timestamp};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use tonic::Status;
+use tonic::{Code, Status};
 
+use crate::server::status::log_status;
 use crate::server::validate::{FieldError, FieldPath};
+
+/// Most items (applications and places) one window holds.
+pub const MAX_WINDOW_ITEMS: u64 = 5_000_000;
 
 /// An allocation domain whose applications arrive over the API.
 pub trait WindowKind: Allocation + Sized + 'static {
-    /// The folder under `DATA/windows/`.
-    const FOLDER: &'static str;
     /// What one call adds.
-    type Chunk: Serialize + DeserializeOwned + Default + Send + 'static;
-    /// The keys that must be unique in a window, of every item of a chunk (e.g. `applicant:ID`).
-    fn keys(chunk: &Self::Chunk) -> Vec<String>;
-    /// Items per kind in a chunk (e.g. pools, applicants, 0).
-    fn counts(chunk: &Self::Chunk) -> [u64; 3];
-    /// The canonical application set of a window's chunks, or what is wrong with it.
-    fn input(chunks: &[Self::Chunk]) -> Result<Self::Input, String>;
+    type Chunk: Default + Send + 'static;
+    /// One item of a window, as its `ApplicationSubmitted` decision records it (JSON).
+    type Item: Serialize + DeserializeOwned + Send + Sync + 'static;
+    fn items(chunk: Self::Chunk) -> Vec<Self::Item>;
+    /// The item's key, unique in its window (e.g. `applicant:A17`): the decision's subject.
+    fn key(item: &Self::Item) -> String;
+    /// Which of the three counts of a submission's answer the item adds to.
+    fn kind(item: &Self::Item) -> usize;
+    /// The canonical application set of a window's items, or what is wrong with it.
+    fn input(items: &[&Self::Item]) -> Result<Self::Input, String>;
 }
 
-/// The commitment of a closed window, as kept in `closed.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ClosedFile {
-    set_digest: String,
-    applications: u64,
-    index: u64,
+/// An item of an open window.
+struct Held<I> {
+    /// Its entry; `None` while its batch is being made durable.
+    index: Option<u64>,
+    item: Arc<I>,
 }
 
-/// A window's stored chunks and whether it is closed.
-struct Stored<C> {
-    chunks: Vec<C>,
+/// A window as the log has it.
+struct Window<I> {
+    items: HashMap<String, Held<I>>,
+    counts: [u64; 3],
     closed: Option<Closed>,
+}
+
+impl<I> Default for Window<I> {
+    fn default() -> Self {
+        Window {
+            items: HashMap::new(),
+            counts: [0; 3],
+            closed: None,
+        }
+    }
 }
 
 /// A run held for reads, and for changes under the domain's lock.
 pub type HeldRun<A> = Arc<RwLock<Loaded<A>>>;
 
+/// The windows of a domain, by name; `None` until read from the log.
+type State<I> = Option<HashMap<String, Window<I>>>;
+
 /// A domain's windows and the runs read so far.
 pub struct Windows<A: WindowKind> {
-    root: PathBuf,
+    state: Mutex<State<A::Item>>,
     lock: Mutex<()>,
     runs: Mutex<HashMap<[u8; 32], HeldRun<A>>>,
     /// The input of the window closed last, for the run that usually follows (rebuilding a
@@ -72,9 +90,18 @@ pub struct Windows<A: WindowKind> {
 
 impl<A: WindowKind> std::fmt::Debug for Windows<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Windows")
-            .field("root", &self.root)
-            .finish_non_exhaustive()
+        f.debug_struct("Windows").finish_non_exhaustive()
+    }
+}
+
+impl<A: WindowKind> Default for Windows<A> {
+    fn default() -> Self {
+        Windows {
+            state: Mutex::new(None),
+            lock: Mutex::new(()),
+            runs: Mutex::new(HashMap::new()),
+            last_closed: Mutex::new(None),
+        }
     }
 }
 
@@ -87,7 +114,7 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Status {
 pub fn allocation_status(e: allocation::Error) -> Status {
     match e {
         allocation::Error::Input(e) => Status::invalid_argument(e.to_string()),
-        allocation::Error::Log(e) => crate::server::status::log_status(e),
+        allocation::Error::Log(e) => log_status(e),
         allocation::Error::Request(m) | allocation::Error::Unsupported(m) => {
             Status::failed_precondition(m)
         }
@@ -99,135 +126,207 @@ pub fn allocation_status(e: allocation::Error) -> Status {
     }
 }
 
-/// What a submission added and the window's totals after it.
-#[derive(Debug, Clone, Copy)]
+/// What a submission added, the window's totals after it, and a receipt per item.
+#[derive(Debug, Clone)]
 pub struct Totals {
     pub added: [u64; 3],
     pub total: [u64; 3],
+    pub receipts: Vec<Receipt>,
+}
+
+/// Proof material for one received item: its entry and leaf hash, and the size of the signed
+/// checkpoint that covers it (0 when none does yet: the next one will).
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub key: String,
+    pub index: u64,
+    pub leaf_hash: [u8; 32],
+    pub checkpoint_size: u64,
 }
 
 impl<A: WindowKind> Windows<A> {
-    pub fn new(data_dir: &Path) -> Self {
-        Windows {
-            root: data_dir.join("windows").join(A::FOLDER),
-            lock: Mutex::new(()),
-            runs: Mutex::new(HashMap::new()),
-            last_closed: Mutex::new(None),
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn folder(&self, window: &str) -> PathBuf {
-        self.root.join(hex::encode(window.as_bytes()))
-    }
-
-    fn read(&self, window: &str) -> Result<Option<Stored<A::Chunk>>, Status> {
-        let folder = self.folder(window);
-        let path = folder.join("applications.jsonl");
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(internal("reading a window", e)),
-        };
-        let mut chunks = Vec::new();
-        let lines: Vec<String> = std::io::BufReader::new(file)
-            .lines()
-            .collect::<Result<_, _>>()
-            .map_err(|e| internal("reading a window", e))?;
-        let last = lines.len().saturating_sub(1);
-        for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str(line) {
-                Ok(chunk) => chunks.push(chunk),
-                // A torn last line: that call was never acknowledged.
-                Err(_) if i == last => break,
-                Err(e) => {
-                    return Err(Status::data_loss(format!(
-                        "{}: line {}: {e}",
-                        path.display(),
-                        i + 1
-                    )));
-                }
-            }
+    /// The windows, read from the log on first use.
+    fn state(&self, log: &Log) -> Result<MutexGuard<'_, State<A::Item>>, Status> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.is_none() {
+            *state = Some(read_windows::<A>(log)?);
         }
-        let closed = match std::fs::read(folder.join("closed.json")) {
-            Ok(bytes) => {
-                let c: ClosedFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| internal("reading a window's commitment", e))?;
-                let digest: [u8; 32] = hex::decode(&c.set_digest)
-                    .ok()
-                    .and_then(|d| d.try_into().ok())
-                    .ok_or_else(|| internal("reading a window's commitment", "a bad digest"))?;
-                Some(Closed {
-                    set_digest: Digest(digest),
-                    applications: c.applications,
-                    index: c.index,
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(internal("reading a window's commitment", e)),
-        };
-        Ok(Some(Stored { chunks, closed }))
+        Ok(state)
     }
 
-    /// Adds a chunk to an open window (creating it); `keys` are the chunk's unique keys with the
-    /// request paths that name them. Durable when it returns.
-    pub fn submit(
+    /// Reads the windows from the log, if not done yet.
+    pub fn read(&self, log: &Log) -> Result<(), Status> {
+        self.state(log).map(drop)
+    }
+
+    /// Adds a chunk's items to an open window (creating it), as `actor`; `paths` name each
+    /// item's key in the request. Durable when it returns.
+    pub async fn submit(
         &self,
+        log: &Log,
         window: &str,
         window_path: &FieldPath,
         chunk: A::Chunk,
-        keys: Vec<(String, FieldPath)>,
+        paths: HashMap<String, FieldPath>,
+        actor: &str,
     ) -> Result<Totals, Status> {
-        let _guard = self.lock();
-        let stored = self.read(window)?.unwrap_or(Stored {
-            chunks: Vec::new(),
-            closed: None,
-        });
-        if stored.closed.is_some() {
-            return Err(FieldError::failed_precondition(
-                window_path,
-                format!("window '{window}' is closed: it accepts no more applications"),
-            )
-            .into());
-        }
-        let mut seen: HashSet<String> = stored.chunks.iter().flat_map(A::keys).collect();
-        for (key, path) in keys {
-            if !seen.insert(key.clone()) {
-                let (kind, id) = key.split_once(':').unwrap_or(("item", &key));
-                return Err(FieldError::invalid(
-                    &path,
-                    format!("{kind} '{id}' is already in window '{window}'"),
+        let items: Vec<(String, A::Item)> = (A::items(chunk).into_iter())
+            .map(|item| (A::key(&item), item))
+            .collect();
+        let path_of = |key: &str| {
+            paths
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| window_path.clone())
+        };
+        let mut added = [0u64; 3];
+        let now = Timestamp::now();
+        let mut records = Vec::with_capacity(items.len());
+        let (ticket, total) = {
+            let mut state = self.state(log)?;
+            let windows = state.as_mut().expect("read above");
+            let w = windows.entry(window.to_owned()).or_default();
+            if w.closed.is_some() {
+                return Err(FieldError::failed_precondition(
+                    window_path,
+                    format!("window '{window}' is closed: it accepts no more applications"),
                 )
                 .into());
             }
+            let size = w.items.len() as u64;
+            if size + items.len() as u64 > MAX_WINDOW_ITEMS {
+                return Err(FieldError {
+                    path: window_path.clone(),
+                    problem: format!(
+                        "window '{window}' holds {size} items; it can hold at most \
+                         {MAX_WINDOW_ITEMS}"
+                    ),
+                    code: Code::ResourceExhausted,
+                }
+                .into());
+            }
+            let mut fresh = std::collections::HashSet::with_capacity(items.len());
+            for (key, _) in &items {
+                if w.items.contains_key(key) || !fresh.insert(key.as_str()) {
+                    let (kind, id) = key.split_once(':').unwrap_or(("item", key));
+                    return Err(FieldError {
+                        path: path_of(key),
+                        problem: format!("{kind} '{id}' is already in window '{window}'"),
+                        code: Code::AlreadyExists,
+                    }
+                    .into());
+                }
+            }
+            for (key, item) in &items {
+                let json = serde_json::to_vec(item).map_err(|e| internal("encoding", e))?;
+                let decision = ApplicationSubmitted {
+                    domain: A::DOMAIN,
+                    window: window.to_owned(),
+                    item: Bytes(json),
+                };
+                records.push(Record::new(now, actor, key.clone(), decision));
+            }
+            if records.is_empty() {
+                (None, w.counts)
+            } else {
+                // Queued while the windows are held: a close after this in the log covers it.
+                let ticket = log.submit(&records).map_err(log_status)?;
+                for (key, item) in items {
+                    added[A::kind(&item)] += 1;
+                    let held = Held {
+                        index: None,
+                        item: Arc::new(item),
+                    };
+                    w.items.insert(key, held);
+                }
+                for (t, a) in w.counts.iter_mut().zip(added) {
+                    *t += a;
+                }
+                (Some(ticket), w.counts)
+            }
+        };
+        let Some(ticket) = ticket else {
+            return Ok(Totals {
+                added,
+                total,
+                receipts: Vec::new(),
+            });
+        };
+        let range = match ticket.await {
+            Ok(range) => range,
+            Err(e) => {
+                // Not durable: the items were never received.
+                if let Some(w) = self.state(log)?.as_mut().and_then(|ws| ws.get_mut(window)) {
+                    for r in &records {
+                        w.items.remove(&r.subject);
+                    }
+                    for (t, a) in w.counts.iter_mut().zip(added) {
+                        *t -= a;
+                    }
+                }
+                return Err(log_status(e));
+            }
+        };
+        let covered = log.checkpoint().map_or(0, |c| c.checkpoint.size);
+        let mut receipts = Vec::with_capacity(records.len());
+        {
+            let mut state = self.state(log)?;
+            let w = state.as_mut().and_then(|ws| ws.get_mut(window));
+            let w = w.ok_or_else(|| internal("a window", "gone"))?;
+            for (record, index) in records.iter().zip(range) {
+                if let Some(held) = w.items.get_mut(&record.subject) {
+                    held.index = Some(index);
+                }
+                let bytes = record.encode(index).map_err(|e| internal("encoding", e))?;
+                receipts.push(Receipt {
+                    key: record.subject.clone(),
+                    index,
+                    leaf_hash: leaf_hash(&bytes),
+                    checkpoint_size: if covered > index { covered } else { 0 },
+                });
+            }
         }
-        let mut total = [0u64; 3];
-        for c in &stored.chunks {
-            add(&mut total, A::counts(c));
+        Ok(Totals {
+            added,
+            total,
+            receipts,
+        })
+    }
+
+    /// The canonical application set of a window (or what is wrong with it).
+    fn window_input(
+        &self,
+        log: &Log,
+        window: &str,
+        window_path: &FieldPath,
+    ) -> Result<Result<A::Input, String>, Status> {
+        let state = self.state(log)?;
+        let Some(w) = state.as_ref().and_then(|ws| ws.get(window)) else {
+            return Err(FieldError::not_found(
+                window_path,
+                format!("no window '{window}': submit applications to it first"),
+            )
+            .into());
+        };
+        let items: Vec<&A::Item> = w.items.values().map(|h| &*h.item).collect();
+        Ok(A::input(&items))
+    }
+
+    /// Whether a window is closed (NOT_FOUND when it has no items).
+    fn closed(&self, log: &Log, window: &str, path: &FieldPath) -> Result<Option<Closed>, Status> {
+        let state = self.state(log)?;
+        match state.as_ref().and_then(|ws| ws.get(window)) {
+            Some(w) => Ok(w.closed),
+            None => Err(FieldError::not_found(
+                path,
+                format!("no window '{window}': submit applications to it first"),
+            )
+            .into()),
         }
-        let added = A::counts(&chunk);
-        add(&mut total, added);
-        let folder = self.folder(window);
-        std::fs::create_dir_all(&folder).map_err(|e| internal("creating a window", e))?;
-        let mut line = serde_json::to_vec(&chunk).map_err(|e| internal("encoding", e))?;
-        line.push(b'\n');
-        let path = folder.join("applications.jsonl");
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| internal("opening a window", e))?;
-        file.write_all(&line)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| internal("writing a window", e))?;
-        if stored.chunks.is_empty() {
-            sync_folder(&folder)?;
-            sync_folder(&self.root)?;
-        }
-        Ok(Totals { added, total })
     }
 
     /// Closes a window: logs the commitment (or returns the one logged before).
@@ -239,34 +338,23 @@ impl<A: WindowKind> Windows<A> {
         actor: &str,
     ) -> Result<Closed, Status> {
         let _guard = self.lock();
-        let stored = self.stored(window, window_path)?;
-        if let Some(closed) = stored.closed {
+        if let Some(closed) = self.closed(log, window, window_path)? {
             return Ok(closed);
         }
-        let input = A::input(&stored.chunks).map_err(|problem| {
+        // Held from reading the items to logging the commitment: no submission slips between.
+        let mut state = self.state(log)?;
+        let w = state.as_mut().and_then(|ws| ws.get_mut(window));
+        let w = w.ok_or_else(|| internal("a window", "gone"))?;
+        let items: Vec<&A::Item> = w.items.values().map(|h| &*h.item).collect();
+        let input = A::input(&items).map_err(|problem| {
             Status::failed_precondition(format!("window '{window}' cannot be closed: {problem}"))
         })?;
         let closed = close_with_log::<A>(log, &input, actor, window).map_err(allocation_status)?;
-        let file = ClosedFile {
-            set_digest: hex::encode(closed.set_digest.0),
-            applications: closed.applications,
-            index: closed.index,
-        };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| internal("encoding", e))?;
-        write_durably(&self.folder(window).join("closed.json"), &bytes)?;
+        w.closed = Some(closed);
+        drop(state);
         *self.last_closed.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((window.to_owned(), input));
         Ok(closed)
-    }
-
-    fn stored(&self, window: &str, window_path: &FieldPath) -> Result<Stored<A::Chunk>, Status> {
-        self.read(window)?.ok_or_else(|| {
-            FieldError::not_found(
-                window_path,
-                format!("no window '{window}': submit applications to it first"),
-            )
-            .into()
-        })
     }
 
     /// Runs an allocation on a closed window and logs it; the run is then held for reads.
@@ -284,8 +372,7 @@ impl<A: WindowKind> Windows<A> {
         A::Params: Clone,
     {
         let _guard = self.lock();
-        let stored = self.stored(window, window_path)?;
-        let Some(closed) = stored.closed else {
+        let Some(closed) = self.closed(log, window, window_path)? else {
             return Err(FieldError::failed_precondition(
                 window_path,
                 format!("window '{window}' is still open: close it first (CloseApplications)"),
@@ -299,9 +386,11 @@ impl<A: WindowKind> Windows<A> {
             .take_if(|(name, _)| name == window);
         let input = match cached {
             Some((_, input)) => input,
-            None => A::input(&stored.chunks).map_err(|problem| {
-                Status::data_loss(format!("window '{window}' no longer reads: {problem}"))
-            })?,
+            None => self
+                .window_input(log, window, window_path)?
+                .map_err(|problem| {
+                    Status::data_loss(format!("window '{window}' no longer reads: {problem}"))
+                })?,
         };
         let started = std::time::Instant::now();
         let logged = run_closed::<A>(log, &input, params, &closed, beacon, actor, window)
@@ -375,27 +464,49 @@ impl<A: WindowKind> Windows<A> {
     }
 }
 
-fn add(total: &mut [u64; 3], more: [u64; 3]) {
-    for (t, m) in total.iter_mut().zip(more) {
-        *t += m;
+/// Every window of domain `A` in the log: its items (the last record of each key not withdrawn)
+/// and its commitment.
+fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::Item>>, Status> {
+    let mut windows: HashMap<String, Window<A::Item>> = HashMap::new();
+    let damaged = |index: u64, e: &dyn std::fmt::Display| {
+        Status::data_loss(format!("entry {index}: a window's item does not read: {e}"))
+    };
+    for raw in log.entries(0..log.size()).map_err(log_status)? {
+        let entry = raw.map_err(log_status)?.decode().map_err(log_status)?;
+        let (index, subject) = (entry.index, entry.record.subject);
+        match entry.record.decision {
+            Decision::ApplicationSubmitted(d) if d.domain == A::DOMAIN => {
+                let item: A::Item =
+                    serde_json::from_slice(&d.item.0).map_err(|e| damaged(index, &e))?;
+                let w = windows.entry(d.window).or_default();
+                w.counts[A::kind(&item)] += 1;
+                let held = Held {
+                    index: Some(index),
+                    item: Arc::new(item),
+                };
+                if let Some(before) = w.items.insert(subject, held) {
+                    w.counts[A::kind(&before.item)] -= 1;
+                }
+            }
+            Decision::ApplicationWithdrawn(d) if d.domain == A::DOMAIN => {
+                let w = windows.entry(d.window).or_default();
+                if let Some(before) = w.items.remove(&subject) {
+                    w.counts[A::kind(&before.item)] -= 1;
+                }
+            }
+            Decision::ApplicationsClosed(d) if d.domain == A::DOMAIN => {
+                let w = windows.entry(subject).or_default();
+                // A window closed twice commits the same set: the first commitment stands.
+                w.closed.get_or_insert(Closed {
+                    set_digest: d.set_digest,
+                    applications: d.applications,
+                    index,
+                });
+            }
+            _ => {}
+        }
     }
-}
-
-fn sync_folder(folder: &Path) -> Result<(), Status> {
-    std::fs::File::open(folder)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| internal("syncing a window's folder", e))
-}
-
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Status> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| internal("writing", e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| internal("writing", e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| internal("writing", e))?;
-    sync_folder(path.parent().unwrap_or(Path::new(".")))
+    Ok(windows)
 }
 
 /// Appends a CSV row of fields, written by the `csv` crate.

@@ -197,13 +197,36 @@ async fn a_fair_window_from_submission_to_verification_and_restart() {
         ]))
         .await
         .unwrap_err();
-    assert_eq!(again.code(), Code::InvalidArgument);
+    assert_eq!(again.code(), Code::AlreadyExists);
     assert!(
         again.message().starts_with("request[0].applicants[0].id: "),
         "{}",
         again.message()
     );
-    assert_eq!(h.log.size(), 0, "submissions log nothing");
+    // Each item received is a decision, and its receipt names it: entry, leaf hash, and a
+    // proof of inclusion that an independent RFC 6962 verifier accepts.
+    assert_eq!(h.log.size(), 19, "a refused call logged something");
+    assert_eq!(added.receipts.len(), 19);
+    let checkpoint = h.log.sign_checkpoint().unwrap().checkpoint;
+    for r in &added.receipts {
+        let entry = h.log.read(r.log_index).unwrap();
+        assert_eq!(r.leaf_hash, entry.leaf_hash().to_vec(), "{}", r.key);
+        assert_eq!(r.window, "spring");
+        let decision = h.log.entry(r.log_index).unwrap().record;
+        assert_eq!(decision.subject, r.key);
+        assert!(matches!(
+            decision.decision,
+            Decision::ApplicationSubmitted(ref d) if d.window == "spring"
+        ));
+        let proof = h.log.inclusion_proof(r.log_index, checkpoint.size).unwrap();
+        let path: Vec<[u8; 32]> = proof.path.clone();
+        assert_eq!(
+            rfc6962_root(r.log_index, checkpoint.size, entry.leaf_hash(), &path),
+            checkpoint.root,
+            "{}",
+            r.key
+        );
+    }
 
     // Running an open window is refused; closing logs the commitment.
     let run_request = pb::RunFairAllocationRequest {
@@ -594,4 +617,32 @@ async fn a_school_intake_with_a_drawn_lottery() {
         "{:?}",
         verified.checks
     );
+}
+
+/// The root an inclusion proof implies, computed as RFC 9162 section 2.1.3.2 says, written here
+/// apart from the log's own verifier.
+fn rfc6962_root(index: u64, size: u64, leaf: [u8; 32], path: &[[u8; 32]]) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let node = |left: &[u8; 32], right: &[u8; 32]| -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update([1u8]);
+        h.update(left);
+        h.update(right);
+        h.finalize().into()
+    };
+    let (mut f_n, mut s_n, mut r) = (index, size - 1, leaf);
+    for p in path {
+        if f_n & 1 == 1 || f_n == s_n {
+            r = node(p, &r);
+            while f_n & 1 == 0 && f_n != 0 {
+                f_n >>= 1;
+                s_n >>= 1;
+            }
+        } else {
+            r = node(&r, p);
+        }
+        f_n >>= 1;
+        s_n >>= 1;
+    }
+    r
 }
