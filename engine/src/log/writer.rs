@@ -438,6 +438,9 @@ impl Committer {
             group.first = first;
         }
         let last = pending.bodies.len() - 1;
+        // One allocation for a large batch, rather than doubling through it.
+        group.buf.reserve(pending.bytes);
+        group.offsets.reserve(pending.bodies.len());
         for (i, body) in pending.bodies.iter_mut().enumerate() {
             let index = self.frontier.size();
             body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());

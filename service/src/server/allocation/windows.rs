@@ -13,7 +13,7 @@
 //! holds the windows' state, so one costs the same whatever the window's size, and a close that
 //! follows it in the log covers it. Closing, running and changing runs hold the domain's lock.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use allot_engine::allocation::{
@@ -171,7 +171,7 @@ impl<A: WindowKind> Windows<A> {
         window: &str,
         window_path: &FieldPath,
         chunk: A::Chunk,
-        paths: HashMap<String, FieldPath>,
+        paths: std::collections::HashMap<String, FieldPath>,
         actor: &str,
     ) -> Result<Totals, Status> {
         let items: Vec<(String, A::Item)> = (A::items(chunk).into_iter())
@@ -209,7 +209,7 @@ impl<A: WindowKind> Windows<A> {
                 }
                 .into());
             }
-            let mut fresh = std::collections::HashSet::with_capacity(items.len());
+            let mut fresh = HashSet::with_capacity(items.len());
             for (key, _) in &items {
                 if w.items.contains_key(key) || !fresh.insert(key.as_str()) {
                     let (kind, id) = key.split_once(':').unwrap_or(("item", key));
