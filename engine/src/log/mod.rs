@@ -49,7 +49,7 @@ pub use note::{Checkpoint, SignedCheckpoint, SigningKey, VerifierKey};
 pub use proof::{ConsistencyProof, InclusionProof, ProofError};
 pub use recover::{OpenReport, TornTail};
 pub use store::{CHAIN_SEED, RawEntry, chain_hash};
-pub use writer::{Stats, Ticket};
+pub use writer::{Leaves, Stats, Ticket};
 
 use crate::fs::{DataDir, File, OpenOptions, SyncPoint, create_dirs, write_atomic};
 use error::io;

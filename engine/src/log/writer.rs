@@ -68,6 +68,8 @@ enum Failure {
 struct Slot {
     outcome: OnceLock<std::result::Result<Range<u64>, Failure>>,
     waiter: Mutex<Option<Waiter>>,
+    /// The entries' RFC 6962 leaf hashes, set when the batch is framed.
+    leaves: OnceLock<Vec<Hash>>,
 }
 
 #[derive(Debug)]
@@ -153,6 +155,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// The batch's leaf hashes, readable once the ticket has resolved.
+    pub fn leaves(&self) -> Leaves {
+        Leaves(self.slot.clone())
+    }
+
     pub fn wait(self) -> Result<Range<u64>> {
         if let Some(result) = self.slot.poll(|| Waiter::Thread(std::thread::current())) {
             return result;
@@ -164,6 +171,18 @@ impl Ticket {
                 return result;
             }
         }
+    }
+}
+
+/// A batch's leaf hashes (see [`Ticket::leaves`]).
+#[derive(Debug)]
+pub struct Leaves(Arc<Slot>);
+
+impl Leaves {
+    /// One per entry, in order; empty before the batch was framed (a batch that failed may
+    /// never be).
+    pub fn get(&self) -> &[Hash] {
+        self.0.leaves.get().map_or(&[], Vec::as_slice)
     }
 }
 
@@ -441,15 +460,21 @@ impl Committer {
         // One allocation for a large batch, rather than doubling through it.
         group.buf.reserve(pending.bytes);
         group.offsets.reserve(pending.bodies.len());
-        for (i, body) in pending.bodies.iter_mut().enumerate() {
+        group.nodes.reserve(2 * pending.bodies.len());
+        let mut leaves = Vec::with_capacity(pending.bodies.len());
+        // The bodies are framed into the group's buffer; they are not needed after.
+        for (i, mut body) in std::mem::take(&mut pending.bodies).into_iter().enumerate() {
+            let body = &mut body[..];
             let index = self.frontier.size();
             body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());
             let leaf = leaf_hash(body);
+            leaves.push(leaf);
             self.chain = chain_hash(&self.chain, &leaf);
             group.offsets.push(group.buf.len() as u64);
             encode_frame(&mut group.buf, body, &self.chain, i == last);
             self.frontier.push(leaf, |node| group.nodes.push(node));
         }
+        let _ = pending.slot.leaves.set(leaves);
         group.chain = self.chain;
         group.ranges.push(first..self.frontier.size());
         group.batches.push(pending);

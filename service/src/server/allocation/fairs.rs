@@ -5,11 +5,11 @@ use allot_engine::allocation::{Change, Loaded, LoggedChange};
 use allot_engine::fair::{
     self, FairInput, FairState, FairTables, Fairs, Mechanism, OPEN, Params, Precedence,
 };
-use allot_engine::input::Table;
+use allot_engine::input::{CsvText, Table};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::windows::{Totals, WindowKind, Windows, allocation_status, csv_row};
+use super::windows::{Totals, WindowKind, Windows, allocation_status};
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, ReOffers, Served, allocation_api, check_choices,
     choice_id, rank_counts,
@@ -86,21 +86,21 @@ impl WindowKind for Fairs {
     }
 
     fn input(items: &[&FairItem]) -> Result<FairInput, String> {
-        let mut fairs = String::from("fair,district,category,stalls\n");
+        let mut fairs = CsvText::new(&["fair", "district", "category", "stalls"]);
         let applicants = items.iter().filter_map(|item| match item {
             FairItem::Applicant(a) => Some(a),
             FairItem::Pool(_) => None,
         });
         let lottery = applicants.clone().all(|a| a.lottery.is_some());
-        let mut rows = String::from(if lottery {
-            "applicant,category,tier,lottery,choices\n"
+        let mut rows = CsvText::new(if lottery {
+            &["applicant", "category", "tier", "lottery", "choices"][..]
         } else {
-            "applicant,category,tier,choices\n"
+            &["applicant", "category", "tier", "choices"][..]
         });
         for item in items {
             if let FairItem::Pool(p) = item {
                 let stalls = p.stalls.to_string();
-                csv_row(&mut fairs, [&*p.fair, &p.district, &p.category, &stalls]);
+                fairs.row([&*p.fair, &p.district, &p.category, &stalls]);
             }
         }
         for a in applicants {
@@ -109,14 +109,15 @@ impl WindowKind for Fairs {
             match a.lottery {
                 Some(l) if lottery => {
                     let l = l.to_string();
-                    csv_row(&mut rows, [&*a.id, &a.category, &tier, &l, &choices]);
+                    rows.row([&*a.id, &a.category, &tier, &l, &choices]);
                 }
-                _ => csv_row(&mut rows, [&*a.id, &a.category, &tier, &choices]),
+                _ => rows.row([&*a.id, &a.category, &tier, &choices]),
             }
         }
-        let fairs = Table::from_bytes("pools", fairs.into_bytes()).map_err(|e| e.to_string())?;
-        let rows = Table::from_bytes("applicants", rows.into_bytes()).map_err(|e| e.to_string())?;
-        fair::read_tables(&fairs, &rows)
+        let table = |name: &str, text: CsvText| {
+            Table::from_bytes(name, text.finish().into_bytes()).map_err(|e| e.to_string())
+        };
+        fair::read_tables(&table("pools", fairs)?, &table("applicants", rows)?)
             .map(|files| files.input)
             .map_err(|e| e.to_string())
     }

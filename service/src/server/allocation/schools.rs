@@ -4,14 +4,14 @@
 use std::collections::HashSet;
 
 use allot_engine::allocation::Loaded;
-use allot_engine::input::Table;
+use allot_engine::input::{CsvText, Table};
 use allot_engine::school::{
     self, Mechanism, Params, ReserveOrder, SchoolInput, SchoolTables, Schools, TieBreaking,
 };
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::windows::{Totals, WindowKind, Windows, allocation_status, csv_row};
+use super::windows::{Totals, WindowKind, Windows, allocation_status};
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
     rank_counts,
@@ -95,33 +95,31 @@ impl WindowKind for Schools {
     }
 
     fn input(items: &[&SchoolItem]) -> Result<SchoolInput, String> {
-        let mut schools = String::from("school,capacity\n");
-        let mut reserves = String::from("school,class,seats\n");
+        let mut schools = CsvText::new(&["school", "capacity"]);
+        let mut reserves = CsvText::new(&["school", "class", "seats"]);
         let mut any_reserve = false;
         let students = items.iter().filter_map(|item| match item {
             SchoolItem::Student(s) => Some(s),
             _ => None,
         });
         let lottery = students.clone().all(|s| s.lottery.is_some());
-        let mut rows = String::from(if lottery {
-            "student,lottery,choices\n"
+        let mut rows = CsvText::new(if lottery {
+            &["student", "lottery", "choices"][..]
         } else {
-            "student,choices\n"
+            &["student", "choices"][..]
         });
-        let mut priorities = String::from("school,student,priority\n");
+        let mut priorities = CsvText::new(&["school", "student", "priority"]);
         for item in items {
             match item {
                 SchoolItem::School(s) => {
-                    csv_row(&mut schools, [&*s.id, &s.capacity.to_string()]);
+                    schools.row([&*s.id, &s.capacity.to_string()]);
                     for (class, seats) in &s.reserves {
                         any_reserve = true;
-                        let (class, seats) = (class.to_string(), seats.to_string());
-                        csv_row(&mut reserves, [&*s.id, &class, &seats]);
+                        reserves.row([&*s.id, &class.to_string(), &seats.to_string()]);
                     }
                 }
                 SchoolItem::Priority(p) => {
-                    let priority = p.priority.to_string();
-                    csv_row(&mut priorities, [&*p.school, &p.student, &priority]);
+                    priorities.row([&*p.school, &p.student, &p.priority.to_string()]);
                 }
                 SchoolItem::Student(_) => {}
             }
@@ -129,12 +127,12 @@ impl WindowKind for Schools {
         for s in students {
             let choices = s.choices.join(";");
             match s.lottery {
-                Some(l) if lottery => csv_row(&mut rows, [&*s.id, &l.to_string(), &choices]),
-                _ => csv_row(&mut rows, [&*s.id, &choices]),
+                Some(l) if lottery => rows.row([&*s.id, &l.to_string(), &choices]),
+                _ => rows.row([&*s.id, &choices]),
             }
         }
-        let table = |name: &str, text: String| {
-            Table::from_bytes(name, text.into_bytes()).map_err(|e| e.to_string())
+        let table = |name: &str, text: CsvText| {
+            Table::from_bytes(name, text.finish().into_bytes()).map_err(|e| e.to_string())
         };
         let reserves = if any_reserve {
             Some(table("reserves", reserves)?)

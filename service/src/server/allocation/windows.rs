@@ -21,7 +21,6 @@ use allot_engine::allocation::{
     load_with_log, run_closed,
 };
 use allot_engine::log::decision::{ApplicationSubmitted, Decision};
-use allot_engine::log::merkle::leaf_hash;
 use allot_engine::log::{Bytes, Log, Record, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -221,6 +220,7 @@ impl<A: WindowKind> Windows<A> {
                     .into());
                 }
             }
+            let keys: Vec<String> = items.iter().map(|(key, _)| key.clone()).collect();
             for (key, item) in &items {
                 let json = serde_json::to_vec(item).map_err(|e| internal("encoding", e))?;
                 let decision = ApplicationSubmitted {
@@ -235,6 +235,7 @@ impl<A: WindowKind> Windows<A> {
             } else {
                 // Queued while the windows are held: a close after this in the log covers it.
                 let ticket = log.submit(&records).map_err(log_status)?;
+                records.clear();
                 for (key, item) in items {
                     added[A::kind(&item)] += 1;
                     let held = Held {
@@ -246,23 +247,24 @@ impl<A: WindowKind> Windows<A> {
                 for (t, a) in w.counts.iter_mut().zip(added) {
                     *t += a;
                 }
-                (Some(ticket), w.counts)
+                (Some((ticket, keys)), w.counts)
             }
         };
-        let Some(ticket) = ticket else {
+        let Some((ticket, keys)) = ticket else {
             return Ok(Totals {
                 added,
                 total,
                 receipts: Vec::new(),
             });
         };
+        let leaves = ticket.leaves();
         let range = match ticket.await {
             Ok(range) => range,
             Err(e) => {
                 // Not durable: the items were never received.
                 if let Some(w) = self.state(log)?.as_mut().and_then(|ws| ws.get_mut(window)) {
-                    for r in &records {
-                        w.items.remove(&r.subject);
+                    for key in &keys {
+                        w.items.remove(key);
                     }
                     for (t, a) in w.counts.iter_mut().zip(added) {
                         *t -= a;
@@ -272,20 +274,19 @@ impl<A: WindowKind> Windows<A> {
             }
         };
         let covered = log.checkpoint().map_or(0, |c| c.checkpoint.size);
-        let mut receipts = Vec::with_capacity(records.len());
+        let mut receipts = Vec::with_capacity(keys.len());
         {
             let mut state = self.state(log)?;
             let w = state.as_mut().and_then(|ws| ws.get_mut(window));
             let w = w.ok_or_else(|| internal("a window", "gone"))?;
-            for (record, index) in records.iter().zip(range) {
-                if let Some(held) = w.items.get_mut(&record.subject) {
+            for ((key, index), leaf) in keys.into_iter().zip(range).zip(leaves.get()) {
+                if let Some(held) = w.items.get_mut(&key) {
                     held.index = Some(index);
                 }
-                let bytes = record.encode(index).map_err(|e| internal("encoding", e))?;
                 receipts.push(Receipt {
-                    key: record.subject.clone(),
+                    key,
                     index,
-                    leaf_hash: leaf_hash(&bytes),
+                    leaf_hash: *leaf,
                     checkpoint_size: if covered > index { covered } else { 0 },
                 });
             }
@@ -507,11 +508,4 @@ fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::It
         }
     }
     Ok(windows)
-}
-
-/// Appends a CSV row of fields, written by the `csv` crate.
-pub fn csv_row<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a str>) {
-    let mut row = allot_engine::input::CsvText::without_header();
-    row.row(fields);
-    out.push_str(&row.finish());
 }
