@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Books appointments on an allot server over gRPC, then proves that each booking is in the
 decision log: an RFC 6962 inclusion proof checked against a C2SP signed checkpoint, whose Ed25519
-signature is checked against the log's verifier key. Everything is verified here, in Python, from
+signature is checked against the log's verifier key. Then submits a small fair window and checks
+the receipt of each application the same way. Everything is verified here, in Python, from
 the RFCs and the C2SP specifications, independently of allot's Rust code.
 
 Stubs are generated at run time from ../../service/proto with grpcio-tools (no generated code is
@@ -26,6 +27,7 @@ import json
 import os
 import sys
 import tempfile
+import uuid
 
 import grpc
 from cryptography.exceptions import InvalidSignature
@@ -67,7 +69,7 @@ def generate_stubs():
         sys.exit(f"protoc failed ({code})")
     sys.path.insert(0, out)
     modules = {}
-    for name in ["appointments", "audit"]:
+    for name in ["appointments", "audit", "fairs"]:
         modules[name] = importlib.import_module(f"allot.v1.{name}_pb2")
         modules[name + "_grpc"] = importlib.import_module(f"allot.v1.{name}_pb2_grpc")
     return modules
@@ -247,7 +249,49 @@ def main():
             f"proved: {appointment.id} is entry {appointment.log_index} of the tree of size "
             f"{size} ({len(proof.path)} hashes), checkpoint {origin} signed by {key[0]}"
         )
+    prove_receipts(pb, channel, metadata, key)
     print("OK")
+
+
+def prove_receipts(pb, channel, metadata, key):
+    """Submits a small fair window (one stall pool, one application) and checks the receipt of
+    each item: its leaf hash is the hash of the logged entry, and the entry is included in a
+    signed checkpoint."""
+    fr, au = pb["fairs"], pb["audit"]
+    fairs = pb["fairs_grpc"].FairsStub(channel)
+    audit = pb["audit_grpc"].AuditStub(channel)
+    window = f"py-{uuid.uuid4().hex[:12]}"
+    request = fr.SubmitFairApplicationsRequest(
+        window=window,
+        pools=[fr.StallPool(fair="PY-F1", district="PY-D1", category="food", stalls=1)],
+        applicants=[
+            fr.FairApplicant(id="PY-A1", category="food", tier=0, lottery=1, choices=["PY-F1"])
+        ],
+    )
+    answer = fairs.SubmitApplications(iter([request]), metadata=metadata, timeout=10)
+    keys = sorted(r.key for r in answer.receipts)
+    if keys != ["applicant:PY-A1", "pool:PY-F1/food"]:
+        sys.exit(f"the receipts name {keys}")
+    # Sign a checkpoint that covers the new entries, then prove each receipt against it.
+    audit.GetCheckpoint(au.GetCheckpointRequest(refresh=True), metadata=metadata, timeout=10)
+    for receipt in answer.receipts:
+        proof = audit.GetInclusionProof(
+            au.GetInclusionProofRequest(index=receipt.log_index), metadata=metadata, timeout=10
+        )
+        if leaf_hash(proof.entry.data) != receipt.leaf_hash:
+            sys.exit(f"receipt {receipt.key}: the leaf hash is not the entry's")
+        if proof.entry.decoded.kind_name != "ApplicationSubmitted":
+            sys.exit(f"entry {receipt.log_index} is not an application: {proof.entry.decoded}")
+        origin, size, root = parse_checkpoint(verify_note(proof.checkpoint.note, key))
+        computed = root_from_inclusion_proof(
+            receipt.log_index, size, receipt.leaf_hash, list(proof.path)
+        )
+        if computed != root:
+            sys.exit(f"receipt {receipt.key}: the inclusion proof does not lead to the signed root")
+        print(
+            f"receipt: {receipt.key} in window {receipt.window} is entry {receipt.log_index} "
+            f"of the tree of size {size}, checkpoint signed by {key[0]}"
+        )
 
 
 if __name__ == "__main__":
