@@ -33,6 +33,7 @@ use allot_engine::log::{Log, LogOptions, Timestamp};
 use allot_service::proto::v1 as pb;
 use allot_service::proto::v1::appointments_client::AppointmentsClient;
 use allot_service::proto::v1::audit_client::AuditClient;
+use allot_service::proto::v1::schools_client::SchoolsClient;
 use allot_service::rpc::client::{self, Authorized, Bearer};
 use allot_service::server::access::Roles;
 use allot_service::server::config::{Caller as TokenOwner, ServerConfig, mint_token};
@@ -97,6 +98,9 @@ enum Method {
     FindSlots,
     /// `allot.v1.Appointments/Book` of a free slot: one durable decision per call.
     Book,
+    /// `allot.v1.Schools/SubmitApplications` of one student (10 choices among 7,893 schools,
+    /// as in Chile) to one open window: one durable decision and a receipt per call.
+    Apply,
 }
 
 /// What the appointment methods need to know of the city.
@@ -158,6 +162,12 @@ enum Caller {
         city: Arc<CityView>,
         walk: SlotWalk,
     },
+    Apply {
+        client: SchoolsClient<Authorized>,
+        rng: Box<rand_chacha::ChaCha8Rng>,
+        task: u64,
+        n: u64,
+    },
 }
 
 impl Caller {
@@ -197,6 +207,12 @@ impl Caller {
                     },
                 }
             }
+            Method::Apply => Caller::Apply {
+                client: client::schools(channel, bearer),
+                rng: Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(task)),
+                task,
+                n: 0,
+            },
             Method::InclusionProof | Method::Entry => Caller::Audit {
                 client: client::audit(channel, bearer),
                 entries,
@@ -256,6 +272,35 @@ impl Caller {
                     request_id: String::new(),
                 };
                 client.book(request).await.map(drop)
+            }
+            (
+                Caller::Apply {
+                    client,
+                    rng,
+                    task,
+                    n,
+                },
+                _,
+            ) => {
+                *n += 1;
+                let mut choices: Vec<String> = Vec::with_capacity(10);
+                while choices.len() < 10 {
+                    let school = format!("S{:05}", rng.random_range(0..7_893u32));
+                    if !choices.contains(&school) {
+                        choices.push(school);
+                    }
+                }
+                let request = pb::SubmitSchoolApplicationsRequest {
+                    window: "intake".to_owned(),
+                    students: vec![pb::Student {
+                        id: format!("T{task}-{n}"),
+                        lottery: None,
+                        choices,
+                    }],
+                    ..Default::default()
+                };
+                let answer = client.submit_applications(tokio_stream::iter([request]));
+                answer.await.map(drop)
             }
             (Caller::Health(c), _) => {
                 let request = HealthCheckRequest {

@@ -628,11 +628,18 @@ impl Syncer {
         let paths = &self.shared.paths;
         let fs = paths.fs();
         let path = paths.segment(first);
-        let spare = std::mem::take(&mut lock(&self.shared.background).spare_ready);
-        if spare {
-            fs.rename(&paths.spare(), &path)
-                .map_err(io("renaming the spare segment to", &path))?;
-        } else {
+        let spare = {
+            // Renamed under the lock: once `spare_ready` reads false the background thread may
+            // make the next spare at the same path, which must not be the file renamed here.
+            let mut background = lock(&self.shared.background);
+            let ready = std::mem::take(&mut background.spare_ready);
+            if ready {
+                fs.rename(&paths.spare(), &path)
+                    .map_err(io("renaming the spare segment to", &path))?;
+            }
+            ready
+        };
+        if !spare {
             create_segment(paths, first)?;
         }
         let file = fs

@@ -13,6 +13,7 @@
 //! max_connections = 1024              # connections at once; more are closed when accepted
 //! handshake_timeout_seconds = 10.0    # a connection silent this long after connecting is closed
 //! max_upload_bytes = 268435456        # one SubmitApplications stream, 256 MiB (split larger sets)
+//! max_window_items = 5000000          # applications and places one window may hold
 //! shutdown_grace_seconds = 10.0       # how long calls in flight may finish after SIGTERM
 //! # max_call_seconds = 300.0          # cap on any call's duration (as if every call had that deadline)
 //!
@@ -86,6 +87,7 @@ struct LimitsFile {
     max_connections: Option<usize>,
     handshake_timeout_seconds: Option<f64>,
     max_upload_bytes: Option<usize>,
+    max_window_items: Option<usize>,
     shutdown_grace_seconds: Option<f64>,
     max_call_seconds: Option<f64>,
 }
@@ -118,6 +120,8 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// The total size of the messages of one client-streaming upload (`SubmitApplications`).
     pub max_upload_bytes: usize,
+    /// The items (applications and places) one application window may hold.
+    pub max_window_items: u64,
     pub shutdown_grace: Duration,
     pub max_call: Option<Duration>,
 }
@@ -132,6 +136,7 @@ impl Default for Limits {
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
             max_upload_bytes: 256 << 20,
+            max_window_items: 5_000_000,
             shutdown_grace: Duration::from_secs(10),
             max_call: None,
         }
@@ -341,6 +346,9 @@ impl ServerConfig {
         }
         if let Some(v) = l.max_upload_bytes {
             limits.max_upload_bytes = positive(v, "limits.max_upload_bytes")?;
+        }
+        if let Some(v) = l.max_window_items {
+            limits.max_window_items = positive(v, "limits.max_window_items")? as u64;
         }
         if let Some(v) = l.shutdown_grace_seconds {
             limits.shutdown_grace = seconds_setting(v, 0.0, 3600.0)

@@ -291,18 +291,14 @@ fn api_routes(state: &Arc<AppState>, gate: &Arc<GateState>, limits: &Limits) -> 
                 .max_encoding_message_size(limits.max_response_bytes),
         )
         .add_service(
-            FairsServer::new(
-                FairsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
-            )
-            .max_decoding_message_size(limits.max_request_bytes)
-            .max_encoding_message_size(limits.max_response_bytes),
+            FairsServer::new(FairsService::new(state.clone()).limits(limits))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
         )
         .add_service(
-            SchoolsServer::new(
-                SchoolsService::new(state.clone()).max_upload_bytes(limits.max_upload_bytes),
-            )
-            .max_decoding_message_size(limits.max_request_bytes)
-            .max_encoding_message_size(limits.max_response_bytes),
+            SchoolsServer::new(SchoolsService::new(state.clone()).limits(limits))
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes),
         )
         .add_service(
             ScenariosServer::new(ScenariosService::new(state.clone()))

@@ -114,7 +114,7 @@ pub trait ReOffers: Served {
 pub async fn submit<A: Served>(
     state: Arc<AppState>,
     mut stream: Streaming<A::Submit>,
-    max_upload_bytes: usize,
+    (max_upload_bytes, max_window_items): (usize, u64),
     actor: &str,
 ) -> Result<A::Submitted, Status> {
     let mut window: Option<(String, FieldPath)> = None;
@@ -169,7 +169,14 @@ pub async fn submit<A: Served>(
     blocking(move || A::windows(&reading).read(&reading.log)).await?;
     let paths = keys.into_iter().collect();
     let windows = A::windows(&state);
-    let totals = windows.submit(&state.log, &window, &path, chunk, paths, actor);
+    let totals = windows.submit(
+        &state.log,
+        (&window, &path),
+        chunk,
+        paths,
+        actor,
+        max_window_items,
+    );
     let totals = totals.await?;
     Ok(A::submitted(window, totals))
 }
@@ -568,6 +575,7 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 pub struct AllocationService<A> {
     state: Arc<AppState>,
     max_upload_bytes: usize,
+    max_window_items: u64,
     domain: std::marker::PhantomData<fn() -> A>,
 }
 
@@ -585,6 +593,7 @@ impl<A> Clone for AllocationService<A> {
         AllocationService {
             state: self.state.clone(),
             max_upload_bytes: self.max_upload_bytes,
+            max_window_items: self.max_window_items,
             domain: std::marker::PhantomData,
         }
     }
@@ -592,17 +601,22 @@ impl<A> Clone for AllocationService<A> {
 
 impl<A> AllocationService<A> {
     pub fn new(state: Arc<AppState>) -> Self {
+        AllocationService::with_limits(state, &crate::server::config::Limits::default())
+    }
+
+    fn with_limits(state: Arc<AppState>, limits: &crate::server::config::Limits) -> Self {
         AllocationService {
             state,
-            max_upload_bytes: crate::server::config::Limits::default().max_upload_bytes,
+            max_upload_bytes: limits.max_upload_bytes,
+            max_window_items: limits.max_window_items,
             domain: std::marker::PhantomData,
         }
     }
 
-    /// Caps the total size of the messages of one `SubmitApplications` stream.
-    pub fn max_upload_bytes(mut self, bytes: usize) -> Self {
-        self.max_upload_bytes = bytes;
-        self
+    /// Caps the total size of the messages of one `SubmitApplications` stream
+    /// (`max_upload_bytes`) and the items of a window (`max_window_items`).
+    pub fn limits(self, limits: &crate::server::config::Limits) -> Self {
+        AllocationService::with_limits(self.state, limits)
     }
 }
 
@@ -630,8 +644,8 @@ macro_rules! allocation_api {
             ) -> Result<tonic::Response<<$domain as Served>::Submitted>, tonic::Status> {
                 let caller = super::caller(&request)?;
                 let (state, stream) = (self.state.clone(), request.into_inner());
-                let limit = self.max_upload_bytes;
-                let submitted = super::submit::<$domain>(state, stream, limit, &caller.name);
+                let limits = (self.max_upload_bytes, self.max_window_items);
+                let submitted = super::submit::<$domain>(state, stream, limits, &caller.name);
                 Ok(tonic::Response::new(submitted.await?))
             }
 

@@ -29,9 +29,6 @@ use tonic::{Code, Status};
 use crate::server::status::log_status;
 use crate::server::validate::{FieldError, FieldPath};
 
-/// Most items (applications and places) one window holds.
-pub const MAX_WINDOW_ITEMS: u64 = 5_000_000;
-
 /// An allocation domain whose applications arrive over the API.
 pub trait WindowKind: Allocation + Sized + 'static {
     /// What one call adds.
@@ -167,11 +164,11 @@ impl<A: WindowKind> Windows<A> {
     pub async fn submit(
         &self,
         log: &Log,
-        window: &str,
-        window_path: &FieldPath,
+        (window, window_path): (&str, &FieldPath),
         chunk: A::Chunk,
         paths: std::collections::HashMap<String, FieldPath>,
         actor: &str,
+        max_items: u64,
     ) -> Result<Totals, Status> {
         let items: Vec<(String, A::Item)> = (A::items(chunk).into_iter())
             .map(|item| (A::key(&item), item))
@@ -197,12 +194,13 @@ impl<A: WindowKind> Windows<A> {
                 .into());
             }
             let size = w.items.len() as u64;
-            if size + items.len() as u64 > MAX_WINDOW_ITEMS {
+            if size + items.len() as u64 > max_items {
                 return Err(FieldError {
                     path: window_path.clone(),
                     problem: format!(
-                        "window '{window}' holds {size} items; it can hold at most \
-                         {MAX_WINDOW_ITEMS}"
+                        "window '{window}' holds {size} items and this call adds {}; it can \
+                         hold at most {max_items} (limits.max_window_items)",
+                        items.len()
                     ),
                     code: Code::ResourceExhausted,
                 }
