@@ -653,17 +653,21 @@ fn rfc6962_root(index: u64, size: u64, leaf: [u8; 32], path: &[[u8; 32]]) -> [u8
 async fn a_window_holds_at_most_its_configured_items() {
     let h = Harness::with(0, |c| c.limits.max_window_items = 10).await;
     let mut f = h.fairs().await;
+    let mut exhausted = async |messages: Vec<pb::SubmitFairApplicationsRequest>| {
+        let status = f
+            .submit_applications(tokio_stream::iter(messages))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::ResourceExhausted,
+            "{}",
+            status.message()
+        );
+        status
+    };
     // fair_messages has 5 pools and 14 applications: 19 items.
-    let status = f
-        .submit_applications(tokio_stream::iter(fair_messages("big")))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status.code(),
-        Code::ResourceExhausted,
-        "{}",
-        status.message()
-    );
+    let status = exhausted(fair_messages("big")).await;
     assert!(
         status.message().starts_with("request[0].window: ") && status.message().contains("10"),
         "{}",
@@ -674,27 +678,18 @@ async fn a_window_holds_at_most_its_configured_items() {
     let mut first = fair_messages("big");
     first.truncate(1);
     first[0].applicants.truncate(2);
-    let added = f
+    let mut more = first.clone();
+    more[0].pools.clear();
+    more[0].applicants = fair_messages("big")[0].applicants[2..6].to_vec();
+    // A second client: the first is borrowed by `exhausted`.
+    let mut g = h.fairs().await;
+    let added = g
         .submit_applications(tokio_stream::iter(first))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((added.pools_total, added.applicants_total), (5, 2));
     assert_eq!(h.log.size(), 7);
-    let mut more = fair_messages("big");
-    more.truncate(1);
-    more[0].pools.clear();
-    more[0].applicants.drain(..2);
-    more[0].applicants.truncate(4);
-    let status = f
-        .submit_applications(tokio_stream::iter(more))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status.code(),
-        Code::ResourceExhausted,
-        "{}",
-        status.message()
-    );
+    exhausted(more).await;
     assert_eq!(h.log.size(), 7, "a refused call logged something");
 }
