@@ -127,7 +127,9 @@ pub(crate) fn scan_back<T>(
 /// a prefix (at least 4 hex digits) of its id. A number that is the index of a run of the domain
 /// is read as an index.
 pub fn find_run(log: &Log, domain: Domain, which: Option<&str>) -> Result<LoggedRun> {
+    // "fair", "school": the domain's name in the singular.
     let what = domain.name().to_lowercase();
+    let what = what.trim_end_matches('s');
     let Some(which) = which else {
         let found = scan_back(log, log.size(), |raw| {
             if kind_of(raw) != Some(DecisionKind::ALLOCATION_RUN) {

@@ -381,6 +381,8 @@ fn run_writes_the_results_and_logs_every_outcome() {
     case.ok(&["fair", "verify", &run_id[..10]]);
     let out = case.allot(&["fair", "verify", "3"]);
     assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no fair run is entry 3;"), "{stderr}");
 
     // Results are never overwritten, and a refused run logs nothing.
     let again = case.run(&[]);
