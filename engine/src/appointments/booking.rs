@@ -52,6 +52,26 @@ pub enum Booking<'a> {
 }
 
 /// The record of `appointment` in its patient shard (the shard `id_shard` names).
+/// Logs a move (`Rescheduled`) and commits its change, still under the caller's locks.
+fn commit_move(
+    e: &super::engine::Inner,
+    mut change: Change<'_>,
+    shard: &mut PatientShard,
+    actor: &str,
+    patient: &str,
+    moved: Moved,
+) -> Result<Pending<Moved>> {
+    change.log(actor, patient, || {
+        Rescheduled {
+            appointment: moved.appointment.to_string(),
+            from_slot: e.schedule.slot_id(moved.from),
+            to_slot: e.schedule.slot_id(moved.to),
+        }
+        .into()
+    });
+    change.commit(shard, moved)
+}
+
 fn appointment_record(shard: &PatientShard, appointment: AppointmentId) -> Result<ApptRec> {
     shard
         .appts
@@ -488,20 +508,12 @@ impl Engine {
             Effect::Reschedule { appt, to: to.0 },
             Some(Effect::Reschedule { appt, to: a.slot }),
         )?;
-        change.log(actor, &patient, || {
-            Rescheduled {
-                appointment: appointment.to_string(),
-                from_slot: e.schedule.slot_id(SlotRef(a.slot)),
-                to_slot: e.schedule.slot_id(to),
-            }
-            .into()
-        });
         let moved = Moved {
             appointment,
             from: SlotRef(a.slot),
             to,
         };
-        let pending = change.commit(&mut shard, moved);
+        let pending = commit_move(e, change, &mut shard, actor, &patient, moved);
         drop((locks, shard));
         pending
     }
@@ -540,20 +552,12 @@ impl Engine {
             None,
         )?;
         let patient = shard.name(a.patient).to_owned();
-        change.log(actor, &patient, || {
-            Rescheduled {
-                appointment: appointment.to_string(),
-                from_slot: e.schedule.slot_id(SlotRef(a.slot)),
-                to_slot: e.schedule.slot_id(to),
-            }
-            .into()
-        });
         let moved = Moved {
             appointment,
             from: SlotRef(a.slot),
             to,
         };
-        let pending = change.commit(&mut shard, moved);
+        let pending = commit_move(e, change, &mut shard, actor, &patient, moved);
         drop((doctor, shard));
         pending
     }

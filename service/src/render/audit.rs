@@ -130,9 +130,7 @@ pub fn consistency_proof(
 }
 
 fn hash(bytes: &[u8], what: &str) -> Result<Hash, Status> {
-    bytes
-        .try_into()
-        .map_err(|_| Status::internal(format!("the answer has a {what} of {} bytes", bytes.len())))
+    crate::rpc::bytes32(bytes, what)
 }
 
 fn hashes(path: &[Vec<u8>]) -> Result<Vec<Hash>, Status> {

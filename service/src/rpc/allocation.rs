@@ -62,15 +62,7 @@ pub trait AllocationClient: Allocation {
 
 /// A run as the engine describes it, from its record (INTERNAL when the record is malformed).
 pub fn run_info<A: Allocation>(r: &pb::RunRecord, solve_seconds: f64) -> Result<RunInfo, Status> {
-    let digest = |bytes: &[u8], what: &str| {
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
-            Status::internal(format!(
-                "the answer's {what} has {} bytes, not 32",
-                bytes.len()
-            ))
-        })?;
-        Ok::<_, Status>(Digest(bytes))
-    };
+    let digest = |bytes: &[u8], what: &str| super::bytes32(bytes, what).map(Digest);
     let seed = match r.seed.is_empty() {
         true => None,
         false => Some(digest(&r.seed, "seed")?),

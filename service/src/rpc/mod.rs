@@ -4,3 +4,13 @@ pub mod allocation;
 pub mod client;
 pub mod codec;
 pub mod session;
+
+/// A 32-byte field of an answer (a hash, a digest, an id), or INTERNAL naming it.
+pub fn bytes32(bytes: &[u8], what: &str) -> Result<[u8; 32], tonic::Status> {
+    bytes.try_into().map_err(|_| {
+        tonic::Status::internal(format!(
+            "the answer's {what} has {} bytes, not 32",
+            bytes.len()
+        ))
+    })
+}
