@@ -279,6 +279,12 @@ impl Log {
     /// [`Ticket::wait`] or `.await` it). Encoding errors are returned here, before anything is
     /// queued.
     pub fn submit(&self, records: &[Record]) -> Result<Ticket> {
+        writer::submit(&self.shared, records.iter())
+    }
+
+    /// [`Log::submit`] for records made one by one: each is encoded and dropped before the next
+    /// is made, so a batch of a million holds its encodings only.
+    pub fn submit_each(&self, records: impl ExactSizeIterator<Item = Record>) -> Result<Ticket> {
         writer::submit(&self.shared, records)
     }
 

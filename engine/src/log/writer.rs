@@ -197,9 +197,12 @@ impl Future for Ticket {
     }
 }
 
-pub(crate) fn submit(shared: &Arc<Shared>, records: &[Record]) -> Result<Ticket> {
+pub(crate) fn submit<R: std::borrow::Borrow<Record>>(
+    shared: &Arc<Shared>,
+    records: impl ExactSizeIterator<Item = R>,
+) -> Result<Ticket> {
     let sender = shared.sender.as_ref().ok_or(Error::ReadOnly)?;
-    if records.is_empty() {
+    if records.len() == 0 {
         return Err(Error::BadRequest("an empty batch".into()));
     }
     if let Some(e) = shared.failed.get() {
@@ -209,13 +212,13 @@ pub(crate) fn submit(shared: &Arc<Shared>, records: &[Record]) -> Result<Ticket>
     let mut bodies = Vec::with_capacity(records.len());
     let mut bytes = 0;
     for record in records {
-        let body = record.encode(0)?;
+        let body = record.borrow().encode(0)?;
         bytes += body.len() + FRAME_OVERHEAD;
         bodies.push(body);
     }
     if bytes > shared.options.max_batch_bytes {
         return Err(Error::BatchTooLarge {
-            entries: records.len(),
+            entries: bodies.len(),
             bytes,
             max: shared.options.max_batch_bytes,
         });
@@ -232,6 +235,9 @@ pub(crate) fn submit(shared: &Arc<Shared>, records: &[Record]) -> Result<Ticket>
         .map_err(|_| Error::Closed)?;
     Ok(Ticket { slot })
 }
+
+/// The most buffer a group keeps between commits.
+const KEPT_GROUP_BYTES: usize = 4 << 20;
 
 /// Framed entries waiting for their write and fsync: filled by the committer, taken whole by the
 /// syncer.
@@ -268,7 +274,13 @@ impl Group {
     }
 
     /// Empties the group, keeping its allocations for the next one.
+    /// Empties the group for reuse; buffers a large batch grew are freed rather than kept for
+    /// the small groups that usually follow.
     fn clear(&mut self) {
+        if self.buf.capacity() > KEPT_GROUP_BYTES {
+            *self = Group::default();
+            return;
+        }
         self.buf.clear();
         self.batches.clear();
         self.ranges.clear();
@@ -457,8 +469,8 @@ impl Committer {
             group.first = first;
         }
         let last = pending.bodies.len() - 1;
-        // One allocation for a large batch, rather than doubling through it.
-        group.buf.reserve(pending.bytes);
+        // One allocation for a large batch (and the group's trailer), rather than doubling.
+        group.buf.reserve(pending.bytes + TRAILER_BYTES);
         group.offsets.reserve(pending.bodies.len());
         group.nodes.reserve(2 * pending.bodies.len());
         let mut leaves = Vec::with_capacity(pending.bodies.len());

@@ -63,6 +63,24 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Where a field is: its path, or what makes the path. The checks below make it only when the
+/// value is wrong, so a valid submission of a million items formats no path.
+pub trait Locate {
+    fn locate(&self) -> FieldPath;
+}
+
+impl Locate for FieldPath {
+    fn locate(&self) -> FieldPath {
+        self.clone()
+    }
+}
+
+impl<F: Fn() -> FieldPath> Locate for F {
+    fn locate(&self) -> FieldPath {
+        self()
+    }
+}
+
 /// A problem with one field of a request, and the status code it calls for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {problem}")]
@@ -123,13 +141,13 @@ impl From<FieldError> for Status {
 pub const MAX_ID_BYTES: usize = 128;
 
 /// An identifier: non-empty, at most [`MAX_ID_BYTES`] bytes, no control characters.
-pub fn check_id<'a>(value: &'a str, path: &FieldPath) -> Result<&'a str, FieldError> {
+pub fn check_id<'a>(value: &'a str, path: &impl Locate) -> Result<&'a str, FieldError> {
     if value.is_empty() {
-        return Err(FieldError::invalid(path, "is required"));
+        return Err(FieldError::invalid(&path.locate(), "is required"));
     }
     if value.len() > MAX_ID_BYTES {
         return Err(FieldError::invalid(
-            path,
+            &path.locate(),
             format!(
                 "is {} bytes long; identifiers have at most {MAX_ID_BYTES}",
                 value.len()
@@ -138,7 +156,7 @@ pub fn check_id<'a>(value: &'a str, path: &FieldPath) -> Result<&'a str, FieldEr
     }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(FieldError::invalid(
-            path,
+            &path.locate(),
             format!("contains the control character {c:?}"),
         ));
     }
@@ -148,7 +166,7 @@ pub fn check_id<'a>(value: &'a str, path: &FieldPath) -> Result<&'a str, FieldEr
 /// An optional identifier (an empty string means absent), checked like [`check_id`] when set.
 pub fn check_optional_id<'a>(
     value: &'a str,
-    path: &FieldPath,
+    path: &impl Locate,
 ) -> Result<Option<&'a str>, FieldError> {
     if value.is_empty() {
         Ok(None)
@@ -158,18 +176,18 @@ pub fn check_optional_id<'a>(
 }
 
 /// A message field that must be set.
-pub fn required<'a, T>(value: Option<&'a T>, path: &FieldPath) -> Result<&'a T, FieldError> {
-    value.ok_or_else(|| FieldError::invalid(path, "is required"))
+pub fn required<'a, T>(value: Option<&'a T>, path: &impl Locate) -> Result<&'a T, FieldError> {
+    value.ok_or_else(|| FieldError::invalid(&path.locate(), "is required"))
 }
 
 /// A number within `min..=max`.
-pub fn check_range<T>(value: T, min: T, max: T, path: &FieldPath) -> Result<T, FieldError>
+pub fn check_range<T>(value: T, min: T, max: T, path: &impl Locate) -> Result<T, FieldError>
 where
     T: PartialOrd + fmt::Display + Copy,
 {
     if value < min || value > max {
         return Err(FieldError::invalid(
-            path,
+            &path.locate(),
             format!("{value} is outside {min} to {max}"),
         ));
     }
@@ -177,10 +195,10 @@ where
 }
 
 /// A finite floating-point number within `min..=max`.
-pub fn check_finite(value: f64, min: f64, max: f64, path: &FieldPath) -> Result<f64, FieldError> {
+pub fn check_finite(value: f64, min: f64, max: f64, path: &impl Locate) -> Result<f64, FieldError> {
     if !value.is_finite() {
         return Err(FieldError::invalid(
-            path,
+            &path.locate(),
             format!("{value} is not a finite number"),
         ));
     }

@@ -9,7 +9,7 @@ use allot_engine::input::{CsvText, Table};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::windows::{Totals, WindowKind, Windows, allocation_status};
+use super::windows::{Arrival, Totals, WindowKind, Windows, allocation_status};
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, ReOffers, Served, allocation_api, check_choices,
     choice_id, rank_counts,
@@ -43,13 +43,6 @@ pub struct ApplicantRow {
     pub choices: Vec<String>,
 }
 
-/// What one `SubmitApplications` call adds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FairChunk {
-    pub pools: Vec<PoolRow>,
-    pub applicants: Vec<ApplicantRow>,
-}
-
 /// One item of a fair window, as its `ApplicationSubmitted` decision records it: `{"pool":
 /// {"fair", "district", "category", "stalls"}}` or `{"applicant": {"id", "category", "tier",
 /// "lottery", "choices"}}`.
@@ -61,15 +54,7 @@ pub enum FairItem {
 }
 
 impl WindowKind for Fairs {
-    type Chunk = FairChunk;
     type Item = FairItem;
-
-    fn items(chunk: FairChunk) -> Vec<FairItem> {
-        let pools = chunk.pools.into_iter().map(FairItem::Pool);
-        pools
-            .chain(chunk.applicants.into_iter().map(FairItem::Applicant))
-            .collect()
-    }
 
     fn key(item: &FairItem) -> String {
         match item {
@@ -82,6 +67,13 @@ impl WindowKind for Fairs {
         match item {
             FairItem::Pool(_) => 0,
             FairItem::Applicant(_) => 1,
+        }
+    }
+
+    fn key_path(item: &FairItem, at: Arrival) -> FieldPath {
+        match item {
+            FairItem::Pool(_) => at.path("pools").field("category"),
+            FairItem::Applicant(_) => at.path("applicants").field("id"),
         }
     }
 
@@ -258,50 +250,50 @@ impl Served for Fairs {
 
     fn read_submission(
         m: Self::Submit,
-        at: &FieldPath,
-        chunk: &mut FairChunk,
-        keys: &mut Vec<(String, FieldPath)>,
+        k: u32,
+        items: &mut Vec<(FairItem, Arrival)>,
     ) -> Result<(), FieldError> {
+        let arrival = |j: usize| Arrival {
+            message: k,
+            index: j as u32,
+        };
         for (j, p) in m.pools.into_iter().enumerate() {
-            let path = at.field("pools").index(j);
-            let fair = choice_id(&p.fair, &path.field("fair"))?.to_owned();
-            check_id(&p.district, &path.field("district"))?;
-            check_id(&p.category, &path.field("category"))?;
-            check_range(p.stalls, 0, MAX_STALLS, &path.field("stalls"))?;
-            keys.push((
-                format!("pool:{fair}/{}", p.category),
-                path.field("category"),
-            ));
-            chunk.pools.push(PoolRow {
+            let path = |field: &str| arrival(j).path("pools").field(field);
+            let fair = choice_id(&p.fair, &|| path("fair"))?.to_owned();
+            check_id(&p.district, &|| path("district"))?;
+            check_id(&p.category, &|| path("category"))?;
+            check_range(p.stalls, 0, MAX_STALLS, &|| path("stalls"))?;
+            let pool = PoolRow {
                 fair,
                 district: p.district,
                 category: p.category,
                 stalls: p.stalls,
-            });
+            };
+            items.push((FairItem::Pool(pool), arrival(j)));
         }
         for (j, a) in m.applicants.into_iter().enumerate() {
-            let path = at.field("applicants").index(j);
-            check_id(&a.id, &path.field("id"))?;
-            check_id(&a.category, &path.field("category"))?;
+            let path = |field: &str| arrival(j).path("applicants").field(field);
+            check_id(&a.id, &|| path("id"))?;
+            check_id(&a.category, &|| path("category"))?;
             if a.category == OPEN {
                 return Err(FieldError::invalid(
-                    &path.field("category"),
+                    &path("category"),
                     "'*' is the open pool, not a category of goods",
                 ));
             }
-            let tier = a.tier.ok_or_else(|| {
-                FieldError::invalid(&path.field("tier"), "is required (0, 1 or 2)")
-            })?;
-            check_range(tier, 0, 2, &path.field("tier"))?;
-            check_choices(&a.choices, MAX_CHOICES, "fairs", &path.field("choices"))?;
-            keys.push((format!("applicant:{}", a.id), path.field("id")));
-            chunk.applicants.push(ApplicantRow {
+            let tier = a
+                .tier
+                .ok_or_else(|| FieldError::invalid(&path("tier"), "is required (0, 1 or 2)"))?;
+            check_range(tier, 0, 2, &|| path("tier"))?;
+            check_choices(&a.choices, MAX_CHOICES, "fairs", &|| path("choices"))?;
+            let applicant = ApplicantRow {
                 id: a.id,
                 category: a.category,
                 tier,
                 lottery: a.lottery,
                 choices: a.choices,
-            });
+            };
+            items.push((FairItem::Applicant(applicant), arrival(j)));
         }
         Ok(())
     }

@@ -26,9 +26,9 @@ use tonic::{Request, Status, Streaming};
 use super::appointments::{caller, timestamp};
 use super::state::AppState;
 use super::status::blocking;
-use super::validate::{FieldError, FieldPath, check_id};
+use super::validate::{FieldError, FieldPath, Locate, check_id};
 use crate::proto::v1 as pb;
-use windows::{Totals, WindowKind, Windows, allocation_status};
+use windows::{Arrival, Totals, WindowKind, Windows, allocation_status};
 
 /// Rows per message of a `GetResults` stream.
 pub const RESULT_ROWS_PER_MESSAGE: usize = 10_000;
@@ -59,13 +59,11 @@ pub trait Served: WindowKind + Send + Sync {
 
     /// The window a stream message names (empty after the first message).
     fn submission_window(message: &Self::Submit) -> &str;
-    /// Checks one stream message (at `at`) and adds its items to `chunk`, with each item's
-    /// unique key and path in `keys`.
+    /// Checks message `k` of a submission stream and adds its items to `items`.
     fn read_submission(
         message: Self::Submit,
-        at: &FieldPath,
-        chunk: &mut Self::Chunk,
-        keys: &mut Vec<(String, FieldPath)>,
+        k: u32,
+        items: &mut Vec<(Self::Item, Arrival)>,
     ) -> Result<(), FieldError>;
     fn submitted(window: String, totals: Totals) -> Self::Submitted;
 
@@ -118,19 +116,18 @@ pub async fn submit<A: Served>(
     actor: &str,
 ) -> Result<A::Submitted, Status> {
     let mut window: Option<(String, FieldPath)> = None;
-    let mut chunk = A::Chunk::default();
-    let mut keys = Vec::new();
+    let mut items = Vec::new();
     let mut uploaded = 0usize;
-    let mut k = 0;
+    let mut k = 0u32;
     while let Some(message) = stream.next().await {
         let message = message?;
-        let at = FieldPath::stream_message(k);
+        let at = || FieldPath::stream_message(k as usize);
         // Each message is bounded by the decoder; the stream as a whole by this cap, since
         // everything is held until the stream ends.
         uploaded = uploaded.saturating_add(prost::Message::encoded_len(&message));
         if uploaded > max_upload_bytes {
             return Err(FieldError {
-                path: at,
+                path: at(),
                 problem: format!(
                     "the upload exceeds {max_upload_bytes} bytes: send the applications in \
                      several SubmitApplications calls"
@@ -142,20 +139,20 @@ pub async fn submit<A: Served>(
         let named = A::submission_window(&message);
         match &window {
             None => {
-                let path = at.field("window");
+                let path = at().field("window");
                 window = Some((check_id(named, &path)?.to_owned(), path));
             }
             Some((w, _)) if !named.is_empty() && named != w => {
                 return Err(FieldError::invalid(
-                    &at.field("window"),
+                    &at().field("window"),
                     format!("is '{named}', but the first message named window '{w}'"),
                 )
                 .into());
             }
             Some(_) => {}
         }
-        A::read_submission(message, &at, &mut chunk, &mut keys)?;
-        k += 1;
+        A::read_submission(message, k, &mut items)?;
+        k = k.saturating_add(1);
     }
     let Some((window, path)) = window else {
         return Err(FieldError::invalid(
@@ -167,16 +164,8 @@ pub async fn submit<A: Served>(
     // The first call reads the windows from the log, off the async threads.
     let reading = state.clone();
     blocking(move || A::windows(&reading).read(&reading.log)).await?;
-    let paths = keys.into_iter().collect();
     let windows = A::windows(&state);
-    let totals = windows.submit(
-        &state.log,
-        (&window, &path),
-        chunk,
-        paths,
-        actor,
-        max_window_items,
-    );
+    let totals = windows.submit(&state.log, (&window, &path), items, actor, max_window_items);
     let totals = totals.await?;
     Ok(A::submitted(window, totals))
 }
@@ -488,11 +477,11 @@ pub fn rank_counts(counts: &[u64]) -> Vec<pb::RankCount> {
 }
 
 /// An id that may appear in a `;`-separated list of choices.
-pub fn choice_id<'a>(id: &'a str, path: &FieldPath) -> Result<&'a str, FieldError> {
+pub fn choice_id<'a>(id: &'a str, path: &impl Locate) -> Result<&'a str, FieldError> {
     let id = check_id(id, path)?;
     if id.contains(';') {
         return Err(FieldError::invalid(
-            path,
+            &path.locate(),
             "contains ';', which separates choices",
         ));
     }
@@ -504,21 +493,21 @@ pub fn check_choices(
     choices: &[String],
     max: usize,
     what: &str,
-    path: &FieldPath,
+    path: &impl Locate,
 ) -> Result<(), FieldError> {
     if choices.is_empty() || choices.len() > max {
         return Err(FieldError::invalid(
-            path,
+            &path.locate(),
             format!("has {} {what}; list 1 to {max}", choices.len()),
         ));
     }
-    let mut seen = std::collections::HashSet::new();
     for (c, choice) in choices.iter().enumerate() {
-        let cpath = path.index(c);
-        choice_id(choice, &cpath)?;
-        if !seen.insert(choice.as_str()) {
+        let at = || path.locate().index(c);
+        choice_id(choice, &at)?;
+        // Lists are short (at most a few dozen): a scan beats hashing.
+        if choices[..c].contains(choice) {
             return Err(FieldError::invalid(
-                &cpath,
+                &at(),
                 format!("'{choice}' is listed twice"),
             ));
         }

@@ -11,7 +11,7 @@ use allot_engine::school::{
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::windows::{Totals, WindowKind, Windows, allocation_status};
+use super::windows::{Arrival, Totals, WindowKind, Windows, allocation_status};
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
     rank_counts,
@@ -48,14 +48,6 @@ pub struct PriorityRow {
     pub priority: u32,
 }
 
-/// What one `SubmitApplications` call adds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SchoolChunk {
-    pub schools: Vec<SchoolRow>,
-    pub students: Vec<StudentRow>,
-    pub priorities: Vec<PriorityRow>,
-}
-
 /// One item of a school window, as its `ApplicationSubmitted` decision records it: `{"school":
 /// {"id", "capacity", "reserves"}}`, `{"student": {"id", "lottery", "choices"}}` or
 /// `{"priority": {"school", "student", "priority"}}`.
@@ -68,15 +60,7 @@ pub enum SchoolItem {
 }
 
 impl WindowKind for Schools {
-    type Chunk = SchoolChunk;
     type Item = SchoolItem;
-
-    fn items(chunk: SchoolChunk) -> Vec<SchoolItem> {
-        let schools = chunk.schools.into_iter().map(SchoolItem::School);
-        let students = chunk.students.into_iter().map(SchoolItem::Student);
-        let priorities = chunk.priorities.into_iter().map(SchoolItem::Priority);
-        schools.chain(students).chain(priorities).collect()
-    }
 
     fn key(item: &SchoolItem) -> String {
         match item {
@@ -91,6 +75,14 @@ impl WindowKind for Schools {
             SchoolItem::School(_) => 0,
             SchoolItem::Student(_) => 1,
             SchoolItem::Priority(_) => 2,
+        }
+    }
+
+    fn key_path(item: &SchoolItem, at: Arrival) -> FieldPath {
+        match item {
+            SchoolItem::School(_) => at.path("schools").field("id"),
+            SchoolItem::Student(_) => at.path("students").field("id"),
+            SchoolItem::Priority(_) => at.path("priorities").field("student"),
         }
     }
 
@@ -276,66 +268,66 @@ impl Served for Schools {
 
     fn read_submission(
         m: Self::Submit,
-        at: &FieldPath,
-        chunk: &mut SchoolChunk,
-        keys: &mut Vec<(String, FieldPath)>,
+        k: u32,
+        items: &mut Vec<(SchoolItem, Arrival)>,
     ) -> Result<(), FieldError> {
+        let arrival = |j: usize| Arrival {
+            message: k,
+            index: j as u32,
+        };
         for (j, s) in m.schools.into_iter().enumerate() {
-            let path = at.field("schools").index(j);
-            let id = choice_id(&s.id, &path.field("id"))?.to_owned();
-            check_range(s.capacity, 0, MAX_SEATS, &path.field("capacity"))?;
+            let path = |field: &str| arrival(j).path("schools").field(field);
+            let id = choice_id(&s.id, &|| path("id"))?.to_owned();
+            check_range(s.capacity, 0, MAX_SEATS, &|| path("capacity"))?;
             let mut classes = HashSet::new();
             let mut reserved = 0u64;
             let mut reserves = Vec::new();
             for (r, reserve) in s.reserves.iter().enumerate() {
-                let rpath = path.field("reserves").index(r);
+                let rpath = |field: &str| path("reserves").index(r).field(field);
                 if !classes.insert(reserve.priority_class) {
                     return Err(FieldError::invalid(
-                        &rpath.field("priority_class"),
+                        &rpath("priority_class"),
                         format!("class {} is reserved twice", reserve.priority_class),
                     ));
                 }
                 reserved += u64::from(reserve.seats);
                 if reserved > u64::from(s.capacity) {
                     return Err(FieldError::invalid(
-                        &rpath.field("seats"),
+                        &rpath("seats"),
                         format!("the reserves add up to more than the {} seats", s.capacity),
                     ));
                 }
                 reserves.push((reserve.priority_class, reserve.seats));
             }
-            keys.push((format!("school:{id}"), path.field("id")));
-            chunk.schools.push(SchoolRow {
+            let school = SchoolRow {
                 id,
                 capacity: s.capacity,
                 reserves,
-            });
+            };
+            items.push((SchoolItem::School(school), arrival(j)));
         }
         for (j, s) in m.students.into_iter().enumerate() {
-            let path = at.field("students").index(j);
-            check_id(&s.id, &path.field("id"))?;
-            check_choices(&s.choices, MAX_CHOICES, "schools", &path.field("choices"))?;
-            keys.push((format!("student:{}", s.id), path.field("id")));
-            chunk.students.push(StudentRow {
+            let path = |field: &str| arrival(j).path("students").field(field);
+            check_id(&s.id, &|| path("id"))?;
+            check_choices(&s.choices, MAX_CHOICES, "schools", &|| path("choices"))?;
+            let student = StudentRow {
                 id: s.id,
                 lottery: s.lottery,
                 choices: s.choices,
-            });
+            };
+            items.push((SchoolItem::Student(student), arrival(j)));
         }
         for (j, p) in m.priorities.into_iter().enumerate() {
-            let path = at.field("priorities").index(j);
-            check_id(&p.school, &path.field("school"))?;
-            check_id(&p.student, &path.field("student"))?;
-            check_range(p.priority, 0, 1000, &path.field("priority"))?;
-            keys.push((
-                format!("priority:{}/{}", p.school, p.student),
-                path.field("student"),
-            ));
-            chunk.priorities.push(PriorityRow {
+            let path = |field: &str| arrival(j).path("priorities").field(field);
+            check_id(&p.school, &|| path("school"))?;
+            check_id(&p.student, &|| path("student"))?;
+            check_range(p.priority, 0, 1000, &|| path("priority"))?;
+            let priority = PriorityRow {
                 school: p.school,
                 student: p.student,
                 priority: p.priority,
-            });
+            };
+            items.push((SchoolItem::Priority(priority), arrival(j)));
         }
         Ok(())
     }

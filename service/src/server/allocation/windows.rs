@@ -31,17 +31,33 @@ use crate::server::validate::{FieldError, FieldPath};
 
 /// An allocation domain whose applications arrive over the API.
 pub trait WindowKind: Allocation + Sized + 'static {
-    /// What one call adds.
-    type Chunk: Default + Send + 'static;
     /// One item of a window, as its `ApplicationSubmitted` decision records it (JSON).
     type Item: Serialize + DeserializeOwned + Send + Sync + 'static;
-    fn items(chunk: Self::Chunk) -> Vec<Self::Item>;
     /// The item's key, unique in its window (e.g. `applicant:A17`): the decision's subject.
     fn key(item: &Self::Item) -> String;
     /// Which of the three counts of a submission's answer the item adds to.
     fn kind(item: &Self::Item) -> usize;
+    /// The path of the field that makes the item's key, for an item that arrived at `at`.
+    fn key_path(item: &Self::Item, at: Arrival) -> FieldPath;
     /// The canonical application set of a window's items, or what is wrong with it.
     fn input(items: &[&Self::Item]) -> Result<Self::Input, String>;
+}
+
+/// Where a submitted item arrived: message `message` of the stream, element `index` of its
+/// list. Kept instead of a path, which is made only for an item refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub message: u32,
+    pub index: u32,
+}
+
+impl Arrival {
+    /// The path of element `index` of the message's `list`.
+    pub fn path(self, list: &str) -> FieldPath {
+        FieldPath::stream_message(self.message as usize)
+            .field(list)
+            .index(self.index as usize)
+    }
 }
 
 /// An item of an open window.
@@ -159,29 +175,23 @@ impl<A: WindowKind> Windows<A> {
         self.state(log).map(drop)
     }
 
-    /// Adds a chunk's items to an open window (creating it), as `actor`; `paths` name each
-    /// item's key in the request. Durable when it returns.
+    /// Adds a submission's items to an open window (creating it), as `actor`. Durable when it
+    /// returns.
     pub async fn submit(
         &self,
         log: &Log,
         (window, window_path): (&str, &FieldPath),
-        chunk: A::Chunk,
-        paths: std::collections::HashMap<String, FieldPath>,
+        arrived: Vec<(A::Item, Arrival)>,
         actor: &str,
         max_items: u64,
     ) -> Result<Totals, Status> {
-        let items: Vec<(String, A::Item)> = (A::items(chunk).into_iter())
-            .map(|item| (A::key(&item), item))
-            .collect();
-        let path_of = |key: &str| {
-            paths
-                .get(key)
-                .cloned()
-                .unwrap_or_else(|| window_path.clone())
-        };
+        let keys: Vec<String> = arrived.iter().map(|(item, _)| A::key(item)).collect();
+        // Encoded before the windows are held, which other submissions wait for.
+        let jsons = (arrived.iter())
+            .map(|(item, _)| serde_json::to_vec(item).map_err(|e| internal("encoding", e)))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut added = [0u64; 3];
         let now = Timestamp::now();
-        let mut records = Vec::with_capacity(items.len());
         let (ticket, total) = {
             let mut state = self.state(log)?;
             let windows = state.as_mut().expect("read above");
@@ -194,53 +204,51 @@ impl<A: WindowKind> Windows<A> {
                 .into());
             }
             let size = w.items.len() as u64;
-            if size + items.len() as u64 > max_items {
+            if size + keys.len() as u64 > max_items {
                 return Err(FieldError {
                     path: window_path.clone(),
                     problem: format!(
                         "window '{window}' holds {size} items and this call adds {}; it can \
                          hold at most {max_items} (limits.max_window_items)",
-                        items.len()
+                        keys.len()
                     ),
                     code: Code::ResourceExhausted,
                 }
                 .into());
             }
-            let mut fresh = HashSet::with_capacity(items.len());
-            for (key, _) in &items {
+            let mut fresh = HashSet::with_capacity(keys.len());
+            for (key, (item, at)) in keys.iter().zip(&arrived) {
                 if w.items.contains_key(key) || !fresh.insert(key.as_str()) {
                     let (kind, id) = key.split_once(':').unwrap_or(("item", key));
                     return Err(FieldError {
-                        path: path_of(key),
+                        path: A::key_path(item, *at),
                         problem: format!("{kind} '{id}' is already in window '{window}'"),
                         code: Code::AlreadyExists,
                     }
                     .into());
                 }
             }
-            let keys: Vec<String> = items.iter().map(|(key, _)| key.clone()).collect();
-            for (key, item) in &items {
-                let json = serde_json::to_vec(item).map_err(|e| internal("encoding", e))?;
-                let decision = ApplicationSubmitted {
-                    domain: A::DOMAIN,
-                    window: window.to_owned(),
-                    item: Bytes(json),
-                };
-                records.push(Record::new(now, actor, key.clone(), decision));
-            }
-            if records.is_empty() {
+            if keys.is_empty() {
                 (None, w.counts)
             } else {
                 // Queued while the windows are held: a close after this in the log covers it.
-                let ticket = log.submit(&records).map_err(log_status)?;
-                records.clear();
-                for (key, item) in items {
+                let records = keys.iter().zip(jsons).map(|(key, json)| {
+                    let decision = ApplicationSubmitted {
+                        domain: A::DOMAIN,
+                        window: window.to_owned(),
+                        item: Bytes(json),
+                    };
+                    Record::new(now, actor, key.clone(), decision)
+                });
+                let ticket = log.submit_each(records).map_err(log_status)?;
+                w.items.reserve(keys.len());
+                for (key, (item, _)) in keys.iter().zip(arrived) {
                     added[A::kind(&item)] += 1;
                     let held = Held {
                         index: None,
                         item: Arc::new(item),
                     };
-                    w.items.insert(key, held);
+                    w.items.insert(key.clone(), held);
                 }
                 for (t, a) in w.counts.iter_mut().zip(added) {
                     *t += a;
