@@ -172,11 +172,14 @@ pub fn find_run(log: &Log, domain: Domain, which: Option<&str>) -> Result<Logged
             found.push(run);
         }
     }
+    // A run logged again with the same content (the same window, parameters and seed) is the
+    // same run: its id names the first, which later changes name too.
+    let same = found.windows(2).all(|pair| pair[0].id == pair[1].id);
     match found.len() {
         0 => Err(Error::Request(format!(
             "no {what} run has an id starting with {prefix}"
         ))),
-        1 => Ok(found.remove(0)),
+        _ if same => Ok(found.remove(0)),
         n => Err(Error::Request(format!(
             "{n} {what} runs have an id starting with {prefix} (entries {}); give more digits",
             found

@@ -112,6 +112,28 @@ pub enum Command<D: Domain> {
     #[command(about = D::HELP.compare, after_help = D::HELP.compare_example)]
     Compare(CompareArgs<D>),
 
+    /// An application's history in a window, each step with its log entry: received, amended,
+    /// withdrawn, in the closed set, each run's outcome, places offered and given back.
+    Status {
+        #[arg(value_name = D::PARTICIPANT)]
+        participant: String,
+        /// The application window.
+        #[arg(long)]
+        window: String,
+    },
+
+    /// Withdraw applications from an open window (before it closes); prints a receipt for each.
+    WithdrawApplications {
+        #[arg(value_name = D::PARTICIPANT, required = true)]
+        participants: Vec<String>,
+        /// The application window.
+        #[arg(long)]
+        window: String,
+        /// Who withdraws, as the log records it.
+        #[arg(long, default_value = D::ACTOR)]
+        actor: String,
+    },
+
     #[command(flatten)]
     More(D::More),
 }
@@ -184,6 +206,8 @@ pub struct CompareArgs<D: Domain> {
 const FLAGS: &[Flag] = &[
     ("request.applicant", ""),
     ("request.student", ""),
+    ("request.id", ""),
+    ("request.ids", ""),
     ("request.run", "--run"),
     ("request.window", "--window"),
     ("request.beacon", "--beacon"),
@@ -261,6 +285,25 @@ pub fn run<D: Domain>(command: Command<D>, data: &Path, remote: &RemoteArgs) -> 
             let id = find_run::<D>(&session, run.as_deref())?.run_id;
             let lines = session.answer(D::Engine::explain(session.api(), id, participant))?;
             lines.iter().for_each(|line| println!("{line}"));
+            Ok(())
+        }
+        Command::Status {
+            participant,
+            window,
+        } => {
+            let session = session(remote, data, Local::READ)?;
+            let status = D::Engine::status(session.api(), window, participant);
+            print!("{}", render::application_status(&session.answer(status)?));
+            Ok(())
+        }
+        Command::WithdrawApplications {
+            participants,
+            window,
+            actor,
+        } => {
+            let session = session(remote, data, Local::write(&actor))?;
+            let withdrawn = D::Engine::withdraw_applications(session.api(), window, participants);
+            print!("{}", render::receipts(&session.answer(withdrawn)?.receipts));
             Ok(())
         }
         Command::Compare(args) => {

@@ -88,6 +88,48 @@ pub fn verification(domain: &str, run: &pb::RunRecord, v: &pb::RunVerification) 
 
 /// The changes a withdrawal logged: the place given back, then each re-offer down the
 /// waitlist.
+/// An application's history, one step per line with its log entry.
+pub fn application_status(status: &pb::ApplicationStatus) -> String {
+    use pb::application_step::Kind;
+    let mut out = format!("{} in window {}\n", status.key, status.window);
+    for step in &status.steps {
+        let run = || hex::encode(&step.run_id[..step.run_id.len().min(4)]);
+        let what = match step.kind() {
+            Kind::Received => "received".to_owned(),
+            Kind::Amended => "amended".to_owned(),
+            Kind::Withdrawn => "withdrawn".to_owned(),
+            Kind::InClosedSet => "in the closed set (the window's commitment)".to_owned(),
+            Kind::Placed => format!(
+                "run {}: placed at {} (choice {})",
+                run(),
+                step.place,
+                step.rank
+            ),
+            Kind::Waitlisted => format!("run {}: waitlisted", run()),
+            Kind::Unplaced => format!("run {}: unplaced", run()),
+            Kind::Offered => format!("run {}: offered {}", run(), step.place),
+            Kind::GivenBack => format!("run {}: gave back {}", run(), step.place),
+            Kind::Unspecified => "unknown step".to_owned(),
+        };
+        out += &format!("  entry {:>8}  {what}\n", step.log_index);
+    }
+    out
+}
+
+/// Receipts, one line each: key, entry, leaf hash.
+pub fn receipts(receipts: &[pb::ApplicationReceipt]) -> String {
+    let mut out = String::new();
+    for r in receipts {
+        out += &format!(
+            "{} at entry {} (leaf {})\n",
+            r.key,
+            r.log_index,
+            hex::encode(&r.leaf_hash)
+        );
+    }
+    out
+}
+
 pub fn changes(changes: &[pb::PlaceChange]) -> String {
     let mut out = String::new();
     for c in changes {

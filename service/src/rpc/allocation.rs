@@ -47,6 +47,13 @@ pub trait AllocationClient: Allocation {
     /// The explanation's lines.
     async fn explain(api: &Api, run_id: Vec<u8>, who: String) -> Result<Vec<String>, Status>;
     async fn get_run(api: &Api, run: String) -> Result<pb::RunRecord, Status>;
+    async fn status(api: &Api, window: String, id: String)
+    -> Result<pb::ApplicationStatus, Status>;
+    async fn withdraw_applications(
+        api: &Api,
+        window: String,
+        ids: Vec<String>,
+    ) -> Result<pb::WithdrawApplicationsResponse, Status>;
 
     /// The request to run `window` with `params` (the lottery drawn from `beacon`).
     fn run_request(
@@ -136,6 +143,32 @@ macro_rules! shared_calls {
         async fn get_run(api: &Api, run: String) -> Result<pb::RunRecord, Status> {
             let request = pb::GetRunRequest { run };
             Ok(api.$client().get_run(request).await?.into_inner())
+        }
+
+        async fn status(
+            api: &Api,
+            window: String,
+            id: String,
+        ) -> Result<pb::ApplicationStatus, Status> {
+            let request = pb::GetApplicationStatusRequest { window, id };
+            Ok(api
+                .$client()
+                .get_application_status(request)
+                .await?
+                .into_inner())
+        }
+
+        async fn withdraw_applications(
+            api: &Api,
+            window: String,
+            ids: Vec<String>,
+        ) -> Result<pb::WithdrawApplicationsResponse, Status> {
+            let request = pb::WithdrawApplicationsRequest { window, ids };
+            Ok(api
+                .$client()
+                .withdraw_applications(request)
+                .await?
+                .into_inner())
         }
     };
 }

@@ -54,6 +54,8 @@ pub enum FairItem {
 }
 
 impl WindowKind for Fairs {
+    const PARTICIPANT: &'static str = "applicant";
+    const WAITLISTS: bool = true;
     type Item = FairItem;
 
     fn key(item: &FairItem) -> String {
@@ -75,6 +77,10 @@ impl WindowKind for Fairs {
             FairItem::Pool(_) => at.path("pools").field("category"),
             FairItem::Applicant(_) => at.path("applicants").field("id"),
         }
+    }
+
+    fn participant(input: &FairInput, id: &str) -> Option<u32> {
+        input.applicant(id)
     }
 
     fn input(items: &[&FairItem]) -> Result<FairInput, String> {
@@ -134,12 +140,10 @@ pub fn submissions(window: &str, input: &FairInput) -> Vec<pb::SubmitFairApplica
     let mut messages = vec![pb::SubmitFairApplicationsRequest {
         window: window.to_owned(),
         pools,
-        applicants: Vec::new(),
+        ..Default::default()
     }];
     for chunk in input.applicants.chunks(RESULT_ROWS_PER_MESSAGE) {
         messages.push(pb::SubmitFairApplicationsRequest {
-            window: String::new(),
-            pools: Vec::new(),
             applicants: chunk
                 .iter()
                 .map(|a| pb::FairApplicant {
@@ -154,6 +158,7 @@ pub fn submissions(window: &str, input: &FairInput) -> Vec<pb::SubmitFairApplica
                         .collect(),
                 })
                 .collect(),
+            ..Default::default()
         });
     }
     messages
@@ -226,7 +231,6 @@ fn summary(loaded: &Loaded<Fairs>, state: &FairState) -> pb::FairRunSummary {
 
 impl Served for Fairs {
     const RUN_METHOD: &'static str = "Fairs/RunAllocation";
-    const PARTICIPANT: &'static str = "applicant";
     type Submit = pb::SubmitFairApplicationsRequest;
     type Submitted = pb::SubmitFairApplicationsResponse;
     type RunRequest = pb::RunFairAllocationRequest;
@@ -240,12 +244,8 @@ impl Served for Fairs {
         &state.fairs
     }
 
-    fn participant(input: &FairInput, id: &str) -> Option<u32> {
-        input.applicant(id)
-    }
-
-    fn submission_window(message: &Self::Submit) -> &str {
-        &message.window
+    fn submission_head(message: &Self::Submit) -> (&str, bool) {
+        (&message.window, message.amend)
     }
 
     fn read_submission(

@@ -28,7 +28,9 @@ use super::state::AppState;
 use super::status::blocking;
 use super::validate::{FieldError, FieldPath, Locate, check_id};
 use crate::proto::v1 as pb;
-use windows::{Arrival, Totals, WindowKind, Windows, allocation_status};
+use windows::{
+    Arrival, Step, StepKind, Submission, Totals, WindowKind, Windows, allocation_status,
+};
 
 /// Rows per message of a `GetResults` stream.
 pub const RESULT_ROWS_PER_MESSAGE: usize = 10_000;
@@ -38,8 +40,6 @@ pub const RESULT_ROWS_PER_MESSAGE: usize = 10_000;
 pub trait Served: WindowKind + Send + Sync {
     /// The service's name, e.g. `Fairs` (retried calls are remembered per method).
     const RUN_METHOD: &'static str;
-    /// What its requests call a participant: `applicant`, `student`.
-    const PARTICIPANT: &'static str;
 
     /// One message of a `SubmitApplications` stream.
     type Submit: prost::Message + Default + Send + 'static;
@@ -54,11 +54,10 @@ pub trait Served: WindowKind + Send + Sync {
 
     /// The domain's windows in the server's state.
     fn windows(state: &AppState) -> &Windows<Self>;
-    /// The canonical index of a participant.
-    fn participant(input: &Self::Input, id: &str) -> Option<u32>;
 
-    /// The window a stream message names (empty after the first message).
-    fn submission_window(message: &Self::Submit) -> &str;
+    /// The window a stream message names (may be empty after the first message), and whether
+    /// it asks to amend.
+    fn submission_head(message: &Self::Submit) -> (&str, bool);
     /// Checks message `k` of a submission stream and adds its items to `items`.
     fn read_submission(
         message: Self::Submit,
@@ -116,6 +115,7 @@ pub async fn submit<A: Served>(
     actor: &str,
 ) -> Result<A::Submitted, Status> {
     let mut window: Option<(String, FieldPath)> = None;
+    let mut how = Submission::Add;
     let mut items = Vec::new();
     let mut uploaded = 0usize;
     let mut k = 0u32;
@@ -136,9 +136,12 @@ pub async fn submit<A: Served>(
             }
             .into());
         }
-        let named = A::submission_window(&message);
+        let (named, amend) = A::submission_head(&message);
         match &window {
             None => {
+                if amend {
+                    how = Submission::Amend;
+                }
                 let path = at().field("window");
                 window = Some((check_id(named, &path)?.to_owned(), path));
             }
@@ -165,14 +168,106 @@ pub async fn submit<A: Served>(
     let reading = state.clone();
     blocking(move || A::windows(&reading).read(&reading.log)).await?;
     let windows = A::windows(&state);
-    let totals = windows.submit(&state.log, (&window, &path), items, actor, max_window_items);
+    let submission = (items, how);
+    let totals = windows.submit(
+        &state.log,
+        (&window, &path),
+        submission,
+        actor,
+        max_window_items,
+    );
     let totals = totals.await?;
     Ok(A::submitted(window, totals))
 }
 
+/// Withdraws applications from an open window.
+pub async fn withdraw_applications<A: Served>(
+    state: Arc<AppState>,
+    request: pb::WithdrawApplicationsRequest,
+    actor: &str,
+) -> Result<pb::WithdrawApplicationsResponse, Status> {
+    let at = FieldPath::request();
+    let window = check_id(&request.window, &at.field("window"))?;
+    let ids = &request.ids;
+    if ids.is_empty() || ids.len() > MAX_WITHDRAWALS {
+        return Err(FieldError::invalid(
+            &at.field("ids"),
+            format!("has {} ids; send 1 to {MAX_WITHDRAWALS}", ids.len()),
+        )
+        .into());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let path = || at.field("ids").index(i);
+        check_id(id, &path)?;
+        if !seen.insert(id) {
+            return Err(FieldError::invalid(&path(), format!("'{id}' is listed twice")).into());
+        }
+    }
+    let reading = state.clone();
+    blocking(move || A::windows(&reading).read(&reading.log)).await?;
+    let windows = A::windows(&state);
+    let receipts = windows
+        .withdraw(&state.log, (window, &at), ids, actor)
+        .await?;
+    Ok(pb::WithdrawApplicationsResponse {
+        window: window.to_owned(),
+        receipts: receipts_of(window, &receipts),
+    })
+}
+
+/// Most applications one `WithdrawApplications` call withdraws.
+pub const MAX_WITHDRAWALS: usize = 10_000;
+
+/// An application's history in a window.
+pub async fn application_status<A: Served>(
+    state: Arc<AppState>,
+    request: pb::GetApplicationStatusRequest,
+) -> Result<pb::ApplicationStatus, Status> {
+    blocking(move || {
+        let at = FieldPath::request();
+        let window = check_id(&request.window, &at.field("window"))?;
+        let id = check_id(&request.id, &at.field("id"))?;
+        let (key, steps) = A::windows(&state).status(&state.log, (window, &at), id)?;
+        Ok(pb::ApplicationStatus {
+            window: window.to_owned(),
+            key,
+            steps: steps.into_iter().map(step).collect(),
+        })
+    })
+    .await
+}
+
+fn step(s: Step) -> pb::ApplicationStep {
+    use pb::application_step::Kind;
+    let kind = match s.kind {
+        StepKind::Received => Kind::Received,
+        StepKind::Amended => Kind::Amended,
+        StepKind::Withdrawn => Kind::Withdrawn,
+        StepKind::InClosedSet => Kind::InClosedSet,
+        StepKind::Placed => Kind::Placed,
+        StepKind::Waitlisted => Kind::Waitlisted,
+        StepKind::Unplaced => Kind::Unplaced,
+        StepKind::Offered => Kind::Offered,
+        StepKind::GivenBack => Kind::GivenBack,
+    };
+    pb::ApplicationStep {
+        kind: kind.into(),
+        log_index: s.index,
+        run_id: s.run.map(|r| r.to_vec()).unwrap_or_default(),
+        place: s.place.unwrap_or_default(),
+        rank: s.rank,
+    }
+}
+
 /// The receipts of a submission's items.
 pub fn receipts(window: &str, totals: &Totals) -> Vec<pb::ApplicationReceipt> {
-    (totals.receipts.iter())
+    receipts_of(window, &totals.receipts)
+}
+
+fn receipts_of(window: &str, receipts: &[windows::Receipt]) -> Vec<pb::ApplicationReceipt> {
+    receipts
+        .iter()
         .map(|r| pb::ApplicationReceipt {
             window: window.to_owned(),
             key: r.key.clone(),
@@ -636,6 +731,24 @@ macro_rules! allocation_api {
                 let limits = (self.max_upload_bytes, self.max_window_items);
                 let submitted = super::submit::<$domain>(state, stream, limits, &caller.name);
                 Ok(tonic::Response::new(submitted.await?))
+            }
+
+            async fn withdraw_applications(
+                &self,
+                request: tonic::Request<pb::WithdrawApplicationsRequest>,
+            ) -> Result<tonic::Response<pb::WithdrawApplicationsResponse>, tonic::Status> {
+                let caller = super::caller(&request)?;
+                let (state, request) = (self.state.clone(), request.into_inner());
+                let withdrawn = super::withdraw_applications::<$domain>(state, request, &caller.name);
+                Ok(tonic::Response::new(withdrawn.await?))
+            }
+
+            async fn get_application_status(
+                &self,
+                request: tonic::Request<pb::GetApplicationStatusRequest>,
+            ) -> Result<tonic::Response<pb::ApplicationStatus>, tonic::Status> {
+                let status = super::application_status::<$domain>(self.state.clone(), request.into_inner());
+                Ok(tonic::Response::new(status.await?))
             }
 
             async fn close_applications(

@@ -60,6 +60,8 @@ pub enum SchoolItem {
 }
 
 impl WindowKind for Schools {
+    const PARTICIPANT: &'static str = "student";
+    const WAITLISTS: bool = false;
     type Item = SchoolItem;
 
     fn key(item: &SchoolItem) -> String {
@@ -84,6 +86,10 @@ impl WindowKind for Schools {
             SchoolItem::Student(_) => at.path("students").field("id"),
             SchoolItem::Priority(_) => at.path("priorities").field("student"),
         }
+    }
+
+    fn participant(input: &SchoolInput, id: &str) -> Option<u32> {
+        input.student(id)
     }
 
     fn input(items: &[&SchoolItem]) -> Result<SchoolInput, String> {
@@ -243,7 +249,6 @@ fn summary(loaded: &Loaded<Schools>) -> Result<pb::SchoolRunSummary, Status> {
 
 impl Served for Schools {
     const RUN_METHOD: &'static str = "Schools/RunAllocation";
-    const PARTICIPANT: &'static str = "student";
     type Submit = pb::SubmitSchoolApplicationsRequest;
     type Submitted = pb::SubmitSchoolApplicationsResponse;
     type RunRequest = pb::RunSchoolAllocationRequest;
@@ -258,12 +263,8 @@ impl Served for Schools {
         &state.schools
     }
 
-    fn participant(input: &SchoolInput, id: &str) -> Option<u32> {
-        input.student(id)
-    }
-
-    fn submission_window(message: &Self::Submit) -> &str {
-        &message.window
+    fn submission_head(message: &Self::Submit) -> (&str, bool) {
+        (&message.window, message.amend)
     }
 
     fn read_submission(

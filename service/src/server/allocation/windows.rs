@@ -16,12 +16,13 @@
 use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use allot_engine::allocation::Change;
 use allot_engine::allocation::{
     self, Allocation, Beacon, Closed, Loaded, LoggedRun, LoggedRunOf, close_with_log,
     load_with_log, run_closed,
 };
-use allot_engine::log::decision::{ApplicationSubmitted, Decision};
-use allot_engine::log::{Bytes, Log, Record, Timestamp};
+use allot_engine::log::decision::{ApplicationSubmitted, ApplicationWithdrawn, Decision};
+use allot_engine::log::{Bytes, Log, Record, Ticket, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Code, Status};
@@ -31,6 +32,10 @@ use crate::server::validate::{FieldError, FieldPath};
 
 /// An allocation domain whose applications arrive over the API.
 pub trait WindowKind: Allocation + Sized + 'static {
+    /// What its requests call a participant: `applicant`, `student`.
+    const PARTICIPANT: &'static str;
+    /// Whether a participant a run leaves without a place waits on waitlists (for re-offers).
+    const WAITLISTS: bool;
     /// One item of a window, as its `ApplicationSubmitted` decision records it (JSON).
     type Item: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// The item's key, unique in its window (e.g. `applicant:A17`): the decision's subject.
@@ -41,6 +46,13 @@ pub trait WindowKind: Allocation + Sized + 'static {
     fn key_path(item: &Self::Item, at: Arrival) -> FieldPath;
     /// The canonical application set of a window's items, or what is wrong with it.
     fn input(items: &[&Self::Item]) -> Result<Self::Input, String>;
+    /// The canonical index of a participant.
+    fn participant(input: &Self::Input, id: &str) -> Option<u32>;
+
+    /// The key of participant `id`'s application.
+    fn participant_key(id: &str) -> String {
+        format!("{}:{id}", Self::PARTICIPANT)
+    }
 }
 
 /// Where a submitted item arrived: message `message` of the stream, element `index` of its
@@ -60,18 +72,41 @@ impl Arrival {
     }
 }
 
-/// An item of an open window.
+/// An item key of a window: the item as last submitted and the entries that made its history.
 struct Held<I> {
-    /// Its entry; `None` while its batch is being made durable.
-    index: Option<u64>,
-    item: Arc<I>,
+    /// `None` once withdrawn.
+    item: Option<Arc<I>>,
+    /// Its first entry (submitted), then each later one (amended, withdrawn, submitted again);
+    /// `None` while its batch is being made durable.
+    first: Option<u64>,
+    later: Vec<Option<u64>>,
+}
+
+impl<I> Held<I> {
+    fn entries(&self) -> impl Iterator<Item = u64> + '_ {
+        self.first
+            .iter()
+            .chain(self.later.iter().flatten())
+            .copied()
+    }
+
+    /// Fills in the entry of the oldest step still waiting for one.
+    fn made_durable(&mut self, index: u64) {
+        let waiting = std::iter::once(&mut self.first).chain(self.later.iter_mut());
+        if let Some(slot) = waiting.into_iter().find(|slot| slot.is_none()) {
+            *slot = Some(index);
+        }
+    }
 }
 
 /// A window as the log has it.
 struct Window<I> {
     items: HashMap<String, Held<I>>,
+    /// Items held (not withdrawn) per kind.
     counts: [u64; 3],
     closed: Option<Closed>,
+    /// The runs made on the window: entry and id.
+    runs: Vec<(u64, [u8; 32])>,
 }
 
 impl<I> Default for Window<I> {
@@ -80,8 +115,57 @@ impl<I> Default for Window<I> {
             items: HashMap::new(),
             counts: [0; 3],
             closed: None,
+            runs: Vec::new(),
         }
     }
+}
+
+impl<I> Window<I> {
+    /// Notes a run; one logged again with the same content is the same run.
+    fn ran(&mut self, index: u64, id: [u8; 32]) {
+        if !self.runs.iter().any(|(_, run)| *run == id) {
+            self.runs.push((index, id));
+        }
+    }
+
+    fn held_items(&self) -> Vec<&I> {
+        self.items
+            .values()
+            .filter_map(|h| h.item.as_deref())
+            .collect()
+    }
+}
+
+/// What a submission does to the items it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submission {
+    /// New items: a key already held is ALREADY_EXISTS.
+    Add,
+    /// Replacements: a key not held is NOT_FOUND.
+    Amend,
+}
+
+/// One step of an application's history (see `ApplicationStep` in the proto).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Received,
+    Amended,
+    Withdrawn,
+    InClosedSet,
+    Placed,
+    Waitlisted,
+    Unplaced,
+    Offered,
+    GivenBack,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub kind: StepKind,
+    pub index: u64,
+    pub run: Option<[u8; 32]>,
+    pub place: Option<String>,
+    pub rank: u32,
 }
 
 /// A run held for reads, and for changes under the domain's lock.
@@ -175,13 +259,13 @@ impl<A: WindowKind> Windows<A> {
         self.state(log).map(drop)
     }
 
-    /// Adds a submission's items to an open window (creating it), as `actor`. Durable when it
-    /// returns.
+    /// Adds (or amends) a submission's items in an open window (creating it), as `actor`.
+    /// Durable when it returns.
     pub async fn submit(
         &self,
         log: &Log,
         (window, window_path): (&str, &FieldPath),
-        arrived: Vec<(A::Item, Arrival)>,
+        (arrived, how): (Vec<(A::Item, Arrival)>, Submission),
         actor: &str,
         max_items: u64,
     ) -> Result<Totals, Status> {
@@ -195,16 +279,13 @@ impl<A: WindowKind> Windows<A> {
         let (ticket, total) = {
             let mut state = self.state(log)?;
             let windows = state.as_mut().expect("read above");
-            let w = windows.entry(window.to_owned()).or_default();
-            if w.closed.is_some() {
-                return Err(FieldError::failed_precondition(
-                    window_path,
-                    format!("window '{window}' is closed: it accepts no more applications"),
-                )
-                .into());
+            if how == Submission::Amend && !windows.contains_key(window) {
+                return Err(no_window(window, window_path));
             }
-            let size = w.items.len() as u64;
-            if size + keys.len() as u64 > max_items {
+            let w = windows.entry(window.to_owned()).or_default();
+            open(w, window, window_path)?;
+            let size: u64 = w.counts.iter().sum();
+            if how == Submission::Add && size + keys.len() as u64 > max_items {
                 return Err(FieldError {
                     path: window_path.clone(),
                     problem: format!(
@@ -218,12 +299,25 @@ impl<A: WindowKind> Windows<A> {
             }
             let mut fresh = HashSet::with_capacity(keys.len());
             for (key, (item, at)) in keys.iter().zip(&arrived) {
-                if w.items.contains_key(key) || !fresh.insert(key.as_str()) {
-                    let (kind, id) = key.split_once(':').unwrap_or(("item", key));
+                let held = w.items.get(key).is_some_and(|h| h.item.is_some());
+                let (kind, id) = key.split_once(':').unwrap_or(("item", key));
+                let refused = if !fresh.insert(key.as_str()) {
+                    Some((Code::AlreadyExists, "is twice in this call"))
+                } else if held && how == Submission::Add {
+                    Some((
+                        Code::AlreadyExists,
+                        "is already in the window (send it with amend to replace it)",
+                    ))
+                } else if !held && how == Submission::Amend {
+                    Some((Code::NotFound, "is not in the window: nothing to amend"))
+                } else {
+                    None
+                };
+                if let Some((code, problem)) = refused {
                     return Err(FieldError {
                         path: A::key_path(item, *at),
-                        problem: format!("{kind} '{id}' is already in window '{window}'"),
-                        code: Code::AlreadyExists,
+                        problem: format!("{kind} '{id}' {problem} ('{window}')"),
+                        code,
                     }
                     .into());
                 }
@@ -243,15 +337,26 @@ impl<A: WindowKind> Windows<A> {
                 let ticket = log.submit_each(records).map_err(log_status)?;
                 w.items.reserve(keys.len());
                 for (key, (item, _)) in keys.iter().zip(arrived) {
-                    added[A::kind(&item)] += 1;
-                    let held = Held {
-                        index: None,
-                        item: Arc::new(item),
-                    };
-                    w.items.insert(key.clone(), held);
-                }
-                for (t, a) in w.counts.iter_mut().zip(added) {
-                    *t += a;
+                    let kind = A::kind(&item);
+                    added[kind] += 1;
+                    let item = Arc::new(item);
+                    match w.items.get_mut(key) {
+                        Some(held) => {
+                            if let Some(before) = held.item.replace(item) {
+                                w.counts[A::kind(&before)] -= 1;
+                            }
+                            held.later.push(None);
+                        }
+                        None => {
+                            let held = Held {
+                                item: Some(item),
+                                first: None,
+                                later: Vec::new(),
+                            };
+                            w.items.insert(key.clone(), held);
+                        }
+                    }
+                    w.counts[kind] += 1;
                 }
                 (Some((ticket, keys)), w.counts)
             }
@@ -263,45 +368,194 @@ impl<A: WindowKind> Windows<A> {
                 receipts: Vec::new(),
             });
         };
-        let leaves = ticket.leaves();
-        let range = match ticket.await {
-            Ok(range) => range,
-            Err(e) => {
-                // Not durable: the items were never received.
-                if let Some(w) = self.state(log)?.as_mut().and_then(|ws| ws.get_mut(window)) {
-                    for key in &keys {
-                        w.items.remove(key);
-                    }
-                    for (t, a) in w.counts.iter_mut().zip(added) {
-                        *t -= a;
-                    }
-                }
-                return Err(log_status(e));
-            }
-        };
-        let covered = log.checkpoint().map_or(0, |c| c.checkpoint.size);
-        let mut receipts = Vec::with_capacity(keys.len());
-        {
-            let mut state = self.state(log)?;
-            let w = state.as_mut().and_then(|ws| ws.get_mut(window));
-            let w = w.ok_or_else(|| internal("a window", "gone"))?;
-            for ((key, index), leaf) in keys.into_iter().zip(range).zip(leaves.get()) {
-                if let Some(held) = w.items.get_mut(&key) {
-                    held.index = Some(index);
-                }
-                receipts.push(Receipt {
-                    key,
-                    index,
-                    leaf_hash: *leaf,
-                    checkpoint_size: if covered > index { covered } else { 0 },
-                });
-            }
-        }
+        let receipts = self.durable(log, window, ticket, keys).await?;
         Ok(Totals {
             added,
             total,
             receipts,
         })
+    }
+
+    /// Withdraws the applications of participants `ids` from an open window, as `actor`; `at`
+    /// is the request. Durable when it returns.
+    pub async fn withdraw(
+        &self,
+        log: &Log,
+        (window, at): (&str, &FieldPath),
+        ids: &[String],
+        actor: &str,
+    ) -> Result<Vec<Receipt>, Status> {
+        let window_path = at.field("window");
+        let keys: Vec<String> = ids.iter().map(|id| A::participant_key(id)).collect();
+        let now = Timestamp::now();
+        let ticket = {
+            let mut state = self.state(log)?;
+            let w = state.as_mut().and_then(|ws| ws.get_mut(window));
+            let w = w.ok_or_else(|| no_window(window, &window_path))?;
+            open(w, window, &window_path)?;
+            for (i, key) in keys.iter().enumerate() {
+                if w.items.get(key).is_none_or(|h| h.item.is_none()) {
+                    return Err(FieldError::not_found(
+                        &at.field("ids").index(i),
+                        format!("'{}' has no application in window '{window}'", ids[i]),
+                    )
+                    .into());
+                }
+            }
+            let records = keys.iter().map(|key| {
+                let decision = ApplicationWithdrawn {
+                    domain: A::DOMAIN,
+                    window: window.to_owned(),
+                };
+                Record::new(now, actor, key.clone(), decision)
+            });
+            let ticket = log.submit_each(records).map_err(log_status)?;
+            for key in &keys {
+                let held = w.items.get_mut(key).expect("checked above");
+                if let Some(before) = held.item.take() {
+                    w.counts[A::kind(&before)] -= 1;
+                }
+                held.later.push(None);
+            }
+            ticket
+        };
+        self.durable(log, window, ticket, keys).await
+    }
+
+    /// Waits for the batch of `keys`' steps to be durable, fills in their entries and makes
+    /// their receipts. A batch that fails leaves the windows to be read from the log again.
+    async fn durable(
+        &self,
+        log: &Log,
+        window: &str,
+        ticket: Ticket,
+        keys: Vec<String>,
+    ) -> Result<Vec<Receipt>, Status> {
+        let leaves = ticket.leaves();
+        let range = match ticket.await {
+            Ok(range) => range,
+            Err(e) => {
+                *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                return Err(log_status(e));
+            }
+        };
+        let covered = log.checkpoint().map_or(0, |c| c.checkpoint.size);
+        let mut receipts = Vec::with_capacity(keys.len());
+        let mut state = self.state(log)?;
+        let w = state.as_mut().and_then(|ws| ws.get_mut(window));
+        let w = w.ok_or_else(|| internal("a window", "gone"))?;
+        for ((key, index), leaf) in keys.into_iter().zip(range).zip(leaves.get()) {
+            if let Some(held) = w.items.get_mut(&key) {
+                held.made_durable(index);
+            }
+            receipts.push(Receipt {
+                key,
+                index,
+                leaf_hash: *leaf,
+                checkpoint_size: if covered > index { covered } else { 0 },
+            });
+        }
+        Ok(receipts)
+    }
+
+    /// The history of participant `id`'s application in a window; `at` is the request.
+    pub fn status(
+        &self,
+        log: &Log,
+        (window, at): (&str, &FieldPath),
+        id: &str,
+    ) -> Result<(String, Vec<Step>), Status> {
+        let key = A::participant_key(id);
+        let (entries, in_closed_set, runs) = {
+            let state = self.state(log)?;
+            let w = state.as_ref().and_then(|ws| ws.get(window));
+            let w = w.ok_or_else(|| no_window(window, &at.field("window")))?;
+            let held = w.items.get(&key).filter(|h| h.first.is_some());
+            let held = held.ok_or_else(|| {
+                FieldError::not_found(
+                    &at.field("id"),
+                    format!("window '{window}' never received an application of '{id}'"),
+                )
+            })?;
+            let in_closed_set = w.closed.filter(|_| held.item.is_some()).map(|c| c.index);
+            (
+                held.entries().collect::<Vec<_>>(),
+                in_closed_set,
+                w.runs.clone(),
+            )
+        };
+        let mut steps = Vec::new();
+        let mut withdrawn = true;
+        for index in entries {
+            let entry = log.entry(index).map_err(log_status)?;
+            let kind = match entry.record.decision {
+                Decision::ApplicationWithdrawn(_) => StepKind::Withdrawn,
+                _ if withdrawn => StepKind::Received,
+                _ => StepKind::Amended,
+            };
+            withdrawn = kind == StepKind::Withdrawn;
+            steps.push(Step {
+                kind,
+                index,
+                run: None,
+                place: None,
+                rank: 0,
+            });
+        }
+        let Some(closed_at) = in_closed_set else {
+            return Ok((key, steps));
+        };
+        steps.push(Step {
+            kind: StepKind::InClosedSet,
+            index: closed_at,
+            run: None,
+            place: None,
+            rank: 0,
+        });
+        for (_, run) in runs {
+            let held = self.loaded(log, &run, &at.field("window"))?;
+            let loaded = held.read().unwrap_or_else(|e| e.into_inner());
+            let Some(i) = A::participant(&loaded.input, id) else {
+                continue;
+            };
+            let placement = &A::placements(&loaded.input, &loaded.solved)[i as usize];
+            let kind = match placement.place {
+                Some(_) => StepKind::Placed,
+                None if A::WAITLISTS => StepKind::Waitlisted,
+                None => StepKind::Unplaced,
+            };
+            let index = loaded
+                .run
+                .outcome_range()
+                .map_or(0, |r| r.start + u64::from(i));
+            steps.push(Step {
+                kind,
+                index,
+                run: Some(run),
+                place: placement.place.map(str::to_owned),
+                rank: placement.rank.unwrap_or(0),
+            });
+            for c in &loaded.changes {
+                let (kind, participant, place) = match &c.change {
+                    Change::Withdrawn { participant, place } => {
+                        (StepKind::GivenBack, participant, place)
+                    }
+                    Change::ReOffered {
+                        participant, place, ..
+                    } => (StepKind::Offered, participant, place),
+                };
+                if participant == id {
+                    steps.push(Step {
+                        kind,
+                        index: c.index,
+                        run: Some(run),
+                        place: Some(place.clone()),
+                        rank: 0,
+                    });
+                }
+            }
+        }
+        Ok((key, steps))
     }
 
     /// The canonical application set of a window (or what is wrong with it).
@@ -312,15 +566,9 @@ impl<A: WindowKind> Windows<A> {
         window_path: &FieldPath,
     ) -> Result<Result<A::Input, String>, Status> {
         let state = self.state(log)?;
-        let Some(w) = state.as_ref().and_then(|ws| ws.get(window)) else {
-            return Err(FieldError::not_found(
-                window_path,
-                format!("no window '{window}': submit applications to it first"),
-            )
-            .into());
-        };
-        let items: Vec<&A::Item> = w.items.values().map(|h| &*h.item).collect();
-        Ok(A::input(&items))
+        let w = state.as_ref().and_then(|ws| ws.get(window));
+        let w = w.ok_or_else(|| no_window(window, window_path))?;
+        Ok(A::input(&w.held_items()))
     }
 
     /// Whether a window is closed (NOT_FOUND when it has no items).
@@ -328,11 +576,7 @@ impl<A: WindowKind> Windows<A> {
         let state = self.state(log)?;
         match state.as_ref().and_then(|ws| ws.get(window)) {
             Some(w) => Ok(w.closed),
-            None => Err(FieldError::not_found(
-                path,
-                format!("no window '{window}': submit applications to it first"),
-            )
-            .into()),
+            None => Err(no_window(window, path)),
         }
     }
 
@@ -352,8 +596,7 @@ impl<A: WindowKind> Windows<A> {
         let mut state = self.state(log)?;
         let w = state.as_mut().and_then(|ws| ws.get_mut(window));
         let w = w.ok_or_else(|| internal("a window", "gone"))?;
-        let items: Vec<&A::Item> = w.items.values().map(|h| &*h.item).collect();
-        let input = A::input(&items).map_err(|problem| {
+        let input = A::input(&w.held_items()).map_err(|problem| {
             Status::failed_precondition(format!("window '{window}' cannot be closed: {problem}"))
         })?;
         let closed = close_with_log::<A>(log, &input, actor, window).map_err(allocation_status)?;
@@ -428,6 +671,9 @@ impl<A: WindowKind> Windows<A> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(info.id.0, loaded.clone());
+        if let Some(w) = self.state(log)?.as_mut().and_then(|ws| ws.get_mut(window)) {
+            w.ran(info.index, info.id.0);
+        }
         Ok((
             LoggedRunOf {
                 solved: (),
@@ -471,6 +717,27 @@ impl<A: WindowKind> Windows<A> {
     }
 }
 
+/// NOT_FOUND for a window that has no items.
+fn no_window(window: &str, path: &FieldPath) -> Status {
+    FieldError::not_found(
+        path,
+        format!("no window '{window}': submit applications to it first"),
+    )
+    .into()
+}
+
+/// FAILED_PRECONDITION for a closed window.
+fn open<I>(w: &Window<I>, window: &str, path: &FieldPath) -> Result<(), Status> {
+    match w.closed {
+        Some(_) => Err(FieldError::failed_precondition(
+            path,
+            format!("window '{window}' is closed: it accepts no more applications"),
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// Every window of domain `A` in the log: its items (the last record of each key not withdrawn)
 /// and its commitment.
 fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::Item>>, Status> {
@@ -487,19 +754,39 @@ fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::It
                     serde_json::from_slice(&d.item.0).map_err(|e| damaged(index, &e))?;
                 let w = windows.entry(d.window).or_default();
                 w.counts[A::kind(&item)] += 1;
-                let held = Held {
-                    index: Some(index),
-                    item: Arc::new(item),
-                };
-                if let Some(before) = w.items.insert(subject, held) {
-                    w.counts[A::kind(&before.item)] -= 1;
+                let item = Some(Arc::new(item));
+                match w.items.get_mut(&subject) {
+                    Some(held) => {
+                        if let Some(before) = std::mem::replace(&mut held.item, item) {
+                            w.counts[A::kind(&before)] -= 1;
+                        }
+                        held.later.push(Some(index));
+                    }
+                    None => {
+                        let held = Held {
+                            item,
+                            first: Some(index),
+                            later: Vec::new(),
+                        };
+                        w.items.insert(subject, held);
+                    }
                 }
             }
             Decision::ApplicationWithdrawn(d) if d.domain == A::DOMAIN => {
                 let w = windows.entry(d.window).or_default();
-                if let Some(before) = w.items.remove(&subject) {
-                    w.counts[A::kind(&before.item)] -= 1;
+                if let Some(held) = w.items.get_mut(&subject) {
+                    if let Some(before) = held.item.take() {
+                        w.counts[A::kind(&before)] -= 1;
+                    }
+                    held.later.push(Some(index));
                 }
+            }
+            Decision::AllocationRun(d) if d.domain == A::DOMAIN => {
+                windows
+                    .entry(subject)
+                    .or_default()
+                    .runs
+                    .push((index, d.id().0));
             }
             Decision::ApplicationsClosed(d) if d.domain == A::DOMAIN => {
                 let w = windows.entry(subject).or_default();

@@ -75,11 +75,13 @@ fn fair_messages(window: &str) -> Vec<pb::SubmitFairApplicationsRequest> {
         .collect();
     vec![
         pb::SubmitFairApplicationsRequest {
+            amend: false,
             window: window.to_owned(),
             pools,
             applicants: applicants[..6].to_vec(),
         },
         pb::SubmitFairApplicationsRequest {
+            amend: false,
             window: String::new(),
             pools: Vec::new(),
             applicants: applicants[6..].to_vec(),
@@ -190,6 +192,7 @@ async fn a_fair_window_from_submission_to_verification_and_restart() {
     let again = f
         .submit_applications(tokio_stream::iter(vec![
             pb::SubmitFairApplicationsRequest {
+                amend: false,
                 window: "spring".into(),
                 pools: vec![],
                 applicants: vec![applicant("A03", "food", 0, 1, &["F1"])],
@@ -464,6 +467,7 @@ async fn a_school_intake_with_a_drawn_lottery() {
     let added = s
         .submit_applications(tokio_stream::iter(vec![
             pb::SubmitSchoolApplicationsRequest {
+                amend: false,
                 window: "2026".into(),
                 schools: schools.clone(),
                 students: students.clone(),
@@ -483,6 +487,7 @@ async fn a_school_intake_with_a_drawn_lottery() {
     let status = s
         .submit_applications(tokio_stream::iter(vec![
             pb::SubmitSchoolApplicationsRequest {
+                amend: false,
                 window: "2026".into(),
                 schools: vec![bad_reserve],
                 students: vec![],
@@ -506,6 +511,7 @@ async fn a_school_intake_with_a_drawn_lottery() {
     let status = s
         .submit_applications(tokio_stream::iter(vec![
             pb::SubmitSchoolApplicationsRequest {
+                amend: false,
                 window: "2026".into(),
                 schools: vec![],
                 students: vec![too_many],
@@ -692,4 +698,296 @@ async fn a_window_holds_at_most_its_configured_items() {
     assert_eq!(h.log.size(), 7);
     exhausted(more).await;
     assert_eq!(h.log.size(), 7, "a refused call logged something");
+}
+
+/// Amendments and withdrawals before close, checked against the log entry by entry and against
+/// the digest of the same final set read from files; then each applicant's history through the
+/// run, a given-back stall and a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amendments_withdrawals_and_an_applicants_history() {
+    use pb::application_step::Kind;
+    let h = Harness::start(0).await;
+    let mut f = h.fairs().await;
+    let mut messages = fair_messages("summer");
+    f.submit_applications(tokio_stream::iter(messages.clone()))
+        .await
+        .unwrap();
+    let amend = |applicants: Vec<pb::FairApplicant>| pb::SubmitFairApplicationsRequest {
+        window: "summer".into(),
+        applicants,
+        amend: true,
+        ..Default::default()
+    };
+
+    // Amending what is not there, or withdrawing it, is refused by name and logs nothing.
+    let size = h.log.size();
+    let ghost = applicant("A99", "food", 0, 5, &["F1"]);
+    let refused = f
+        .submit_applications(tokio_stream::iter(vec![amend(vec![ghost])]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{}", refused.message());
+    assert!(
+        refused
+            .message()
+            .starts_with("request[0].applicants[0].id: ")
+    );
+    let withdraw = |window: &str, ids: &[&str]| pb::WithdrawApplicationsRequest {
+        window: window.into(),
+        ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+    };
+    for (request, code, path) in [
+        (
+            withdraw("summer", &["A99"]),
+            Code::NotFound,
+            "request.ids[0]",
+        ),
+        (
+            withdraw("summer", &["A01", "A01"]),
+            Code::InvalidArgument,
+            "request.ids[1]",
+        ),
+        (
+            withdraw("summer", &[]),
+            Code::InvalidArgument,
+            "request.ids",
+        ),
+        (
+            withdraw("winter", &["A01"]),
+            Code::NotFound,
+            "request.window",
+        ),
+    ] {
+        let status = f.withdraw_applications(request).await.unwrap_err();
+        assert_eq!(status.code(), code, "{}", status.message());
+        assert!(
+            status.message().starts_with(&format!("{path}: ")),
+            "{}",
+            status.message()
+        );
+    }
+    assert_eq!(h.log.size(), size);
+
+    // A02 amends its application, A05 and A07 withdraw, A07 applies again.
+    let a02 = applicant("A02", "crafts", 0, 3, &["F2", "F3"]);
+    let amended = f
+        .submit_applications(tokio_stream::iter(vec![amend(vec![a02.clone()])]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(amended.receipts.len(), 1);
+    assert_eq!(amended.applicants_total, 14);
+    let withdrawn = f
+        .withdraw_applications(withdraw("summer", &["A05", "A07"]))
+        .await
+        .unwrap()
+        .into_inner();
+    for r in &withdrawn.receipts {
+        let entry = h.log.entry(r.log_index).unwrap();
+        assert_eq!(entry.record.subject, r.key);
+        assert!(matches!(
+            entry.record.decision,
+            Decision::ApplicationWithdrawn(_)
+        ));
+        assert_eq!(
+            h.log.read(r.log_index).unwrap().leaf_hash().to_vec(),
+            r.leaf_hash
+        );
+    }
+    let a07 = applicant("A07", "food", 2, 77, &["F1"]);
+    let again = pb::SubmitFairApplicationsRequest {
+        window: "summer".into(),
+        applicants: vec![a07.clone()],
+        ..Default::default()
+    };
+    f.submit_applications(tokio_stream::iter(vec![again]))
+        .await
+        .unwrap();
+    let kinds = |status: &pb::ApplicationStatus| -> Vec<Kind> {
+        status.steps.iter().map(|s| s.kind()).collect()
+    };
+    let status = |id: &str| pb::GetApplicationStatusRequest {
+        window: "summer".into(),
+        id: id.into(),
+    };
+    let history = f
+        .get_application_status(status("A07"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        kinds(&history),
+        [Kind::Received, Kind::Withdrawn, Kind::Received]
+    );
+    // Each step is the decision at its index.
+    for step in &history.steps {
+        let entry = h.log.entry(step.log_index).unwrap();
+        assert_eq!(entry.record.subject, "applicant:A07");
+        let withdrawal = matches!(entry.record.decision, Decision::ApplicationWithdrawn(_));
+        assert_eq!(withdrawal, step.kind() == Kind::Withdrawn);
+    }
+
+    // The commitment is the digest of the final set, read independently from files.
+    let commitment = f
+        .close_applications(pb::CloseFairApplicationsRequest {
+            window: "summer".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .commitment
+        .unwrap();
+    for m in &mut messages {
+        m.applicants.retain(|a| a.id != "A05" && a.id != "A07");
+        for a in &mut m.applicants {
+            if a.id == "A02" {
+                *a = a02.clone();
+            }
+        }
+    }
+    messages[1].applicants.push(a07);
+    let dir = tempfile::tempdir().unwrap();
+    let mut fairs = String::from("fair,district,category,stalls\n");
+    for p in messages.iter().flat_map(|m| &m.pools) {
+        fairs += &format!("{},{},{},{}\n", p.fair, p.district, p.category, p.stalls);
+    }
+    let mut applicants = String::from("applicant,category,tier,lottery,choices\n");
+    for a in messages.iter().flat_map(|m| &m.applicants) {
+        let (tier, lottery) = (a.tier.unwrap(), a.lottery.unwrap());
+        let choices = a.choices.join(";");
+        applicants += &format!("{},{},{tier},{lottery},{choices}\n", a.id, a.category);
+    }
+    std::fs::write(dir.path().join("fairs.csv"), fairs).unwrap();
+    std::fs::write(dir.path().join("applicants.csv"), applicants).unwrap();
+    let files = allot_engine::fair::read(
+        &dir.path().join("fairs.csv"),
+        &dir.path().join("applicants.csv"),
+    )
+    .unwrap();
+    let expected = allot_engine::allocation::set_digest::<allot_engine::fair::Fairs>(&files.input);
+    assert_eq!(commitment.set_digest, expected.0.to_vec());
+    assert_eq!(commitment.applications, 13);
+    let late = f
+        .withdraw_applications(withdraw("summer", &["A01"]))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition, "{}", late.message());
+
+    // After the run: each applicant's outcome is a step, at its Outcome entry.
+    let run = f
+        .run_allocation(pb::RunFairAllocationRequest {
+            window: "summer".into(),
+            mechanism: pb::FairMechanism::Da as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let outcome = |id: &str| pb::GetFairOutcomeRequest {
+        run_id: run.run_id.clone(),
+        applicant: id.into(),
+    };
+    let mut placed = None;
+    for a in messages.iter().flat_map(|m| &m.applicants) {
+        let o = f.get_outcome(outcome(&a.id)).await.unwrap().into_inner();
+        let history = f
+            .get_application_status(status(&a.id))
+            .await
+            .unwrap()
+            .into_inner();
+        let (closed, last) = (
+            &history.steps[history.steps.len() - 2],
+            history.steps.last().unwrap(),
+        );
+        assert_eq!(
+            (closed.kind(), closed.log_index),
+            (Kind::InClosedSet, commitment.log_index)
+        );
+        assert_eq!(last.log_index, o.log_index, "{}", a.id);
+        assert_eq!(last.run_id, run.run_id);
+        assert_eq!(last.place, o.fair);
+        let expect = if o.fair.is_empty() {
+            Kind::Waitlisted
+        } else {
+            Kind::Placed
+        };
+        assert_eq!(last.kind(), expect, "{}", a.id);
+        if !o.fair.is_empty() {
+            assert_eq!(last.rank, o.rank);
+            placed.get_or_insert(a.id.clone());
+        }
+    }
+    let history = f
+        .get_application_status(status("A05"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        kinds(&history),
+        [Kind::Received, Kind::Withdrawn],
+        "not in the closed set"
+    );
+    let history = f
+        .get_application_status(status("A02"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        &kinds(&history)[..3],
+        [Kind::Received, Kind::Amended, Kind::InClosedSet]
+    );
+
+    // A stall given back: a step for the giver and one for whoever is offered it.
+    let placed = placed.expect("someone is placed");
+    let given = f
+        .withdraw(pb::WithdrawFairStallRequest {
+            run_id: run.run_id.clone(),
+            applicant: placed.clone(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let history = f
+        .get_application_status(status(&placed))
+        .await
+        .unwrap()
+        .into_inner();
+    let last = history.steps.last().unwrap();
+    assert_eq!(
+        (last.kind(), last.place.as_str()),
+        (Kind::GivenBack, given.fair.as_str())
+    );
+    assert_eq!(last.log_index, given.changes[0].log_index);
+    let offered = given.re_offered_to.as_ref().map(|o| o.applicant.clone());
+    if let Some(next) = &offered {
+        let history = f
+            .get_application_status(status(next))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(history.steps.last().unwrap().kind(), Kind::Offered);
+    }
+
+    // The same histories after a restart, rebuilt from the log.
+    let mut before = Vec::new();
+    for id in ["A02", "A05", "A07", &placed] {
+        before.push(
+            f.get_application_status(status(id))
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let h = Harness::reopen(h.into_dir().await).await;
+    let mut f = h.fairs().await;
+    for b in before {
+        let id = b.key.trim_start_matches("applicant:");
+        let after = f
+            .get_application_status(status(id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after, b);
+    }
 }

@@ -74,6 +74,7 @@ async fn an_upload_beyond_its_cap_is_refused_and_nothing_is_stored() {
     let h = Harness::with(0, |c| c.limits.max_upload_bytes = 64 << 10).await;
     let size = h.log.size();
     let applicants = |k: usize| pb::SubmitFairApplicationsRequest {
+        amend: false,
         window: "big".into(),
         pools: Vec::new(),
         applicants: (0..100)
