@@ -164,9 +164,7 @@ pub async fn submit<A: Served>(
         )
         .into());
     };
-    // The first call reads the windows from the log, off the async threads.
-    let reading = state.clone();
-    blocking(move || A::windows(&reading).read(&reading.log)).await?;
+    read_windows::<A>(&state).await?;
     let windows = A::windows(&state);
     let submission = (items, how);
     let totals = windows.submit(
@@ -178,6 +176,16 @@ pub async fn submit<A: Served>(
     );
     let totals = totals.await?;
     Ok(A::submitted(window, totals))
+}
+
+/// Reads the domain's windows from the log on first use, off the async threads (later calls
+/// find them read and stay on their thread).
+async fn read_windows<A: Served>(state: &Arc<AppState>) -> Result<(), Status> {
+    if A::windows(state).is_read() {
+        return Ok(());
+    }
+    let reading = state.clone();
+    blocking(move || A::windows(&reading).read(&reading.log)).await
 }
 
 /// Withdraws applications from an open window.
@@ -204,8 +212,7 @@ pub async fn withdraw_applications<A: Served>(
             return Err(FieldError::invalid(&path(), format!("'{id}' is listed twice")).into());
         }
     }
-    let reading = state.clone();
-    blocking(move || A::windows(&reading).read(&reading.log)).await?;
+    read_windows::<A>(&state).await?;
     let windows = A::windows(&state);
     let receipts = windows
         .withdraw(&state.log, (window, &at), ids, actor)

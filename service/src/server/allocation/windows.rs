@@ -254,6 +254,14 @@ impl<A: WindowKind> Windows<A> {
         Ok(state)
     }
 
+    /// Whether the windows have been read from the log.
+    pub fn is_read(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// Reads the windows from the log, if not done yet.
     pub fn read(&self, log: &Log) -> Result<(), Status> {
         self.state(log).map(drop)
