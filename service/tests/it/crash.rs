@@ -84,7 +84,18 @@ struct Acked {
     bookings: HashMap<String, (String, u64)>,
     /// run id -> log index of its `AllocationRun`
     runs: HashMap<Vec<u8>, u64>,
+    /// Applications to the intake window: key -> entry of the acknowledged submission.
+    applied: HashMap<String, u64>,
+    /// key -> entry of the acknowledged withdrawal.
+    withdrawn: HashMap<String, u64>,
+    /// Every application key sent, acknowledged or not.
+    sent: HashSet<String>,
+    /// Every withdrawal sent, acknowledged or not.
+    withdrawals_sent: HashSet<String>,
 }
+
+/// The school window the applicants of [`applicant`] submit to.
+const INTAKE: &str = "crash-intake";
 
 fn patient(id: String) -> pb::Patient {
     pb::Patient {
@@ -193,6 +204,97 @@ async fn allocator(server: (String, String), round: usize, acked: Arc<Mutex<Acke
     }
 }
 
+/// Applies to the intake window, one student per call, and withdraws every fifth application
+/// it got acknowledged, until the connection breaks.
+async fn applicant(server: (String, String), name: String, acked: Arc<Mutex<Acked>>) {
+    let Ok(channel) = client::connect(&server.0, None).await else {
+        return;
+    };
+    let mut s = client::schools(channel, Bearer::new(Some(&server.1)).unwrap());
+    let schools = pb::SubmitSchoolApplicationsRequest {
+        window: INTAKE.into(),
+        schools: (1..=3)
+            .map(|k| pb::School {
+                id: format!("S{k}"),
+                capacity: 10,
+                reserves: Vec::new(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    match s.submit_applications(tokio_stream::iter([schools])).await {
+        Ok(_) => {}
+        Err(e) if e.code() == tonic::Code::AlreadyExists => {}
+        Err(_) => return,
+    }
+    for k in 0u64.. {
+        let id = format!("{name}-{k}");
+        let key = format!("student:{id}");
+        acked.lock().unwrap().sent.insert(key.clone());
+        let request = pb::SubmitSchoolApplicationsRequest {
+            window: INTAKE.into(),
+            students: vec![pb::Student {
+                id: id.clone(),
+                lottery: None,
+                choices: vec![format!("S{}", 1 + k % 3)],
+            }],
+            ..Default::default()
+        };
+        let Ok(answer) = s.submit_applications(tokio_stream::iter([request])).await else {
+            return;
+        };
+        let receipt = &answer.into_inner().receipts[0];
+        assert_eq!(receipt.key, key);
+        acked
+            .lock()
+            .unwrap()
+            .applied
+            .insert(key.clone(), receipt.log_index);
+        if k % 5 == 4 {
+            acked.lock().unwrap().withdrawals_sent.insert(key.clone());
+            let request = pb::WithdrawApplicationsRequest {
+                window: INTAKE.into(),
+                ids: vec![id],
+            };
+            let Ok(answer) = s.withdraw_applications(request).await else {
+                return;
+            };
+            let index = answer.into_inner().receipts[0].log_index;
+            acked.lock().unwrap().withdrawn.insert(key, index);
+        }
+    }
+}
+
+/// The intake window as the log has it: the students applied and not withdrawn; no key is
+/// submitted twice (no client sends one twice).
+fn intake_in_log(log: &Log, round: usize) -> HashSet<String> {
+    let mut submitted = HashSet::new();
+    let mut held = HashSet::new();
+    for entry in log.entries(0..log.size()).unwrap() {
+        let entry = entry.unwrap().decode().unwrap();
+        let key = entry.record.subject;
+        match entry.record.decision {
+            Decision::ApplicationSubmitted(d)
+                if d.window == INTAKE && key.starts_with("student:") =>
+            {
+                assert!(
+                    submitted.insert(key.clone()),
+                    "round {round}: {key} logged twice"
+                );
+                held.insert(key);
+            }
+            Decision::ApplicationWithdrawn(d) if d.window == INTAKE => {
+                assert!(
+                    held.remove(&key),
+                    "round {round}: {key} withdrawn but not held"
+                );
+            }
+            _ => {}
+        }
+    }
+    held
+}
+
 /// Checks the log left by a kill: verify, acknowledged decisions, no double booking.
 fn check_log(data: &Path, acked: &Acked, round: usize) {
     let out = Command::new(env!("CARGO_BIN_EXE_allot"))
@@ -239,6 +341,39 @@ fn check_log(data: &Path, acked: &Acked, round: usize) {
                 )
             }
             other => panic!("round {round}: entry {index} is {}", other.name()),
+        }
+    }
+    // Every acknowledged application and withdrawal is in the log at its entry; nothing is held
+    // that was not sent.
+    for (acks, withdrawal) in [(&acked.applied, false), (&acked.withdrawn, true)] {
+        for (key, index) in acks {
+            assert!(*index < size, "round {round}: {key} at {index} lost");
+            let entry = log.entry(*index).unwrap().record;
+            assert_eq!(&entry.subject, key, "round {round}");
+            let is_withdrawal = matches!(entry.decision, Decision::ApplicationWithdrawn(_));
+            assert_eq!(is_withdrawal, withdrawal, "round {round}: entry {index}");
+        }
+    }
+    let held = intake_in_log(&log, round);
+    for key in &held {
+        assert!(
+            acked.sent.contains(key),
+            "round {round}: {key} was never sent"
+        );
+    }
+    // An acknowledged application is held unless withdrawn: surely if the withdrawal was
+    // acknowledged, possibly if its answer was lost in the kill.
+    for key in acked.applied.keys() {
+        if acked.withdrawn.contains_key(key) {
+            assert!(
+                !held.contains(key),
+                "round {round}: {key} withdrawn but held"
+            );
+        } else if !held.contains(key) {
+            assert!(
+                acked.withdrawals_sent.contains(key),
+                "round {round}: {key} lost"
+            );
         }
     }
     for index in acked.runs.values() {
@@ -338,6 +473,15 @@ async fn acknowledged_decisions_survive_sigkill_of_the_server() {
             }
         }
         if round == KILLS {
+            // The window closes on exactly the applications the log holds.
+            let mut s = client::schools(channel.clone(), bearer());
+            let request = pb::CloseSchoolApplicationsRequest {
+                window: INTAKE.into(),
+            };
+            let closed = s.close_applications(request).await.unwrap().into_inner();
+            let log = Log::open_read_only(&data).unwrap();
+            let held = intake_in_log(&log, round);
+            assert_eq!(closed.commitment.unwrap().applications, held.len() as u64);
             break;
         }
 
@@ -354,6 +498,11 @@ async fn acknowledged_decisions_survive_sigkill_of_the_server() {
         tasks.push(tokio::spawn(allocator(
             (server.url.clone(), server.token.clone()),
             round,
+            acked.clone(),
+        )));
+        tasks.push(tokio::spawn(applicant(
+            (server.url.clone(), server.token.clone()),
+            format!("R{round}"),
             acked.clone(),
         )));
         let wait = rng.random_range(150..750);
@@ -379,10 +528,12 @@ async fn acknowledged_decisions_survive_sigkill_of_the_server() {
     }
     let acked = acked.lock().unwrap();
     eprintln!(
-        "{KILLS} kills: {} bookings and {} allocation runs acknowledged, all present; {} \
-         checkpoints consistent; {:.1} s",
+        "{KILLS} kills: {} bookings, {} allocation runs, {} applications and {} withdrawals \
+         acknowledged, all present; {} checkpoints consistent; {:.1} s",
         acked.bookings.len(),
         acked.runs.len(),
+        acked.applied.len(),
+        acked.withdrawn.len(),
         seen.len(),
         started.elapsed().as_secs_f64()
     );
