@@ -7,6 +7,7 @@ mod crash;
 mod fair;
 mod fuzz;
 mod mcf;
+mod power_cut;
 mod school;
 mod server;
 mod simulate;
