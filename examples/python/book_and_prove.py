@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Books appointments on an allot server over gRPC, then proves that each booking is in the
 decision log: an RFC 6962 inclusion proof checked against a C2SP signed checkpoint, whose Ed25519
-signature is checked against the log's verifier key. Then submits a small fair window and checks
-the receipt of each application the same way. Everything is verified here, in Python, from
+signature is checked against the log's verifier key. Then submits a small fair window, checks
+the receipt of each application the same way, amends one application and withdraws another,
+reads an applicant's history, closes the window and recomputes its commitment (the digest of
+the canonical set) from the log's entries alone (`window_digest.py`). Everything is verified here, in Python, from
 the RFCs and the C2SP specifications, independently of allot's Rust code.
 
 Stubs are generated at run time from ../../service/proto with grpcio-tools (no generated code is
@@ -72,6 +74,7 @@ def generate_stubs():
     for name in ["appointments", "audit", "fairs"]:
         modules[name] = importlib.import_module(f"allot.v1.{name}_pb2")
         modules[name + "_grpc"] = importlib.import_module(f"allot.v1.{name}_pb2_grpc")
+    modules["common"] = importlib.import_module("allot.v1.common_pb2")
     return modules
 
 
@@ -292,6 +295,64 @@ def prove_receipts(pb, channel, metadata, key):
             f"receipt: {receipt.key} in window {receipt.window} is entry {receipt.log_index} "
             f"of the tree of size {size}, checkpoint signed by {key[0]}"
         )
+    amend_withdraw_close(pb, channel, metadata, window)
+
+
+def amend_withdraw_close(pb, channel, metadata, window):
+    """Amends PY-A1 (another lottery number), adds PY-A2 and withdraws it, checks PY-A1's history,
+    closes the window and recomputes its commitment from the log's entries."""
+    import window_digest
+
+    fr, au, co = pb["fairs"], pb["audit"], pb["common"]
+    fairs = pb["fairs_grpc"].FairsStub(channel)
+    audit = pb["audit_grpc"].AuditStub(channel)
+    amended = fr.SubmitFairApplicationsRequest(
+        window=window,
+        amend=True,
+        applicants=[
+            fr.FairApplicant(id="PY-A1", category="food", tier=1, lottery=9, choices=["PY-F1"])
+        ],
+    )
+    fairs.SubmitApplications(iter([amended]), metadata=metadata, timeout=10)
+    second = fr.SubmitFairApplicationsRequest(
+        window=window,
+        applicants=[
+            fr.FairApplicant(id="PY-A2", category="food", tier=0, lottery=2, choices=["PY-F1"])
+        ],
+    )
+    fairs.SubmitApplications(iter([second]), metadata=metadata, timeout=10)
+    withdrawn = fairs.WithdrawApplications(
+        co.WithdrawApplicationsRequest(window=window, ids=["PY-A2"]), metadata=metadata, timeout=10
+    )
+    print(f"withdrawn: PY-A2 at entry {withdrawn.receipts[0].log_index}")
+    closed = fairs.CloseApplications(
+        fr.CloseFairApplicationsRequest(window=window), metadata=metadata, timeout=10
+    ).commitment
+    history = fairs.GetApplicationStatus(
+        co.GetApplicationStatusRequest(window=window, id="PY-A1"), metadata=metadata, timeout=10
+    )
+    kinds = [co.ApplicationStep.Kind.Name(step.kind) for step in history.steps]
+    if kinds != ["RECEIVED", "AMENDED", "IN_CLOSED_SET"]:
+        sys.exit(f"PY-A1's history is {kinds}")
+    print("history: PY-A1 " + ", ".join(f"{k} at {s.log_index}" for k, s in zip(kinds, history.steps)))
+    entries = [
+        (e.index, e.data)
+        for part in audit.StreamEntries(
+            au.StreamEntriesRequest(start=0, end=closed.log_index + 1),
+            metadata=metadata,
+            timeout=30,
+        )
+        for e in part.entries
+    ]
+    found = [w for w in window_digest.closed_windows(entries) if w[1] == window]
+    if not found:
+        sys.exit(f"the log has no commitment of window {window}")
+    _, _, applications, logged, computed, count = found[0]
+    if (computed, count) != (closed.set_digest, closed.applications) or logged != computed:
+        sys.exit(f"window {window}: recomputed {computed.hex()} ({count}), logged {logged.hex()}")
+    if count != 1:
+        sys.exit(f"window {window} closed with {count} applications, 1 expected")
+    print(f"commitment: window {window}, {count} application, digest {computed.hex()} recomputed")
 
 
 if __name__ == "__main__":
