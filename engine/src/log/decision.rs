@@ -222,6 +222,16 @@ canonical_struct! {
 }
 
 canonical_struct! {
+    /// A participant accepted the place it holds in a run (the run's, or one re-offered to it).
+    /// Subject: the participant.
+    pub struct PlaceAccepted {
+        pub domain: Domain,
+        pub run: Digest,
+        pub place: String,
+    }
+}
+
+canonical_struct! {
     /// A given-back place offered to the next participant in line. Subject: the new holder.
     pub struct PlaceReOffered {
         pub domain: Domain,
@@ -359,4 +369,5 @@ decisions! {
     SnapshotTaken = 0x010a, SNAPSHOT_TAKEN;
     ApplicationSubmitted = 0x0207, APPLICATION_SUBMITTED;
     ApplicationWithdrawn = 0x0208, APPLICATION_WITHDRAWN;
+    PlaceAccepted = 0x0209, PLACE_ACCEPTED;
 }

@@ -156,6 +156,25 @@ pub fn decision() -> impl Strategy<Value = Decision> {
             place
         }
         .into()),
+        (domain(), digest(), text()).prop_map(|(domain, run, place)| PlaceAccepted {
+            domain,
+            run,
+            place
+        }
+        .into()),
+        (
+            domain(),
+            text(),
+            proptest::collection::vec(any::<u8>(), 0..40)
+        )
+            .prop_map(|(domain, window, item)| ApplicationSubmitted {
+                domain,
+                window,
+                item: Bytes(item),
+            }
+            .into()),
+        (domain(), text())
+            .prop_map(|(domain, window)| ApplicationWithdrawn { domain, window }.into()),
         (domain(), digest(), text(), text()).prop_map(|(domain, run, place, from)| {
             PlaceReOffered {
                 domain,

@@ -122,6 +122,19 @@ pub enum Command<D: Domain> {
         window: String,
     },
 
+    /// Accept the place a participant holds in a run (its outcome, or a place re-offered to it):
+    /// logged once; accepting it again prints the same entry.
+    Accept {
+        #[arg(value_name = D::PARTICIPANT)]
+        participant: String,
+        /// The run (entry index or id prefix); default: the latest run.
+        #[arg(long, value_name = "RUN")]
+        run: Option<String>,
+        /// Who accepts, as the log records it.
+        #[arg(long, default_value = D::ACTOR)]
+        actor: String,
+    },
+
     /// Withdraw applications from an open window (before it closes); prints a receipt for each.
     WithdrawApplications {
         #[arg(value_name = D::PARTICIPANT, required = true)]
@@ -294,6 +307,24 @@ pub fn run<D: Domain>(command: Command<D>, data: &Path, remote: &RemoteArgs) -> 
             let session = session(remote, data, Local::READ)?;
             let status = D::Engine::status(session.api(), window, participant);
             print!("{}", render::application_status(&session.answer(status)?));
+            Ok(())
+        }
+        Command::Accept {
+            participant,
+            run,
+            actor,
+        } => {
+            let session = session(remote, data, Local::write(&actor))?;
+            let run = find_run::<D>(&session, run.as_deref())?;
+            let accepted =
+                D::Engine::accept(session.api(), run.run_id.clone(), participant.clone());
+            let accepted = session.answer(accepted)?;
+            println!(
+                "{participant} accepted {} in run {} (entry {})",
+                accepted.place,
+                render::run_label(&run),
+                accepted.log_index
+            );
             Ok(())
         }
         Command::WithdrawApplications {

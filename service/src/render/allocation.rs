@@ -109,6 +109,7 @@ pub fn application_status(status: &pb::ApplicationStatus) -> String {
             Kind::Unplaced => format!("run {}: unplaced", run()),
             Kind::Offered => format!("run {}: offered {}", run(), step.place),
             Kind::GivenBack => format!("run {}: gave back {}", run(), step.place),
+            Kind::Accepted => format!("run {}: accepted {}", run(), step.place),
             Kind::Unspecified => "unknown step".to_owned(),
         };
         out += &format!("  entry {:>8}  {what}\n", step.log_index);

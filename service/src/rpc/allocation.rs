@@ -49,6 +49,11 @@ pub trait AllocationClient: Allocation {
     async fn get_run(api: &Api, run: String) -> Result<pb::RunRecord, Status>;
     async fn status(api: &Api, window: String, id: String)
     -> Result<pb::ApplicationStatus, Status>;
+    async fn accept(
+        api: &Api,
+        run_id: Vec<u8>,
+        id: String,
+    ) -> Result<pb::AcceptPlaceResponse, Status>;
     async fn withdraw_applications(
         api: &Api,
         window: String,
@@ -156,6 +161,15 @@ macro_rules! shared_calls {
                 .get_application_status(request)
                 .await?
                 .into_inner())
+        }
+
+        async fn accept(
+            api: &Api,
+            run_id: Vec<u8>,
+            id: String,
+        ) -> Result<pb::AcceptPlaceResponse, Status> {
+            let request = pb::AcceptPlaceRequest { run_id, id };
+            Ok(api.$client().accept_place(request).await?.into_inner())
         }
 
         async fn withdraw_applications(

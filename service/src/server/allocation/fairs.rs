@@ -363,6 +363,11 @@ impl Served for Fairs {
         FairState::replay(&loaded.input, &loaded.solved, &loaded.changes).map_err(allocation_status)
     }
 
+    fn holding(loaded: &Loaded<Self>, now: &FairState, i: u32) -> Option<String> {
+        let pool = now.pool_of(&loaded.solved, i)?;
+        Some(loaded.input.fair_of(pool).to_owned())
+    }
+
     fn outcome(loaded: &Loaded<Self>, now: &FairState, i: u32) -> Self::Outcome {
         let (input, solved) = (&loaded.input, &loaded.solved);
         let applicant = &input.applicants[i as usize].id;

@@ -80,6 +80,8 @@ pub trait Served: WindowKind + Send + Sync {
     fn now(loaded: &Loaded<Self>) -> Result<Self::Now, Status>;
     /// Participant `i`'s outcome now.
     fn outcome(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Self::Outcome;
+    /// The place participant `i` holds now, if any.
+    fn holding(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Option<String>;
     fn explain(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Result<Self::Explained, Status>;
     /// The results as published, in messages of at most [`RESULT_ROWS_PER_MESSAGE`] rows.
     fn results(loaded: &Loaded<Self>, now: &Self::Now) -> Result<Vec<Self::Results>, Status>;
@@ -223,6 +225,37 @@ pub async fn withdraw_applications<A: Served>(
     })
 }
 
+/// A participant accepts the place it holds in a run (once: the same place accepted again
+/// answers with the first acceptance). Under the domain's lock, so no withdrawal moves the
+/// place between reading and logging.
+pub async fn accept_place<A: Served>(
+    state: Arc<AppState>,
+    request: pb::AcceptPlaceRequest,
+    actor: &str,
+) -> Result<pb::AcceptPlaceResponse, Status> {
+    let actor = actor.to_owned();
+    blocking(move || {
+        let at = FieldPath::request();
+        let path = at.field("id");
+        let id = check_id(&request.id, &path)?;
+        let windows = A::windows(&state);
+        let held = windows.loaded(&state.log, &request.run_id, &at.field("run_id"))?;
+        windows.changing(|| {
+            let loaded = read(&held);
+            let i = index_of(&loaded, id, &path)?;
+            let now = A::now(&loaded)?;
+            let Some(place) = A::holding(&loaded, &now, i) else {
+                let run = loaded.run.label();
+                let problem = format!("'{id}' holds no place in run {run}: nothing to accept");
+                return Err(FieldError::failed_precondition(&path, problem).into());
+            };
+            let log_index = windows.accept(&state.log, &loaded.run, id, &place, &actor)?;
+            Ok(pb::AcceptPlaceResponse { place, log_index })
+        })
+    })
+    .await
+}
+
 /// Most applications one `WithdrawApplications` call withdraws.
 pub const MAX_WITHDRAWALS: usize = 10_000;
 
@@ -257,6 +290,7 @@ fn step(s: Step) -> pb::ApplicationStep {
         StepKind::Unplaced => Kind::Unplaced,
         StepKind::Offered => Kind::Offered,
         StepKind::GivenBack => Kind::GivenBack,
+        StepKind::Accepted => Kind::Accepted,
     };
     pb::ApplicationStep {
         kind: kind.into(),
@@ -756,6 +790,16 @@ macro_rules! allocation_api {
             ) -> Result<tonic::Response<pb::ApplicationStatus>, tonic::Status> {
                 let status = super::application_status::<$domain>(self.state.clone(), request.into_inner());
                 Ok(tonic::Response::new(status.await?))
+            }
+
+            async fn accept_place(
+                &self,
+                request: tonic::Request<pb::AcceptPlaceRequest>,
+            ) -> Result<tonic::Response<pb::AcceptPlaceResponse>, tonic::Status> {
+                let caller = super::caller(&request)?;
+                let (state, request) = (self.state.clone(), request.into_inner());
+                let accepted = super::accept_place::<$domain>(state, request, &caller.name);
+                Ok(tonic::Response::new(accepted.await?))
             }
 
             async fn close_applications(

@@ -398,6 +398,11 @@ impl Served for Schools {
         Ok(())
     }
 
+    fn holding(loaded: &Loaded<Self>, (): &(), i: u32) -> Option<String> {
+        let school = loaded.solved.school_of(i)?;
+        Some(loaded.input.schools[school as usize].id.clone())
+    }
+
     fn outcome(loaded: &Loaded<Self>, (): &(), i: u32) -> Self::Outcome {
         let solved = &loaded.solved;
         let school = solved.school_of(i);

@@ -21,7 +21,9 @@ use allot_engine::allocation::{
     self, Allocation, Beacon, Closed, Loaded, LoggedRun, LoggedRunOf, close_with_log,
     load_with_log, run_closed,
 };
-use allot_engine::log::decision::{ApplicationSubmitted, ApplicationWithdrawn, Decision};
+use allot_engine::log::decision::{
+    ApplicationSubmitted, ApplicationWithdrawn, Decision, PlaceAccepted,
+};
 use allot_engine::log::{Bytes, Log, Record, Ticket, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -107,6 +109,8 @@ struct Window<I> {
     closed: Option<Closed>,
     /// The runs made on the window: entry and id.
     runs: Vec<(u64, [u8; 32])>,
+    /// Places accepted in its runs, per participant id: entry, run, place.
+    accepted: HashMap<String, Vec<(u64, [u8; 32], String)>>,
 }
 
 impl<I> Default for Window<I> {
@@ -116,6 +120,7 @@ impl<I> Default for Window<I> {
             counts: [0; 3],
             closed: None,
             runs: Vec::new(),
+            accepted: HashMap::new(),
         }
     }
 }
@@ -157,6 +162,7 @@ pub enum StepKind {
     Unplaced,
     Offered,
     GivenBack,
+    Accepted,
 }
 
 #[derive(Debug, Clone)]
@@ -474,7 +480,7 @@ impl<A: WindowKind> Windows<A> {
         id: &str,
     ) -> Result<(String, Vec<Step>), Status> {
         let key = A::participant_key(id);
-        let (entries, in_closed_set, runs) = {
+        let (entries, in_closed_set, runs, accepted) = {
             let state = self.state(log)?;
             let w = state.as_ref().and_then(|ws| ws.get(window));
             let w = w.ok_or_else(|| no_window(window, &at.field("window")))?;
@@ -486,11 +492,9 @@ impl<A: WindowKind> Windows<A> {
                 )
             })?;
             let in_closed_set = w.closed.filter(|_| held.item.is_some()).map(|c| c.index);
-            (
-                held.entries().collect::<Vec<_>>(),
-                in_closed_set,
-                w.runs.clone(),
-            )
+            let accepted = w.accepted.get(id).cloned().unwrap_or_default();
+            let entries = held.entries().collect::<Vec<_>>();
+            (entries, in_closed_set, w.runs.clone(), accepted)
         };
         let mut steps = Vec::new();
         let mut withdrawn = true;
@@ -543,6 +547,16 @@ impl<A: WindowKind> Windows<A> {
                 place: placement.place.map(str::to_owned),
                 rank: placement.rank.unwrap_or(0),
             });
+            let mut later = Vec::new();
+            for (index, _, place) in accepted.iter().filter(|(_, r, _)| *r == run) {
+                later.push(Step {
+                    kind: StepKind::Accepted,
+                    index: *index,
+                    run: Some(run),
+                    place: Some(place.clone()),
+                    rank: 0,
+                });
+            }
             for c in &loaded.changes {
                 let (kind, participant, place) = match &c.change {
                     Change::Withdrawn { participant, place } => {
@@ -553,7 +567,7 @@ impl<A: WindowKind> Windows<A> {
                     } => (StepKind::Offered, participant, place),
                 };
                 if participant == id {
-                    steps.push(Step {
+                    later.push(Step {
                         kind,
                         index: c.index,
                         run: Some(run),
@@ -562,8 +576,46 @@ impl<A: WindowKind> Windows<A> {
                     });
                 }
             }
+            later.sort_by_key(|step| step.index);
+            steps.extend(later);
         }
         Ok((key, steps))
+    }
+
+    /// Logs that participant `id` accepts `place` in `run` (under the domain's lock, held by the
+    /// caller), or finds the acceptance of it logged before; the decision's entry.
+    pub fn accept(
+        &self,
+        log: &Log,
+        run: &LoggedRun,
+        id: &str,
+        place: &str,
+        actor: &str,
+    ) -> Result<u64, Status> {
+        let earlier = {
+            let state = self.state(log)?;
+            let w = state.as_ref().and_then(|ws| ws.get(&run.window));
+            let mine = w.and_then(|w| w.accepted.get(id));
+            mine.and_then(|a| a.iter().rfind(|(_, r, _)| *r == run.id.0).cloned())
+        };
+        if let Some((index, _, accepted)) = earlier
+            && accepted == place
+        {
+            return Ok(index);
+        }
+        let decision = PlaceAccepted {
+            domain: A::DOMAIN,
+            run: run.id,
+            place: place.to_owned(),
+        };
+        let record = Record::new(Timestamp::now(), actor, id.to_owned(), decision);
+        let index = log.append_batch(&[record]).map_err(log_status)?.start;
+        let mut state = self.state(log)?;
+        if let Some(w) = state.as_mut().and_then(|ws| ws.get_mut(&run.window)) {
+            let mine = w.accepted.entry(id.to_owned()).or_default();
+            mine.push((index, run.id.0, place.to_owned()));
+        }
+        Ok(index)
     }
 
     /// The canonical application set of a window (or what is wrong with it).
@@ -750,6 +802,7 @@ fn open<I>(w: &Window<I>, window: &str, path: &FieldPath) -> Result<(), Status> 
 /// and its commitment.
 fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::Item>>, Status> {
     let mut windows: HashMap<String, Window<A::Item>> = HashMap::new();
+    let mut run_windows: HashMap<[u8; 32], String> = HashMap::new();
     let damaged = |index: u64, e: &dyn std::fmt::Display| {
         Status::data_loss(format!("entry {index}: a window's item does not read: {e}"))
     };
@@ -790,11 +843,15 @@ fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::It
                 }
             }
             Decision::AllocationRun(d) if d.domain == A::DOMAIN => {
-                windows
-                    .entry(subject)
-                    .or_default()
-                    .runs
-                    .push((index, d.id().0));
+                run_windows.insert(d.id().0, subject.clone());
+                windows.entry(subject).or_default().ran(index, d.id().0);
+            }
+            Decision::PlaceAccepted(d) if d.domain == A::DOMAIN => {
+                let w = run_windows.get(&d.run.0).and_then(|w| windows.get_mut(w));
+                if let Some(w) = w {
+                    let mine = w.accepted.entry(subject).or_default();
+                    mine.push((index, d.run.0, d.place));
+                }
             }
             Decision::ApplicationsClosed(d) if d.domain == A::DOMAIN => {
                 let w = windows.entry(subject).or_default();

@@ -888,6 +888,7 @@ async fn amendments_withdrawals_and_an_applicants_history() {
         applicant: id.into(),
     };
     let mut placed = None;
+    let mut kinds_of = HashMap::new();
     for a in messages.iter().flat_map(|m| &m.applicants) {
         let o = f.get_outcome(outcome(&a.id)).await.unwrap().into_inner();
         let history = f
@@ -916,6 +917,7 @@ async fn amendments_withdrawals_and_an_applicants_history() {
             assert_eq!(last.rank, o.rank);
             placed.get_or_insert(a.id.clone());
         }
+        kinds_of.insert(a.id.clone(), kinds(&history));
     }
     let history = f
         .get_application_status(status("A05"))
@@ -937,8 +939,50 @@ async fn amendments_withdrawals_and_an_applicants_history() {
         [Kind::Received, Kind::Amended, Kind::InClosedSet]
     );
 
-    // A stall given back: a step for the giver and one for whoever is offered it.
+    // A placed applicant accepts its stall (once: again answers the same entry); one without a
+    // stall cannot.
     let placed = placed.expect("someone is placed");
+    let accept = |id: &str| pb::AcceptPlaceRequest {
+        run_id: run.run_id.clone(),
+        id: id.into(),
+    };
+    let accepted = f.accept_place(accept(&placed)).await.unwrap().into_inner();
+    let again = f.accept_place(accept(&placed)).await.unwrap().into_inner();
+    assert_eq!(again, accepted);
+    let entry = h.log.entry(accepted.log_index).unwrap().record;
+    assert_eq!(entry.subject, placed);
+    match entry.decision {
+        Decision::PlaceAccepted(d) => assert_eq!(d.place, accepted.place),
+        other => panic!("{other:?}"),
+    }
+    let history = f
+        .get_application_status(status(&placed))
+        .await
+        .unwrap()
+        .into_inner();
+    let last = history.steps.last().unwrap();
+    assert_eq!(
+        (last.kind(), last.log_index),
+        (Kind::Accepted, accepted.log_index)
+    );
+    let waiting = messages
+        .iter()
+        .flat_map(|m| &m.applicants)
+        .find(|a| {
+            let history = &kinds_of[&a.id];
+            history.last() == Some(&Kind::Waitlisted)
+        })
+        .map(|a| a.id.clone())
+        .expect("13 applicants for 8 stalls: someone waits");
+    let refused = f.accept_place(accept(&waiting)).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::FailedPrecondition,
+        "{}",
+        refused.message()
+    );
+
+    // A stall given back: a step for the giver and one for whoever is offered it.
     let given = f
         .withdraw(pb::WithdrawFairStallRequest {
             run_id: run.run_id.clone(),
