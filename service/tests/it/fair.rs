@@ -320,6 +320,14 @@ fn run_writes_the_results_and_logs_every_outcome() {
         out.stderr.is_empty(),
         "no progress display without a terminal"
     );
+    let printed = String::from_utf8(out.stdout.clone()).unwrap();
+    let window = printed
+        .split_whitespace()
+        .skip_while(|w| *w != "window")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
     // By hand: x (tier 0) takes F1's dairy stall, y (tier 1) F1's open stall, v (tier 2) F2's
     // dairy stall; w (honey, tier 2) finds F1's open stall taken by y.
     let assignment = std::fs::read_to_string(case.path("out/assignment.csv")).unwrap();
@@ -438,6 +446,37 @@ fn run_writes_the_results_and_logs_every_outcome() {
     assert!(
         case.ok(&["fair", "verify", &case.after(5)])
             .contains("verifies")
+    );
+
+    // y accepts the stall it moved up to; x, who gave its stall back, has none to accept; y's
+    // history, step by step with the entries above.
+
+    let text = case.ok(&["fair", "accept", "y"]);
+    assert!(text.starts_with("y accepted F1 in run "), "{text}");
+    let again = case.ok(&["fair", "accept", "y"]);
+    assert_eq!(again, text, "accepting again answers the first acceptance");
+    let refused = case.allot(&["fair", "accept", "x"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("'x' holds no place in run"), "{message}");
+    let text = case.ok(&["fair", "status", "y", "--window", &window]);
+    let steps: Vec<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        format!("applicant:y in window {window}")
+    );
+    assert_eq!(steps[0], "received");
+    assert_eq!(steps[1], "in the closed set (the window's commitment)");
+    assert!(steps[2].ends_with("placed at F1 (choice 1)"), "{text}");
+    assert!(steps[3].ends_with("offered F1"), "{text}");
+    assert!(steps[4].ends_with("accepted F1"), "{text}");
+    assert!(
+        text.contains(&format!("entry {:>8}", case.after(7))),
+        "{text}"
     );
 }
 

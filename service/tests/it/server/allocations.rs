@@ -582,6 +582,39 @@ async fn a_school_intake_with_a_drawn_lottery() {
         if o.rank > 0 {
             assert_eq!(st.choices[o.rank as usize - 1], o.school);
         }
+        // The student's history ends with the run's outcome; a placed student accepts its seat,
+        // an unplaced one cannot.
+        let history = s
+            .get_application_status(pb::GetApplicationStatusRequest {
+                window: "2026".into(),
+                id: st.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let last = history.steps.last().unwrap();
+        assert_eq!(
+            (last.log_index, last.place.as_str()),
+            (o.log_index, o.school.as_str())
+        );
+        let accepted = s
+            .accept_place(pb::AcceptPlaceRequest {
+                run_id: run.run_id.clone(),
+                id: st.id.clone(),
+            })
+            .await;
+        use pb::application_step::Kind;
+        match (o.school.is_empty(), accepted) {
+            (true, Err(status)) => {
+                assert_eq!(last.kind(), Kind::Unplaced);
+                assert_eq!(status.code(), Code::FailedPrecondition);
+            }
+            (false, Ok(a)) => {
+                assert_eq!(last.kind(), Kind::Placed);
+                assert_eq!(a.into_inner().place, o.school);
+            }
+            (_, other) => panic!("{}: {other:?}", st.id),
+        }
         let e = s
             .explain(pb::ExplainSchoolOutcomeRequest {
                 run_id: run.run_id.clone(),
