@@ -9,8 +9,7 @@ use crate::blobs::BlobStore;
 use crate::fs::DataDir;
 use crate::log::decision::{AllocationRun, Domain, Outcome, PlaceReOffered, Withdrawn};
 use crate::log::{
-    Decision, DecisionKind, Digest, ENTRY_VERSION, Entry, Log, LogOptions, RawEntry, Record,
-    Timestamp,
+    Decision, DecisionKind, Digest, Entry, Log, LogOptions, RawEntry, Record, Timestamp,
 };
 
 /// A run as logged.
@@ -72,16 +71,6 @@ pub struct Loaded<A: Allocation> {
     pub changes: Vec<LoggedChange>,
 }
 
-/// The kind code of entry bytes, without decoding the rest (layout in the log's `FORMAT.md`:
-/// version `u8`, index `u64`, time `u64`, kind `u16`).
-fn kind_of(raw: &RawEntry) -> Option<DecisionKind> {
-    if raw.bytes.first() != Some(&ENTRY_VERSION) {
-        return None;
-    }
-    let code = raw.bytes.get(17..19)?;
-    Some(DecisionKind(u16::from_be_bytes([code[0], code[1]])))
-}
-
 fn as_run(entry: Entry) -> Option<LoggedRun> {
     let Record {
         time,
@@ -132,7 +121,7 @@ pub fn find_run(log: &Log, domain: Domain, which: Option<&str>) -> Result<Logged
     let what = what.trim_end_matches('s');
     let Some(which) = which else {
         let found = scan_back(log, log.size(), |raw| {
-            if kind_of(raw) != Some(DecisionKind::ALLOCATION_RUN) {
+            if raw.kind() != Some(DecisionKind::ALLOCATION_RUN) {
                 return Ok(None);
             }
             Ok(as_run(raw.decode()?).filter(|r| r.run.domain == domain))
@@ -162,7 +151,7 @@ pub fn find_run(log: &Log, domain: Domain, which: Option<&str>) -> Result<Logged
     let mut found: Vec<LoggedRun> = Vec::new();
     for raw in log.entries(0..log.size())? {
         let raw = raw?;
-        if kind_of(&raw) != Some(DecisionKind::ALLOCATION_RUN) {
+        if raw.kind() != Some(DecisionKind::ALLOCATION_RUN) {
             continue;
         }
         if let Some(run) = as_run(raw.decode()?)
@@ -224,7 +213,7 @@ pub(crate) fn changes(log: &Log, run: &LoggedRun) -> Result<Vec<LoggedChange>> {
     let mut out = Vec::new();
     for raw in log.entries(run.index + 1..log.size())? {
         let raw = raw?;
-        let kind = kind_of(&raw);
+        let kind = raw.kind();
         if kind != Some(DecisionKind::WITHDRAWN) && kind != Some(DecisionKind::PLACE_RE_OFFERED) {
             continue;
         }

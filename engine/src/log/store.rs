@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use super::entry::Entry;
+use super::decision::DecisionKind;
+use super::entry::{ENTRY_VERSION, Entry};
 use super::error::{Error, Result, io};
 use super::frame::{FrameError, parse_frame};
 use super::merkle::{self, Hash, NewNode, NodeSource};
@@ -300,6 +301,16 @@ pub struct RawEntry {
 }
 
 impl RawEntry {
+    /// The decision kind, read without decoding the rest (layout in `FORMAT.md`: version `u8`,
+    /// index `u64`, time `u64`, kind `u16`); `None` for another encoding version.
+    pub fn kind(&self) -> Option<DecisionKind> {
+        if self.bytes.first() != Some(&ENTRY_VERSION) {
+            return None;
+        }
+        let code = self.bytes.get(17..19)?;
+        Some(DecisionKind(u16::from_be_bytes([code[0], code[1]])))
+    }
+
     pub fn leaf_hash(&self) -> Hash {
         merkle::leaf_hash(&self.bytes)
     }

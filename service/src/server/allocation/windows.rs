@@ -24,7 +24,7 @@ use allot_engine::allocation::{
 use allot_engine::log::decision::{
     ApplicationSubmitted, ApplicationWithdrawn, Decision, PlaceAccepted,
 };
-use allot_engine::log::{Bytes, Log, Record, Ticket, Timestamp};
+use allot_engine::log::{Bytes, DecisionKind, Log, Record, Ticket, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Code, Status};
@@ -806,8 +806,20 @@ fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::It
     let damaged = |index: u64, e: &dyn std::fmt::Display| {
         Status::data_loss(format!("entry {index}: a window's item does not read: {e}"))
     };
+    // Only these kinds are decoded: a log of millions of appointment decisions is read fast.
+    let kinds = [
+        DecisionKind::APPLICATION_SUBMITTED,
+        DecisionKind::APPLICATION_WITHDRAWN,
+        DecisionKind::APPLICATIONS_CLOSED,
+        DecisionKind::ALLOCATION_RUN,
+        DecisionKind::PLACE_ACCEPTED,
+    ];
     for raw in log.entries(0..log.size()).map_err(log_status)? {
-        let entry = raw.map_err(log_status)?.decode().map_err(log_status)?;
+        let raw = raw.map_err(log_status)?;
+        if raw.kind().is_some_and(|kind| !kinds.contains(&kind)) {
+            continue;
+        }
+        let entry = raw.decode().map_err(log_status)?;
         let (index, subject) = (entry.index, entry.record.subject);
         match entry.record.decision {
             Decision::ApplicationSubmitted(d) if d.domain == A::DOMAIN => {
