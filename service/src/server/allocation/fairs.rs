@@ -5,7 +5,7 @@ use allot_engine::allocation::{Change, Loaded, LoggedChange};
 use allot_engine::fair::{
     self, FairInput, FairState, FairTables, Fairs, Mechanism, OPEN, Params, Precedence,
 };
-use allot_engine::input::{CsvText, Table};
+use allot_engine::input::TableBuilder;
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
@@ -84,13 +84,13 @@ impl WindowKind for Fairs {
     }
 
     fn input(items: &[&FairItem]) -> Result<FairInput, String> {
-        let mut fairs = CsvText::new(&["fair", "district", "category", "stalls"]);
+        let mut fairs = TableBuilder::new(&["fair", "district", "category", "stalls"]);
         let applicants = items.iter().filter_map(|item| match item {
             FairItem::Applicant(a) => Some(a),
             FairItem::Pool(_) => None,
         });
         let lottery = applicants.clone().all(|a| a.lottery.is_some());
-        let mut rows = CsvText::new(if lottery {
+        let mut rows = TableBuilder::new(if lottery {
             &["applicant", "category", "tier", "lottery", "choices"][..]
         } else {
             &["applicant", "category", "tier", "choices"][..]
@@ -112,9 +112,7 @@ impl WindowKind for Fairs {
                 _ => rows.row([&*a.id, &a.category, &tier, &choices]),
             }
         }
-        let table = |name: &str, text: CsvText| {
-            Table::from_bytes(name, text.finish().into_bytes()).map_err(|e| e.to_string())
-        };
+        let table = |name: &str, rows: TableBuilder| rows.finish(name).map_err(|e| e.to_string());
         fair::read_tables(&table("pools", fairs)?, &table("applicants", rows)?)
             .map(|files| files.input)
             .map_err(|e| e.to_string())

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use allot_engine::allocation::Loaded;
-use allot_engine::input::{CsvText, Table};
+use allot_engine::input::TableBuilder;
 use allot_engine::school::{
     self, Mechanism, Params, ReserveOrder, SchoolInput, SchoolTables, Schools, TieBreaking,
 };
@@ -93,20 +93,20 @@ impl WindowKind for Schools {
     }
 
     fn input(items: &[&SchoolItem]) -> Result<SchoolInput, String> {
-        let mut schools = CsvText::new(&["school", "capacity"]);
-        let mut reserves = CsvText::new(&["school", "class", "seats"]);
+        let mut schools = TableBuilder::new(&["school", "capacity"]);
+        let mut reserves = TableBuilder::new(&["school", "class", "seats"]);
         let mut any_reserve = false;
         let students = items.iter().filter_map(|item| match item {
             SchoolItem::Student(s) => Some(s),
             _ => None,
         });
         let lottery = students.clone().all(|s| s.lottery.is_some());
-        let mut rows = CsvText::new(if lottery {
+        let mut rows = TableBuilder::new(if lottery {
             &["student", "lottery", "choices"][..]
         } else {
             &["student", "choices"][..]
         });
-        let mut priorities = CsvText::new(&["school", "student", "priority"]);
+        let mut priorities = TableBuilder::new(&["school", "student", "priority"]);
         for item in items {
             match item {
                 SchoolItem::School(s) => {
@@ -129,9 +129,7 @@ impl WindowKind for Schools {
                 _ => rows.row([&*s.id, &choices]),
             }
         }
-        let table = |name: &str, text: CsvText| {
-            Table::from_bytes(name, text.finish().into_bytes()).map_err(|e| e.to_string())
-        };
+        let table = |name: &str, rows: TableBuilder| rows.finish(name).map_err(|e| e.to_string());
         let reserves = if any_reserve {
             Some(table("reserves", reserves)?)
         } else {
