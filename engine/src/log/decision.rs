@@ -222,6 +222,17 @@ canonical_struct! {
 }
 
 canonical_struct! {
+    /// A domain's application windows were saved as of the log's first `covers` entries (a hint
+    /// read on start instead of those entries); `digest` is SHA-256 of the saved state, which is
+    /// read only if it matches. Subject: `windows`.
+    pub struct WindowsSaved {
+        pub domain: Domain,
+        pub covers: u64,
+        pub digest: Digest,
+    }
+}
+
+canonical_struct! {
     /// A participant accepted the place it holds in a run (the run's, or one re-offered to it).
     /// Subject: the participant.
     pub struct PlaceAccepted {
@@ -370,4 +381,5 @@ decisions! {
     ApplicationSubmitted = 0x0207, APPLICATION_SUBMITTED;
     ApplicationWithdrawn = 0x0208, APPLICATION_WITHDRAWN;
     PlaceAccepted = 0x0209, PLACE_ACCEPTED;
+    WindowsSaved = 0x020a, WINDOWS_SAVED;
 }

@@ -175,6 +175,12 @@ pub fn decision() -> impl Strategy<Value = Decision> {
             .into()),
         (domain(), text())
             .prop_map(|(domain, window)| ApplicationWithdrawn { domain, window }.into()),
+        (domain(), any::<u64>(), digest()).prop_map(|(domain, covers, digest)| WindowsSaved {
+            domain,
+            covers,
+            digest
+        }
+        .into()),
         (domain(), digest(), text(), text()).prop_map(|(domain, run, place, from)| {
             PlaceReOffered {
                 domain,

@@ -260,6 +260,16 @@ pub async fn start_with(
         }
         signer.abort();
         let _ = signer.await;
+        // Every call finished: the windows hold exactly what the log does (a call cut off may
+        // have logged what it did not note yet, so then no snapshot).
+        if !cut_off {
+            let snapshots = state.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                snapshots.fairs.save_snapshot(&snapshots.log);
+                snapshots.schools.save_snapshot(&snapshots.log);
+            })
+            .await;
+        }
         match state.checkpoints.sign(&state.log).await {
             Ok(signed) => {
                 tracing::info!(size = signed.checkpoint.size, "signed the last checkpoint")

@@ -13,6 +13,8 @@
 //! holds the windows' state, so one costs the same whatever the window's size, and a close that
 //! follows it in the log covers it. Closing, running and changing runs hold the domain's lock.
 
+mod snapshot;
+
 use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -101,6 +103,12 @@ impl<I> Held<I> {
     }
 }
 
+/// A place accepted: its entry, the run, the place.
+type Acceptance = (u64, [u8; 32], String);
+
+/// A domain's windows by name.
+type WindowMap<I> = HashMap<String, Window<I>>;
+
 /// A window as the log has it.
 struct Window<I> {
     items: HashMap<String, Held<I>>,
@@ -109,8 +117,8 @@ struct Window<I> {
     closed: Option<Closed>,
     /// The runs made on the window: entry and id.
     runs: Vec<(u64, [u8; 32])>,
-    /// Places accepted in its runs, per participant id: entry, run, place.
-    accepted: HashMap<String, Vec<(u64, [u8; 32], String)>>,
+    /// Places accepted in its runs, per participant id.
+    accepted: HashMap<String, Vec<Acceptance>>,
 }
 
 impl<I> Default for Window<I> {
@@ -258,6 +266,25 @@ impl<A: WindowKind> Windows<A> {
             *state = Some(read_windows::<A>(log)?);
         }
         Ok(state)
+    }
+
+    /// Writes a snapshot of the windows, if they were read (a hint for the next start; see
+    /// [`snapshot`]). For a graceful stop, when nothing waits for its entry.
+    pub fn save_snapshot(&self, log: &Log) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(windows) = state.as_ref() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        match snapshot::save::<A>(log, windows, log.size()) {
+            Ok(()) => tracing::info!(
+                domain = A::DOMAIN.name(),
+                covers = log.size(),
+                seconds = started.elapsed().as_secs_f64(),
+                "application windows snapshot written"
+            ),
+            Err(e) => tracing::warn!(error = %e, "no application windows snapshot"),
+        }
     }
 
     /// Whether the windows have been read from the log.
@@ -800,9 +827,16 @@ fn open<I>(w: &Window<I>, window: &str, path: &FieldPath) -> Result<(), Status> 
 
 /// Every window of domain `A` in the log: its items (the last record of each key not withdrawn)
 /// and its commitment.
-fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::Item>>, Status> {
-    let mut windows: HashMap<String, Window<A::Item>> = HashMap::new();
+fn read_windows<A: WindowKind>(log: &Log) -> Result<WindowMap<A::Item>, Status> {
+    let started = std::time::Instant::now();
+    let (mut windows, from) = snapshot::load::<A>(log).unwrap_or_default();
     let mut run_windows: HashMap<[u8; 32], String> = HashMap::new();
+    for (name, w) in &windows {
+        for (_, run) in &w.runs {
+            run_windows.insert(*run, name.clone());
+        }
+    }
+    let size = log.size();
     let damaged = |index: u64, e: &dyn std::fmt::Display| {
         Status::data_loss(format!("entry {index}: a window's item does not read: {e}"))
     };
@@ -814,7 +848,7 @@ fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::It
         DecisionKind::ALLOCATION_RUN,
         DecisionKind::PLACE_ACCEPTED,
     ];
-    for raw in log.entries(0..log.size()).map_err(log_status)? {
+    for raw in log.entries(from..size).map_err(log_status)? {
         let raw = raw.map_err(log_status)?;
         if raw.kind().is_some_and(|kind| !kinds.contains(&kind)) {
             continue;
@@ -877,5 +911,13 @@ fn read_windows<A: WindowKind>(log: &Log) -> Result<HashMap<String, Window<A::It
             _ => {}
         }
     }
+    tracing::info!(
+        domain = A::DOMAIN.name(),
+        windows = windows.len(),
+        snapshot = from,
+        entries = size - from,
+        seconds = started.elapsed().as_secs_f64(),
+        "application windows read"
+    );
     Ok(windows)
 }
