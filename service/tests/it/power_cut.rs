@@ -84,14 +84,9 @@ fn stop(handle: ServerHandle, runtime: &tokio::runtime::Runtime) {
     let _ = runtime.block_on(handle.wait());
 }
 
-/// The schools, then the clients' applications and withdrawals, until done or refused.
-async fn intake(url: String, token: String, acks: Arc<Mutex<Acks>>) {
-    let Ok(channel) = client::connect(&url, None).await else {
-        return;
-    };
-    let bearer = Bearer::new(Some(&token)).unwrap();
-    let mut s = client::schools(channel.clone(), bearer.clone());
-    let schools = pb::SubmitSchoolApplicationsRequest {
+/// The window's schools.
+fn schools() -> pb::SubmitSchoolApplicationsRequest {
+    pb::SubmitSchoolApplicationsRequest {
         window: WINDOW.into(),
         schools: (0..SCHOOLS)
             .map(|k| pb::School {
@@ -101,8 +96,17 @@ async fn intake(url: String, token: String, acks: Arc<Mutex<Acks>>) {
             })
             .collect(),
         ..Default::default()
+    }
+}
+
+/// The schools, then the clients' applications and withdrawals, until done or refused.
+async fn intake(url: String, token: String, acks: Arc<Mutex<Acks>>) {
+    let Ok(channel) = client::connect(&url, None).await else {
+        return;
     };
-    if s.submit_applications(tokio_stream::iter([schools]))
+    let bearer = Bearer::new(Some(&token)).unwrap();
+    let mut s = client::schools(channel.clone(), bearer.clone());
+    if s.submit_applications(tokio_stream::iter([schools()]))
         .await
         .is_err()
     {
@@ -409,18 +413,7 @@ fn a_torn_write_loses_no_acknowledged_application() {
         runtime.block_on(async {
             let channel = client::connect(&url, None).await.unwrap();
             let mut s = client::schools(channel, Bearer::new(Some(&token)).unwrap());
-            let schools = pb::SubmitSchoolApplicationsRequest {
-                window: WINDOW.into(),
-                schools: (0..SCHOOLS)
-                    .map(|k| pb::School {
-                        id: format!("S{k}"),
-                        capacity: 20,
-                        reserves: Vec::new(),
-                    })
-                    .collect(),
-                ..Default::default()
-            };
-            s.submit_applications(tokio_stream::iter([schools]))
+            s.submit_applications(tokio_stream::iter([schools()]))
                 .await
                 .unwrap();
             for k in 0..400 {
