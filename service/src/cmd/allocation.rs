@@ -318,12 +318,9 @@ pub fn run<D: Domain>(command: Command<D>, data: &Path, remote: &RemoteArgs) -> 
             let run = find_run::<D>(&session, run.as_deref())?;
             let accepted =
                 D::Engine::accept(session.api(), run.run_id.clone(), participant.clone());
-            let accepted = session.answer(accepted)?;
-            println!(
-                "{participant} accepted {} in run {} (entry {})",
-                accepted.place,
-                render::run_label(&run),
-                accepted.log_index
+            print!(
+                "{}",
+                render::accepted(&participant, &run, &session.answer(accepted)?)
             );
             Ok(())
         }
@@ -412,12 +409,7 @@ fn run_window<D: Domain>(
     let api = session.api();
     progress.step("closing the application window");
     let closed = session.answer(D::Engine::close(api, window))?;
-    println!(
-        "window {window}: {} applications, closed at entry {} (set digest {})",
-        closed.applications,
-        closed.log_index,
-        hex::encode(&closed.set_digest)
-    );
+    print!("{}", render::closed(window, &closed));
     progress.step("allocating and logging every outcome");
     let beacon = beacon.map(|b| pb::Beacon {
         source: b.source,
@@ -427,17 +419,10 @@ fn run_window<D: Domain>(
     let request = D::Engine::run_request(window, &D::engine_params(params), beacon);
     let (run, summary) = session.answer(D::Engine::run(api, request))?;
     println!("{}", summary.figures(&run));
-    println!(
-        "logged: window closed at entry {}{}, run at entry {} with its {} {}",
-        run.closed_index.unwrap_or(closed.log_index),
-        run.seed_index
-            .map(|i| format!(", seed drawn at entry {i}"))
-            .unwrap_or_default(),
-        run.log_index,
-        run.participants,
-        D::OUTCOMES
+    print!(
+        "{}",
+        render::logged_run(&run, closed.log_index, D::OUTCOMES)
     );
-    println!("run id {}", hex::encode(&run.run_id));
     Ok(run)
 }
 

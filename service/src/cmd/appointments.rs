@@ -334,19 +334,7 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                 days,
                 zone,
             };
-            let engine = load(data, files, actor, now)?;
-            let s = engine.schedule();
-            println!(
-                "loaded {} clinics, {} districts, {} doctors: {} slots from {} for {} days ({} unavailable)",
-                s.clinics.len(),
-                s.districts.len(),
-                s.doctors.len(),
-                s.slot_count(),
-                s.first_day,
-                s.days,
-                engine.counts().busy_unavailable
-            );
-            println!("schedule {}", engine.schedule_digest());
+            print!("{}", render::loaded(&load(data, files, actor, now)?));
             Ok(())
         }
         AppointmentsCommand::Generate {
@@ -360,16 +348,7 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
         } => generate(&out, scale, seed, requests, absences, from, days),
         AppointmentsCommand::Snapshot => {
             remote.refuse("a server snapshots its own inventory")?;
-            let info = open_engine(data, now)?.snapshot()?;
-            println!(
-                "snapshot of the inventory after the log's first {} entries: {} ({} bytes, {} records, sha256 {}, logged as entry {})",
-                info.covers,
-                info.path.display(),
-                info.bytes,
-                info.records,
-                info.digest,
-                info.entry
-            );
+            print!("{}", render::snapshot(&open_engine(data, now)?.snapshot()?));
             Ok(())
         }
         AppointmentsCommand::Expire => {
@@ -886,13 +865,7 @@ fn generate(
     });
     (city.write_files(out, seed, requests, absences))
         .with_context(|| format!("writing the city into {}", out.display()))?;
-    println!(
-        "wrote {} districts, {} clinics, {} doctors, {absences} absences and {requests} requests to {}",
-        city.districts.len(),
-        city.clinics.len(),
-        city.doctors.len(),
-        out.display()
-    );
+    print!("{}", render::generated(&city, absences, requests, out));
     Ok(())
 }
 

@@ -117,6 +117,38 @@ pub fn application_status(status: &pb::ApplicationStatus) -> String {
     out
 }
 
+/// A window's commitment.
+pub fn closed(window: &str, closed: &pb::ApplicationSetCommitment) -> String {
+    format!(
+        "window {window}: {} applications, closed at entry {} (set digest {})\n",
+        closed.applications,
+        closed.log_index,
+        hex::encode(&closed.set_digest)
+    )
+}
+
+/// Where a run's decisions are (`closed_at`: the window's commitment, unless the run names it).
+pub fn logged_run(run: &pb::RunRecord, closed_at: u64, outcomes: &str) -> String {
+    let seed = run.seed_index.map(|i| format!(", seed drawn at entry {i}"));
+    format!(
+        "logged: window closed at entry {}{}, run at entry {} with its {} {outcomes}\nrun id {}\n",
+        run.closed_index.unwrap_or(closed_at),
+        seed.unwrap_or_default(),
+        run.log_index,
+        run.participants,
+        hex::encode(&run.run_id)
+    )
+}
+
+/// A place accepted.
+pub fn accepted(participant: &str, run: &pb::RunRecord, a: &pb::AcceptPlaceResponse) -> String {
+    let run = run_label(run);
+    format!(
+        "{participant} accepted {} in run {run} (entry {})\n",
+        a.place, a.log_index
+    )
+}
+
 /// Receipts, one line each: key, entry, leaf hash.
 pub fn receipts(receipts: &[pb::ApplicationReceipt]) -> String {
     let mut out = String::new();

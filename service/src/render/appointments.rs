@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use allot_engine::appointments::{LocalTime, Zone};
+use allot_engine::appointments::generate::City;
+use allot_engine::appointments::{Engine, LocalTime, SnapshotInfo, Zone};
 use allot_engine::input::CsvText;
 use allot_engine::log::Timestamp;
 use serde_json::{Value, json};
@@ -12,6 +13,49 @@ use serde_json::{Value, json};
 use crate::proto::v1 as pb;
 
 /// An instant of the API in the city's local time.
+/// A city loaded into a data folder.
+pub fn loaded(engine: &Engine) -> String {
+    let s = engine.schedule();
+    format!(
+        "loaded {} clinics, {} districts, {} doctors: {} slots from {} for {} days ({} \
+         unavailable)\nschedule {}\n",
+        s.clinics.len(),
+        s.districts.len(),
+        s.doctors.len(),
+        s.slot_count(),
+        s.first_day,
+        s.days,
+        engine.counts().busy_unavailable,
+        engine.schedule_digest()
+    )
+}
+
+/// A generated city written into `out`.
+pub fn generated(city: &City, absences: usize, requests: usize, out: &std::path::Path) -> String {
+    format!(
+        "wrote {} districts, {} clinics, {} doctors, {absences} absences and {requests} requests \
+         to {}\n",
+        city.districts.len(),
+        city.clinics.len(),
+        city.doctors.len(),
+        out.display()
+    )
+}
+
+/// An inventory snapshot written.
+pub fn snapshot(info: &SnapshotInfo) -> String {
+    format!(
+        "snapshot of the inventory after the log's first {} entries: {} ({} bytes, {} records, \
+         sha256 {}, logged as entry {})\n",
+        info.covers,
+        info.path.display(),
+        info.bytes,
+        info.records,
+        info.digest,
+        info.entry
+    )
+}
+
 pub fn local_time(t: Option<&prost_types::Timestamp>, zone: &Zone) -> LocalTime {
     let micros = t.map_or(0, |t| u64::try_from(t.seconds).unwrap_or(0) * 1_000_000);
     LocalTime::from_timestamp(Timestamp::from_unix_micros(micros), zone)
