@@ -31,6 +31,7 @@ pub mod proof;
 pub mod proof_file;
 pub(crate) mod recover;
 mod store;
+pub mod tiles;
 pub mod verify;
 mod writer;
 

@@ -14,3 +14,4 @@ mod power_cut;
 mod recovery;
 mod school;
 mod support;
+mod tiles;
