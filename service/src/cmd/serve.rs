@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// The address to listen on [default: the configuration's `listen`, else 127.0.0.1:50051].
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Also serve the log over HTTP at this address in the C2SP tlog-tiles layout (`/checkpoint`,
+    /// `/tile/...`), to anyone [default: the configuration's `tiles_listen`, else not served].
+    #[arg(long, value_name = "ADDR")]
+    tiles_listen: Option<SocketAddr>,
     /// The configuration file (TOML): tokens, limits, TLS (annotated example:
     /// `examples/serve/allot.toml`).
     #[arg(long, env = "ALLOT_CONFIG", value_name = "FILE")]
@@ -74,6 +78,9 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if let Some(listen) = args.tiles_listen {
+        config.tiles_listen = Some(listen);
+    }
     let dev_token = if args.dev {
         let token = mint_token()?;
         config.tokens.insert_token(
@@ -111,6 +118,9 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
         let url = format!("{scheme}://{}", handle.local_addr());
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {url}")?;
+        if let Some(tiles) = handle.tiles_addr() {
+            writeln!(out, "tiles on http://{tiles}")?;
+        }
         if let Some(token) = &dev_token {
             writeln!(out, "development token (all roles): {token}")?;
             out.flush()?;

@@ -3,6 +3,7 @@
 //! ```toml
 //! # allot serve --config allot.toml
 //! listen = "127.0.0.1:50051"          # --listen overrides it
+//! # tiles_listen = "127.0.0.1:8080"   # the log over HTTP in the tlog-tiles layout (--tiles-listen)
 //! checkpoint_interval_seconds = 1.0   # sign a checkpoint this often while the log grows
 //!
 //! [limits]
@@ -69,6 +70,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct File {
     listen: Option<String>,
+    tiles_listen: Option<String>,
     checkpoint_interval_seconds: Option<f64>,
     #[serde(default)]
     limits: LimitsFile,
@@ -265,6 +267,8 @@ pub fn token_config_lines(token: &str, name: &str, roles: Roles) -> String {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Where to serve the log's tiles over HTTP (none: not served).
+    pub tiles_listen: Option<SocketAddr>,
     pub tokens: TokenTable,
     pub tls: Option<TlsIdentity>,
     pub limits: Limits,
@@ -277,6 +281,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            tiles_listen: None,
             tokens: TokenTable::default(),
             tls: None,
             limits: Limits::default(),
@@ -310,6 +315,15 @@ impl ServerConfig {
                 let listen = allot_engine::input::clip(listen);
                 invalid("listen", format!("\"{listen}\" is not an address: {e}"))
             })?;
+        }
+        if let Some(listen) = &file.tiles_listen {
+            config.tiles_listen = Some(listen.parse().map_err(|e| {
+                let listen = allot_engine::input::clip(listen);
+                invalid(
+                    "tiles_listen",
+                    format!("\"{listen}\" is not an address: {e}"),
+                )
+            })?);
         }
         if let Some(seconds) = file.checkpoint_interval_seconds {
             config.checkpoint_interval = seconds_setting(seconds, 0.01, 86_400.0)

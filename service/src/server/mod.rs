@@ -45,6 +45,7 @@ pub mod replies;
 pub mod scenarios;
 pub mod state;
 pub mod status;
+pub mod tiles;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -113,6 +114,7 @@ pub enum ServeError {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    tiles_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<Stopped, ServeError>>,
 }
@@ -130,6 +132,11 @@ impl ServerHandle {
     /// The address the server listens on (with the port the OS chose for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the tiles are served on, if they are.
+    pub fn tiles_addr(&self) -> Option<SocketAddr> {
+        self.tiles_addr
     }
 
     /// Begins a graceful stop: health turns NOT_SERVING, no new connection or call is taken,
@@ -225,6 +232,10 @@ pub async fn start_with(
     }
     let router = builder.layer(GateLayer::new(gate)).add_routes(routes);
 
+    let tiles_addr = match config.tiles_listen {
+        Some(at) => Some(serve_tiles(&state, at, stop_rx.clone()).await?),
+        None => None,
+    };
     let signer = tokio::spawn(sign_periodically(state.clone(), config.checkpoint_interval));
     let mut stop = stop_rx;
     let (stopping_tx, stopping_rx) = watch::channel(false);
@@ -285,9 +296,33 @@ pub async fn start_with(
     tracing::info!(%addr, tls = config.tls.is_some(), "serving");
     Ok(ServerHandle {
         addr,
+        tiles_addr,
         stop: stop_tx,
         task,
     })
+}
+
+/// Serves the log's tiles over HTTP/1.1 at `at` until `stop`; the address bound.
+async fn serve_tiles(
+    state: &Arc<AppState>,
+    at: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) -> Result<SocketAddr, ServeError> {
+    let bind = |source| ServeError::Bind { addr: at, source };
+    let listener = TcpListener::bind(at).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
+    let app = tiles::routes(state.clone());
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(stopped);
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "the tiles server failed");
+        }
+    });
+    tracing::info!(%addr, "serving the log's tiles");
+    Ok(addr)
 }
 
 /// The routes of the allot services (health and reflection apart), each with the message-size

@@ -11,6 +11,7 @@ mod cli;
 mod lifecycle;
 mod limits;
 mod scenarios;
+mod tiles;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,6 +40,8 @@ pub struct Harness {
     pub log: Arc<Log>,
     handle: Option<ServerHandle>,
     pub url: String,
+    /// The tiles' HTTP address, when served.
+    pub tiles_url: Option<String>,
     tokens: BTreeMap<Role, String>,
     pub all: String,
 }
@@ -136,7 +139,9 @@ impl Harness {
             .await
             .unwrap();
         let url = format!("{scheme}://{}", handle.local_addr());
+        let tiles_url = handle.tiles_addr().map(|a| format!("http://{a}"));
         Harness {
+            tiles_url,
             dir,
             log,
             handle: Some(handle),
