@@ -116,3 +116,21 @@ fn locate() -> Option<Anchors> {
         && sources.join("fair_oracle.py").exists();
     complete.then_some(Anchors { built, sources })
 }
+
+/// A tile's path as c2sp.org/tlog-tiles writes it, written here from the spec apart from the
+/// engine's: `tile/<L>/<N>[.p/<W>]` (or `tile/entries/...` for `entries`), `<N>` in three-digit
+/// groups, all but the last prefixed with `x`.
+pub fn c2sp_tile_path(level: Option<u8>, index: u64, width: u32) -> String {
+    let mut n = index;
+    let mut groups = vec![format!("{:03}", n % 1000)];
+    while n >= 1000 {
+        n /= 1000;
+        groups.insert(0, format!("x{:03}", n % 1000));
+    }
+    let partial = match width {
+        256 => String::new(),
+        w => format!(".p/{w}"),
+    };
+    let level = level.map_or("entries".to_owned(), |l| l.to_string());
+    format!("tile/{level}/{}{partial}", groups.join("/"))
+}

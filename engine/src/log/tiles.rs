@@ -10,6 +10,7 @@
 use super::Log;
 use super::error::{Error, Result};
 use super::merkle::NodeSource;
+use crate::fs::{create_dirs, read_optional, write_hint};
 
 /// Hashes in a full tile, entries in a full bundle.
 pub const TILE_WIDTH: u32 = 256;
@@ -115,6 +116,69 @@ impl Log {
         }
         Ok(bytes)
     }
+}
+
+/// The folder of the static tiles: `DATA/tiles/` (`checkpoint`, `tile/...`).
+pub const TILES_FOLDER: &str = "tiles";
+
+impl Log {
+    /// Publishes the tree of `note` (a signed checkpoint of `size` entries) as static files in
+    /// `DATA/tiles/`: every tile and entry bundle that the tree has and the last published one
+    /// did not (full ones are written once; a partial one of each width, which never changes
+    /// either), then the checkpoint, so a reader never finds a checkpoint whose tiles are not
+    /// there. Files are hints: a crash may leave fewer, and the next publication writes them
+    /// again. The number of files written.
+    pub fn publish_tiles(&self, note: &str, size: u64) -> Result<usize> {
+        let data = self.data_dir();
+        let root = data.join(TILES_FOLDER);
+        let fs = &**data.fs();
+        let io = |what: &str, e: crate::fs::FsError| Error::Internal(format!("{what}: {e}"));
+        let checkpoint = root.join("checkpoint");
+        let published = read_optional(fs, &checkpoint)
+            .ok()
+            .flatten()
+            .and_then(|bytes| published_size(&bytes))
+            .filter(|&old| old <= size)
+            .unwrap_or(0);
+        let mut written = 0;
+        let mut write = |path: String, bytes: Vec<u8>| -> Result<()> {
+            let path = root.join(path);
+            create_dirs(fs, crate::fs::parent_of(&path)).map_err(|e| io("tiles", e))?;
+            write_hint(fs, &path, &bytes).map_err(|e| io("tiles", e))?;
+            written += 1;
+            Ok(())
+        };
+        for level in 0..8u8 {
+            let height = TILE_HEIGHT * u32::from(level);
+            let (old, new) = (published >> height, size >> height);
+            if new == 0 {
+                break;
+            }
+            if new == old {
+                continue;
+            }
+            let width = u64::from(TILE_WIDTH);
+            for index in old / width..new.div_ceil(width) {
+                let tile = TileId {
+                    level,
+                    index,
+                    width: (new - index * width).min(width) as u32,
+                };
+                write(tile.path(), self.tile(tile)?)?;
+                if level == 0 {
+                    write(tile.entries_path(), self.entry_bundle(tile)?)?;
+                }
+            }
+        }
+        write("checkpoint".into(), note.as_bytes().to_vec())?;
+        Ok(written)
+    }
+}
+
+/// The tree size of a published checkpoint note (its second line).
+fn published_size(note: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(note).ok()?;
+    text.lines().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

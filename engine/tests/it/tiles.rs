@@ -6,7 +6,7 @@
 use allot_engine::log::decision::SlotHeld;
 use allot_engine::log::tiles::{TILE_WIDTH, TileId};
 use allot_engine::log::{Log, LogOptions, Record, Timestamp};
-use allot_testkit::TestSeed;
+use allot_testkit::{TestSeed, c2sp_tile_path};
 use rand::RngExt as _;
 use sha2::{Digest as _, Sha256};
 use tlog_tiles::{HashReader as _, TileHashReader, TileReader};
@@ -121,4 +121,61 @@ fn tlog_tiles_reads_our_tiles_and_bundles() {
         width: 256,
     };
     assert!(log.tile(beyond).is_err());
+}
+
+/// Tiles read from the static files of `DATA/tiles/`, by their spec paths.
+struct Files(std::path::PathBuf);
+
+impl TileReader for Files {
+    fn height(&self) -> u8 {
+        8
+    }
+
+    fn read_tiles(&self, tiles: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        (tiles.iter())
+            .map(|t| {
+                let path = c2sp_tile_path(Some(t.level()), t.level_index(), t.width());
+                std::fs::read(self.0.join(path)).map_err(|_| tlog_tiles::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+
+    fn save_tiles(&self, _: &[tlog_tiles::Tile], _: &[Vec<u8>]) {}
+}
+
+/// Published as static files, twice as the log grows: the checkpoint file is the signed note,
+/// and `tlog_tiles` verifies the tiles on disk against it; the second publication writes only
+/// what the tree gained.
+#[test]
+fn published_tiles_are_read_from_files_by_tlog_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let files = Files(dir.path().join("tiles"));
+    let mut written = Vec::new();
+    for grow in [66_000, 1_000] {
+        append(&log, grow);
+        let signed = log.sign_checkpoint().unwrap();
+        let size = signed.checkpoint.size;
+        written.push(log.publish_tiles(&signed.note, size).unwrap());
+        let note = std::fs::read_to_string(dir.path().join("tiles/checkpoint")).unwrap();
+        assert_eq!(note, signed.note);
+        let text = note.split_once("\n\n").unwrap().0.to_owned() + "\n";
+        let checkpoint = tlog_tiles::Checkpoint::from_bytes(text.as_bytes()).unwrap();
+        let hashes = TileHashReader::new(size, *checkpoint.hash(), &files);
+        let root = tlog_tiles::tree_hash(size, &hashes).unwrap();
+        assert_eq!(root.0, log.root_at(size).unwrap());
+        let last = (size - 1) / 256;
+        let width = (size - last * 256) as u32;
+        let bundle = std::fs::read(
+            dir.path()
+                .join("tiles")
+                .join(c2sp_tile_path(None, last, width)),
+        );
+        assert!(bundle.is_ok(), "the last bundle of {size}");
+    }
+    // 66,000 entries: 258 level-0 tiles and bundles; 257 nodes of 256 leaves, so 2 level-1 tiles
+    // (256 and 1 hashes); 1 node of 65,536 leaves, a level-2 tile; the checkpoint. Then 1,000
+    // more: level 0 from the partial tile 257 to tile 261 (5 tiles, 5 bundles), level 1's
+    // partial tile grown (261 nodes), level 2 unchanged, the checkpoint.
+    assert_eq!(written, [2 * 258 + 2 + 1 + 1, 2 * 5 + 1 + 1]);
 }

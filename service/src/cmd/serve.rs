@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// `/tile/...`), to anyone [default: the configuration's `tiles_listen`, else not served].
     #[arg(long, value_name = "ADDR")]
     tiles_listen: Option<SocketAddr>,
+    /// Publish every signed checkpoint with its tiles as static files in DATA/tiles/ (the
+    /// tlog-tiles layout: any web server or CDN can serve the folder).
+    #[arg(long)]
+    publish_tiles: bool,
     /// The configuration file (TOML): tokens, limits, TLS (annotated example:
     /// `examples/serve/allot.toml`).
     #[arg(long, env = "ALLOT_CONFIG", value_name = "FILE")]
@@ -81,6 +85,7 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
     if let Some(listen) = args.tiles_listen {
         config.tiles_listen = Some(listen);
     }
+    config.publish_tiles |= args.publish_tiles;
     let dev_token = if args.dev {
         let token = mint_token()?;
         config.tokens.insert_token(

@@ -4,6 +4,7 @@
 //! # allot serve --config allot.toml
 //! listen = "127.0.0.1:50051"          # --listen overrides it
 //! # tiles_listen = "127.0.0.1:8080"   # the log over HTTP in the tlog-tiles layout (--tiles-listen)
+//! # publish_tiles = true              # and as static files in DATA/tiles/ (--publish-tiles)
 //! checkpoint_interval_seconds = 1.0   # sign a checkpoint this often while the log grows
 //!
 //! [limits]
@@ -71,6 +72,8 @@ pub enum ConfigError {
 struct File {
     listen: Option<String>,
     tiles_listen: Option<String>,
+    #[serde(default)]
+    publish_tiles: bool,
     checkpoint_interval_seconds: Option<f64>,
     #[serde(default)]
     limits: LimitsFile,
@@ -269,6 +272,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Where to serve the log's tiles over HTTP (none: not served).
     pub tiles_listen: Option<SocketAddr>,
+    /// Whether every checkpoint is published with its tiles as static files in `DATA/tiles/`.
+    pub publish_tiles: bool,
     pub tokens: TokenTable,
     pub tls: Option<TlsIdentity>,
     pub limits: Limits,
@@ -282,6 +287,7 @@ impl Default for ServerConfig {
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
             tiles_listen: None,
+            publish_tiles: false,
             tokens: TokenTable::default(),
             tls: None,
             limits: Limits::default(),
@@ -316,6 +322,7 @@ impl ServerConfig {
                 invalid("listen", format!("\"{listen}\" is not an address: {e}"))
             })?;
         }
+        config.publish_tiles = file.publish_tiles;
         if let Some(listen) = &file.tiles_listen {
             config.tiles_listen = Some(listen.parse().map_err(|e| {
                 let listen = allot_engine::input::clip(listen);

@@ -174,6 +174,7 @@ pub async fn start_with(
 ) -> Result<ServerHandle, ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(AppState::with_domains(log, stop_rx.clone(), domains));
+    state.checkpoints.publish_tiles(config.publish_tiles);
     state
         .checkpoints
         .sign(&state.log)

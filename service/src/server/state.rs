@@ -138,6 +138,8 @@ pub const HELD_CHECKPOINTS: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Checkpoints {
     held: Mutex<BTreeMap<u64, SignedCheckpoint>>,
+    /// Whether each checkpoint is also published with its tiles in `DATA/tiles/`.
+    publish_tiles: std::sync::atomic::AtomicBool,
 }
 
 impl Checkpoints {
@@ -171,11 +173,31 @@ impl Checkpoints {
         self.held().get(&size).cloned()
     }
 
+    /// Publishes each checkpoint signed from now on with its tiles, as static files in
+    /// `DATA/tiles/` (c2sp.org/tlog-tiles).
+    pub fn publish_tiles(&self, publish: bool) {
+        (self.publish_tiles).store(publish, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Signs a checkpoint of the log's current head (the latest one if the log has not grown)
-    /// and holds it.
+    /// and holds it (and publishes it with its tiles, if asked to: a failure there is logged,
+    /// the checkpoint stands).
     pub async fn sign(&self, log: &Arc<Log>) -> Result<SignedCheckpoint, Status> {
         let log = log.clone();
-        let signed = blocking(move || log.sign_checkpoint().map_err(log_status)).await?;
+        let publish = self
+            .publish_tiles
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let signed = blocking(move || {
+            let signed = log.sign_checkpoint().map_err(log_status)?;
+            if publish {
+                let size = signed.checkpoint.size;
+                if let Err(e) = log.publish_tiles(&signed.note, size) {
+                    tracing::warn!(error = %e, size, "publishing the tiles");
+                }
+            }
+            Ok(signed)
+        })
+        .await?;
         self.hold(signed.clone());
         Ok(signed)
     }

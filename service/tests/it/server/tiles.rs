@@ -1,12 +1,15 @@
 //! The tiles face over HTTP, read by Cloudflare's `tlog_tiles`: the checkpoint parses as a C2SP
 //! checkpoint of the log's tree, and the tiles it asks for, fetched by their C2SP paths, are
 //! verified against that tree hash and give back its root; caching headers as the layout asks;
-//! bad paths 400, tiles beyond the tree 404, and no token needed.
+//! bad paths 400, tiles beyond the tree 404, and no token needed. With `publish_tiles`, the same
+//! checkpoint and tiles are files in `DATA/tiles/`.
 
 use std::collections::HashMap;
 
 use tlog_tiles::{TileHashReader, TileReader};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use allot_testkit::c2sp_tile_path;
 
 use super::Harness;
 
@@ -36,23 +39,6 @@ async fn get(base: &str, path: &str) -> (u16, HashMap<String, String>, Vec<u8>) 
     (status, headers, raw[split + 4..].to_vec())
 }
 
-/// A tile's path as c2sp.org/tlog-tiles writes it (`tlog_tiles`'s own `Tile::path` is Go's
-/// sumdb form, with the height): `/tile/<L>/<N>[.p/<W>]`, `<N>` in three-digit groups, all but
-/// the last prefixed with `x`.
-fn c2sp_path(t: &tlog_tiles::Tile) -> String {
-    let mut n = t.level_index();
-    let mut groups = vec![format!("{:03}", n % 1000)];
-    while n >= 1000 {
-        n /= 1000;
-        groups.insert(0, format!("x{:03}", n % 1000));
-    }
-    let partial = match t.width() {
-        256 => String::new(),
-        w => format!(".p/{w}"),
-    };
-    format!("/tile/{}/{}{partial}", t.level(), groups.join("/"))
-}
-
 /// Tiles fetched over HTTP by their spec paths (blocking the test's runtime is fine: it has
 /// threads to spare while the server answers).
 struct Http {
@@ -69,7 +55,9 @@ impl TileReader for Http {
         tiles
             .iter()
             .map(|t| {
-                let path = c2sp_path(t);
+                // `tlog_tiles`'s own `Tile::path` is Go's sumdb form, with the height.
+                let c2sp = c2sp_tile_path(Some(t.level()), t.level_index(), t.width());
+                let path = format!("/{c2sp}");
                 let (status, _, body) =
                     tokio::task::block_in_place(|| self.runtime.block_on(get(&self.base, &path)));
                 match status {
@@ -87,13 +75,25 @@ impl TileReader for Http {
 async fn tlog_tiles_reads_the_log_over_http() {
     let listen = "127.0.0.1:0".parse().unwrap();
     // Past 65,536 entries, so level-1 tiles are served too.
-    let h = Harness::with(66_000, |c| c.tiles_listen = Some(listen)).await;
+    let h = Harness::with(66_000, |c| {
+        c.tiles_listen = Some(listen);
+        c.publish_tiles = true;
+    })
+    .await;
     let base = h.tiles_url.clone().expect("tiles are served");
 
     let (status, headers, body) = get(&base, "/checkpoint").await;
     assert_eq!(status, 200);
     assert_eq!(headers["cache-control"], "no-cache");
     let note = String::from_utf8(body).unwrap();
+    // Published as static files too: the same checkpoint, and the tiles beside it.
+    let published = std::fs::read_to_string(h.dir.path().join("tiles/checkpoint")).unwrap();
+    assert_eq!(published, note);
+    let (_, _, full_tile) = get(&base, "/tile/1/000").await;
+    assert_eq!(
+        std::fs::read(h.dir.path().join("tiles/tile/1/000")).unwrap(),
+        full_tile
+    );
     let text = note.split_once("\n\n").unwrap().0.to_owned() + "\n";
     let checkpoint = tlog_tiles::Checkpoint::from_bytes(text.as_bytes()).unwrap();
     let size = checkpoint.size();
