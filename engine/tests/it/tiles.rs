@@ -1,7 +1,8 @@
 //! The log's tiles read by Cloudflare's `tlog_tiles` (a port of Go's `tlog`, written apart from
 //! allot): for trees of many sizes its `TileHashReader` loads our hash tiles, checks each against
 //! the tree hash, and recomputes the root, which must be the log's; every entry bundle holds the
-//! entries whose leaf hashes (computed here with SHA-256) are the level-0 tile.
+//! entries whose leaf hashes (computed here with SHA-256) are the level-0 tile; Cloudflare's
+//! `signed_note` verifies the checkpoints.
 
 use allot_engine::log::decision::SlotHeld;
 use allot_engine::log::tiles::{TILE_WIDTH, TileId};
@@ -178,4 +179,25 @@ fn published_tiles_are_read_from_files_by_tlog_tiles() {
     // more: level 0 from the partial tile 257 to tile 261 (5 tiles, 5 bundles), level 1's
     // partial tile grown (261 nodes), level 2 unchanged, the checkpoint.
     assert_eq!(written, [2 * 258 + 2 + 1 + 1, 2 * 5 + 1 + 1]);
+}
+
+/// The published checkpoint is a C2SP signed note that Cloudflare's `signed_note` verifies with
+/// the log's verifier key (`DATA/log/verifier.key`), and refuses once its text is changed.
+#[test]
+fn signed_note_verifies_our_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    append(&log, 300);
+    let signed = log.sign_checkpoint().unwrap();
+    let vkey = std::fs::read_to_string(dir.path().join("log/verifier.key")).unwrap();
+    let verifier = signed_note::StandardVerifier::new(vkey.trim()).unwrap();
+    let known = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    let note = signed_note::Note::from_bytes(signed.note.as_bytes()).unwrap();
+    let (verified, unverified) = note.verify(&known).unwrap();
+    assert_eq!((verified.len(), unverified.len()), (1, 0));
+    let size = signed.checkpoint.size.to_string();
+    let forged = signed.note.replacen(&format!("\n{size}\n"), "\n299\n", 1);
+    assert_ne!(forged, signed.note);
+    let forged = signed_note::Note::from_bytes(forged.as_bytes()).unwrap();
+    assert!(forged.verify(&known).is_err());
 }
