@@ -1,6 +1,29 @@
 //! Shared helpers for allot's criterion benchmarks and side-by-side runners (see `benches/README.md`).
 
 pub mod appointments;
+
+/// A server on an ephemeral loopback port with one token of every role (as `name`), over `log`
+/// with `domains`, started on `runtime`: the in-process server of the load generators.
+pub fn start_server(
+    runtime: &tokio::runtime::Runtime,
+    log: std::sync::Arc<allot_engine::log::Log>,
+    domains: allot_service::server::Domains,
+    (token, name): (&str, &str),
+) -> anyhow::Result<allot_service::server::ServerHandle> {
+    use allot_service::server::access::Roles;
+    use allot_service::server::config::{Caller, ServerConfig};
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse()?,
+        ..ServerConfig::default()
+    };
+    let caller = Caller {
+        name: name.into(),
+        roles: Roles::ALL,
+    };
+    config.tokens.insert_token(token, caller);
+    let started = allot_service::server::start_with(config, log, domains);
+    Ok(runtime.block_on(started)?)
+}
 pub mod latency;
 pub mod mcf_gen;
 pub mod school_csv;

@@ -35,8 +35,7 @@ use allot_service::proto::v1::appointments_client::AppointmentsClient;
 use allot_service::proto::v1::audit_client::AuditClient;
 use allot_service::proto::v1::schools_client::SchoolsClient;
 use allot_service::rpc::client::{self, Authorized, Bearer};
-use allot_service::server::access::Roles;
-use allot_service::server::config::{Caller as TokenOwner, ServerConfig, mint_token};
+use allot_service::server::config::mint_token;
 use clap::{Parser, ValueEnum};
 use rand::{RngExt as _, SeedableRng as _};
 use tonic::Code;
@@ -421,19 +420,8 @@ fn main() -> anyhow::Result<()> {
                 (log, allot_service::server::Domains::default())
             };
             let token = mint_token()?;
-            let mut config = ServerConfig {
-                listen: "127.0.0.1:0".parse()?,
-                ..ServerConfig::default()
-            };
-            config.tokens.insert_token(
-                &token,
-                TokenOwner {
-                    name: "load".into(),
-                    roles: Roles::ALL,
-                },
-            );
             let handle =
-                server_runtime.block_on(allot_service::server::start_with(config, log, domains))?;
+                allot_benches::start_server(&server_runtime, log, domains, (&token, "load"))?;
             let url = format!("http://{}", handle.local_addr());
             (url, token, args.entries, Some(handle))
         }

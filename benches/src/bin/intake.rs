@@ -23,8 +23,7 @@ use allot_benches::latency::Latencies;
 use allot_engine::log::{Log, LogOptions};
 use allot_service::proto::v1 as pb;
 use allot_service::rpc::client::{self, Bearer};
-use allot_service::server::access::Roles;
-use allot_service::server::config::{Caller as TokenOwner, ServerConfig, mint_token};
+use allot_service::server::config::mint_token;
 use allot_service::server::{Domains, ServerHandle};
 use clap::{Parser, ValueEnum};
 use rand::{RngExt as _, SeedableRng as _};
@@ -88,20 +87,8 @@ fn main() -> anyhow::Result<()> {
     let token = mint_token()?;
     let start = |dir: &std::path::Path| -> anyhow::Result<ServerHandle> {
         let log = Arc::new(Log::open(dir, LogOptions::default())?);
-        let mut config = ServerConfig {
-            listen: "127.0.0.1:0".parse()?,
-            ..ServerConfig::default()
-        };
-        config.tokens.insert_token(
-            &token,
-            TokenOwner {
-                name: "intake".into(),
-                roles: Roles::ALL,
-            },
-        );
         let domains = Domains::default();
-        let start = allot_service::server::start_with(config, log, domains);
-        Ok(server_runtime.block_on(start)?)
+        allot_benches::start_server(&server_runtime, log, domains, (&token, "intake"))
     };
     let stop = |handle: ServerHandle| {
         handle.shutdown();
