@@ -158,8 +158,15 @@ pub trait Allocation {
         params: &Self::Params,
         seed: Option<&Seed>,
     ) -> Result<Self::Solved>;
+    /// Participant `i`'s placement (`i` in canonical order, below [`Allocation::participants`]).
+    fn placement<'a>(input: &'a Self::Input, solved: &'a Self::Solved, i: u32) -> Placement<'a>;
+
     /// Every participant's placement, in canonical (id) order.
-    fn placements<'a>(input: &'a Self::Input, solved: &'a Self::Solved) -> Vec<Placement<'a>>;
+    fn placements<'a>(input: &'a Self::Input, solved: &'a Self::Solved) -> Vec<Placement<'a>> {
+        (0..Self::participants(input) as u32)
+            .map(|i| Self::placement(input, solved, i))
+            .collect()
+    }
 }
 
 /// A public randomness beacon's value, published after the application window closed.

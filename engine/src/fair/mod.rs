@@ -298,21 +298,14 @@ impl Allocation for Fairs {
         solve::solve(input, params, seed)
     }
 
-    fn placements<'a>(input: &'a FairInput, solved: &'a FairSolved) -> Vec<Placement<'a>> {
-        input
-            .applicants
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let pool = solved.pool_of(i as u32);
-                Placement {
-                    participant: &a.id,
-                    place: pool.map(|p| input.fair_of(p)),
-                    rank: solved.rank_of(i as u32),
-                    detail: pool.map(|p| input.pools[p as usize].category.as_str()),
-                }
-            })
-            .collect()
+    fn placement<'a>(input: &'a FairInput, solved: &'a FairSolved, i: u32) -> Placement<'a> {
+        let pool = solved.pool_of(i);
+        Placement {
+            participant: &input.applicants[i as usize].id,
+            place: pool.map(|p| input.fair_of(p)),
+            rank: solved.rank_of(i),
+            detail: pool.map(|p| input.pools[p as usize].category.as_str()),
+        }
     }
 }
 

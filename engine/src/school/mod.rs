@@ -353,20 +353,13 @@ impl Allocation for Schools {
         solve::solve(input, params, seed)
     }
 
-    fn placements<'a>(input: &'a SchoolInput, solved: &'a SchoolSolved) -> Vec<Placement<'a>> {
-        input
-            .students
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Placement {
-                participant: &s.id,
-                place: solved
-                    .school_of(i as u32)
-                    .map(|j| input.schools[j as usize].id.as_str()),
-                rank: solved.rank_of(i as u32),
-                detail: None,
-            })
-            .collect()
+    fn placement<'a>(input: &'a SchoolInput, solved: &'a SchoolSolved, i: u32) -> Placement<'a> {
+        Placement {
+            participant: &input.students[i as usize].id,
+            place: (solved.school_of(i)).map(|j| input.schools[j as usize].id.as_str()),
+            rank: solved.rank_of(i),
+            detail: None,
+        }
     }
 }
 

@@ -557,7 +557,7 @@ impl<A: WindowKind> Windows<A> {
             let Some(i) = A::participant(&loaded.input, id) else {
                 continue;
             };
-            let placement = &A::placements(&loaded.input, &loaded.solved)[i as usize];
+            let placement = A::placement(&loaded.input, &loaded.solved, i);
             let kind = match placement.place {
                 Some(_) => StepKind::Placed,
                 None if A::WAITLISTS => StepKind::Waitlisted,
