@@ -13,3 +13,4 @@ pub mod fuzz;
 pub mod input;
 pub mod log;
 pub mod school;
+pub mod witness;

@@ -9,7 +9,9 @@
 
 #[doc(hidden)]
 pub mod fuzz;
+pub mod monitor;
 pub mod proto;
 pub mod render;
 pub mod rpc;
 pub mod server;
+pub mod witness;

@@ -57,6 +57,7 @@ enum Command {
     /// DIR/report.html with SVG charts.
     Simulate(cmd::simulate::SimulateArgs),
     Token(cmd::token::TokenArgs),
+    Witness(cmd::witness::WitnessArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,9 +68,10 @@ fn main() -> ExitCode {
         Command::Fair(args) => cmd::fair::run(args, &cli.data, &cli.remote),
         Command::Mcf(args) => cmd::mcf::run(&args),
         Command::School(args) => cmd::school::run(args, &cli.data, &cli.remote),
-        Command::Serve(args) => cmd::serve::run(args, &cli.data),
+        Command::Serve(args) => cmd::serve::run(args, &cli.data, &cli.remote),
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Token(args) => cmd::token::run(args),
+        Command::Witness(args) => cmd::witness::run(args, &cli.data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

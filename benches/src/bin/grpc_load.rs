@@ -319,6 +319,7 @@ impl Caller {
                 let request = pb::GetInclusionProofRequest {
                     index,
                     tree_size: None,
+                    ..Default::default()
                 };
                 client.get_inclusion_proof(request).await.map(drop)
             }

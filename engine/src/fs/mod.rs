@@ -65,6 +65,22 @@ sync_points! {
     LogCheckpoint,
     /// A signed checkpoint's name.
     LogCheckpointName,
+    /// The latest cosigned checkpoint of a log, kept by `allot serve`.
+    LogCosigned,
+    /// Its name in the log folder.
+    LogCosignedName,
+    /// A line appended to the log's history of cosigned checkpoints.
+    LogCosignedHistory,
+    /// A monitor's state: the last checkpoint it verified and the tree's right edge.
+    MonitorState,
+    /// A witness's cosigning key, made on first start.
+    WitnessKey,
+    /// Its name in the witness folder.
+    WitnessKeyName,
+    /// A witness's record of the latest checkpoint it cosigned for a log, before it answers.
+    WitnessState,
+    /// Its name in the witness's state folder.
+    WitnessStateName,
     /// A folder created by `create_dirs` (in its parent).
     NewFolder,
     /// A blob's content, before any decision refers to it.

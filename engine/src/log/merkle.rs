@@ -72,6 +72,17 @@ impl Frontier {
         self.size
     }
 
+    /// The right edge's nodes, largest subtree first.
+    pub fn nodes(&self) -> &[Hash] {
+        &self.nodes
+    }
+
+    /// A frontier from its size and nodes, as [`Frontier::nodes`] gave them; `None` if their
+    /// number does not fit the size (one per bit set).
+    pub fn from_parts(size: u64, nodes: Vec<Hash>) -> Option<Frontier> {
+        (nodes.len() == size.count_ones() as usize).then_some(Frontier { size, nodes })
+    }
+
     /// The frontier of the first `size` leaves, read from stored nodes.
     pub fn load<S: NodeSource>(source: &S, size: u64) -> Result<Self, S::Error> {
         let mut nodes = Vec::new();

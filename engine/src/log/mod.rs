@@ -19,6 +19,7 @@
 //! - [`verify::verify`] re-derives everything from the segment bytes.
 
 pub mod codec;
+mod cosigned;
 pub mod decision;
 #[doc = include_str!("FORMAT.md")]
 pub mod format {}
@@ -32,6 +33,7 @@ pub mod proof_file;
 pub(crate) mod recover;
 mod store;
 pub mod tiles;
+pub mod tlog_proof;
 pub mod verify;
 mod writer;
 
@@ -42,11 +44,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use codec::{Bytes, DecodeError, Digest, Parameters};
+pub use cosigned::CosignedHead;
 pub use decision::{Decision, DecisionKind};
 pub use entry::{ENTRY_VERSION, Entry, EntryTooLarge, MAX_ENTRY_BYTES, Record, Timestamp};
 pub use error::{Error, Result};
 pub use merkle::Hash;
-pub use note::{Checkpoint, SignedCheckpoint, SigningKey, VerifierKey};
+pub use note::{
+    Checkpoint, KeyKind, NoteError, SignedCheckpoint, SigningKey, TrustPolicy, Trusted, VerifierKey,
+};
 pub use proof::{ConsistencyProof, InclusionProof, ProofError};
 pub use recover::{OpenReport, TornTail};
 pub use store::{CHAIN_SEED, RawEntry, chain_hash};
@@ -81,6 +86,10 @@ pub struct LogOptions {
     pub flush_entries: u64,
     /// Largest batch accepted, in framed bytes.
     pub max_batch_bytes: usize,
+    /// The signing key, when it is kept outside the data folder (a path or an environment
+    /// variable in the server's configuration): then none is read from or made in
+    /// `DATA/log/signing.key`, and the folder must not hold one.
+    pub signing_key: Option<SigningKey>,
 }
 
 impl Default for LogOptions {
@@ -92,6 +101,7 @@ impl Default for LogOptions {
             segment_bytes: 64 << 20,
             flush_entries: 1 << 18,
             max_batch_bytes: 256 << 20,
+            signing_key: None,
         }
     }
 }
@@ -712,8 +722,41 @@ fn load_or_make_signer(
 ) -> Result<SigningKey> {
     let fs = paths.fs();
     let path = paths.signing_key();
-    let signer = match read_optional(paths, &path)? {
-        Some(bytes) => {
+    let in_folder = read_optional(paths, &path)?;
+    let signer = match (in_folder, &options.signing_key) {
+        (Some(_), Some(_)) => {
+            return Err(Error::BadFile {
+                path,
+                reason: "a signing key is configured outside the data folder, but the folder \
+                         holds one too: keep only one (remove this file once the configured key \
+                         is this log's)"
+                    .into(),
+            });
+        }
+        (None, Some(external)) if external.kind() != KeyKind::Ed25519 => {
+            return Err(Error::Internal(format!(
+                "the configured signing key {} is a witness's cosigning key, not a log's",
+                external.name()
+            )));
+        }
+        (None, Some(external)) => {
+            let vpath = paths.verifier_key();
+            let known = read_optional(paths, &vpath)?;
+            let ours = format!("{}\n", external.verifier().to_text());
+            if let Some(known) = known.filter(|_| size > 0)
+                && known != ours.as_bytes()
+            {
+                return Err(Error::BadFile {
+                    path: vpath,
+                    reason: format!(
+                        "the configured signing key ({}) is not this log's key",
+                        external.verifier().to_text()
+                    ),
+                });
+            }
+            external.clone()
+        }
+        (Some(bytes), None) => {
             let mode = fs
                 .metadata(&path)
                 .map_err(io("reading metadata of", &path))?
@@ -734,13 +777,13 @@ fn load_or_make_signer(
                 source,
             })?
         }
-        None if size > 0 => {
+        (None, None) if size > 0 => {
             return Err(Error::BadFile {
                 path,
                 reason: format!("missing, but the log has {size} entries: it cannot sign"),
             });
         }
-        None => {
+        (None, None) => {
             let origin = match &options.origin {
                 Some(origin) => origin.clone(),
                 None => {

@@ -1,10 +1,13 @@
 //! Signed checkpoints: C2SP `tlog-checkpoint` bodies in C2SP `signed-note` envelopes, signed with
-//! Ed25519, and the key formats of golang.org/x/mod/sumdb/note (which witnesses understand).
+//! Ed25519, the key formats of golang.org/x/mod/sumdb/note (which witnesses understand), and
+//! witnesses' C2SP `tlog-cosignature` v1 (Ed25519, timestamped) on those checkpoints.
 //!
 //! A note is its text (ending in a newline), a blank line, and signature lines
-//! `— <name> <base64(key id || signature)>`; the signature covers the text including its final
-//! newline. Key id = the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key), 0x01
-//! naming Ed25519.
+//! `— <name> <base64(key id || signature)>`. A log's signature covers the text including its
+//! final newline; its key id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public
+//! key). A cosignature covers `cosignature/v1\ntime <t>\n` followed by the text, carries the
+//! timestamp (u64, big-endian) between key id and signature, and its key id hashes 0x04 in
+//! place of 0x01.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -13,10 +16,35 @@ use sha2::{Digest as _, Sha256};
 
 use super::merkle::Hash;
 
-const ALG_ED25519: u8 = 0x01;
 const SIG_PREFIX: &str = "\u{2014} ";
 /// As golang.org/x/mod/sumdb/note: more signatures than this make a note malformed.
 const MAX_SIGNATURES: usize = 100;
+
+/// What a key signs: a note (a log's checkpoints) or cosignatures (a witness's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// signed-note Ed25519 (signature type 0x01).
+    Ed25519,
+    /// tlog-cosignature v1, Ed25519 over a timestamped message (signature type 0x04).
+    CosignatureV1,
+}
+
+impl KeyKind {
+    fn byte(self) -> u8 {
+        match self {
+            KeyKind::Ed25519 => 0x01,
+            KeyKind::CosignatureV1 => 0x04,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<KeyKind> {
+        match byte {
+            0x01 => Some(KeyKind::Ed25519),
+            0x04 => Some(KeyKind::CosignatureV1),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
@@ -30,6 +58,15 @@ pub enum NoteError {
     InvalidSignature { name: String, id: String },
     #[error("malformed checkpoint, line {line}: {reason}")]
     BadCheckpoint { line: usize, reason: String },
+    #[error(
+        "the checkpoint carries {have} valid cosignature(s) of the {need} required{}",
+        if names.is_empty() { String::new() } else { format!(" (by {})", names.join(", ")) }
+    )]
+    NoQuorum {
+        have: usize,
+        need: usize,
+        names: Vec<String>,
+    },
 }
 
 /// A key name: non-empty, no whitespace, no `+` (which separates key fields).
@@ -40,19 +77,25 @@ pub fn valid_name(name: &str) -> bool {
             .any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
-fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+fn key_id(name: &str, kind: KeyKind, public: &[u8; 32]) -> [u8; 4] {
     let digest = Sha256::new()
         .chain_update(name)
-        .chain_update([b'\n', ALG_ED25519])
+        .chain_update([b'\n', kind.byte()])
         .chain_update(public);
     let digest: [u8; 32] = digest.finalize().into();
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
-/// The log's Ed25519 signing key and its name (the checkpoint origin).
+/// The message a v1 cosignature signs.
+fn cosigned_message(text: &str, timestamp: u64) -> String {
+    format!("cosignature/v1\ntime {timestamp}\n{text}")
+}
+
+/// An Ed25519 signing key and its name: a log's (the checkpoint origin) or a witness's.
 #[derive(Clone)]
 pub struct SigningKey {
     name: String,
+    kind: KeyKind,
     key: ed25519_dalek::SigningKey,
     id: [u8; 4],
 }
@@ -65,38 +108,49 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// A log's key (signed-note Ed25519).
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<Self, NoteError> {
+        Self::of_kind(name, KeyKind::Ed25519, seed)
+    }
+
+    pub fn of_kind(name: &str, kind: KeyKind, seed: [u8; 32]) -> Result<Self, NoteError> {
         if !valid_name(name) {
             return Err(NoteError::BadKey(format!("invalid key name {name:?}")));
         }
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let id = key_id(name, key.verifying_key().as_bytes());
+        let id = key_id(name, kind, key.verifying_key().as_bytes());
         Ok(SigningKey {
             name: name.to_owned(),
+            kind,
             key,
             id,
         })
     }
 
-    /// A new key from the operating system's random source.
+    /// A new log key from the operating system's random source.
     pub fn generate(name: &str) -> Result<Self, NoteError> {
+        Self::generate_kind(name, KeyKind::Ed25519)
+    }
+
+    /// A new key of `kind` from the operating system's random source.
+    pub fn generate_kind(name: &str, kind: KeyKind) -> Result<Self, NoteError> {
         use rand::TryRng as _;
         let mut seed = [0u8; 32];
         rand::rngs::SysRng
             .try_fill_bytes(&mut seed)
             .map_err(|e| NoteError::BadKey(format!("no randomness for a new key: {e}")))?;
-        Self::from_seed(name, seed)
+        Self::of_kind(name, kind, seed)
     }
 
-    /// Parses `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || seed)>`.
+    /// Parses `PRIVATE+KEY+<name>+<hex key id>+<base64(type || seed)>`.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
         let bad = |why: &str| NoteError::BadKey(why.to_owned());
         let rest = text.trim_end_matches('\n');
         let rest = rest
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("no PRIVATE+KEY+ prefix"))?;
-        let (name, id, seed) = split_key(rest, "seed")?;
-        let key = Self::from_seed(name, seed)?;
+        let (name, id, kind, seed) = split_key(rest, "seed")?;
+        let key = Self::of_kind(name, kind, seed)?;
         if key.id != id {
             return Err(bad("key id does not match the key"));
         }
@@ -104,7 +158,7 @@ impl SigningKey {
     }
 
     pub fn to_text(&self) -> String {
-        let mut key = vec![ALG_ED25519];
+        let mut key = vec![self.kind.byte()];
         key.extend_from_slice(self.key.as_bytes());
         format!(
             "PRIVATE+KEY+{}+{}+{}",
@@ -118,9 +172,14 @@ impl SigningKey {
         &self.name
     }
 
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
     pub fn verifier(&self) -> VerifierKey {
         VerifierKey {
             name: self.name.clone(),
+            kind: self.kind,
             key: self.key.verifying_key(),
             id: self.id,
         }
@@ -129,6 +188,12 @@ impl SigningKey {
     /// Signs `text` (which must end with a newline) and returns the whole note.
     pub fn sign_note(&self, text: &str) -> Result<String, NoteError> {
         check_text(text)?;
+        if self.kind != KeyKind::Ed25519 {
+            return Err(NoteError::BadKey(format!(
+                "{} is a cosigning key: it signs cosignatures, not notes",
+                self.name
+            )));
+        }
         let signature = self.key.sign(text.as_bytes());
         let mut raw = self.id.to_vec();
         raw.extend_from_slice(&signature.to_bytes());
@@ -138,11 +203,31 @@ impl SigningKey {
             B64.encode(raw)
         ))
     }
+
+    /// A v1 cosignature line (ending with a newline) on a note's `text`, at `timestamp` (POSIX
+    /// seconds).
+    pub fn cosign(&self, text: &str, timestamp: u64) -> Result<String, NoteError> {
+        check_text(text)?;
+        if self.kind != KeyKind::CosignatureV1 || timestamp > i64::MAX as u64 {
+            return Err(NoteError::BadKey(format!(
+                "{} cannot cosign (not a cosigning key, or a timestamp beyond 2^63 - 1)",
+                self.name
+            )));
+        }
+        let signature = self.key.sign(cosigned_message(text, timestamp).as_bytes());
+        let mut raw = self.id.to_vec();
+        raw.extend_from_slice(&timestamp.to_be_bytes());
+        raw.extend_from_slice(&signature.to_bytes());
+        Ok(format!("{SIG_PREFIX}{} {}\n", self.name, B64.encode(raw)))
+    }
 }
 
-/// Splits `<name>+<hex key id>+<base64(0x01 || 32 bytes)>` and checks the algorithm byte (Ed25519)
-/// and the length of the key material (`what`: a seed or a public key).
-fn split_key<'a>(text: &'a str, what: &str) -> Result<(&'a str, [u8; 4], [u8; 32]), NoteError> {
+/// A key's fields: name, key id, signature type, key material.
+type KeyParts<'a> = (&'a str, [u8; 4], KeyKind, [u8; 32]);
+
+/// Splits `<name>+<hex key id>+<base64(type || 32 bytes)>` and checks the signature type and the
+/// length of the key material (`what`: a seed or a public key).
+fn split_key<'a>(text: &'a str, what: &str) -> Result<KeyParts<'a>, NoteError> {
     let bad = |why: &str| NoteError::BadKey(why.to_owned());
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
@@ -161,13 +246,15 @@ fn split_key<'a>(text: &'a str, what: &str) -> Result<(&'a str, [u8; 4], [u8; 32
     let [alg, material @ ..] = key.as_slice() else {
         return Err(bad("empty key"));
     };
-    if *alg != ALG_ED25519 {
-        return Err(bad(&format!("unknown algorithm {alg} (only 1, Ed25519)")));
-    }
+    let kind = KeyKind::from_byte(*alg).ok_or_else(|| {
+        bad(&format!(
+            "unknown signature type {alg} (1, Ed25519, and 4, cosignature/v1, are known)"
+        ))
+    })?;
     let material: [u8; 32] = material
         .try_into()
         .map_err(|_| bad(&format!("the Ed25519 {what} is not 32 bytes")))?;
-    Ok((name, id, material))
+    Ok((name, id, kind, material))
 }
 
 /// A note's text: valid UTF-8 without control characters but newlines, ending with a newline.
@@ -185,32 +272,95 @@ fn check_text(text: &str) -> Result<(), NoteError> {
     Ok(())
 }
 
-/// A verifier key: `<name>+<hex key id>+<base64(0x01 || public key)>`.
+/// A note split into its text and its signature lines (`name`, decoded `key id || signature`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitNote<'a> {
+    pub text: &'a str,
+    pub signatures: Vec<(&'a str, Vec<u8>)>,
+}
+
+/// Checks a note's syntax (as golang.org/x/mod/sumdb/note) and splits it.
+pub fn split_note(note: &str) -> Result<SplitNote<'_>, NoteError> {
+    let malformed = |why: &str| NoteError::Malformed(why.to_owned());
+    if note.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(malformed("control characters"));
+    }
+    let split = note
+        .rfind("\n\n")
+        .ok_or_else(|| malformed("no blank line before signatures"))?;
+    let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
+    if sigs.is_empty() {
+        return Err(malformed("no signature lines after the blank line"));
+    }
+    if !sigs.ends_with('\n') {
+        return Err(malformed("the signature block does not end with a newline"));
+    }
+    let mut signatures = Vec::new();
+    for (count, line) in sigs[..sigs.len() - 1].split('\n').enumerate() {
+        if count >= MAX_SIGNATURES {
+            return Err(malformed("more than 100 signatures"));
+        }
+        signatures.push(signature_line(line)?);
+    }
+    Ok(SplitNote { text, signatures })
+}
+
+/// One signature line without its newline: `— <name> <base64>`.
+fn signature_line(line: &str) -> Result<(&str, Vec<u8>), NoteError> {
+    let malformed = |why: &str| NoteError::Malformed(why.to_owned());
+    let line = line
+        .strip_prefix(SIG_PREFIX)
+        .ok_or_else(|| malformed("a signature line does not start with an em dash"))?;
+    let (name, b64) = line
+        .split_once(' ')
+        .ok_or_else(|| malformed("a signature line has no space"))?;
+    let raw = B64
+        .decode(b64)
+        .map_err(|_| malformed("a signature is not base64"))?;
+    if !valid_name(name) || raw.len() < 5 {
+        return Err(malformed("a signature line is invalid"));
+    }
+    Ok((name, raw))
+}
+
+/// Parses signature lines on their own (a witness's answer): each `— <name> <base64>\n`.
+pub fn parse_signature_lines(lines: &str) -> Result<Vec<(&str, Vec<u8>)>, NoteError> {
+    let Some(body) = lines.strip_suffix('\n') else {
+        return Err(NoteError::Malformed(
+            "signature lines do not end with a newline".into(),
+        ));
+    };
+    body.split('\n').map(signature_line).collect()
+}
+
+/// A verifier key: `<name>+<hex key id>+<base64(type || public key)>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierKey {
     name: String,
+    kind: KeyKind,
     key: ed25519_dalek::VerifyingKey,
     id: [u8; 4],
 }
 
 impl VerifierKey {
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        let (name, id, public) = split_key(text.trim_end_matches('\n'), "public key")?;
+        let (name, id, kind, public) = split_key(text.trim_end_matches('\n'), "public key")?;
         let bad = |why: &str| NoteError::BadKey(why.to_owned());
-        if key_id(name, &public) != id {
+        if key_id(name, kind, &public) != id {
             return Err(bad("key id does not match the key"));
         }
         let key = ed25519_dalek::VerifyingKey::from_bytes(&public)
             .map_err(|e| bad(&format!("not an Ed25519 public key: {e}")))?;
         Ok(VerifierKey {
             name: name.to_owned(),
+            kind,
             key,
             id,
         })
     }
 
     pub fn to_text(&self) -> String {
-        let mut key = vec![ALG_ED25519];
+        let mut key = vec![self.kind.byte()];
         key.extend_from_slice(self.key.as_bytes());
         format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(key))
     }
@@ -223,65 +373,116 @@ impl VerifierKey {
         self.id
     }
 
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// Whether a signature line (`name`, `key id || ...`) claims to be by this key.
+    pub fn claims(&self, name: &str, raw: &[u8]) -> bool {
+        name == self.name && raw.get(..4) == Some(&self.id[..])
+    }
+
+    /// Checks one signature (`key id || signature`, with the timestamp between them for a
+    /// cosignature) on a note's `text`; returns the cosignature's timestamp (0 for a note
+    /// signature).
+    pub fn verify(&self, text: &str, raw: &[u8]) -> Result<u64, NoteError> {
+        let invalid = || NoteError::InvalidSignature {
+            name: self.name.clone(),
+            id: hex::encode(self.id),
+        };
+        if raw.get(..4) != Some(&self.id[..]) {
+            return Err(invalid());
+        }
+        let (timestamp, signature, message) = match self.kind {
+            KeyKind::Ed25519 => (0, &raw[4..], std::borrow::Cow::Borrowed(text)),
+            KeyKind::CosignatureV1 => {
+                let stamp: [u8; 8] = raw
+                    .get(4..12)
+                    .and_then(|t| t.try_into().ok())
+                    .ok_or_else(invalid)?;
+                let timestamp = u64::from_be_bytes(stamp);
+                if timestamp > i64::MAX as u64 {
+                    return Err(invalid());
+                }
+                let message = cosigned_message(text, timestamp);
+                (timestamp, &raw[12..], std::borrow::Cow::Owned(message))
+            }
+        };
+        let signature = ed25519_dalek::Signature::from_slice(signature).map_err(|_| invalid())?;
+        self.key
+            .verify(message.as_bytes(), &signature)
+            .map_err(|_| invalid())?;
+        Ok(timestamp)
+    }
+
     /// Checks a note's syntax and this key's signature on it; returns the signed text. Signatures
     /// by other keys are allowed (witness cosignatures) and ignored.
     pub fn open<'a>(&self, note: &'a str) -> Result<&'a str, NoteError> {
-        let malformed = |why: &str| NoteError::Malformed(why.to_owned());
-        if note.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(malformed("control characters"));
-        }
-        let split = note
-            .rfind("\n\n")
-            .ok_or_else(|| malformed("no blank line before signatures"))?;
-        let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
-        if sigs.is_empty() {
-            return Err(malformed("no signature lines after the blank line"));
-        }
-        if !sigs.ends_with('\n') {
-            return Err(malformed("the signature block does not end with a newline"));
-        }
+        let split = split_note(note)?;
         let mut verified = false;
-        for (count, line) in sigs[..sigs.len() - 1].split('\n').enumerate() {
-            if count >= MAX_SIGNATURES {
-                return Err(malformed("more than 100 signatures"));
+        for (name, raw) in &split.signatures {
+            if self.claims(name, raw) {
+                self.verify(split.text, raw)?;
+                verified = true;
             }
-            let line = line
-                .strip_prefix(SIG_PREFIX)
-                .ok_or_else(|| malformed("a signature line does not start with an em dash"))?;
-            let (name, b64) = line
-                .split_once(' ')
-                .ok_or_else(|| malformed("a signature line has no space"))?;
-            let raw = B64
-                .decode(b64)
-                .map_err(|_| malformed("a signature is not base64"))?;
-            if !valid_name(name) || raw.len() < 5 {
-                return Err(malformed("a signature line is invalid"));
-            }
-            if name != self.name || raw[..4] != self.id {
-                continue;
-            }
-            let signature = ed25519_dalek::Signature::from_slice(&raw[4..]).map_err(|_| {
-                NoteError::InvalidSignature {
-                    name: name.to_owned(),
-                    id: hex::encode(self.id),
-                }
-            })?;
-            self.key.verify(text.as_bytes(), &signature).map_err(|_| {
-                NoteError::InvalidSignature {
-                    name: name.to_owned(),
-                    id: hex::encode(self.id),
-                }
-            })?;
-            verified = true;
         }
         if verified {
-            Ok(text)
+            Ok(split.text)
         } else {
             Err(NoteError::NotSigned {
                 name: self.name.clone(),
                 id: hex::encode(self.id),
             })
         }
+    }
+}
+
+/// Whom a reader trusts: the log's key and `quorum` of the witnesses' cosigning keys.
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    pub log: VerifierKey,
+    pub witnesses: Vec<VerifierKey>,
+    pub quorum: usize,
+}
+
+/// A checkpoint that satisfied a [`TrustPolicy`], and who cosigned it when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trusted {
+    pub checkpoint: Checkpoint,
+    /// The witnesses whose cosignatures verified, with their timestamps.
+    pub cosigned_by: Vec<(String, u64)>,
+}
+
+impl TrustPolicy {
+    /// Checks the log's signature and at least `quorum` valid cosignatures by distinct
+    /// witnesses (a witness's invalid cosignature is an error: it claims to be theirs).
+    pub fn check(&self, note: &str) -> Result<Trusted, NoteError> {
+        let text = self.log.open(note)?;
+        let checkpoint = Checkpoint::parse_body(text)?;
+        let split = split_note(note)?;
+        let mut cosigned_by = Vec::new();
+        for witness in &self.witnesses {
+            let mut stamp = None;
+            for (name, raw) in &split.signatures {
+                if witness.claims(name, raw) {
+                    stamp = Some(witness.verify(split.text, raw)?);
+                }
+            }
+            if let Some(stamp) = stamp {
+                cosigned_by.push((witness.name().to_owned(), stamp));
+            }
+        }
+        if cosigned_by.len() < self.quorum {
+            return Err(NoteError::NoQuorum {
+                have: cosigned_by.len(),
+                need: self.quorum,
+                names: cosigned_by.into_iter().map(|(n, _)| n).collect(),
+            });
+        }
+        Ok(Trusted {
+            checkpoint,
+            cosigned_by,
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use allot_service::rpc::session::Server;
 pub use allot_service::rpc::session::{FieldName as Flag, Folder as Local, Session};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
@@ -28,6 +28,15 @@ pub struct RemoteArgs {
     /// A PEM CA certificate to trust for an https:// server (default: the system's roots).
     #[arg(long, global = true, env = "ALLOT_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// The log's signing key, when it is kept outside the data folder: commands that write the
+    /// folder (and `serve`, unless its configuration names one) need it.
+    #[arg(
+        long,
+        global = true,
+        env = "ALLOT_SIGNING_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub signing_key: Option<PathBuf>,
 }
 
 impl RemoteArgs {
@@ -50,9 +59,23 @@ pub fn open(remote: &RemoteArgs, data: &Path, local: Local<'_>) -> Result<Sessio
             ca_cert: remote.ca_cert.as_deref(),
         })?,
         None => {
+            let key = remote.signing_key.as_deref();
+            let key = key.map(read_signing_key).transpose()?;
+            let local = Local {
+                signing_key: key.as_ref(),
+                ..local
+            };
             let (session, notes) = Session::in_process(data, local)?;
             notes.iter().for_each(|note| eprintln!("{note}"));
             session
         }
     })
+}
+
+/// A log's signing key from a file (`PRIVATE+KEY+...`).
+pub fn read_signing_key(path: &Path) -> Result<allot_engine::log::SigningKey> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    allot_engine::log::SigningKey::parse(text.trim())
+        .with_context(|| format!("the signing key in {}", path.display()))
 }

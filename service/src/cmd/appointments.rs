@@ -293,9 +293,8 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
             bail!(Error::NotLoaded(folder.to_owned()));
         }
         let local = Local {
-            write: true,
-            actor,
             appointments: Some(now),
+            ..Local::write(actor)
         };
         let session = api::open(remote, folder, local)?
             .names(flags)

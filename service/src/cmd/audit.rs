@@ -12,8 +12,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use allot_engine::log::proof_file::ProofFile;
+use allot_engine::log::tlog_proof::TlogProof;
 use allot_engine::log::verify::verify;
-use allot_engine::log::{Error, Log, VerifierKey};
+use allot_engine::log::{Error, KeyKind, Log, SigningKey, TrustPolicy, VerifierKey};
+use allot_service::monitor;
 use allot_service::proto::v1 as pb;
 use allot_service::render::audit as render;
 use allot_service::rpc::session::OpenError;
@@ -21,6 +23,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::api::{self, Flag, Local, RemoteArgs, Session};
+use super::witness::verifier_key_arg;
 
 #[derive(Debug, Args)]
 #[command(
@@ -80,6 +83,51 @@ enum AuditCommand {
         /// Write the proof file here instead of printing it.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Prove it in the newest checkpoint the log's witnesses cosigned.
+        #[arg(long, conflicts_with = "size")]
+        cosigned: bool,
+        /// Write a c2sp.org/tlog-proof (with the entry's bytes as extra data): a receipt anyone
+        /// verifies offline with the log's and the witnesses' keys.
+        #[arg(long)]
+        tlog_proof: bool,
+    },
+
+    /// Follow a log served in the tlog-tiles layout: check each checkpoint's signatures and its
+    /// consistency with the last one verified, rebuilding the tree from the entry bundles. Exits
+    /// 3 naming the evidence (two checkpoints that cannot both be true) on a rewrite or a split
+    /// view, 1 on any other failure (a checkpoint short of the witnesses' quorum, say).
+    Monitor {
+        /// The log's tiles prefix (where `/checkpoint` and `/tile/...` are).
+        #[arg(long, value_name = "URL")]
+        log: String,
+        /// The log's verifier key (the text, or a file holding it).
+        #[arg(long, value_name = "KEY")]
+        log_key: String,
+        /// A witness's cosigning verifier key (the text, or a file); repeat for each.
+        #[arg(long = "witness-key", value_name = "KEY")]
+        witness_keys: Vec<String>,
+        /// Cosignatures a checkpoint needs [default: a majority of the witness keys].
+        #[arg(long, value_name = "K")]
+        quorum: Option<usize>,
+        /// The monitor's own state [default: DIR/monitor].
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Check again this often, for ever; without it, check once and exit.
+        #[arg(long, value_name = "SECONDS")]
+        every: Option<f64>,
+    },
+
+    /// Make a signing key for a log (or with --witness, a witness's cosigning key) in a new file
+    /// readable only by its owner, to keep outside the data folder (`signing_key_file`); prints
+    /// its verifier key.
+    Keygen {
+        /// The key's name: a log's origin, or a witness's name.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long)]
+        witness: bool,
     },
 
     /// Consistency proof that the tree of size OLD is a prefix of the tree of size NEW.
@@ -106,6 +154,12 @@ enum AuditCommand {
         /// For a consistency proof: a signed checkpoint that must match its old size and root.
         #[arg(long, value_name = "FILE")]
         old_checkpoint: Option<PathBuf>,
+        /// For a tlog-proof: a witness's cosigning key (the text, or a file); repeat for each.
+        #[arg(long = "witness-key", value_name = "KEY")]
+        witness_keys: Vec<String>,
+        /// For a tlog-proof: cosignatures needed [default: a majority of the witness keys].
+        #[arg(long, value_name = "K")]
+        quorum: Option<usize>,
     },
 
     /// Show the last entries, one line each.
@@ -139,8 +193,49 @@ pub fn run(args: AuditArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
         AuditCommand::VerifyProof {
             file,
             key,
+            witness_keys,
+            quorum,
+            ..
+        } if read_text(&file)?.starts_with("c2sp.org/tlog-proof@v1\n") => {
+            let policy = policy(data, key.as_deref(), &witness_keys, quorum)?;
+            let proof = TlogProof::parse(&read_text(&file)?)
+                .with_context(|| format!("{}", file.display()))?;
+            let trusted = (proof.verify(&policy, None))
+                .with_context(|| format!("{} does not verify", file.display()))?;
+            print!("{}", render::tlog_proof_verdict(&proof, &trusted)?);
+            Ok(())
+        }
+        AuditCommand::Monitor {
+            log,
+            log_key,
+            witness_keys,
+            quorum,
+            state,
+            every,
+        } => {
+            let policy = policy(data, Some(&log_key), &witness_keys, quorum)?;
+            let state = state.unwrap_or_else(|| data.join("monitor"));
+            Ok(monitor::run(&log, policy, &state, every)?)
+        }
+        AuditCommand::Keygen { name, out, witness } => {
+            let kind = [KeyKind::Ed25519, KeyKind::CosignatureV1][usize::from(witness)];
+            let key = SigningKey::generate_kind(&name, kind)?;
+            let mut file = std::fs::OpenOptions::new();
+            std::os::unix::fs::OpenOptionsExt::mode(file.write(true).create_new(true), 0o600);
+            let mut file = file
+                .open(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            writeln!(file, "{}", key.to_text())?;
+            file.sync_all()?;
+            println!("{}", key.verifier().to_text());
+            Ok(())
+        }
+        AuditCommand::VerifyProof {
+            file,
+            key,
             checkpoint,
             old_checkpoint,
+            ..
         } => verify_proof(
             data,
             &file,
@@ -198,14 +293,24 @@ pub fn run(args: AuditArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
             })?;
             if open { flush_quietly(out) } else { Ok(()) }
         }
-        AuditCommand::Prove { index, size, out } => {
+        AuditCommand::Prove {
+            index,
+            size,
+            out,
+            cosigned,
+            tlog_proof,
+        } => {
             let session = open(Local::READ)?;
             let key = checkpoint_answer(&session, false)?.verifier_key;
             let request = pb::GetInclusionProofRequest {
                 index,
                 tree_size: size,
+                cosigned,
             };
             let proof = session.call(session.api().audit().get_inclusion_proof(request))?;
+            if tlog_proof {
+                return write_text(&proof.tlog_proof, out.as_deref(), "the tlog-proof");
+            }
             let file = render::inclusion_proof(proof, key).map_err(|s| session.error(s))?;
             let what = format!("the inclusion proof of entry {index} in size {}", file.size);
             write_proof(&file, out.as_deref(), &what)
@@ -310,14 +415,7 @@ fn write_proof(file: &ProofFile, out: Option<&Path>, what: &str) -> Result<()> {
     file.check(None, None, None)
         .map(|_| ())
         .context("the proof does not verify")?;
-    let text = file.to_text();
-    match out {
-        None => print!("{text}"),
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {what} to {}", path.display());
-        }
-    }
+    write_text(&file.to_text(), out, what)?;
     if file.checkpoint.is_none() {
         eprintln!(
             "note: no checkpoint is signed at size {}; check the root against one you trust",
@@ -325,6 +423,50 @@ fn write_proof(file: &ProofFile, out: Option<&Path>, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn write_text(text: &str, out: Option<&Path>, what: &str) -> Result<()> {
+    if text.is_empty() {
+        bail!("the server has no signed checkpoint for {what}");
+    }
+    match out {
+        None => print!("{text}"),
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {what} to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The log's key (given, or the data folder's), the witnesses' keys and the quorum.
+fn policy(
+    data: &Path,
+    key: Option<&str>,
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> Result<TrustPolicy> {
+    let log = match key {
+        Some(key) => verifier_key_arg(key)?,
+        None => verifier_key_arg(&data.join("log/verifier.key").to_string_lossy())
+            .context("no --key, and none in the data folder")?,
+    };
+    let witnesses = witnesses
+        .iter()
+        .map(|k| verifier_key_arg(k))
+        .collect::<Result<Vec<_>>>()?;
+    let quorum = quorum.unwrap_or(witnesses.len() / 2 + usize::from(!witnesses.is_empty()));
+    if quorum > witnesses.len() {
+        bail!(
+            "--quorum {quorum} is more than the {} witness key(s)",
+            witnesses.len()
+        );
+    }
+    Ok(TrustPolicy {
+        log,
+        witnesses,
+        quorum,
+    })
 }
 
 fn read_text(path: &Path) -> Result<String> {

@@ -11,3 +11,4 @@ pub mod school;
 pub mod serve;
 pub mod simulate;
 pub mod token;
+pub mod witness;

@@ -55,12 +55,12 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
+pub enum LogFormat {
     Text,
     Json,
 }
 
-fn init_logs(format: LogFormat) {
+pub fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -73,7 +73,7 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
+pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Result<()> {
     init_logs(args.log_format);
     let mut config = match &args.config {
         Some(path) => ServerConfig::load(path)?,
@@ -106,7 +106,14 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
              start with --dev for a development token"
         );
     }
-    let opened = folder::open(data, args.dev.then_some(args.dev_scale))?;
+    let signing_key = match (config.signing_key.take(), &remote.signing_key) {
+        (Some(key), _) => Some(key),
+        (None, path) => path
+            .as_deref()
+            .map(super::api::read_signing_key)
+            .transpose()?,
+    };
+    let opened = folder::open(data, args.dev.then_some(args.dev_scale), signing_key)?;
     let (log, domains, dev_city) = (opened.log, opened.domains, opened.dev_example);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -155,13 +162,13 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<()> {
 }
 
 /// SIGTERM and SIGINT, caught from the moment `listen` returns.
-struct StopSignal {
+pub struct StopSignal {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl StopSignal {
-    fn listen() -> Result<StopSignal> {
+    pub fn listen() -> Result<StopSignal> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(StopSignal {
             term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
@@ -169,7 +176,7 @@ impl StopSignal {
         })
     }
 
-    async fn received(mut self) {
+    pub async fn received(mut self) {
         tokio::select! {
             _ = self.term.recv() => tracing::info!("SIGTERM"),
             _ = self.int.recv() => tracing::info!("SIGINT"),

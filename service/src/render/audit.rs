@@ -136,3 +136,25 @@ fn hash(bytes: &[u8], what: &str) -> Result<Hash, Status> {
 fn hashes(path: &[Vec<u8>]) -> Result<Vec<Hash>, Status> {
     path.iter().map(|h| hash(h, "proof hash")).collect()
 }
+
+/// What a verified tlog-proof shows: the entry, where it is, and who signed the checkpoint.
+pub fn tlog_proof_verdict(
+    proof: &log::tlog_proof::TlogProof,
+    trusted: &log::Trusted,
+) -> Result<String, log::DecodeError> {
+    let cp = &trusted.checkpoint;
+    let mut out = format!(
+        "ok: entry {} is in the tree of size {} signed by {}\n",
+        proof.index, cp.size, cp.origin
+    );
+    for (witness, time) in &trusted.cosigned_by {
+        out.push_str(&format!(
+            "cosigned by {witness} at {time} (POSIX seconds)\n"
+        ));
+    }
+    if let Some(bytes) = &proof.extra {
+        let entry = Entry::decode(bytes)?;
+        out.push_str(&format!("entry: {}\n", entry_line(&entry)));
+    }
+    Ok(out)
+}

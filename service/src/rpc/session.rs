@@ -28,6 +28,8 @@ pub struct Folder<'a> {
     /// Rebuild the appointment inventory, on a clock stopped at this local time, or at the real
     /// time.
     pub appointments: Option<Option<LocalTime>>,
+    /// The log's signing key, when kept outside the data folder.
+    pub signing_key: Option<&'a log::SigningKey>,
 }
 
 impl<'a> Folder<'a> {
@@ -35,6 +37,7 @@ impl<'a> Folder<'a> {
         write: false,
         actor: "cli",
         appointments: None,
+        signing_key: None,
     };
 
     /// A session that logs decisions as `actor`.
@@ -43,6 +46,7 @@ impl<'a> Folder<'a> {
             write: true,
             actor,
             appointments: None,
+            signing_key: None,
         }
     }
 }
@@ -131,7 +135,11 @@ impl Session {
     ) -> Result<(Session, Vec<String>), OpenError> {
         let runtime = runtime()?;
         let log = if folder.write {
-            Log::open(data, LogOptions::default())?
+            let options = LogOptions {
+                signing_key: folder.signing_key.cloned(),
+                ..LogOptions::default()
+            };
+            Log::open(data, options)?
         } else {
             Log::open_read_only(data)?
         };

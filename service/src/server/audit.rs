@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allot_engine::log::proof::{verify_consistency, verify_inclusion};
-use allot_engine::log::{Entry, Log, RawEntry, SignedCheckpoint};
+use allot_engine::log::tlog_proof::TlogProof;
+use allot_engine::log::{Checkpoint, Entry, Log, RawEntry, SignedCheckpoint, TrustPolicy};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -52,6 +53,65 @@ impl AuditService {
                 "no checkpoint has been signed yet: sign one (`allot audit checkpoint`), or give \
                  a tree size",
             )
+        })
+    }
+
+    /// The newest cosigned checkpoint covering `index`: the witnesses' latest (waiting for one up
+    /// to 5 s), or without witnesses the one the log folder kept.
+    async fn cosigned_covering(&self, index: u64, path: &FieldPath) -> Result<Tree, Status> {
+        let size = self.log().size();
+        if index >= size {
+            return Err(FieldError::out_of_range(
+                &FieldPath::request().field("index"),
+                format!("entry {index} does not exist: the log has {size} entries"),
+            )
+            .into());
+        }
+        let cosigned = &self.state.cosigned;
+        let (note, size, root) = if cosigned.policy().is_some() {
+            let c = cosigned
+                .wait_for(index + 1, Duration::from_secs(5))
+                .await
+                .ok_or_else(|| {
+                    Status::unavailable(format!(
+                        "no checkpoint covering entry {index} reached the witnesses' quorum \
+                         within 5 s; retry"
+                    ))
+                })?;
+            (c.note, c.size, c.root)
+        } else {
+            let log = self.log().clone();
+            let policy = TrustPolicy {
+                log: log.verifier_key().clone(),
+                witnesses: Vec::new(),
+                quorum: 0,
+            };
+            let kept = blocking(move || log.cosigned(&policy).map_err(log_status)).await?;
+            let (note, trusted) = kept.ok_or_else(|| {
+                FieldError::failed_precondition(
+                    path,
+                    "this log has no witnesses and no cosigned checkpoint".to_owned(),
+                )
+            })?;
+            (note, trusted.checkpoint.size, trusted.checkpoint.root)
+        };
+        if index >= size {
+            return Err(FieldError::failed_precondition(
+                path,
+                format!("entry {index} is not in the newest cosigned checkpoint (size {size})"),
+            )
+            .into());
+        }
+        let checkpoint = Checkpoint::parse_body(
+            allot_engine::log::note::split_note(&note)
+                .map_err(|e| Status::internal(e.to_string()))?
+                .text,
+        )
+        .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Tree {
+            size,
+            root,
+            signed: Some(SignedCheckpoint { checkpoint, note }),
         })
     }
 
@@ -220,6 +280,16 @@ impl Audit for AuditService {
         let at = FieldPath::request();
         let index = request.index;
         let tree = match request.tree_size {
+            _ if request.cosigned => {
+                if request.tree_size.is_some() {
+                    return Err(FieldError::invalid(
+                        &at.field("tree_size"),
+                        "give a tree size or ask for the cosigned checkpoint, not both",
+                    )
+                    .into());
+                }
+                self.cosigned_covering(index, &at.field("cosigned")).await?
+            }
             Some(size) => {
                 let tree = self.tree(size, &at.field("tree_size"))?;
                 if index >= size {
@@ -275,12 +345,22 @@ impl Audit for AuditService {
             Ok((raw, proof.path))
         })
         .await?;
+        let tlog_proof = tree.signed.as_ref().map_or_else(String::new, |signed| {
+            TlogProof {
+                extra: Some(raw.bytes.to_vec()),
+                index,
+                path: path.clone(),
+                checkpoint: signed.note.clone(),
+            }
+            .to_text()
+        });
         Ok(Response::new(pb::GetInclusionProofResponse {
             entry: Some(log_entry(raw, false)),
             tree_size: size,
             root_hash: root.to_vec(),
             path: path.iter().map(|h| h.to_vec()).collect(),
             checkpoint: tree.signed.as_ref().map(signed_checkpoint),
+            tlog_proof,
         }))
     }
 

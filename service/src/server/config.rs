@@ -6,6 +6,15 @@
 //! # tiles_listen = "127.0.0.1:8080"   # the log over HTTP in the tlog-tiles layout (--tiles-listen)
 //! # publish_tiles = true              # and as static files in DATA/tiles/ (--publish-tiles)
 //! checkpoint_interval_seconds = 1.0   # sign a checkpoint this often while the log grows
+//!                                     # (default 0.25 when witnesses are configured)
+//! # signing_key_file = "/etc/allot/signing.key" # the log's key, kept outside the data folder
+//! # signing_key_env = "ALLOT_SIGNING_KEY"       # or its text in this environment variable
+//! # witness_quorum = 2                 # publish a checkpoint once this many witnesses cosigned
+//!                                     # it (default: a majority of the witnesses)
+//!
+//! # [[witness]]                       # one per witness (c2sp.org/tlog-witness)
+//! # url = "https://witness.example/w1"   # its submission prefix (`/add-checkpoint` is added)
+//! # key = "witness.example/w1+1234abcd+BH..."  # its cosigning verifier key (type 4)
 //!
 //! [limits]
 //! max_request_bytes = 4194304         # largest request message (decoded), 4 MiB
@@ -43,6 +52,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
+use allot_engine::log::{KeyKind, SigningKey, VerifierKey};
+
 use super::access::{Role, Roles};
 
 /// The listen address when neither `--listen` nor the file gives one.
@@ -75,6 +86,11 @@ struct File {
     #[serde(default)]
     publish_tiles: bool,
     checkpoint_interval_seconds: Option<f64>,
+    signing_key_file: Option<PathBuf>,
+    signing_key_env: Option<String>,
+    witness_quorum: Option<usize>,
+    #[serde(default, rename = "witness")]
+    witnesses: Vec<WitnessFile>,
     #[serde(default)]
     limits: LimitsFile,
     tls: Option<TlsFile>,
@@ -102,6 +118,20 @@ struct LimitsFile {
 struct TlsFile {
     cert: PathBuf,
     key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessFile {
+    url: String,
+    key: String,
+}
+
+/// A witness the log asks for cosignatures.
+#[derive(Debug, Clone)]
+pub struct WitnessConfig {
+    pub url: String,
+    pub key: VerifierKey,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +254,41 @@ pub fn mint_token() -> std::io::Result<String> {
     ))
 }
 
+/// The log's signing key from `signing_key_file` (relative to the configuration's folder) or
+/// `signing_key_env`; on error, the setting and the problem.
+fn signing_key(file: &File, path: &Path) -> Result<Option<SigningKey>, (&'static str, String)> {
+    let (setting, text) = match (&file.signing_key_file, &file.signing_key_env) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "signing_key_file",
+                "give signing_key_file or signing_key_env, not both".into(),
+            ));
+        }
+        (Some(key), None) => {
+            let full = path.parent().unwrap_or(Path::new(".")).join(key);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                (
+                    "signing_key_file",
+                    format!("reading {}: {e}", full.display()),
+                )
+            })?;
+            ("signing_key_file", text)
+        }
+        (None, Some(var)) => {
+            let text = std::env::var(var).map_err(|e| {
+                (
+                    "signing_key_env",
+                    format!("environment variable {var}: {e}"),
+                )
+            })?;
+            ("signing_key_env", text)
+        }
+        (None, None) => return Ok(None),
+    };
+    let key = SigningKey::parse(text.trim()).map_err(|e| (setting, e.to_string()))?;
+    Ok(Some(key))
+}
+
 /// A file's bytes as UTF-8, or an error naming the line of the first bad byte.
 pub fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ConfigError> {
     std::str::from_utf8(bytes).map_err(|e| {
@@ -278,6 +343,11 @@ pub struct ServerConfig {
     pub tls: Option<TlsIdentity>,
     pub limits: Limits,
     pub checkpoint_interval: Duration,
+    /// The log's signing key when kept outside the data folder.
+    pub signing_key: Option<SigningKey>,
+    /// The witnesses asked to cosign each checkpoint, and how many must.
+    pub witnesses: Vec<WitnessConfig>,
+    pub witness_quorum: usize,
 }
 
 impl Default for ServerConfig {
@@ -292,6 +362,9 @@ impl Default for ServerConfig {
             tls: None,
             limits: Limits::default(),
             checkpoint_interval: Duration::from_secs(1),
+            signing_key: None,
+            witnesses: Vec::new(),
+            witness_quorum: 0,
         }
     }
 }
@@ -331,6 +404,42 @@ impl ServerConfig {
                     format!("\"{listen}\" is not an address: {e}"),
                 )
             })?);
+        }
+        config.signing_key = signing_key(&file, path).map_err(|(s, p)| invalid(s, p))?;
+        for (i, witness) in file.witnesses.iter().enumerate() {
+            let at = |field: &str| format!("witness[{i}].{field}");
+            let key =
+                VerifierKey::parse(&witness.key).map_err(|e| invalid(&at("key"), e.to_string()))?;
+            if key.kind() != KeyKind::CosignatureV1 {
+                return Err(invalid(
+                    &at("key"),
+                    "is a log's key (type 1), not a witness's cosigning key (type 4)".into(),
+                ));
+            }
+            if !witness.url.starts_with("http://") && !witness.url.starts_with("https://") {
+                return Err(invalid(
+                    &at("url"),
+                    "must start with http:// or https://".into(),
+                ));
+            }
+            config.witnesses.push(WitnessConfig {
+                url: witness.url.clone(),
+                key,
+            });
+        }
+        let n = config.witnesses.len();
+        config.witness_quorum = match file.witness_quorum {
+            Some(k) if k > n || (k == 0 && n > 0) => {
+                return Err(invalid(
+                    "witness_quorum",
+                    format!("must be between 1 and the {n} configured witness(es)"),
+                ));
+            }
+            Some(k) => k,
+            None => n / 2 + usize::from(n > 0),
+        };
+        if n > 0 {
+            config.checkpoint_interval = Duration::from_millis(250);
         }
         if let Some(seconds) = file.checkpoint_interval_seconds {
             config.checkpoint_interval = seconds_setting(seconds, 0.01, 86_400.0)

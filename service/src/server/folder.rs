@@ -41,9 +41,17 @@ pub enum OpenError {
 
 /// Opens `data` for writing; with `dev_scale`, an empty folder first gets a generated city of
 /// that scale (see [`dev::generate_city`]).
-pub fn open(data: &Path, dev_scale: Option<f64>) -> Result<Opened, OpenError> {
+pub fn open(
+    data: &Path,
+    dev_scale: Option<f64>,
+    signing_key: Option<log::SigningKey>,
+) -> Result<Opened, OpenError> {
     let dir = data.to_owned();
-    let log = Log::open(data, LogOptions::default()).map_err(|source| OpenError::Log {
+    let options = LogOptions {
+        signing_key,
+        ..LogOptions::default()
+    };
+    let log = Log::open(data, options).map_err(|source| OpenError::Log {
         dir: dir.clone(),
         source,
     })?;

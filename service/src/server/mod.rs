@@ -35,6 +35,7 @@ pub mod appointments;
 pub mod audit;
 pub mod config;
 pub mod conn;
+pub mod cosign;
 pub mod dev;
 pub mod folder;
 pub mod gate;
@@ -50,8 +51,9 @@ pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use allot_engine::log::Log;
+use allot_engine::log::{Log, TrustPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -61,6 +63,8 @@ use tonic_health::ServingStatus;
 
 pub use config::{Caller, Limits, ServerConfig};
 pub use state::{AppState, Domains};
+
+use crate::witness::WitnessClient;
 
 use crate::proto::v1::appointments_server::AppointmentsServer;
 use crate::proto::v1::audit_server::AuditServer;
@@ -173,8 +177,12 @@ pub async fn start_with(
     domains: Domains,
 ) -> Result<ServerHandle, ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(AppState::with_domains(log, stop_rx.clone(), domains));
-    state.checkpoints.publish_tiles(config.publish_tiles);
+    let mut state = AppState::with_domains(log, stop_rx.clone(), domains);
+    let witnesses = cosigning(&config, &mut state).await?;
+    let state = Arc::new(state);
+    state
+        .checkpoints
+        .publish_tiles(config.publish_tiles, !witnesses.is_empty());
     state
         .checkpoints
         .sign(&state.log)
@@ -222,8 +230,8 @@ pub async fn start_with(
 
     let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_streams_per_connection)
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_nodelay(true);
     if let Some(tls) = &config.tls {
         let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
@@ -238,6 +246,7 @@ pub async fn start_with(
         None => None,
     };
     let signer = tokio::spawn(sign_periodically(state.clone(), config.checkpoint_interval));
+    cosign::start(&state, witnesses);
     let mut stop = stop_rx;
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let health_on_stop = health.clone();
@@ -284,7 +293,14 @@ pub async fn start_with(
         }
         match state.checkpoints.sign(&state.log).await {
             Ok(signed) => {
-                tracing::info!(size = signed.checkpoint.size, "signed the last checkpoint")
+                tracing::info!(size = signed.checkpoint.size, "signed the last checkpoint");
+                if state.cosigned.policy().is_some() {
+                    let size = signed.checkpoint.size;
+                    match state.cosigned.wait_for(size, Duration::from_secs(2)).await {
+                        Some(_) => tracing::info!(size, "the witnesses cosigned it"),
+                        None => tracing::warn!(size, "not cosigned within 2 s"),
+                    }
+                }
             }
             Err(status) => tracing::error!(error = status.message(), "signing the last checkpoint"),
         }
@@ -364,8 +380,55 @@ fn api_routes(state: &Arc<AppState>, gate: &Arc<GateState>, limits: &Limits) -> 
     routes
 }
 
+/// Checks the log against the newest cosigned checkpoint its folder kept (refusing a log that
+/// lost entries or disagrees with it) and, with witnesses, sets up the cosigning policy; returns
+/// the witnesses' clients.
+async fn cosigning(
+    config: &ServerConfig,
+    state: &mut AppState,
+) -> Result<Vec<Arc<WitnessClient>>, ServeError> {
+    let log = state.log.clone();
+    let policy = TrustPolicy {
+        log: log.verifier_key().clone(),
+        witnesses: config.witnesses.iter().map(|w| w.key.clone()).collect(),
+        quorum: config.witness_quorum,
+    };
+    let checked = policy.clone();
+    let kept = tokio::task::spawn_blocking(move || log.cosigned(&checked))
+        .await
+        .map_err(|e| ServeError::Panicked(e.to_string()))?
+        .map_err(|e| ServeError::Checkpoint(format!("refusing to serve this log: {e}")))?;
+    if let Some((_, trusted)) = &kept {
+        tracing::info!(
+            size = trusted.checkpoint.size,
+            "the log agrees with its newest cosigned checkpoint"
+        );
+    }
+    if config.witnesses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let http = crate::witness::http_client(Duration::from_secs(10))
+        .map_err(|e| ServeError::Checkpoint(format!("the witnesses' HTTP client: {e}")))?;
+    let kept = kept.map(|(note, trusted)| cosign::CosignedCheckpoint {
+        note,
+        size: trusted.checkpoint.size,
+        root: trusted.checkpoint.root,
+    });
+    state.cosigned = cosign::Cosigned::new(policy, kept);
+    tracing::info!(
+        witnesses = config.witnesses.len(),
+        quorum = config.witness_quorum,
+        "checkpoints are published once cosigned"
+    );
+    Ok(config
+        .witnesses
+        .iter()
+        .map(|w| Arc::new(WitnessClient::new(&w.url, w.key.clone(), http.clone())))
+        .collect())
+}
+
 /// Signs a checkpoint every `interval` while the log grows.
-async fn sign_periodically(state: Arc<AppState>, interval: std::time::Duration) {
+async fn sign_periodically(state: Arc<AppState>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

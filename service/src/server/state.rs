@@ -80,6 +80,8 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// Checkpoints signed while this server runs.
     pub checkpoints: Checkpoints,
+    /// Checkpoints its witnesses cosigned (when it has witnesses).
+    pub cosigned: super::cosign::Cosigned,
     /// The appointment engine, when a city is loaded.
     pub appointments: Option<Engine>,
     /// Fair application windows and runs.
@@ -111,6 +113,7 @@ impl AppState {
             data_dir,
             log,
             checkpoints,
+            cosigned: super::cosign::Cosigned::default(),
             appointments: domains.appointments,
             replies: Replies::default(),
             connections: Arc::default(),
@@ -138,8 +141,12 @@ pub const HELD_CHECKPOINTS: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Checkpoints {
     held: Mutex<BTreeMap<u64, SignedCheckpoint>>,
-    /// Whether each checkpoint is also published with its tiles in `DATA/tiles/`.
+    /// Whether each checkpoint is also published with its tiles in `DATA/tiles/` when signed
+    /// (with witnesses, it is published once cosigned instead).
     publish_tiles: std::sync::atomic::AtomicBool,
+    publish_on_sign: std::sync::atomic::AtomicBool,
+    /// The latest signed checkpoint, for the witnesses' workers.
+    signed: watch::Sender<Option<SignedCheckpoint>>,
 }
 
 impl Checkpoints {
@@ -157,10 +164,24 @@ impl Checkpoints {
 
     fn hold(&self, signed: SignedCheckpoint) {
         let mut held = self.held();
-        held.insert(signed.checkpoint.size, signed);
+        let size = signed.checkpoint.size;
+        held.insert(size, signed.clone());
         while held.len() > HELD_CHECKPOINTS {
             held.pop_first();
         }
+        drop(held);
+        self.signed.send_if_modified(|latest| {
+            let newer = latest.as_ref().is_none_or(|l| l.checkpoint.size < size);
+            if newer {
+                *latest = Some(signed);
+            }
+            newer
+        });
+    }
+
+    /// Follows the latest signed checkpoint.
+    pub fn subscribe(&self) -> watch::Receiver<Option<SignedCheckpoint>> {
+        self.signed.subscribe()
     }
 
     /// The latest signed checkpoint.
@@ -173,10 +194,20 @@ impl Checkpoints {
         self.held().get(&size).cloned()
     }
 
-    /// Publishes each checkpoint signed from now on with its tiles, as static files in
-    /// `DATA/tiles/` (c2sp.org/tlog-tiles).
-    pub fn publish_tiles(&self, publish: bool) {
-        (self.publish_tiles).store(publish, std::sync::atomic::Ordering::Relaxed);
+    /// Publishes each checkpoint from now on with its tiles, as static files in `DATA/tiles/`
+    /// (c2sp.org/tlog-tiles): when signed, or (`once_cosigned`) when its witnesses' quorum
+    /// cosigned it.
+    pub fn publish_tiles(&self, publish: bool, once_cosigned: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.publish_tiles.store(publish, Relaxed);
+        self.publish_on_sign
+            .store(publish && !once_cosigned, Relaxed);
+    }
+
+    /// Whether checkpoints are published with their tiles in `DATA/tiles/`.
+    pub fn publishes_tiles(&self) -> bool {
+        self.publish_tiles
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Signs a checkpoint of the log's current head (the latest one if the log has not grown)
@@ -185,7 +216,7 @@ impl Checkpoints {
     pub async fn sign(&self, log: &Arc<Log>) -> Result<SignedCheckpoint, Status> {
         let log = log.clone();
         let publish = self
-            .publish_tiles
+            .publish_on_sign
             .load(std::sync::atomic::Ordering::Relaxed);
         let signed = blocking(move || {
             let signed = log.sign_checkpoint().map_err(log_status)?;

@@ -26,15 +26,30 @@ fn text(status: StatusCode, message: String) -> Response {
     (status, message).into_response()
 }
 
+/// The latest signed checkpoint, or with witnesses the latest one their quorum cosigned.
 async fn checkpoint(State(state): State<Arc<AppState>>) -> Response {
-    let latest = match state.checkpoints.latest() {
-        Some(signed) => signed,
-        None => match state.checkpoints.sign(&state.log).await {
-            Ok(signed) => signed,
-            Err(status) => return text(StatusCode::SERVICE_UNAVAILABLE, status.message().into()),
-        },
+    let note = if state.cosigned.policy().is_some() {
+        match state.cosigned.latest() {
+            Some(cosigned) => cosigned.note,
+            None => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no checkpoint has reached the witnesses' quorum yet\n".into(),
+                );
+            }
+        }
+    } else {
+        match state.checkpoints.latest() {
+            Some(signed) => signed.note,
+            None => match state.checkpoints.sign(&state.log).await {
+                Ok(signed) => signed.note,
+                Err(status) => {
+                    return text(StatusCode::SERVICE_UNAVAILABLE, status.message().into());
+                }
+            },
+        }
     };
-    let mut response = latest.note.into_response();
+    let mut response = note.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -145,6 +145,7 @@ async fn every_method_on_a_generated_city() {
         .get_inclusion_proof(pb::GetInclusionProofRequest {
             index: booked.log_index,
             tree_size: None,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -149,6 +149,7 @@ async fn inclusion_proofs_verify_against_their_checkpoint() {
             .get_inclusion_proof(pb::GetInclusionProofRequest {
                 index,
                 tree_size: None,
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -187,6 +188,7 @@ async fn inclusion_proofs_verify_against_their_checkpoint() {
         .get_inclusion_proof(pb::GetInclusionProofRequest {
             index: 50,
             tree_size: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -202,6 +204,7 @@ async fn inclusion_proofs_verify_against_their_checkpoint() {
         .get_inclusion_proof(pb::GetInclusionProofRequest {
             index: 5,
             tree_size: Some(37),
+            ..Default::default()
         })
         .await
         .unwrap()

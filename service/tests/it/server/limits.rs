@@ -42,7 +42,11 @@ async fn bad_requests_name_the_field() {
         Code::OutOfRange,
         "request.index",
     );
-    let inclusion = |index, tree_size| pb::GetInclusionProofRequest { index, tree_size };
+    let inclusion = |index, tree_size| pb::GetInclusionProofRequest {
+        index,
+        tree_size,
+        ..Default::default()
+    };
     check(
         a.get_inclusion_proof(inclusion(10, None)).await,
         Code::OutOfRange,

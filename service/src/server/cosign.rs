@@ -1,0 +1,198 @@
+//! The cosigning policy: each signed checkpoint goes, with a consistency proof, to every
+//! configured witness (c2sp.org/tlog-witness); once `quorum` of them cosigned one, it is kept in
+//! `DATA/log/cosigned` (and appended to the history), published with its tiles, and used for
+//! offline proofs.
+//!
+//! Each witness has its own worker that always submits the newest signed checkpoint and never
+//! has two requests in flight, so a slow or dead witness only falls behind (backing off up to
+//! 30 s between attempts) and delays nothing while a quorum of the others answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use allot_engine::log::{Hash, Log, SignedCheckpoint, TrustPolicy};
+use tokio::sync::{mpsc, watch};
+
+use super::state::AppState;
+use crate::witness::{CosignError, WitnessClient};
+
+/// A checkpoint that carries its witnesses' quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosignedCheckpoint {
+    /// The note: the log's signature and the cosignatures.
+    pub note: String,
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// The server's cosigning state: its policy (none without witnesses) and the latest cosigned
+/// checkpoint.
+#[derive(Debug, Default)]
+pub struct Cosigned {
+    policy: Option<TrustPolicy>,
+    latest: watch::Sender<Option<CosignedCheckpoint>>,
+}
+
+impl Cosigned {
+    /// With witnesses: `policy` and the newest cosigned checkpoint the log folder kept.
+    pub fn new(policy: TrustPolicy, kept: Option<CosignedCheckpoint>) -> Cosigned {
+        Cosigned {
+            policy: Some(policy),
+            latest: watch::Sender::new(kept),
+        }
+    }
+
+    /// The policy checkpoints must meet to be published (none: every signed one is).
+    pub fn policy(&self) -> Option<&TrustPolicy> {
+        self.policy.as_ref()
+    }
+
+    /// The latest cosigned checkpoint.
+    pub fn latest(&self) -> Option<CosignedCheckpoint> {
+        self.latest.borrow().clone()
+    }
+
+    /// Follows the latest cosigned checkpoint.
+    pub fn subscribe(&self) -> watch::Receiver<Option<CosignedCheckpoint>> {
+        self.latest.subscribe()
+    }
+
+    /// Waits (up to `timeout`) for a cosigned checkpoint of at least `size` entries.
+    pub async fn wait_for(&self, size: u64, timeout: Duration) -> Option<CosignedCheckpoint> {
+        let mut rx = self.subscribe();
+        let reached = rx.wait_for(|c| c.as_ref().is_some_and(|c| c.size >= size));
+        match tokio::time::timeout(timeout, reached).await {
+            Ok(Ok(c)) => c.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Starts one worker per witness and the task that gathers their cosignatures.
+pub fn start(state: &Arc<AppState>, witnesses: Vec<Arc<WitnessClient>>) {
+    let Some(policy) = state.cosigned.policy().cloned() else {
+        return;
+    };
+    let (tx, rx) = mpsc::channel(64);
+    for (index, witness) in witnesses.iter().enumerate() {
+        tokio::spawn(worker(state.clone(), witness.clone(), index, tx.clone()));
+    }
+    tokio::spawn(gather(state.clone(), policy, witnesses.len(), rx));
+}
+
+/// A cosignature line from witness `index` on `signed`.
+type Cosignature = (usize, SignedCheckpoint, String);
+
+async fn worker(
+    state: Arc<AppState>,
+    witness: Arc<WitnessClient>,
+    index: usize,
+    tx: mpsc::Sender<Cosignature>,
+) {
+    let mut signed = state.checkpoints.subscribe();
+    let mut done: Option<u64> = None;
+    let mut backoff = Duration::from_millis(100);
+    let mut last_error: Option<CosignError> = None;
+    loop {
+        let latest = signed.borrow_and_update().clone();
+        let Some(latest) = latest.filter(|c| done.is_none_or(|d| c.checkpoint.size > d)) else {
+            if signed.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        match witness.cosign(&state.log, &latest).await {
+            Ok(line) => {
+                if last_error.take().is_some() {
+                    tracing::info!(witness = witness.url, "the witness cosigns again");
+                }
+                done = Some(latest.checkpoint.size);
+                backoff = Duration::from_millis(100);
+                if tx.send((index, latest, line)).await.is_err() {
+                    return;
+                }
+                // Nothing newer yet: wait for the next checkpoint.
+                if signed.has_changed().is_ok_and(|c| !c) && signed.changed().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if last_error.as_ref() != Some(&e) {
+                    match &e {
+                        CosignError::Refused { status, .. } if *status != 503 => {
+                            tracing::error!(size = latest.checkpoint.size, error = %e, "a witness refuses the log's checkpoint")
+                        }
+                        _ => {
+                            tracing::warn!(size = latest.checkpoint.size, error = %e, "no cosignature")
+                        }
+                    }
+                    last_error = Some(e);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn gather(
+    state: Arc<AppState>,
+    policy: TrustPolicy,
+    witnesses: usize,
+    mut rx: mpsc::Receiver<Cosignature>,
+) {
+    let mut pending: BTreeMap<u64, (SignedCheckpoint, Vec<Option<String>>)> = BTreeMap::new();
+    while let Some((index, signed, line)) = rx.recv().await {
+        let size = signed.checkpoint.size;
+        let published = state.cosigned.latest().map_or(0, |c| c.size);
+        if size <= published && published > 0 {
+            continue;
+        }
+        let (_, lines) = pending
+            .entry(size)
+            .or_insert_with(|| (signed, vec![None; witnesses]));
+        lines[index] = Some(line);
+        if lines.iter().flatten().count() < policy.quorum {
+            continue;
+        }
+        let Some((signed, lines)) = pending.remove(&size) else {
+            continue;
+        };
+        pending.retain(|s, _| *s > size);
+        let mut note = signed.note.clone();
+        for line in lines.into_iter().flatten() {
+            note.push_str(&line);
+        }
+        if let Err(e) = keep(&state, &policy, note).await {
+            tracing::error!(size, error = %e, "keeping a cosigned checkpoint");
+        }
+    }
+}
+
+/// Checks `note` against the policy, keeps it durably in the log folder, publishes it.
+async fn keep(state: &Arc<AppState>, policy: &TrustPolicy, note: String) -> Result<(), String> {
+    let trusted = policy.check(&note).map_err(|e| e.to_string())?;
+    let log: Arc<Log> = state.log.clone();
+    let publish = state.checkpoints.publishes_tiles();
+    let (size, root) = (trusted.checkpoint.size, trusted.checkpoint.root);
+    let kept = note.clone();
+    tokio::task::spawn_blocking(move || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        log.keep_cosigned(&kept, &trusted, now)
+            .map_err(|e| e.to_string())?;
+        if publish && let Err(e) = log.publish_tiles(&kept, size) {
+            tracing::warn!(error = %e, size, "publishing the tiles");
+        }
+        Ok::<_, String>(())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    state
+        .cosigned
+        .latest
+        .send_replace(Some(CosignedCheckpoint { note, size, root }));
+    Ok(())
+}
