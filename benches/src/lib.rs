@@ -9,6 +9,7 @@ pub fn start_server(
     log: std::sync::Arc<allot_engine::log::Log>,
     domains: allot_service::server::Domains,
     (token, name): (&str, &str),
+    tweak: impl FnOnce(&mut allot_service::server::ServerConfig),
 ) -> anyhow::Result<allot_service::server::ServerHandle> {
     use allot_service::server::access::Roles;
     use allot_service::server::config::{Caller, ServerConfig};
@@ -21,12 +22,14 @@ pub fn start_server(
         roles: Roles::ALL,
     };
     config.tokens.insert_token(token, caller);
+    tweak(&mut config);
     let started = allot_service::server::start_with(config, log, domains);
     Ok(runtime.block_on(started)?)
 }
 pub mod latency;
 pub mod mcf_gen;
 pub mod school_csv;
+pub mod witnesses;
 
 pub mod log {
     //! Decision-log fixtures.

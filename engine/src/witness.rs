@@ -502,6 +502,30 @@ mod tests {
         check(&witness, &log.body(10, 110), Ok(()));
     }
 
+    /// c2sp.org/tlog-witness's example request body.
+    #[test]
+    fn the_spec_example_request_parses() {
+        let note = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n\
+                    \u{2014} example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n\
+                    \u{2014} example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=\n";
+        let body = format!(
+            "old 20852014\nPlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n\
+             jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=\n5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=\n\
+             /6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=\n\n{note}"
+        );
+        let request = AddCheckpoint::parse(body.as_bytes()).unwrap();
+        assert_eq!(request.old_size, 20_852_014);
+        assert_eq!(request.proof.len(), 4);
+        assert_eq!(request.note, note);
+        assert_eq!(
+            AddCheckpoint::to_body(request.old_size, &request.proof, note),
+            body
+        );
+        let split = split_note(request.note).unwrap();
+        assert_eq!(Checkpoint::parse_body(split.text).unwrap().size, 20_852_163);
+        assert_eq!(split.signatures.len(), 2);
+    }
+
     #[test]
     fn a_witness_key_is_made_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -77,6 +77,17 @@ struct Args {
     /// Threads of the client's runtime.
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
+    /// Witnesses started in this process; the server publishes a checkpoint once `--quorum` of
+    /// them cosigned it, and the run reports how long after its acknowledgement each booking
+    /// was in a cosigned checkpoint.
+    #[arg(long, default_value_t = 0)]
+    witnesses: usize,
+    /// Cosignatures a checkpoint needs [default: a majority of the witnesses].
+    #[arg(long)]
+    quorum: Option<usize>,
+    /// How often the server signs a checkpoint while the log grows (seconds).
+    #[arg(long, default_value_t = 0.25)]
+    checkpoint_interval: f64,
     /// Measure the server at this URL instead of one started here.
     #[arg(long, value_name = "URL", requires = "token")]
     server: Option<String>,
@@ -220,7 +231,8 @@ impl Caller {
         }
     }
 
-    async fn call(&mut self, method: Method) -> Result<(), tonic::Status> {
+    /// One call; for a booking, the log index of its decision.
+    async fn call(&mut self, method: Method) -> Result<Option<u64>, tonic::Status> {
         match (self, method) {
             (
                 Caller::Find {
@@ -247,7 +259,7 @@ impl Caller {
                     count: city.proposals,
                     ..Default::default()
                 };
-                client.find_slots(request).await.map(drop)
+                client.find_slots(request).await.map(|_| None)
             }
             (Caller::Book { client, city, walk }, _) => {
                 let Some(slot) = walk.next(&city.schedule) else {
@@ -270,7 +282,8 @@ impl Caller {
                     }),
                     request_id: String::new(),
                 };
-                client.book(request).await.map(drop)
+                let answer = client.book(request).await?.into_inner();
+                Ok(answer.appointment.map(|a| a.log_index))
             }
             (
                 Caller::Apply {
@@ -299,13 +312,13 @@ impl Caller {
                     ..Default::default()
                 };
                 let answer = client.submit_applications(tokio_stream::iter([request]));
-                answer.await.map(drop)
+                answer.await.map(|_| None)
             }
             (Caller::Health(c), _) => {
                 let request = HealthCheckRequest {
                     service: String::new(),
                 };
-                c.check(request).await.map(drop)
+                c.check(request).await.map(|_| None)
             }
             (
                 Caller::Audit {
@@ -321,7 +334,7 @@ impl Caller {
                     tree_size: None,
                     ..Default::default()
                 };
-                client.get_inclusion_proof(request).await.map(drop)
+                client.get_inclusion_proof(request).await.map(|_| None)
             }
             (
                 Caller::Audit {
@@ -335,7 +348,7 @@ impl Caller {
                 client
                     .get_entry(pb::GetEntryRequest { index })
                     .await
-                    .map(drop)
+                    .map(|_| None)
             }
         }
     }
@@ -345,6 +358,8 @@ impl Caller {
 #[derive(Default)]
 struct Tally {
     latencies: Latencies,
+    /// Acknowledged bookings: when, and their log index.
+    acked: Vec<(Instant, u64)>,
     errors: std::collections::BTreeMap<String, u64>,
 }
 
@@ -421,8 +436,25 @@ fn main() -> anyhow::Result<()> {
                 (log, allot_service::server::Domains::default())
             };
             let token = mint_token()?;
-            let handle =
-                allot_benches::start_server(&server_runtime, log, domains, (&token, "load"))?;
+            let witnesses = allot_benches::witnesses::start(
+                &server_runtime,
+                temp.path(),
+                args.witnesses,
+                log.verifier_key(),
+            )?;
+            let quorum = args.quorum.unwrap_or(args.witnesses / 2 + 1);
+            let interval = Duration::from_secs_f64(args.checkpoint_interval);
+            let handle = allot_benches::start_server(
+                &server_runtime,
+                log,
+                domains,
+                (&token, "load"),
+                |c| {
+                    c.witnesses = witnesses;
+                    c.witness_quorum = quorum;
+                    c.checkpoint_interval = interval;
+                },
+            )?;
             let url = format!("http://{}", handle.local_addr());
             (url, token, args.entries, Some(handle))
         }
@@ -432,6 +464,20 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(args.client_threads)
         .enable_all()
         .build()?;
+    // When each cosigned checkpoint appeared, and its size.
+    let cosigned_at = Arc::new(std::sync::Mutex::new(Vec::<(Instant, u64)>::new()));
+    if let Some(handle) = &_server {
+        let mut cosigned = handle.cosigned();
+        let seen = cosigned_at.clone();
+        client_runtime.spawn(async move {
+            while cosigned.changed().await.is_ok() {
+                let size = cosigned.borrow_and_update().as_ref().map(|c| c.size);
+                if let Some(size) = size {
+                    seen.lock().unwrap().push((Instant::now(), size));
+                }
+            }
+        });
+    }
     let tallies = client_runtime.block_on(async {
         let mut channels = Vec::new();
         for _ in 0..args.connections.max(1) {
@@ -453,6 +499,7 @@ fn main() -> anyhow::Result<()> {
                 city.as_ref(),
             );
             let (measuring, stop, method) = (measuring.clone(), stop.clone(), args.method);
+            let cosigning = args.witnesses > 0;
             tasks.push(tokio::spawn(async move {
                 let mut tally = Tally::default();
                 while !stop.load(Ordering::Relaxed) {
@@ -462,7 +509,12 @@ fn main() -> anyhow::Result<()> {
                         continue;
                     }
                     match result {
-                        Ok(()) => tally.latencies.record(started.elapsed()),
+                        Ok(index) => {
+                            tally.latencies.record(started.elapsed());
+                            if let Some(index) = index.filter(|_| cosigning) {
+                                tally.acked.push((Instant::now(), index));
+                            }
+                        }
                         Err(status) => {
                             let code = allot_service::server::metrics::code_name(status.code());
                             *tally.errors.entry(code.to_owned()).or_default() += 1;
@@ -500,6 +552,35 @@ fn main() -> anyhow::Result<()> {
         for (code, n) in &t.errors {
             *errors.entry(code.clone()).or_default() += n;
         }
+    }
+    if args.witnesses > 0 {
+        // Let the last bookings reach a cosigned checkpoint.
+        std::thread::sleep(Duration::from_secs(2));
+        let cosigned = cosigned_at.lock().unwrap().clone();
+        let mut waits = Latencies::default();
+        let mut never = 0;
+        for t in &tallies {
+            for &(acked, index) in &t.acked {
+                // The first cosigned checkpoint that covers the booking.
+                let first = cosigned.partition_point(|&(_, size)| size <= index);
+                match cosigned.get(first) {
+                    Some(&(at, _)) => waits.record(at.saturating_duration_since(acked)),
+                    None => never += 1,
+                }
+            }
+        }
+        let ms = |q: f64| waits.seconds(q) * 1e3;
+        println!(
+            "cosigned ({} witnesses, quorum {}): {} checkpoints; acknowledged -> in a cosigned \
+             checkpoint ms: p50 {:.0} p99 {:.0} max {:.0} over {} bookings ({never} not yet)",
+            args.witnesses,
+            args.quorum.unwrap_or(args.witnesses / 2 + 1),
+            cosigned.len(),
+            ms(0.5),
+            ms(0.99),
+            ms(1.0),
+            waits.len()
+        );
     }
     let ok = latencies.len() as f64;
     let us = |q: f64| latencies.seconds(q) * 1e6;

@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     let start = |dir: &std::path::Path| -> anyhow::Result<ServerHandle> {
         let log = Arc::new(Log::open(dir, LogOptions::default())?);
         let domains = Domains::default();
-        allot_benches::start_server(&server_runtime, log, domains, (&token, "intake"))
+        allot_benches::start_server(&server_runtime, log, domains, (&token, "intake"), |_| {})
     };
     let stop = |handle: ServerHandle| {
         handle.shutdown();

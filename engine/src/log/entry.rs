@@ -11,7 +11,14 @@ use super::decision::{Decision, DecisionKind};
 pub const ENTRY_VERSION: u8 = 1;
 
 /// The largest canonical entry, in bytes; bigger ones are refused before anything is logged.
-pub const MAX_ENTRY_BYTES: usize = 16 << 20;
+/// c2sp.org/tlog-tiles entry bundles prefix each entry with a 16-bit length, so an entry that
+/// anyone can fetch from the tiles is at most 65,535 bytes. Bulk data (run inputs, results,
+/// snapshots) goes to blobs named by their digest, which the entry holds.
+pub const MAX_ENTRY_BYTES: usize = 65_535;
+
+/// The largest record body a segment may hold: logs written before entries were capped at
+/// 65,535 bytes hold entries up to 16 MiB, and stay readable.
+pub const MAX_STORED_ENTRY_BYTES: usize = 16 << 20;
 
 /// Byte offset of the index in an encoded entry (after the version byte).
 pub(crate) const INDEX_OFFSET: usize = 1;

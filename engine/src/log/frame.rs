@@ -1,7 +1,7 @@
 //! Segment files' byte layout: a header, then framed records (layouts in `FORMAT.md`). Pure
 //! functions over byte slices, so they can be fuzzed; every input gives a value or an error.
 
-use super::entry::MAX_ENTRY_BYTES;
+use super::entry::MAX_STORED_ENTRY_BYTES;
 use super::merkle::Hash;
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"ALLOTLOG";
@@ -207,7 +207,7 @@ pub enum FrameError {
     Truncated { have: usize, need: Option<usize> },
     #[error("the record header's checksum does not match")]
     BadHeader,
-    #[error("the record header declares {0} entry bytes (allowed: 1 to {MAX_ENTRY_BYTES})")]
+    #[error("the record header declares {0} entry bytes (allowed: 1 to {MAX_STORED_ENTRY_BYTES})")]
     BadLength(u32),
     #[error("the record header has unknown flags 0x{0:02x}")]
     BadFlags(u8),
@@ -230,7 +230,7 @@ pub fn parse_frame(buf: &[u8]) -> Result<Frame<'_>, FrameError> {
         return Err(FrameError::BadHeader);
     }
     let body_len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-    if body_len == 0 || body_len as usize > MAX_ENTRY_BYTES {
+    if body_len == 0 || body_len as usize > MAX_STORED_ENTRY_BYTES {
         return Err(FrameError::BadLength(body_len));
     }
     let flags = h[4];

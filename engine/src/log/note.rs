@@ -652,6 +652,46 @@ mod tests {
         }
     }
 
+    /// c2sp.org/tlog-cosignature's example: the signature line carries key id, then the
+    /// timestamp of the example's signed message, which is the header, the time line and the
+    /// checkpoint body.
+    #[test]
+    fn the_spec_cosignature_example() {
+        let line = "\u{2014} witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n";
+        let parsed = parse_signature_lines(line).unwrap();
+        let (name, raw) = &parsed[0];
+        assert_eq!(*name, "witness.example.com/w1");
+        assert_eq!(raw.len(), 4 + 8 + 64);
+        let stamp = u64::from_be_bytes(raw[4..12].try_into().unwrap());
+        assert_eq!(stamp, 1_679_315_147);
+        let body =
+            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        assert_eq!(
+            cosigned_message(body, stamp),
+            "cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\n\
+             CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+        );
+        // Our own cosignatures have that shape and verify; another time or body does not.
+        let witness = SigningKey::of_kind("w.example/1", KeyKind::CosignatureV1, [5; 32]).unwrap();
+        let ours = witness.cosign(body, stamp).unwrap();
+        let (_, raw) = &parse_signature_lines(&ours).unwrap()[0];
+        let verifier = witness.verifier();
+        assert!(verifier.to_text().starts_with("w.example/1+"));
+        assert_eq!(verifier.verify(body, raw).unwrap(), stamp);
+        let mut later = raw.clone();
+        later[11] ^= 1;
+        assert!(verifier.verify(body, &later).is_err());
+        assert!(
+            verifier
+                .verify(&body.replace("20852163", "20852164"), raw)
+                .is_err()
+        );
+        assert!(
+            witness.sign_note(body).is_err(),
+            "a cosigning key signs no notes"
+        );
+    }
+
     #[test]
     fn mangled_keys_are_rejected() {
         // As TestNewVerifier: every proper substring and every single-byte change fails.

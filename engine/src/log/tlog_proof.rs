@@ -115,3 +115,47 @@ impl TlogProof {
         Ok(trusted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// c2sp.org/tlog-proof's example (its signatures elided there, so only the layout is read).
+    #[test]
+    fn the_spec_example_parses_and_round_trips() {
+        let text = "c2sp.org/tlog-proof@v1\n\
+                    extra YWdlLXYxLjIuMS1kYXJ3aW4tYXJtNjQudGFyLmd6kYXJ3aW4tYXJ\n\
+                    index 73894\n\
+                    gSKyXoYZUgZ6jduWYrkDOARinOMGJveXjgMkBTcdPlQ=\n\
+                    B95lDa8R83lS8n0eG+o0buTxRKQTYFi//1U8anccXmA=\n\
+                    EKNzoDWG8LGC0Yp9o+sv3qllpMP9uHQ9B20KNL+Q1zs=\n\
+                    RoopEkOdqkYqMB4MJXrbt/hMjOxsVn0IrWjpz1ZMMes=\n\
+                    AHCioX9nLjsrse6YhjRRmk1WUEirVOLLRoOQ6vfO5vk=\n\n\
+                    example.com/fancylog\n109482\nsFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=\n\n\
+                    \u{2014} example.com/fancylog hI2DJw[...]1roloI=\n";
+        let proof = TlogProof::parse(text).unwrap();
+        assert_eq!(proof.index, 73_894);
+        assert_eq!(proof.path.len(), 5);
+        assert!(
+            proof
+                .extra
+                .as_ref()
+                .unwrap()
+                .starts_with(b"age-v1.2.1-darwin-arm64.tar.gz")
+        );
+        assert!(
+            proof
+                .checkpoint
+                .starts_with("example.com/fancylog\n109482\n")
+        );
+        assert_eq!(proof.to_text(), text);
+        for bad in [
+            text.replace("index 73894", "index 073894"),
+            text.replace("c2sp.org/tlog-proof@v1", "c2sp.org/tlog-proof@v2"),
+            text.replace("AHCioX9n", "AHCio!9n"),
+            text.replace("\n\nexample.com", "\nexample.com"),
+        ] {
+            assert!(TlogProof::parse(&bad).is_err(), "{bad}");
+        }
+    }
+}

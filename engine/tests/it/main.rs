@@ -15,3 +15,4 @@ mod recovery;
 mod school;
 mod support;
 mod tiles;
+mod witness_power_cut;

@@ -21,7 +21,7 @@ use crate::proto::v1::metrics_client::MetricsClient;
 use crate::proto::v1::scenarios_client::ScenariosClient;
 use crate::proto::v1::schools_client::SchoolsClient;
 
-/// The largest message a client accepts or sends (a log entry may be 16 MiB).
+/// The largest message a client accepts or sends (a stream batch of entries, a large answer).
 pub const CLIENT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]

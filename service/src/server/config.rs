@@ -18,7 +18,7 @@
 //!
 //! [limits]
 //! max_request_bytes = 4194304         # largest request message (decoded), 4 MiB
-//! max_response_bytes = 33554432       # largest response message, 32 MiB (an entry may be 16 MiB)
+//! max_response_bytes = 33554432       # largest response message, 32 MiB
 //! max_concurrent_calls = 512          # calls served at once; more fail with RESOURCE_EXHAUSTED
 //! max_streams_per_connection = 256    # HTTP/2 streams one connection may open at once
 //! max_connections = 1024              # connections at once; more are closed when accepted

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use allot_engine::log::{Hash, Log, SignedCheckpoint, TrustPolicy};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::state::AppState;
 use crate::witness::{CosignError, WitnessClient};
@@ -69,16 +70,27 @@ impl Cosigned {
     }
 }
 
-/// Starts one worker per witness and the task that gathers their cosignatures.
-pub fn start(state: &Arc<AppState>, witnesses: Vec<Arc<WitnessClient>>) {
+/// Starts one worker per witness and the task that gathers their cosignatures; the server
+/// aborts them once it has stopped.
+pub fn start(state: &Arc<AppState>, witnesses: Vec<Arc<WitnessClient>>) -> Vec<JoinHandle<()>> {
     let Some(policy) = state.cosigned.policy().cloned() else {
-        return;
+        return Vec::new();
     };
     let (tx, rx) = mpsc::channel(64);
-    for (index, witness) in witnesses.iter().enumerate() {
-        tokio::spawn(worker(state.clone(), witness.clone(), index, tx.clone()));
-    }
-    tokio::spawn(gather(state.clone(), policy, witnesses.len(), rx));
+    let mut tasks: Vec<JoinHandle<()>> = witnesses
+        .iter()
+        .enumerate()
+        .map(|(index, witness)| {
+            tokio::spawn(worker(state.clone(), witness.clone(), index, tx.clone()))
+        })
+        .collect();
+    tasks.push(tokio::spawn(gather(
+        state.clone(),
+        policy,
+        witnesses.len(),
+        rx,
+    )));
+    tasks
 }
 
 /// A cosignature line from witness `index` on `signed`.

@@ -119,6 +119,7 @@ pub enum ServeError {
 pub struct ServerHandle {
     addr: SocketAddr,
     tiles_addr: Option<SocketAddr>,
+    cosigned: watch::Receiver<Option<cosign::CosignedCheckpoint>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<Stopped, ServeError>>,
 }
@@ -141,6 +142,11 @@ impl ServerHandle {
     /// The address the tiles are served on, if they are.
     pub fn tiles_addr(&self) -> Option<SocketAddr> {
         self.tiles_addr
+    }
+
+    /// Follows the checkpoints the witnesses' quorum cosigned (none without witnesses).
+    pub fn cosigned(&self) -> watch::Receiver<Option<cosign::CosignedCheckpoint>> {
+        self.cosigned.clone()
     }
 
     /// Begins a graceful stop: health turns NOT_SERVING, no new connection or call is taken,
@@ -246,7 +252,8 @@ pub async fn start_with(
         None => None,
     };
     let signer = tokio::spawn(sign_periodically(state.clone(), config.checkpoint_interval));
-    cosign::start(&state, witnesses);
+    let cosigners = cosign::start(&state, witnesses);
+    let cosigned_rx = state.cosigned.subscribe();
     let mut stop = stop_rx;
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let health_on_stop = health.clone();
@@ -304,6 +311,12 @@ pub async fn start_with(
             }
             Err(status) => tracing::error!(error = status.message(), "signing the last checkpoint"),
         }
+        for task in &cosigners {
+            task.abort();
+        }
+        for task in cosigners {
+            let _ = task.await;
+        }
         drop(health);
         Ok(Stopped {
             log: state.log.clone(),
@@ -314,6 +327,7 @@ pub async fn start_with(
     Ok(ServerHandle {
         addr,
         tiles_addr,
+        cosigned: cosigned_rx,
         stop: stop_tx,
         task,
     })

@@ -12,6 +12,7 @@ mod lifecycle;
 mod limits;
 mod scenarios;
 mod tiles;
+mod witness;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,7 +31,7 @@ use allot_service::proto::v1::schools_client::SchoolsClient;
 use allot_service::rpc::client::{self, Authorized, Bearer};
 use allot_service::server::access::{Role, Roles};
 use allot_service::server::config::{Caller, ServerConfig, mint_token};
-use allot_service::server::{Domains, ServerHandle, Stopped};
+use allot_service::server::{Domains, ServeError, ServerHandle, Stopped};
 use tempfile::TempDir;
 use tonic::transport::Channel;
 
@@ -104,6 +105,20 @@ impl Harness {
         domains: Domains,
         tweak: impl FnOnce(&mut ServerConfig),
     ) -> Harness {
+        match Self::try_launch(dir, log, domains, tweak).await {
+            Ok(h) => h,
+            Err((_, e)) => panic!("the server did not start: {e}"),
+        }
+    }
+
+    /// [`Harness::launch`], giving the folder back with the error when the server refuses to
+    /// start.
+    async fn try_launch(
+        dir: TempDir,
+        log: Arc<Log>,
+        domains: Domains,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Result<Harness, (TempDir, ServeError)> {
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             checkpoint_interval: Duration::from_secs(3600),
@@ -135,12 +150,13 @@ impl Harness {
         } else {
             "http"
         };
-        let handle = allot_service::server::start_with(config, log.clone(), domains)
-            .await
-            .unwrap();
+        let handle = match allot_service::server::start_with(config, log.clone(), domains).await {
+            Ok(handle) => handle,
+            Err(e) => return Err((dir, e)),
+        };
         let url = format!("{scheme}://{}", handle.local_addr());
         let tiles_url = handle.tiles_addr().map(|a| format!("http://{a}"));
-        Harness {
+        Ok(Harness {
             tiles_url,
             dir,
             log,
@@ -148,7 +164,7 @@ impl Harness {
             url,
             tokens,
             all,
-        }
+        })
     }
 
     pub fn token(&self, role: Role) -> &str {
