@@ -9,7 +9,9 @@
 
 #[doc(hidden)]
 pub mod fuzz;
+pub mod keys;
 pub mod monitor;
+pub mod process;
 pub mod proto;
 pub mod render;
 pub mod rpc;

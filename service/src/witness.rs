@@ -259,6 +259,48 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// `allot witness serve`: opens the witness in `data` for the logs `log_keys`, serves it on
+/// `listen` and prints `witness <verifier key>` and `listening on <URL>`; returns after SIGTERM
+/// or SIGINT.
+pub fn run(
+    data: &std::path::Path,
+    name: &str,
+    log_keys: &[VerifierKey],
+    listen: SocketAddr,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    crate::process::init_logs(crate::process::LogFormat::Text);
+    let witness = Witness::open(data, name, log_keys)
+        .map_err(|e| format!("opening the witness in {}: {e}", data.display()))?;
+    let witness = Arc::new(witness);
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let stop = crate::process::StopSignal::listen().map_err(|e| format!("signals: {e}"))?;
+        let (listener, addr) = bind(listen)
+            .await
+            .map_err(|e| format!("binding {listen}: {e}"))?;
+        let banner = format!(
+            "witness {}\nlistening on http://{addr}\n",
+            witness.verifier().to_text()
+        );
+        let mut out = std::io::stdout().lock();
+        out.write_all(banner.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("stdout: {e}"))?;
+        drop(out);
+        tracing::info!(%addr, logs = log_keys.len(), "witness serving");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let served = tokio::spawn(serve(witness, listener, stop_rx));
+        stop.received().await;
+        let _ = stop_tx.send(true);
+        match served.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("serving: {e}")),
+            Err(e) => Err(format!("serving: {e}")),
+        }
+    })
+}
+
 /// Binds `at` for a witness; the address (with the port the OS chose for port 0).
 pub async fn bind(at: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(at).await?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use allot_service::rpc::session::Server;
 pub use allot_service::rpc::session::{FieldName as Flag, Folder as Local, Session};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
@@ -60,7 +60,7 @@ pub fn open(remote: &RemoteArgs, data: &Path, local: Local<'_>) -> Result<Sessio
         })?,
         None => {
             let key = remote.signing_key.as_deref();
-            let key = key.map(read_signing_key).transpose()?;
+            let key = key.map(allot_service::keys::read_signing_key).transpose()?;
             let local = Local {
                 signing_key: key.as_ref(),
                 ..local
@@ -70,12 +70,4 @@ pub fn open(remote: &RemoteArgs, data: &Path, local: Local<'_>) -> Result<Sessio
             session
         }
     })
-}
-
-/// A log's signing key from a file (`PRIVATE+KEY+...`).
-pub fn read_signing_key(path: &Path) -> Result<allot_engine::log::SigningKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    allot_engine::log::SigningKey::parse(text.trim())
-        .with_context(|| format!("the signing key in {}", path.display()))
 }

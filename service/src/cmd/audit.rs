@@ -14,16 +14,15 @@ use std::path::{Path, PathBuf};
 use allot_engine::log::proof_file::ProofFile;
 use allot_engine::log::tlog_proof::TlogProof;
 use allot_engine::log::verify::verify;
-use allot_engine::log::{Error, KeyKind, Log, SigningKey, TrustPolicy, VerifierKey};
-use allot_service::monitor;
+use allot_engine::log::{Error, Log, TrustPolicy};
 use allot_service::proto::v1 as pb;
 use allot_service::render::audit as render;
 use allot_service::rpc::session::OpenError;
+use allot_service::{keys, monitor};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::api::{self, Flag, Local, RemoteArgs, Session};
-use super::witness::verifier_key_arg;
 
 #[derive(Debug, Args)]
 #[command(
@@ -218,16 +217,7 @@ pub fn run(args: AuditArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
             Ok(monitor::run(&log, policy, &state, every)?)
         }
         AuditCommand::Keygen { name, out, witness } => {
-            let kind = [KeyKind::Ed25519, KeyKind::CosignatureV1][usize::from(witness)];
-            let key = SigningKey::generate_kind(&name, kind)?;
-            let mut file = std::fs::OpenOptions::new();
-            std::os::unix::fs::OpenOptionsExt::mode(file.write(true).create_new(true), 0o600);
-            let mut file = file
-                .open(&out)
-                .with_context(|| format!("creating {}", out.display()))?;
-            writeln!(file, "{}", key.to_text())?;
-            file.sync_all()?;
-            println!("{}", key.verifier().to_text());
+            println!("{}", keys::new_key_file(&name, &out, witness)?.to_text());
             Ok(())
         }
         AuditCommand::VerifyProof {
@@ -439,34 +429,15 @@ fn write_text(text: &str, out: Option<&Path>, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The log's key (given, or the data folder's), the witnesses' keys and the quorum.
+/// The policy of `--key` (default: the data folder's key), `--witness-key` and `--quorum`.
 fn policy(
     data: &Path,
     key: Option<&str>,
     witnesses: &[String],
-    quorum: Option<usize>,
+    q: Option<usize>,
 ) -> Result<TrustPolicy> {
-    let log = match key {
-        Some(key) => verifier_key_arg(key)?,
-        None => verifier_key_arg(&data.join("log/verifier.key").to_string_lossy())
-            .context("no --key, and none in the data folder")?,
-    };
-    let witnesses = witnesses
-        .iter()
-        .map(|k| verifier_key_arg(k))
-        .collect::<Result<Vec<_>>>()?;
-    let quorum = quorum.unwrap_or(witnesses.len() / 2 + usize::from(!witnesses.is_empty()));
-    if quorum > witnesses.len() {
-        bail!(
-            "--quorum {quorum} is more than the {} witness key(s)",
-            witnesses.len()
-        );
-    }
-    Ok(TrustPolicy {
-        log,
-        witnesses,
-        quorum,
-    })
+    let folder_key = data.join("log/verifier.key").to_string_lossy().into_owned();
+    Ok(keys::policy(key.unwrap_or(&folder_key), witnesses, q)?)
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -482,23 +453,16 @@ fn verify_proof(
 ) -> Result<()> {
     let proof =
         ProofFile::parse(&read_text(file)?).with_context(|| format!("{}", file.display()))?;
+    // --key, else the data folder's key, else (none trusted) the key the proof names.
+    let folder_key = data.join("log/verifier.key");
     let (trusted, source) = match key {
-        // The key's text, or a file holding it.
-        Some(key) => match Path::new(key).is_file() {
-            true => (Some(read_text(Path::new(key))?), "--key".to_owned()),
-            false => (Some(key.to_owned()), "--key".to_owned()),
-        },
-        None => {
-            let path = data.join("log/verifier.key");
-            let text = std::fs::read_to_string(&path).ok();
-            let source =
-                (text.as_ref()).map_or("the proof file".to_owned(), |_| path.display().to_string());
-            (text, source)
+        Some(key) => (Some(keys::verifier_key_arg(key)?), "--key".to_owned()),
+        None if folder_key.is_file() => {
+            let source = folder_key.display().to_string();
+            (Some(keys::verifier_key_arg(&source)?), source)
         }
+        None => (None, "the proof file".to_owned()),
     };
-    let trusted = (trusted.as_deref())
-        .map(|text| VerifierKey::parse(text.trim()).with_context(|| source.clone()))
-        .transpose()?;
     let external = checkpoint.map(read_text).transpose()?;
     let old = old_checkpoint.map(read_text).transpose()?;
     let verdict = proof

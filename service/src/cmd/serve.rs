@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use allot_service::keys;
+use allot_service::process::{LogFormat, StopSignal, init_logs};
 use allot_service::server::access::Roles;
 use allot_service::server::config::{Caller, ServerConfig, mint_token};
 use allot_service::server::{dev, folder};
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 #[derive(Debug, Args)]
 #[command(
@@ -54,25 +56,6 @@ pub struct ServeArgs {
     log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-pub fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Result<()> {
     init_logs(args.log_format);
     let mut config = match &args.config {
@@ -108,10 +91,7 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
     }
     let signing_key = match (config.signing_key.take(), &remote.signing_key) {
         (Some(key), _) => Some(key),
-        (None, path) => path
-            .as_deref()
-            .map(super::api::read_signing_key)
-            .transpose()?,
+        (None, path) => path.as_deref().map(keys::read_signing_key).transpose()?,
     };
     let opened = folder::open(data, args.dev.then_some(args.dev_scale), signing_key)?;
     let (log, domains, dev_city) = (opened.log, opened.domains, opened.dev_example);
@@ -124,7 +104,7 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
     let stopped = runtime.block_on(async {
         // Before anything is printed: a SIGTERM sent right after the banner must stop the
         // server gracefully, not kill it with the default action.
-        let stop = StopSignal::listen()?;
+        let stop = StopSignal::listen().context("listening for SIGTERM and SIGINT")?;
         let handle = allot_service::server::start_with(config, log, domains).await?;
         let scheme = if tls { "https" } else { "http" };
         let url = format!("{scheme}://{}", handle.local_addr());
@@ -159,27 +139,4 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
     }
     tracing::info!(cut_off = stopped.cut_off, "stopped");
     Ok(())
-}
-
-/// SIGTERM and SIGINT, caught from the moment `listen` returns.
-pub struct StopSignal {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl StopSignal {
-    pub fn listen() -> Result<StopSignal> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(StopSignal {
-            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
-            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
-        })
-    }
-
-    pub async fn received(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => tracing::info!("SIGTERM"),
-            _ = self.int.recv() => tracing::info!("SIGINT"),
-        }
-    }
 }
