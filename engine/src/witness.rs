@@ -143,6 +143,36 @@ fn parse_decimal(text: &str) -> Option<u64> {
     canonical.then(|| text.parse().ok()).flatten()
 }
 
+/// A log a witness knows: its origin line and a key it signs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKey {
+    pub origin: String,
+    pub key: VerifierKey,
+}
+
+impl LogKey {
+    /// A log whose origin is its key's name (allot's logs, most C2SP logs).
+    pub fn named_by_key(key: &VerifierKey) -> LogKey {
+        LogKey {
+            origin: key.name().to_owned(),
+            key: key.clone(),
+        }
+    }
+
+    /// `KEY` (the origin is the key's name) or `ORIGIN KEY` (the key is the last word: keys
+    /// hold no spaces, origins may).
+    pub fn parse(text: &str) -> Result<LogKey, crate::log::NoteError> {
+        let text = text.trim();
+        match text.rsplit_once(' ') {
+            Some((origin, key)) if !origin.trim().is_empty() => Ok(LogKey {
+                origin: origin.trim().to_owned(),
+                key: VerifierKey::parse(key)?,
+            }),
+            _ => VerifierKey::parse(text).map(|key| LogKey::named_by_key(&key)),
+        }
+    }
+}
+
 /// What the witness last cosigned for one log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
@@ -175,12 +205,23 @@ impl Witness {
     }
 
     /// Opens the witness in `dir` (creating its cosigning key, named `name`, on first start) for
-    /// the logs whose verifier keys are given (the origin is each key's name), loading each
-    /// log's state.
+    /// the logs whose verifier keys are given, each log's origin being its key's name, and
+    /// loads each log's state.
     pub fn open(
         dir: impl Into<DataDir>,
         name: &str,
         log_keys: &[VerifierKey],
+    ) -> Result<Witness, WitnessError> {
+        let logs: Vec<LogKey> = log_keys.iter().map(LogKey::named_by_key).collect();
+        Self::open_logs(dir, name, &logs)
+    }
+
+    /// [`Witness::open`] for logs whose origin may differ from their key's name (Go's checksum
+    /// database signs `go.sum database tree` with the key `sum.golang.org`).
+    pub fn open_logs(
+        dir: impl Into<DataDir>,
+        name: &str,
+        log_keys: &[LogKey],
     ) -> Result<Witness, WitnessError> {
         let dir = dir.into();
         let fs = dir.fs().clone();
@@ -215,14 +256,18 @@ impl Witness {
             }
         };
         let mut logs: HashMap<String, KnownLog> = HashMap::new();
-        for log_key in log_keys {
+        for LogKey {
+            origin,
+            key: log_key,
+        } in log_keys
+        {
             if log_key.kind() != KeyKind::Ed25519 {
                 return Err(WitnessError::BadRequest(format!(
                     "{} is a cosigning key, not a log's key",
                     log_key.name()
                 )));
             }
-            let origin = log_key.name().to_owned();
+            let origin = origin.clone();
             if let Some(known) = logs.get_mut(&origin) {
                 known.keys.push(log_key.clone());
                 continue;
@@ -524,6 +569,33 @@ mod tests {
         let split = split_note(request.note).unwrap();
         assert_eq!(Checkpoint::parse_body(split.text).unwrap().size, 20_852_163);
         assert_eq!(split.signatures.len(), 2);
+    }
+
+    /// Another log than allot's: Go's checksum database, whose origin is not its key's name. A
+    /// checkpoint it published (sum.golang.org/latest, quoted in trillian-examples'
+    /// witness/golang/cmd/addrwitness/README.md) under its published key.
+    #[test]
+    fn go_checksum_database_checkpoint_is_cosigned() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogKey::parse(
+            "go.sum database tree sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
+        )
+        .unwrap();
+        assert_eq!(log.origin, "go.sum database tree");
+        let witness = Witness::open_logs(dir.path(), "w.example/1", &[log]).unwrap();
+        let note = "go.sum database tree\n15067302\ngJyioq6dwR9n+NjEWORfYmH+ubeYm3kH42BBQ0bTpYI=\n\n\
+                    \u{2014} sum.golang.org Az3grp1rvWOs5NKlr/xR4GLN/CDyzzakmt1o61uSxYKpK1SerqOP2ClbX/peKUZjYnyomH5Xz7GZG3TpB7OeKn4E2ww=\n";
+        check(&witness, &AddCheckpoint::to_body(0, &[], note), Ok(()));
+        assert_eq!(
+            witness.seen("go.sum database tree").unwrap().size,
+            15_067_302
+        );
+        let changed = note.replace("15067302", "15067303");
+        check(
+            &witness,
+            &AddCheckpoint::to_body(15_067_302, &[], &changed),
+            Err(403),
+        );
     }
 
     #[test]

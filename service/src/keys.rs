@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use allot_engine::log::{KeyKind, NoteError, SigningKey, TrustPolicy, VerifierKey};
+use allot_engine::witness::LogKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -41,6 +42,22 @@ pub fn verifier_key_arg(arg: &str) -> Result<VerifierKey, KeyError> {
             ),
             source,
         }),
+    }
+}
+
+/// A log a witness knows: `KEY`, `ORIGIN KEY` (for a log whose origin is not its key's name),
+/// or a file holding either.
+pub fn log_key_arg(arg: &str) -> Result<LogKey, KeyError> {
+    let bad = |what: String| move |source| KeyError::Bad { what, source };
+    match LogKey::parse(arg) {
+        Ok(key) => Ok(key),
+        Err(_) if Path::new(arg).is_file() => {
+            LogKey::parse(&read(Path::new(arg))?).map_err(bad(format!("the key in {arg}")))
+        }
+        Err(e) => Err(bad(format!(
+            "{:?} is neither a key nor a file",
+            allot_engine::input::clip(arg)
+        ))(e)),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use allot_engine::log::{Log, SignedCheckpoint, VerifierKey};
-use allot_engine::witness::{AddCheckpoint, SIZE_CONTENT_TYPE, Witness};
+use allot_engine::witness::{AddCheckpoint, LogKey, SIZE_CONTENT_TYPE, Witness};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -265,12 +265,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 pub fn run(
     data: &std::path::Path,
     name: &str,
-    log_keys: &[VerifierKey],
+    log_keys: &[LogKey],
     listen: SocketAddr,
 ) -> Result<(), String> {
     use std::io::Write as _;
     crate::process::init_logs(crate::process::LogFormat::Text);
-    let witness = Witness::open(data, name, log_keys)
+    let witness = Witness::open_logs(data, name, log_keys)
         .map_err(|e| format!("opening the witness in {}: {e}", data.display()))?;
     let witness = Arc::new(witness);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("the async runtime: {e}"))?;

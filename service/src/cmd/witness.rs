@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use allot_service::keys::verifier_key_arg;
+use allot_service::keys::log_key_arg;
 use anyhow::{Result, anyhow};
 use clap::{Args, Subcommand};
 
@@ -27,7 +27,8 @@ enum WitnessCommand {
         #[arg(long, default_value = "allot.local/witness", value_name = "NAME")]
         name: String,
         /// A log it cosigns for: its verifier key (`NAME+ID+KEY`, the name being the log's
-        /// origin) or a file holding one. Repeat for more logs.
+        /// origin), `ORIGIN KEY` for a log whose origin differs from its key's name, or a file
+        /// holding either. Repeat for more logs.
         #[arg(long = "log-key", value_name = "KEY|FILE", required = true)]
         log_keys: Vec<String>,
     },
@@ -41,7 +42,7 @@ pub fn run(args: WitnessArgs, data: &Path) -> Result<()> {
     } = args.command;
     let keys: Vec<_> = log_keys
         .iter()
-        .map(|k| verifier_key_arg(k))
+        .map(|k| log_key_arg(k))
         .collect::<Result<_, _>>()?;
     allot_service::witness::run(data, &name, &keys, listen).map_err(|e| anyhow!(e))
 }
