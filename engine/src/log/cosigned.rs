@@ -50,24 +50,8 @@ impl Log {
             path: path.clone(),
             source,
         })?;
-        let cp = &trusted.checkpoint;
         let view = self.shared.view();
-        if cp.size > view.size {
-            return Err(Error::BehindCheckpoint {
-                path,
-                size: view.size,
-                signed: cp.size,
-            });
-        }
-        let root = merkle::root(&*view, cp.size)?;
-        if root != cp.root {
-            return Err(Error::CheckpointMismatch {
-                path,
-                size: cp.size,
-                signed: hex::encode(cp.root),
-                actual: hex::encode(root),
-            });
-        }
+        super::tree_agrees(&view, &trusted.checkpoint, path)?;
         drop(view);
         Ok(Some((note, trusted)))
     }

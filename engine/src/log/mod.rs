@@ -38,7 +38,7 @@ pub mod verify;
 mod writer;
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -866,7 +866,13 @@ fn load_checkpoint(
         path: path.clone(),
         source,
     })?;
-    let cp = &signed.checkpoint;
+    tree_agrees(view, &signed.checkpoint, path)?;
+    Ok(Some(signed))
+}
+
+/// Whether the tree of `view` holds `cp`'s size with its root; the error names `path` (the
+/// checkpoint's file) and says whether the log lost entries or was rewritten.
+pub(crate) fn tree_agrees(view: &View, cp: &Checkpoint, path: PathBuf) -> Result<()> {
     if cp.size > view.size {
         return Err(Error::BehindCheckpoint {
             path,
@@ -883,7 +889,7 @@ fn load_checkpoint(
             actual: hex::encode(root),
         });
     }
-    Ok(Some(signed))
+    Ok(())
 }
 
 /// Reads a whole small file of the log folder, or `None` if it does not exist.

@@ -56,9 +56,8 @@ impl AuditService {
         })
     }
 
-    /// The newest cosigned checkpoint covering `index`: the witnesses' latest (waiting for one up
-    /// to 5 s), or without witnesses the one the log folder kept.
-    async fn cosigned_covering(&self, index: u64, path: &FieldPath) -> Result<Tree, Status> {
+    /// `request.index` names an entry of the log.
+    fn existing(&self, index: u64) -> Result<(), Status> {
         let size = self.log().size();
         if index >= size {
             return Err(FieldError::out_of_range(
@@ -67,6 +66,13 @@ impl AuditService {
             )
             .into());
         }
+        Ok(())
+    }
+
+    /// The newest cosigned checkpoint covering `index`: the witnesses' latest (waiting for one up
+    /// to 5 s), or without witnesses the one the log folder kept.
+    async fn cosigned_covering(&self, index: u64, path: &FieldPath) -> Result<Tree, Status> {
+        self.existing(index)?;
         let cosigned = &self.state.cosigned;
         let (note, size, root) = if cosigned.policy().is_some() {
             let c = cosigned
@@ -257,14 +263,7 @@ impl Audit for AuditService {
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::GetEntryResponse>, Status> {
         let index = request.get_ref().index;
-        let size = self.log().size();
-        if index >= size {
-            return Err(FieldError::out_of_range(
-                &FieldPath::request().field("index"),
-                format!("entry {index} does not exist: the log has {size} entries"),
-            )
-            .into());
-        }
+        self.existing(index)?;
         let log = self.log().clone();
         let raw = blocking(move || log.read(index).map_err(log_status)).await?;
         Ok(Response::new(pb::GetEntryResponse {
