@@ -251,10 +251,17 @@ impl Audit for AuditService {
         } else {
             self.state.checkpoints.latest()
         };
+        let cosigned = self.state.cosigned.latest().map(|c| pb::SignedCheckpoint {
+            origin: self.log().origin().to_owned(),
+            tree_size: c.size,
+            root_hash: c.root.to_vec(),
+            note: c.note,
+        });
         Ok(Response::new(pb::GetCheckpointResponse {
             checkpoint: signed.as_ref().map(signed_checkpoint),
             log_size: self.log().size(),
             verifier_key: self.log().verifier_key().to_text(),
+            cosigned,
         }))
     }
 

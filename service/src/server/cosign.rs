@@ -33,6 +33,8 @@ pub struct CosignedCheckpoint {
 pub struct Cosigned {
     policy: Option<TrustPolicy>,
     latest: watch::Sender<Option<CosignedCheckpoint>>,
+    /// Requests to witnesses that gave no cosignature, for the metrics.
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl Cosigned {
@@ -41,7 +43,13 @@ impl Cosigned {
         Cosigned {
             policy: Some(policy),
             latest: watch::Sender::new(kept),
+            failures: Default::default(),
         }
+    }
+
+    /// Requests to witnesses that gave no cosignature so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The policy checkpoints must meet to be published (none: every signed one is).
@@ -130,6 +138,7 @@ async fn worker(
                 }
             }
             Err(e) => {
+                (state.cosigned.failures).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if last_error.as_ref() != Some(&e) {
                     match &e {
                         CosignError::Refused { status, .. } if *status != 503 => {

@@ -195,6 +195,11 @@ pub struct Gauges {
     pub shed: u64,
     pub log_size: u64,
     pub checkpoint_size: u64,
+    /// Tree size of the latest checkpoint the witnesses' quorum cosigned (0: none, or no
+    /// witnesses).
+    pub cosigned_size: u64,
+    /// Requests to witnesses that gave no cosignature.
+    pub cosign_failures: u64,
     pub uptime: Duration,
 }
 
@@ -242,6 +247,18 @@ pub fn prometheus(methods: &[MethodMetrics], g: &Gauges) -> String {
         "Tree size of the latest signed checkpoint.",
         "gauge",
         g.checkpoint_size.to_string(),
+    );
+    gauge(
+        "allot_cosigned_checkpoint_size",
+        "Tree size of the latest checkpoint the witnesses' quorum cosigned (0 without witnesses).",
+        "gauge",
+        g.cosigned_size.to_string(),
+    );
+    gauge(
+        "allot_cosign_failures_total",
+        "Requests to witnesses that gave no cosignature (down, refused, or a bad answer).",
+        "counter",
+        g.cosign_failures.to_string(),
     );
     let _ = writeln!(
         out,
@@ -334,6 +351,8 @@ mod tests {
                 shed: 2,
                 log_size: 3,
                 checkpoint_size: 3,
+                cosigned_size: 2,
+                cosign_failures: 0,
                 uptime: Duration::from_secs(1),
             },
         );

@@ -318,6 +318,18 @@ async fn checkpoints_are_published_once_a_quorum_of_witnesses_cosigned_them() {
         independently_verified(&note, &key.verifier(), &witnesses).len(),
         3
     );
+    // The Audit API names the same cosigned checkpoint.
+    let answer = h
+        .auditor()
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest { refresh: false })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.cosigned.map(|c| (c.tree_size, c.note)),
+        Some((157, note.clone()))
+    );
     // A receipt for entry 120 in the cosigned checkpoint verifies offline under the policy.
     let answer = h
         .auditor()
