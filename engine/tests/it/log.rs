@@ -360,3 +360,44 @@ fn the_signing_key_is_made_on_first_start_and_private() {
         signer.verifier().to_text()
     );
 }
+
+/// A signing key kept outside the data folder: the folder holds only the verifier key; opening
+/// for writing without the key, with another key, or with a second key in the folder is refused
+/// naming the file; reading needs no key.
+#[test]
+fn a_signing_key_kept_outside_the_folder() {
+    use allot_engine::log::SigningKey;
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_seed("apart.test/log", [7; 32]).unwrap();
+    let with = |key: &SigningKey| LogOptions {
+        signing_key: Some(key.clone()),
+        ..LogOptions::default()
+    };
+    let log = Log::open(dir.path(), with(&key)).unwrap();
+    for n in 0..3 {
+        log.append(&sample(n, 100)).unwrap();
+    }
+    let signed = log.sign_checkpoint().unwrap();
+    SignedCheckpoint::open(&signed.note, &key.verifier()).unwrap();
+    log.close().unwrap();
+    let folder = dir.path().join("log");
+    assert!(!folder.join("signing.key").exists());
+    let verifier = std::fs::read_to_string(folder.join("verifier.key")).unwrap();
+    assert_eq!(verifier.trim(), key.verifier().to_text());
+
+    let refused = |options: LogOptions| Log::open(dir.path(), options).unwrap_err().to_string();
+    let err = refused(LogOptions::default());
+    assert!(
+        err.contains("signing.key") && err.contains("has 3 entries"),
+        "{err}"
+    );
+    let other = SigningKey::from_seed("apart.test/log", [8; 32]).unwrap();
+    let err = refused(with(&other));
+    assert!(err.contains("is not this log's key"), "{err}");
+    std::fs::write(folder.join("signing.key"), key.to_text()).unwrap();
+    let err = refused(with(&key));
+    assert!(err.contains("keep only one"), "{err}");
+    std::fs::remove_file(folder.join("signing.key")).unwrap();
+    assert_eq!(Log::open_read_only(dir.path()).unwrap().size(), 3);
+    assert_eq!(Log::open(dir.path(), with(&key)).unwrap().size(), 3);
+}
