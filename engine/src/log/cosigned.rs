@@ -57,7 +57,8 @@ impl Log {
     }
 
     /// Keeps `note` (which satisfied the caller's policy as `trusted`) as the newest cosigned
-    /// checkpoint and appends it to the history, durably, unless a newer one is kept already.
+    /// checkpoint and appends it to the history, durably. The caller keeps them in order of
+    /// size (the server's one gathering task does).
     pub fn keep_cosigned(&self, note: &str, trusted: &Trusted, time: u64) -> Result<()> {
         // Serialised with signing: the kept file only ever grows.
         let _signing = lock(&self.shared.checkpoint);
