@@ -12,6 +12,7 @@ pub mod fuzz;
 pub mod keys;
 pub mod monitor;
 pub mod process;
+pub mod progress;
 pub mod proto;
 pub mod render;
 pub mod rpc;

@@ -354,26 +354,14 @@ pub fn run(
         url: url.to_owned(),
         reason: format!("starting the async runtime: {e}"),
     })?;
-    // A bar on stderr when it is a terminal: a first pass over millions of entries takes a while.
-    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-        let style = indicatif::ProgressStyle::with_template(
-            "{spinner} [{bar:30}] {pos}/{len} entries rebuilt ({elapsed}, eta {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        indicatif::ProgressBar::new(0).with_style(style.progress_chars("=> "))
-    });
-    let report = |done: u64, total: u64| {
-        if let Some(bar) = &bar {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-    };
     let every = every.map(|s| Duration::from_secs_f64(s.max(0.05)));
     let mut last = None;
     loop {
+        // A first pass over millions of entries takes a while; the bar is gone once it is done.
+        let progress = crate::progress::Progress::counting("entries rebuilt");
+        let report = |done: u64, total: u64| progress.set(done, total, String::new());
         let checked = runtime.block_on(monitor.check(&report));
-        bar.iter()
-            .for_each(indicatif::ProgressBar::finish_and_clear);
+        drop(progress);
         match checked {
             Ok(checked) => {
                 if last != Some(checked.size) {

@@ -21,7 +21,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::api::{self, Flag, Local, RemoteArgs, Session};
-use super::progress::Progress;
+use allot_service::progress::Progress;
 
 /// A domain's side of the shared commands: its files, its parameters, its figures and its help
 /// (its calls are [`AllocationClient`]'s).

@@ -5,20 +5,17 @@
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use allot_engine::appointments::generate::{City, CitySpec};
 use allot_engine::appointments::inputs::{
     FILES_HELP, REQUEST_COLUMNS, earliest_request_day, read_request_rows,
 };
-use allot_engine::appointments::{
-    Date, Engine, EngineOptions, Error, LocalTime, Location, ManualClock, ScheduleInput, Zone,
-};
+use allot_engine::appointments::{Date, Error, LocalTime, Location, Zone};
 use allot_engine::log::{Log, Timestamp};
 use allot_service::proto::v1 as pb;
 use allot_service::render::appointments as render;
 use allot_service::server::appointments::timestamp;
+use allot_service::server::city;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -325,7 +322,7 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                 Some(d) => parse_date("--from", &d)?,
                 None => LocalTime::from_timestamp(Timestamp::now(), &zone).date(),
             };
-            let files = CityFiles {
+            let files = city::CityFiles {
                 clinics: &clinics,
                 doctors: &doctors,
                 absences: absences.as_deref(),
@@ -333,7 +330,7 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                 days,
                 zone,
             };
-            print!("{}", render::loaded(&load(data, files, actor, now)?));
+            print!("{}", render::loaded(&city::load(data, files, actor, now)?));
             Ok(())
         }
         AppointmentsCommand::Generate {
@@ -344,15 +341,28 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
             absences,
             from,
             days,
-        } => generate(&out, scale, seed, requests, absences, from, days),
+        } => {
+            let first = from.map(|d| parse_date("--from", &d)).transpose()?;
+            let city = city::generate(&out, (scale, seed, first, days), requests, absences)
+                .map_err(anyhow::Error::msg)?;
+            print!("{}", render::generated(&city, absences, requests, &out));
+            Ok(())
+        }
         AppointmentsCommand::Snapshot => {
             remote.refuse("a server snapshots its own inventory")?;
-            print!("{}", render::snapshot(&open_engine(data, now)?.snapshot()?));
+            print!(
+                "{}",
+                render::snapshot(
+                    &city::open_engine(data, now, &mut |w| eprintln!("warning: {w}"))?
+                        .snapshot()?
+                )
+            );
             Ok(())
         }
         AppointmentsCommand::Expire => {
             remote.refuse("a server expires holds by itself")?;
-            let ended = open_engine(data, now)?.expire_holds()?;
+            let ended =
+                city::open_engine(data, now, &mut |w| eprintln!("warning: {w}"))?.expire_holds()?;
             println!("{ended} holds and offers ended");
             Ok(())
         }
@@ -602,7 +612,7 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                         None => earliest_request_day(&requests)?,
                     };
                     scratch = tempfile::tempdir().context("creating a scratch folder")?;
-                    let files = CityFiles {
+                    let files = city::CityFiles {
                         clinics: &clinics,
                         doctors: &doctors,
                         absences: absences.as_deref(),
@@ -611,7 +621,7 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                         zone: Zone::moscow(),
                     };
                     let at = Some(now.unwrap_or(first.start()));
-                    drop(load(scratch.path(), files, actor, at)?);
+                    drop(city::load(scratch.path(), files, actor, at)?);
                     on_folder(scratch.path(), at, &[])?
                 }
                 _ => on_city(&[])?,
@@ -690,19 +700,6 @@ impl Call {
     fn local(&self, t: Option<&prost_types::Timestamp>) -> Result<LocalTime> {
         Ok(render::local_time(t, &self.zone()?))
     }
-}
-
-/// The engine on the data folder, for the commands that only work there.
-fn open_engine(data: &Path, now: Option<LocalTime>) -> Result<Engine> {
-    let clock = Arc::new(ManualClock::new(Timestamp::now()));
-    let (engine, report) = Engine::open(data, EngineOptions::default(), clock.clone())?;
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
-    if let Some(t) = now {
-        clock.set(t.to_timestamp(&engine.schedule().zone));
-    }
-    Ok(engine)
 }
 
 fn patient_of(id: &str, home: Option<String>, clinic: Option<String>) -> Result<pb::Patient> {
@@ -808,64 +805,6 @@ fn write_plan(
     let summary = render::plan_summary(answer, booked);
     let text = format!("{}\n", serde_json::to_string_pretty(&summary)?);
     write_file(&out.join("summary.json"), text.as_bytes())
-}
-
-/// The files of a city to load, and its horizon.
-struct CityFiles<'a> {
-    clinics: &'a Path,
-    doctors: &'a Path,
-    absences: Option<&'a Path>,
-    first: Date,
-    days: u32,
-    zone: Zone,
-}
-
-/// Loads a city into the data folder `data` (decisions logged as `actor`, at `now`).
-fn load(data: &Path, files: CityFiles<'_>, actor: &str, now: Option<LocalTime>) -> Result<Engine> {
-    let CityFiles { first, days, .. } = files;
-    let input = ScheduleInput::read(
-        files.clinics,
-        files.doctors,
-        first,
-        days,
-        files.zone.clone(),
-    )?;
-    let clock = Arc::new(ManualClock::new(match now {
-        Some(t) => t.to_timestamp(&files.zone),
-        None => Timestamp::now(),
-    }));
-    let options = EngineOptions::default();
-    let absences = files.absences;
-    Ok(Engine::create_from_files(
-        data, &input, absences, actor, options, clock,
-    )?)
-}
-
-fn generate(
-    out: &Path,
-    scale: f64,
-    seed: u64,
-    requests: usize,
-    absences: usize,
-    from: Option<String>,
-    days: u32,
-) -> Result<()> {
-    if !(scale > 0.0 && scale <= 4.0) {
-        bail!("--scale: expected a number in (0, 4], found {scale}");
-    }
-    let first = match from {
-        Some(d) => parse_date("--from", &d)?,
-        None => LocalTime::from_timestamp(Timestamp::now(), &Zone::moscow()).date(),
-    };
-    let city = City::generate(&CitySpec {
-        first_day: first,
-        days,
-        ..CitySpec::scaled(seed, scale)
-    });
-    (city.write_files(out, seed, requests, absences))
-        .with_context(|| format!("writing the city into {}", out.display()))?;
-    print!("{}", render::generated(&city, absences, requests, out));
-    Ok(())
 }
 
 /// Writes a file whole (a temporary name, then a rename), so no half file is left behind.

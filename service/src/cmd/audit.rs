@@ -468,12 +468,6 @@ fn verify_proof(
     let verdict = proof
         .check(trusted.as_ref(), external.as_deref(), old.as_deref())
         .with_context(|| format!("{} does not verify", file.display()))?;
-    println!("ok: {}", verdict.statement);
-    if let Some(origin) = verdict.signed_by {
-        println!("signed by {origin} (key from {source})");
-    }
-    if let Some(entry) = verdict.entry {
-        println!("entry: {}", render::entry_line(&entry));
-    }
+    print!("{}", render::proof_verdict(&verdict, &source));
     Ok(())
 }

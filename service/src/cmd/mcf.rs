@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use allot_service::render;
 use allot_solvers::dimacs;
 use allot_solvers::mcf::{self, McfError};
 use anyhow::{Context, bail};
@@ -18,16 +19,6 @@ pub struct Args {
     /// `f SRC DST FLOW` for each arc with nonzero flow, in file order.
     #[arg(long)]
     pub flow: bool,
-}
-
-/// The last line of output, in this field order.
-#[derive(Debug, serde::Serialize)]
-struct Summary {
-    status: &'static str,
-    cost: i64,
-    solve_seconds: f64,
-    nodes: usize,
-    arcs: usize,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -48,14 +39,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.flow {
         dimacs::write_flow(&network, solution.cost, &solution.flow, &mut out)?;
     }
-    let summary = Summary {
-        status: "optimal",
-        cost: solution.cost,
-        solve_seconds: seconds,
-        nodes: network.node_count(),
-        arcs: network.arc_count(),
-    };
-    writeln!(out, "{}", serde_json::to_string(&summary)?)?;
+    let summary = render::mcf_summary(solution.cost, seconds, &network)?;
+    writeln!(out, "{summary}")?;
     out.flush().context("writing the result")?;
     Ok(())
 }

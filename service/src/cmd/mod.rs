@@ -6,7 +6,6 @@ pub mod appointments;
 pub mod audit;
 pub mod fair;
 pub mod mcf;
-pub mod progress;
 pub mod school;
 pub mod serve;
 pub mod simulate;

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use allot_service::keys;
 use allot_service::process::{LogFormat, StopSignal, init_logs};
-use allot_service::server::access::Roles;
-use allot_service::server::config::{Caller, ServerConfig, mint_token};
+use allot_service::server::config::ServerConfig;
 use allot_service::server::{dev, folder};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -69,19 +68,10 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
         config.tiles_listen = Some(listen);
     }
     config.publish_tiles |= args.publish_tiles;
-    let dev_token = if args.dev {
-        let token = mint_token()?;
-        config.tokens.insert_token(
-            &token,
-            Caller {
-                name: "dev".to_owned(),
-                roles: Roles::ALL,
-            },
-        );
-        Some(token)
-    } else {
-        None
-    };
+    let dev_token = args
+        .dev
+        .then(|| config.tokens.mint_dev_token())
+        .transpose()?;
     if config.tokens.is_empty() {
         bail!(
             "no tokens are configured, so no call could be authorised: mint one with \

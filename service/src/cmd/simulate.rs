@@ -9,7 +9,7 @@ use allot_scenarios::Scenario;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::progress::Progress;
+use allot_service::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {

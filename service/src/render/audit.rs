@@ -158,3 +158,16 @@ pub fn tlog_proof_verdict(
     }
     Ok(out)
 }
+
+/// What a verified proof file shows: the statement, who signed it (and where the key came from),
+/// the entry.
+pub fn proof_verdict(verdict: &log::proof_file::Verdict, key_source: &str) -> String {
+    let mut out = format!("ok: {}\n", verdict.statement);
+    if let Some(origin) = &verdict.signed_by {
+        out.push_str(&format!("signed by {origin} (key from {key_source})\n"));
+    }
+    if let Some(entry) = &verdict.entry {
+        out.push_str(&format!("entry: {}\n", entry_line(entry)));
+    }
+    out
+}

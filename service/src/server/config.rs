@@ -230,6 +230,17 @@ impl TokenTable {
         self.insert(token_hash(token), caller)
     }
 
+    /// Mints a development token with every role (`allot serve --dev`) and adds it.
+    pub fn mint_dev_token(&mut self) -> std::io::Result<String> {
+        let token = mint_token()?;
+        let caller = Caller {
+            name: "dev".to_owned(),
+            roles: Roles::ALL,
+        };
+        self.insert_token(&token, caller);
+        Ok(token)
+    }
+
     /// The caller a presented token belongs to.
     pub fn lookup(&self, token: &str) -> Option<&Arc<Caller>> {
         self.by_hash.get(&token_hash(token))

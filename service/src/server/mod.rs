@@ -33,6 +33,7 @@ pub mod access;
 pub mod allocation;
 pub mod appointments;
 pub mod audit;
+pub mod city;
 pub mod config;
 pub mod conn;
 pub mod cosign;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+#[derive(Debug)]
 pub struct Progress(Option<ProgressBar>);
 
 impl Progress {
@@ -13,6 +14,13 @@ impl Progress {
         let progress = Self::new(steps, "{spinner} [{pos}/{len}] {msg} ({elapsed})");
         progress.0.iter().for_each(|bar| bar.set_message(first));
         progress
+    }
+
+    /// A bar of `what` (entries, rows), its length set as they are counted.
+    pub fn counting(what: &str) -> Self {
+        let template =
+            format!("{{spinner}} [{{bar:30}}] {{pos}}/{{len}} {what} ({{elapsed}}, eta {{eta}})");
+        Self::new(0, &template)
     }
 
     /// A bar of runs, its length set as they are counted.
