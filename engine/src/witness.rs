@@ -295,11 +295,6 @@ impl Witness {
         self.key.verifier()
     }
 
-    /// The origins this witness cosigns for.
-    pub fn origins(&self) -> impl Iterator<Item = &str> {
-        self.logs.keys().map(String::as_str)
-    }
-
     /// What the witness last cosigned for `origin`.
     pub fn seen(&self, origin: &str) -> Option<Seen> {
         let log = self.logs.get(origin)?;

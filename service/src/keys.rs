@@ -81,7 +81,7 @@ pub fn policy(
         .map(|k| verifier_key_arg(k))
         .collect::<Result<Vec<_>, _>>()?;
     let keys = witnesses.len();
-    let quorum = quorum.unwrap_or(keys / 2 + usize::from(keys > 0));
+    let quorum = quorum.unwrap_or(TrustPolicy::majority(keys));
     if quorum > keys {
         return Err(KeyError::Quorum { quorum, keys });
     }

@@ -112,11 +112,6 @@ impl Monitor {
         })
     }
 
-    /// The size of the last checkpoint verified.
-    pub fn verified_size(&self) -> Result<u64, MonitorError> {
-        Ok(self.load()?.map_or(0, |s| s.checkpoint.size))
-    }
-
     /// One pass: fetch, verify, advance. `progress` hears (entries rebuilt, entries to rebuild).
     pub async fn check(
         &self,
@@ -265,9 +260,7 @@ impl Monitor {
             later: later.to_owned(),
             saved: None,
         };
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let stamp = allot_engine::log::Timestamp::now().unix_seconds();
         let path = self.state_path.with_extension(format!("evidence-{stamp}"));
         if std::fs::write(&path, evidence.to_string()).is_ok() {
             evidence.saved = Some(path);

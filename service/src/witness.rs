@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use allot_engine::log::{Log, SignedCheckpoint, VerifierKey};
+use allot_engine::log::{Log, SignedCheckpoint, Timestamp, VerifierKey};
 use allot_engine::witness::{AddCheckpoint, LogKey, SIZE_CONTENT_TYPE, Witness};
 use axum::Router;
 use axum::body::Bytes;
@@ -42,15 +42,12 @@ pub async fn serve(
         .await
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
     // The check-and-persist fsyncs: off the async threads.
-    let answer = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now())).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        witness.add_checkpoint(&body, Timestamp::now().unix_seconds())
+    })
+    .await;
     let refusal = match answer {
         Ok(Ok(cosignature)) => {
             let mut response = cosignature.into_response();

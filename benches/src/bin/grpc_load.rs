@@ -29,7 +29,7 @@ use allot_engine::appointments::schedule::SlotRef;
 use allot_engine::appointments::{
     DoctorRef, Engine, EngineOptions, LocalTime, Schedule, SystemClock, Zone,
 };
-use allot_engine::log::{Log, LogOptions, Timestamp};
+use allot_engine::log::{Log, LogOptions, Timestamp, TrustPolicy};
 use allot_service::proto::v1 as pb;
 use allot_service::proto::v1::appointments_client::AppointmentsClient;
 use allot_service::proto::v1::audit_client::AuditClient;
@@ -442,7 +442,7 @@ fn main() -> anyhow::Result<()> {
                 args.witnesses,
                 log.verifier_key(),
             )?;
-            let quorum = args.quorum.unwrap_or(args.witnesses / 2 + 1);
+            let quorum = args.quorum.unwrap_or(TrustPolicy::majority(args.witnesses));
             let interval = Duration::from_secs_f64(args.checkpoint_interval);
             let handle = allot_benches::start_server(
                 &server_runtime,
@@ -471,7 +471,10 @@ fn main() -> anyhow::Result<()> {
         let seen = cosigned_at.clone();
         client_runtime.spawn(async move {
             while cosigned.changed().await.is_ok() {
-                let size = cosigned.borrow_and_update().as_ref().map(|c| c.size);
+                let size = cosigned
+                    .borrow_and_update()
+                    .as_ref()
+                    .map(|c| c.checkpoint.size);
                 if let Some(size) = size {
                     seen.lock().unwrap().push((Instant::now(), size));
                 }
@@ -574,7 +577,7 @@ fn main() -> anyhow::Result<()> {
             "cosigned ({} witnesses, quorum {}): {} checkpoints; acknowledged -> in a cosigned \
              checkpoint ms: p50 {:.0} p99 {:.0} max {:.0} over {} bookings ({never} not yet)",
             args.witnesses,
-            args.quorum.unwrap_or(args.witnesses / 2 + 1),
+            args.quorum.unwrap_or(TrustPolicy::majority(args.witnesses)),
             cosigned.len(),
             ms(0.5),
             ms(0.99),

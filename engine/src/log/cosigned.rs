@@ -12,17 +12,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::error::io;
 use super::note::{TrustPolicy, Trusted};
-use super::{Error, Log, Result, lock, merkle, read_optional};
+use super::{Error, Log, Result, lock};
 use crate::fs::{OpenOptions, SyncPoint, write_atomic};
-
-/// One line of the cosigned history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CosignedHead {
-    pub size: u64,
-    pub root: merkle::Hash,
-    /// When the log recorded it (POSIX seconds).
-    pub time: u64,
-}
 
 impl Log {
     fn cosigned_path(&self) -> PathBuf {
@@ -65,12 +56,20 @@ impl Log {
         let fs = self.shared.paths.fs();
         let size = trusted.checkpoint.size;
         let history = self.cosigned_history_path();
-        let line = format!("{size} {} {time}\n", B64.encode(trusted.checkpoint.root));
+        let mut line = format!("{size} {} {time}\n", B64.encode(trusted.checkpoint.root));
         let existed = crate::fs::exists(fs, &history);
         let file = fs
             .open(&history, OpenOptions::create())
             .map_err(io("opening", &history))?;
         let end = file.len().map_err(io("reading the size of", &history))?;
+        // A crash may have torn the last line: the next one starts on a line of its own.
+        let mut last = [b'\n'];
+        if end > 0 {
+            crate::fs::read_up_to(&*file, &mut last, end - 1).map_err(io("reading", &history))?;
+        }
+        if last[0] != b'\n' {
+            line.insert(0, '\n');
+        }
         file.write_all_at(line.as_bytes(), end)
             .map_err(io("appending to", &history))?;
         file.sync_all(SyncPoint::LogCosignedHistory)
@@ -89,41 +88,5 @@ impl Log {
             Some(SyncPoint::LogCosignedName),
         )?;
         Ok(())
-    }
-
-    /// The cosigned history, oldest first (a line torn by a crash is left out).
-    pub fn cosigned_history(&self) -> Result<Vec<CosignedHead>> {
-        let path = self.cosigned_history_path();
-        let bytes = read_optional(&self.shared.paths, &path)?.unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
-        let mut heads = Vec::new();
-        for (number, line) in text.split_inclusive('\n').enumerate() {
-            let Some(line) = line.strip_suffix('\n') else {
-                break;
-            };
-            let bad = || Error::BadFile {
-                path: path.clone(),
-                reason: format!(
-                    "line {}: expected `<size> <base64 root> <time>`",
-                    number + 1
-                ),
-            };
-            let mut fields = line.split(' ');
-            let (Some(size), Some(root), Some(time), None) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                return Err(bad());
-            };
-            heads.push(CosignedHead {
-                size: size.parse().map_err(|_| bad())?,
-                root: B64
-                    .decode(root)
-                    .ok()
-                    .and_then(|r| r.try_into().ok())
-                    .ok_or_else(bad)?,
-                time: time.parse().map_err(|_| bad())?,
-            });
-        }
-        Ok(heads)
     }
 }

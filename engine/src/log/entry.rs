@@ -36,6 +36,11 @@ impl Timestamp {
         self.0
     }
 
+    /// Whole seconds since the Unix epoch (POSIX time, as C2SP cosignatures write it).
+    pub const fn unix_seconds(self) -> u64 {
+        self.0 / 1_000_000
+    }
+
     /// The current time (the Unix epoch if the clock is before it).
     pub fn now() -> Self {
         let micros = SystemTime::now()

@@ -44,7 +44,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use codec::{Bytes, DecodeError, Digest, Parameters};
-pub use cosigned::CosignedHead;
 pub use decision::{Decision, DecisionKind};
 pub use entry::{ENTRY_VERSION, Entry, EntryTooLarge, MAX_ENTRY_BYTES, Record, Timestamp};
 pub use error::{Error, Result};

@@ -454,6 +454,11 @@ pub struct Trusted {
 }
 
 impl TrustPolicy {
+    /// The default quorum of `witnesses` witnesses: a majority (none without witnesses).
+    pub fn majority(witnesses: usize) -> usize {
+        witnesses / 2 + usize::from(witnesses > 0)
+    }
+
     /// Checks the log's signature and at least `quorum` valid cosignatures by distinct
     /// witnesses (a witness's invalid cosignature is an error: it claims to be theirs).
     pub fn check(&self, note: &str) -> Result<Trusted, NoteError> {

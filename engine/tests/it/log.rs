@@ -401,3 +401,39 @@ fn a_signing_key_kept_outside_the_folder() {
     assert_eq!(Log::open_read_only(dir.path()).unwrap().size(), 3);
     assert_eq!(Log::open(dir.path(), with(&key)).unwrap().size(), 3);
 }
+
+/// The cosigned history only grows, and a line a crash tore does not swallow the next one.
+#[test]
+fn the_cosigned_history_survives_a_torn_line() {
+    use allot_engine::log::TrustPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let policy = TrustPolicy {
+        log: log.verifier_key().clone(),
+        witnesses: Vec::new(),
+        quorum: 0,
+    };
+    let history = dir.path().join("log/cosigned-history");
+    for (n, time) in [(3, 100), (5, 200)] {
+        while log.size() < n {
+            log.append(&sample(log.size(), 100)).unwrap();
+        }
+        let signed = log.sign_checkpoint().unwrap();
+        let trusted = policy.check(&signed.note).unwrap();
+        log.keep_cosigned(&signed.note, &trusted, time).unwrap();
+        if n == 3 {
+            // A crash cut the line short.
+            let text = std::fs::read_to_string(&history).unwrap();
+            std::fs::write(&history, &text[..text.len() - 4]).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(&history).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert!(
+        lines[1].starts_with("5 ") && lines[1].ends_with(" 200"),
+        "{text:?}"
+    );
+    let (kept, trusted) = log.cosigned(&policy).unwrap().unwrap();
+    assert_eq!((trusted.checkpoint.size, kept.is_empty()), (5, false));
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use allot_engine::log::proof::{verify_consistency, verify_inclusion};
 use allot_engine::log::tlog_proof::TlogProof;
-use allot_engine::log::{Checkpoint, Entry, Log, RawEntry, SignedCheckpoint, TrustPolicy};
+use allot_engine::log::{Entry, Log, RawEntry, SignedCheckpoint, TrustPolicy};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -74,8 +74,8 @@ impl AuditService {
     async fn cosigned_covering(&self, index: u64, path: &FieldPath) -> Result<Tree, Status> {
         self.existing(index)?;
         let cosigned = &self.state.cosigned;
-        let (note, size, root) = if cosigned.policy().is_some() {
-            let c = cosigned
+        let signed = if cosigned.policy().is_some() {
+            cosigned
                 .wait_for(index + 1, Duration::from_secs(5))
                 .await
                 .ok_or_else(|| {
@@ -83,8 +83,7 @@ impl AuditService {
                         "no checkpoint covering entry {index} reached the witnesses' quorum \
                          within 5 s; retry"
                     ))
-                })?;
-            (c.note, c.size, c.root)
+                })?
         } else {
             let log = self.log().clone();
             let policy = TrustPolicy {
@@ -99,8 +98,12 @@ impl AuditService {
                     "this log has no witnesses and no cosigned checkpoint".to_owned(),
                 )
             })?;
-            (note, trusted.checkpoint.size, trusted.checkpoint.root)
+            SignedCheckpoint {
+                checkpoint: trusted.checkpoint,
+                note,
+            }
         };
+        let size = signed.checkpoint.size;
         if index >= size {
             return Err(FieldError::failed_precondition(
                 path,
@@ -108,17 +111,7 @@ impl AuditService {
             )
             .into());
         }
-        let checkpoint = Checkpoint::parse_body(
-            allot_engine::log::note::split_note(&note)
-                .map_err(|e| Status::internal(e.to_string()))?
-                .text,
-        )
-        .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Tree {
-            size,
-            root,
-            signed: Some(SignedCheckpoint { checkpoint, note }),
-        })
+        Ok(signed.into())
     }
 
     /// The tree of `size` (a request's field at `path`): its root, and its signed checkpoint if
@@ -251,12 +244,7 @@ impl Audit for AuditService {
         } else {
             self.state.checkpoints.latest()
         };
-        let cosigned = self.state.cosigned.latest().map(|c| pb::SignedCheckpoint {
-            origin: self.log().origin().to_owned(),
-            tree_size: c.size,
-            root_hash: c.root.to_vec(),
-            note: c.note,
-        });
+        let cosigned = self.state.cosigned.latest().as_ref().map(signed_checkpoint);
         Ok(Response::new(pb::GetCheckpointResponse {
             checkpoint: signed.as_ref().map(signed_checkpoint),
             log_size: self.log().size(),

@@ -52,7 +52,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use allot_engine::log::{KeyKind, SigningKey, VerifierKey};
+use allot_engine::log::{KeyKind, SigningKey, TrustPolicy, VerifierKey};
 
 use super::access::{Role, Roles};
 
@@ -447,7 +447,7 @@ impl ServerConfig {
                 ));
             }
             Some(k) => k,
-            None => n / 2 + usize::from(n > 0),
+            None => TrustPolicy::majority(n),
         };
         if n > 0 {
             config.checkpoint_interval = Duration::from_millis(250);

@@ -11,35 +11,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use allot_engine::log::{Hash, Log, SignedCheckpoint, TrustPolicy};
+use allot_engine::log::{Log, SignedCheckpoint, TrustPolicy};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::state::AppState;
 use crate::witness::{CosignError, WitnessClient};
 
-/// A checkpoint that carries its witnesses' quorum.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CosignedCheckpoint {
-    /// The note: the log's signature and the cosignatures.
-    pub note: String,
-    pub size: u64,
-    pub root: Hash,
-}
-
-/// The server's cosigning state: its policy (none without witnesses) and the latest cosigned
-/// checkpoint.
+/// The server's cosigning state: its policy (none without witnesses) and the latest checkpoint
+/// that carries its witnesses' quorum (its note: the log's signature, then the cosignatures).
 #[derive(Debug, Default)]
 pub struct Cosigned {
     policy: Option<TrustPolicy>,
-    latest: watch::Sender<Option<CosignedCheckpoint>>,
+    latest: watch::Sender<Option<SignedCheckpoint>>,
     /// Requests to witnesses that gave no cosignature, for the metrics.
     failures: std::sync::atomic::AtomicU64,
 }
 
 impl Cosigned {
     /// With witnesses: `policy` and the newest cosigned checkpoint the log folder kept.
-    pub fn new(policy: TrustPolicy, kept: Option<CosignedCheckpoint>) -> Cosigned {
+    pub fn new(policy: TrustPolicy, kept: Option<SignedCheckpoint>) -> Cosigned {
         Cosigned {
             policy: Some(policy),
             latest: watch::Sender::new(kept),
@@ -58,19 +49,19 @@ impl Cosigned {
     }
 
     /// The latest cosigned checkpoint.
-    pub fn latest(&self) -> Option<CosignedCheckpoint> {
+    pub fn latest(&self) -> Option<SignedCheckpoint> {
         self.latest.borrow().clone()
     }
 
     /// Follows the latest cosigned checkpoint.
-    pub fn subscribe(&self) -> watch::Receiver<Option<CosignedCheckpoint>> {
+    pub fn subscribe(&self) -> watch::Receiver<Option<SignedCheckpoint>> {
         self.latest.subscribe()
     }
 
     /// Waits (up to `timeout`) for a cosigned checkpoint of at least `size` entries.
-    pub async fn wait_for(&self, size: u64, timeout: Duration) -> Option<CosignedCheckpoint> {
+    pub async fn wait_for(&self, size: u64, timeout: Duration) -> Option<SignedCheckpoint> {
         let mut rx = self.subscribe();
-        let reached = rx.wait_for(|c| c.as_ref().is_some_and(|c| c.size >= size));
+        let reached = rx.wait_for(|c| c.as_ref().is_some_and(|c| c.checkpoint.size >= size));
         match tokio::time::timeout(timeout, reached).await {
             Ok(Ok(c)) => c.clone(),
             _ => None,
@@ -166,7 +157,7 @@ async fn gather(
     let mut pending: BTreeMap<u64, (SignedCheckpoint, Vec<Option<String>>)> = BTreeMap::new();
     while let Some((index, signed, line)) = rx.recv().await {
         let size = signed.checkpoint.size;
-        let published = state.cosigned.latest().map_or(0, |c| c.size);
+        let published = state.cosigned.latest().map_or(0, |c| c.checkpoint.size);
         if size <= published && published > 0 {
             continue;
         }
@@ -196,12 +187,11 @@ async fn keep(state: &Arc<AppState>, policy: &TrustPolicy, note: String) -> Resu
     let trusted = policy.check(&note).map_err(|e| e.to_string())?;
     let log: Arc<Log> = state.log.clone();
     let publish = state.checkpoints.publishes_tiles();
-    let (size, root) = (trusted.checkpoint.size, trusted.checkpoint.root);
+    let size = trusted.checkpoint.size;
+    let checkpoint = trusted.checkpoint.clone();
     let kept = note.clone();
     tokio::task::spawn_blocking(move || {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = allot_engine::log::Timestamp::now().unix_seconds();
         log.keep_cosigned(&kept, &trusted, now)
             .map_err(|e| e.to_string())?;
         if publish && let Err(e) = log.publish_tiles(&kept, size) {
@@ -214,6 +204,6 @@ async fn keep(state: &Arc<AppState>, policy: &TrustPolicy, note: String) -> Resu
     state
         .cosigned
         .latest
-        .send_replace(Some(CosignedCheckpoint { note, size, root }));
+        .send_replace(Some(SignedCheckpoint { checkpoint, note }));
     Ok(())
 }

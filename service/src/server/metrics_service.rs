@@ -39,7 +39,7 @@ impl Metrics for MetricsService {
                 .checkpoints
                 .latest()
                 .map_or(0, |c| c.checkpoint.size),
-            cosigned_size: self.state.cosigned.latest().map_or(0, |c| c.size),
+            cosigned_size: (self.state.cosigned.latest()).map_or(0, |c| c.checkpoint.size),
             cosign_failures: self.state.cosigned.failures(),
             uptime: self.gate.metrics.uptime(),
         };

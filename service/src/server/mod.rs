@@ -54,7 +54,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use allot_engine::log::{Log, TrustPolicy};
+use allot_engine::log::{Log, SignedCheckpoint, TrustPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -120,7 +120,7 @@ pub enum ServeError {
 pub struct ServerHandle {
     addr: SocketAddr,
     tiles_addr: Option<SocketAddr>,
-    cosigned: watch::Receiver<Option<cosign::CosignedCheckpoint>>,
+    cosigned: watch::Receiver<Option<SignedCheckpoint>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<Stopped, ServeError>>,
 }
@@ -146,7 +146,7 @@ impl ServerHandle {
     }
 
     /// Follows the checkpoints the witnesses' quorum cosigned (none without witnesses).
-    pub fn cosigned(&self) -> watch::Receiver<Option<cosign::CosignedCheckpoint>> {
+    pub fn cosigned(&self) -> watch::Receiver<Option<SignedCheckpoint>> {
         self.cosigned.clone()
     }
 
@@ -424,10 +424,9 @@ async fn cosigning(
     }
     let http = crate::witness::http_client(Duration::from_secs(10))
         .map_err(|e| ServeError::Checkpoint(format!("the witnesses' HTTP client: {e}")))?;
-    let kept = kept.map(|(note, trusted)| cosign::CosignedCheckpoint {
+    let kept = kept.map(|(note, trusted)| SignedCheckpoint {
+        checkpoint: trusted.checkpoint,
         note,
-        size: trusted.checkpoint.size,
-        root: trusted.checkpoint.root,
     });
     state.cosigned = cosign::Cosigned::new(policy, kept);
     tracing::info!(
