@@ -4,19 +4,22 @@
 //!
 //! Layout: `DATA/blobs/<first 2 hex digits>/<64 hex digits>`. A blob is written atomically and
 //! fsynced (with its folder) before `put` returns, so a decision logged after `put` never refers
-//! to bytes that a crash could lose.
+//! to bytes that a crash could lose. With a log store besides the folder (PostgreSQL), a blob is
+//! stored there too before `put` returns, and a replica missing one fetches it from there.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::fs::{DataDir, FileSystem, SyncPoint, create_dirs, read_optional, write_atomic};
-use crate::log::{Digest, Error, Result};
+use crate::log::backend::Backend;
+use crate::log::{Digest, Error, Log, Result};
 
 /// The blob folder of one data folder.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     fs: Arc<dyn FileSystem>,
     dir: PathBuf,
+    backend: Option<Arc<dyn Backend>>,
 }
 
 impl BlobStore {
@@ -26,6 +29,15 @@ impl BlobStore {
         BlobStore {
             fs: data_dir.fs().clone(),
             dir: data_dir.join("blobs"),
+            backend: None,
+        }
+    }
+
+    /// The blobs of `log`'s data folder, and of its store when it has one.
+    pub fn of_log(log: &Log) -> Self {
+        BlobStore {
+            backend: log.backend().cloned(),
+            ..BlobStore::new(log.data_dir())
         }
     }
 
@@ -56,18 +68,30 @@ impl BlobStore {
             SyncPoint::Blob,
             Some(SyncPoint::BlobName),
         )?;
+        if let Some(backend) = &self.backend {
+            backend.put_blob(&digest.to_string(), bytes)?;
+        }
         Ok(digest)
     }
 
     /// The bytes stored under `digest`, checked against it.
     pub fn get(&self, digest: &Digest) -> Result<Vec<u8>> {
         let path = self.path(digest);
-        let bytes = read_optional(&*self.fs, &path)
-            .map_err(|source| Error::Io {
-                what: "reading",
-                path: path.clone(),
-                source,
-            })?
+        let mut local = read_optional(&*self.fs, &path).map_err(|source| Error::Io {
+            what: "reading",
+            path: path.clone(),
+            source,
+        })?;
+        if local.as_ref().is_none_or(|b| Digest::of(b) != *digest)
+            && let Some(backend) = &self.backend
+            && let Some(stored) = backend.get_blob(&digest.to_string())?
+            && Digest::of(&stored) == *digest
+        {
+            // Kept in the folder too, as the cache of the store.
+            let _ = BlobStore::new(DataDir::on(self.fs.clone(), data_of(&self.dir))).put(&stored);
+            local = Some(stored);
+        }
+        let bytes = local
             .ok_or_else(|| Error::BadFile {
                 path: path.clone(),
                 reason: format!("blob {digest} is missing from the data folder"),
@@ -81,6 +105,10 @@ impl BlobStore {
         }
         Ok(bytes)
     }
+}
+
+fn data_of(blobs: &std::path::Path) -> PathBuf {
+    blobs.parent().unwrap_or(blobs).to_path_buf()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //!   skipping it.
 
 pub mod lp;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

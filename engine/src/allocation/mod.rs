@@ -477,7 +477,7 @@ pub fn close_with_log<A: Allocation>(
     window: &str,
 ) -> Result<Closed> {
     let set = A::encode(input);
-    let set_digest = BlobStore::new(log.data_dir()).put(&set)?;
+    let set_digest = BlobStore::of_log(log).put(&set)?;
     let applications = A::participants(input) as u64;
     let index = log.append(&Record::new(
         Timestamp::now(),

@@ -244,7 +244,7 @@ pub(crate) fn changes(log: &Log, run: &LoggedRun) -> Result<Vec<LoggedChange>> {
 
 /// The stored input of a run, checked against its digest and decoded.
 pub(crate) fn stored_input<A: Allocation>(log: &Log, run: &AllocationRun) -> Result<A::Input> {
-    let bytes = BlobStore::new(log.data_dir()).get(&run.input_digest)?;
+    let bytes = BlobStore::of_log(log).get(&run.input_digest)?;
     A::decode(&bytes).map_err(|problem| Error::StoredInput {
         digest: run.input_digest,
         problem,

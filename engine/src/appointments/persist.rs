@@ -160,7 +160,7 @@ impl Engine {
             });
         }
         let blob = input.to_blob();
-        let digest = BlobStore::new(data_dir).put(&blob)?;
+        let digest = BlobStore::of_log(&log).put(&blob)?;
         let now = clock.now();
         let mut records = vec![Record::new(
             now,
@@ -241,7 +241,7 @@ impl Engine {
             index: schedule_entry,
             reason,
         };
-        let blob = BlobStore::new(data_dir).get(&loaded.input_digest)?;
+        let blob = BlobStore::of_log(&log).get(&loaded.input_digest)?;
         let input = ScheduleInput::from_blob(&blob).map_err(replay_error)?;
         let schedule = Arc::new(
             input

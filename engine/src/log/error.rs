@@ -122,6 +122,9 @@ pub enum Error {
     #[error("the log is closed")]
     Closed,
 
+    #[error(transparent)]
+    Backend(#[from] super::backend::BackendError),
+
     #[error("internal error in the decision log: {0}")]
     Internal(String),
 }

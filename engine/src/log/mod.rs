@@ -18,6 +18,7 @@
 //!   signs two that are inconsistent.
 //! - [`verify::verify`] re-derives everything from the segment bytes.
 
+pub mod backend;
 pub mod codec;
 mod cosigned;
 pub mod decision;
@@ -28,9 +29,11 @@ mod error;
 pub mod frame;
 pub mod merkle;
 pub mod note;
+pub mod postgres;
 pub mod proof;
 pub mod proof_file;
 pub(crate) mod recover;
+pub mod replica;
 mod store;
 pub mod tiles;
 pub mod tlog_proof;
@@ -89,6 +92,9 @@ pub struct LogOptions {
     /// variable in the server's configuration): then none is read from or made in
     /// `DATA/log/signing.key`, and the folder must not hold one.
     pub signing_key: Option<SigningKey>,
+    /// Where an entry must be stored before it is acknowledged, besides this folder (which is
+    /// then the store's cache): see [`backend`]. `None`: the folder is the store.
+    pub backend: Option<Arc<dyn backend::Backend>>,
 }
 
 impl Default for LogOptions {
@@ -101,6 +107,7 @@ impl Default for LogOptions {
             flush_entries: 1 << 18,
             max_batch_bytes: 256 << 20,
             signing_key: None,
+            backend: None,
         }
     }
 }
@@ -290,6 +297,18 @@ impl Log {
     /// queued.
     pub fn submit(&self, records: &[Record]) -> Result<Ticket> {
         writer::submit(&self.shared, records.iter())
+    }
+
+    /// Appends entries read from the log's store (a follower catching up with its leader): each
+    /// must carry the next index and the chain hash it gets here. Returns once they are in the
+    /// folder. They are not sent to the store, which holds them already.
+    pub fn submit_replicated(&self, entries: Vec<RawEntry>) -> Result<Ticket> {
+        writer::submit_replicated(&self.shared, entries)
+    }
+
+    /// The store besides the folder, if any.
+    pub fn backend(&self) -> Option<&Arc<dyn backend::Backend>> {
+        self.shared.options.backend.as_ref()
     }
 
     /// [`Log::submit`] for records made one by one: each is encoded and dropped before the next

@@ -22,14 +22,16 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::entry::{INDEX_OFFSET, Record};
+use super::backend::{BackendError, StoredEntry};
+use super::entry::{Entry, INDEX_OFFSET, Record};
 use super::error::{Error, Result, io};
 use super::frame::{
-    FRAME_OVERHEAD, SEGMENT_HEADER_BYTES, TRAILER_BYTES, Trailer, encode_frame, segment_header,
+    FRAME_OVERHEAD, SEGMENT_HEADER_BYTES, TRAILER_BYTES, Trailer, encode_frame, parse_frame,
+    segment_header,
 };
 use super::merkle::{self, Frontier, Hash, NewNode, leaf_hash};
 use super::recover::{Active, create_segment};
-use super::store::{CACHED_LEVEL, Meta, Segment, chain_hash, level_count};
+use super::store::{CACHED_LEVEL, Meta, RawEntry, Segment, chain_hash, level_count};
 use super::{Shared, lock};
 use crate::fs::{File, OpenOptions, SyncPoint};
 
@@ -47,6 +49,9 @@ pub(crate) struct Pending {
     bodies: Vec<Vec<u8>>,
     bytes: usize,
     slot: Arc<Slot>,
+    /// For entries read from the store: the chain hash each must get (their bodies hold their
+    /// indices already).
+    replicated: Option<Vec<Hash>>,
 }
 
 /// Dropped uncompleted (the log closed under it), a batch completes itself as closed, so no
@@ -61,6 +66,8 @@ impl Drop for Pending {
 enum Failure {
     Closed,
     Failed(Arc<Error>),
+    /// Replicated entries that do not continue the log (the log goes on).
+    Conflict(BackendError),
 }
 
 /// Where one batch's outcome lands, and whom to wake.
@@ -97,6 +104,7 @@ impl Slot {
             Ok(range) => Ok(range.clone()),
             Err(Failure::Closed) => Err(Error::Closed),
             Err(Failure::Failed(e)) => Err(Error::Failed(e.clone())),
+            Err(Failure::Conflict(e)) => Err(Error::Backend(e.clone())),
         })
     }
 
@@ -208,6 +216,9 @@ pub(crate) fn submit<R: std::borrow::Borrow<Record>>(
     if let Some(e) = shared.failed.get() {
         return Err(Error::Failed(e.clone()));
     }
+    if let Some(backend) = &shared.options.backend {
+        backend.check_writer()?;
+    }
     // Encoded here, on the appender's thread; the committer fills in the indices.
     let mut bodies = Vec::with_capacity(records.len());
     let mut bytes = 0;
@@ -228,8 +239,34 @@ pub(crate) fn submit<R: std::borrow::Borrow<Record>>(
         bodies,
         bytes,
         slot: slot.clone(),
+        replicated: None,
     };
     // A closed log has dropped its receiver: the send fails and the batch completes as closed.
+    sender
+        .send(Message::Batch(pending))
+        .map_err(|_| Error::Closed)?;
+    Ok(Ticket { slot })
+}
+
+/// Queues entries read from the store (see [`super::Log::submit_replicated`]).
+pub(crate) fn submit_replicated(shared: &Arc<Shared>, entries: Vec<RawEntry>) -> Result<Ticket> {
+    let sender = shared.sender.as_ref().ok_or(Error::ReadOnly)?;
+    if entries.is_empty() {
+        return Err(Error::BadRequest("an empty batch".into()));
+    }
+    if let Some(e) = shared.failed.get() {
+        return Err(Error::Failed(e.clone()));
+    }
+    let bytes = entries.iter().map(|e| e.bytes.len() + FRAME_OVERHEAD).sum();
+    let chains = entries.iter().map(|e| e.chain).collect();
+    let bodies = entries.into_iter().map(|e| e.bytes).collect();
+    let slot = Arc::new(Slot::default());
+    let pending = Pending {
+        bodies,
+        bytes,
+        slot: slot.clone(),
+        replicated: Some(chains),
+    };
     sender
         .send(Message::Batch(pending))
         .map_err(|_| Error::Closed)?;
@@ -254,6 +291,8 @@ struct Group {
     nodes: Vec<NewNode>,
     /// Chain hash of the group's last entry.
     chain: Hash,
+    /// The group holds entries read from the store (which need not be sent to it).
+    replicated: bool,
 }
 
 impl Group {
@@ -443,7 +482,11 @@ impl Committer {
         let max = self.shared.options.max_group_bytes;
         let stage = self.stage.clone();
         let mut state = lock(&stage.state);
-        while !state.group.is_empty() && state.group.buf.len() + pending.bytes > max {
+        // Replicated entries and new ones never share a group: only new ones go to the store.
+        while !state.group.is_empty()
+            && (state.group.buf.len() + pending.bytes > max
+                || state.group.replicated != pending.replicated.is_some())
+        {
             state.committer_waiting = true;
             state = stage.taken.wait(state).unwrap_or_else(|e| e.into_inner());
             state.committer_waiting = false;
@@ -465,8 +508,15 @@ impl Committer {
     /// hashes and tree nodes.
     fn frame(&mut self, group: &mut Group, mut pending: Pending) {
         let first = self.frontier.size();
+        if let Some(chains) = &pending.replicated
+            && let Err(e) = self.continues(first, &pending.bodies, chains)
+        {
+            pending.slot.complete(Err(Failure::Conflict(e)));
+            return;
+        }
         if group.is_empty() {
             group.first = first;
+            group.replicated = pending.replicated.is_some();
         }
         let last = pending.bodies.len() - 1;
         // One allocation for a large batch (and the group's trailer), rather than doubling.
@@ -478,7 +528,9 @@ impl Committer {
         for (i, mut body) in std::mem::take(&mut pending.bodies).into_iter().enumerate() {
             let body = &mut body[..];
             let index = self.frontier.size();
-            body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());
+            if pending.replicated.is_none() {
+                body[INDEX_OFFSET..INDEX_OFFSET + 8].copy_from_slice(&index.to_be_bytes());
+            }
             let leaf = leaf_hash(body);
             leaves.push(leaf);
             self.chain = chain_hash(&self.chain, &leaf);
@@ -490,6 +542,44 @@ impl Committer {
         group.chain = self.chain;
         group.ranges.push(first..self.frontier.size());
         group.batches.push(pending);
+    }
+}
+
+impl Committer {
+    /// Whether replicated entries carry the next indices and the chain hashes they get here.
+    fn continues(
+        &self,
+        first: u64,
+        bodies: &[Vec<u8>],
+        chains: &[Hash],
+    ) -> std::result::Result<(), BackendError> {
+        let store = || {
+            self.shared
+                .options
+                .backend
+                .as_ref()
+                .map_or_else(|| "the store".to_owned(), |b| b.describe())
+        };
+        let mut chain = self.chain;
+        for (i, (body, expected)) in bodies.iter().zip(chains).enumerate() {
+            let index = first + i as u64;
+            let conflict = |reason: &str| BackendError::Conflict {
+                store: store(),
+                index,
+                reason: reason.into(),
+            };
+            if Entry::peek_index(body) != Some(index) {
+                return Err(conflict("it is not the next entry of this folder's log"));
+            }
+            chain = chain_hash(&chain, &leaf_hash(body));
+            if chain != *expected {
+                return Err(conflict(
+                    "its chain hash differs from this folder's: the folder is not a copy of this \
+                     store's log",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -582,6 +672,14 @@ impl Syncer {
         };
         let base = self.active.len;
         let count = group.entries() as u64;
+        if let Some(backend) = &self.shared.options.backend
+            && !group.replicated
+        {
+            // Stored (committed) before it is in the folder: the folder never runs ahead.
+            let previous = self.shared.view().chain_head;
+            let entries = stored_entries(group)?;
+            backend.append(&previous, &entries)?;
+        }
         let path = &self.active.path;
         Trailer::of(&group.buf, group.entries()).encode(&mut group.buf);
         self.active
@@ -684,6 +782,25 @@ impl Syncer {
 /// Zero-fills the active segment up to `segment_bytes`. Overwriting blocks that are already
 /// written needs no file-system metadata, so each group's fdatasync is a data flush only, not a
 /// journal commit (measured here: about 50 us against 0.5 to 4 ms when appending).
+/// The group's entries as the store keeps them, read back from their frames.
+fn stored_entries(group: &Group) -> Result<Vec<StoredEntry<'_>>> {
+    let mut out = Vec::with_capacity(group.offsets.len());
+    for (i, &offset) in group.offsets.iter().enumerate() {
+        let frame = group
+            .buf
+            .get(offset as usize..)
+            .map(parse_frame)
+            .and_then(|f| f.ok())
+            .ok_or_else(|| Error::Internal(format!("the staged frame of entry {i} is unreadable")))?;
+        out.push(StoredEntry {
+            index: group.first + i as u64,
+            body: frame.body,
+            chain: frame.chain,
+        });
+    }
+    Ok(out)
+}
+
 fn preallocate(active: &mut Active, segment_bytes: u64) -> Result<()> {
     let len = active
         .file

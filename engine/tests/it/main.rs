@@ -10,6 +10,7 @@ mod full_disk;
 mod fuzz;
 mod lock;
 mod log;
+mod postgres;
 mod power_cut;
 mod recovery;
 mod school;
