@@ -91,11 +91,10 @@ impl BlobStore {
             let _ = BlobStore::new(DataDir::on(self.fs.clone(), data_of(&self.dir))).put(&stored);
             local = Some(stored);
         }
-        let bytes = local
-            .ok_or_else(|| Error::BadFile {
-                path: path.clone(),
-                reason: format!("blob {digest} is missing from the data folder"),
-            })?;
+        let bytes = local.ok_or_else(|| Error::BadFile {
+            path: path.clone(),
+            reason: format!("blob {digest} is missing from the data folder"),
+        })?;
         let found = Digest::of(&bytes);
         if found != *digest {
             return Err(Error::BadFile {

@@ -56,6 +56,7 @@ enum Command {
     /// compare the variants with the baseline: writes DIR/report.json and a self-contained
     /// DIR/report.html with SVG charts.
     Simulate(cmd::simulate::SimulateArgs),
+    Store(cmd::store::StoreArgs),
     Token(cmd::token::TokenArgs),
     Witness(cmd::witness::WitnessArgs),
 }
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
         Command::School(args) => cmd::school::run(args, &cli.data, &cli.remote),
         Command::Serve(args) => cmd::serve::run(args, &cli.data, &cli.remote),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Store(args) => cmd::store::run(args, &cli.data, &cli.remote),
         Command::Token(args) => cmd::token::run(args),
         Command::Witness(args) => cmd::witness::run(args, &cli.data),
     };

@@ -45,3 +45,13 @@ impl StopSignal {
         }
     }
 }
+
+/// Writes a file whole (a temporary name, then a rename), so no half file is left behind.
+/// The error names the file.
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("partial");
+    let named =
+        |e: std::io::Error| std::io::Error::other(format!("writing {}: {e}", path.display()));
+    std::fs::write(&tmp, bytes).map_err(named)?;
+    std::fs::rename(&tmp, path).map_err(named)
+}

@@ -35,7 +35,13 @@ pub fn database(test: &str) -> Option<String> {
     let url = cluster()?;
     let clean: String = test
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(30)
         .collect();
     let name = format!(
@@ -52,7 +58,9 @@ pub fn database(test: &str) -> Option<String> {
         format!("CREATE DATABASE {name} TEMPLATE template0"),
     ] {
         admin.batch_execute(&sql).unwrap_or_else(|e| {
-            let why = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            let why = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
             panic!("{sql}: {why}")
         });
     }
@@ -61,7 +69,9 @@ pub fn database(test: &str) -> Option<String> {
 
 /// `url` with its database replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.rfind('/') {
         Some(slash) if slash > "postgres://".len() => &base[..slash],
         _ => base,

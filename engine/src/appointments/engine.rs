@@ -113,6 +113,12 @@ pub(crate) struct Inner {
     next_expiry: AtomicU64,
     sweeping: AtomicBool,
     pub snapshot_lock: Mutex<()>,
+    /// A follower replica's engine: its inventory follows the log's entries (copied from the
+    /// leader) and it makes no decision of its own, not even expiries.
+    pub following: AtomicBool,
+    /// Entries of the log applied to the inventory (maintained while following).
+    pub followed: AtomicU64,
+    pub follow_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -157,6 +163,9 @@ impl Inner {
             next_expiry: AtomicU64::new(u64::MAX),
             sweeping: AtomicBool::new(false),
             snapshot_lock: Mutex::new(()),
+            following: AtomicBool::new(false),
+            followed: AtomicU64::new(0),
+            follow_lock: Mutex::new(()),
         }
     }
 
@@ -197,8 +206,7 @@ impl Inner {
                 for effect in undo {
                     let _ = self.inv.apply(shard, effect);
                 }
-                self.fail(&e.to_string());
-                Err(Error::Failed(e.to_string()))
+                Err(self.refused(e))
             }
         }
     }
@@ -208,24 +216,40 @@ impl Inner {
         if batch.records.is_empty() {
             return Ok(Ack::Done);
         }
-        self.sink.submit(&batch.records).map_err(|e| {
-            self.fail(&e.to_string());
-            Error::Failed(e.to_string())
-        })
+        self.sink
+            .submit(&batch.records)
+            .map_err(|e| self.refused(e))
+    }
+
+    /// The error for a batch the log did not take: a follower's refusal leaves the engine as it
+    /// was (the batch was not queued); any other failure stops it.
+    fn refused(&self, e: crate::log::Error) -> Error {
+        use crate::log::backend::BackendError;
+        if let crate::log::Error::Backend(BackendError::NotLeader { .. }) = &e {
+            return Error::NotLeader(e.to_string());
+        }
+        self.fail(&e.to_string());
+        Error::Failed(e.to_string())
     }
 
     /// Undoes effects after a log failure, each only if the inventory still allows it.
     pub(crate) fn undo(&self, effects: Vec<Effect>) {
         for effect in effects {
-            let mut shard = self.inv.patient_shard(effect.shard());
-            let slots = self.effect_slots(&shard, &effect);
-            let doctors: Vec<DoctorRef> = slots
-                .iter()
-                .map(|&s| self.schedule.slot(SlotRef(s)).doctor)
-                .collect();
-            let _locks = self.inv.doctor_locks(&doctors);
-            let _ = self.inv.apply(&mut shard, &effect);
+            let _ = self.apply_locked(&effect);
         }
+    }
+
+    /// Applies an effect under its patient's and doctors' locks, as operations do (a follower
+    /// applies the leader's decisions while it answers reads).
+    pub(crate) fn apply_locked(&self, effect: &Effect) -> std::result::Result<(), String> {
+        let mut shard = self.inv.patient_shard(effect.shard());
+        let slots = self.effect_slots(&shard, effect);
+        let doctors: Vec<DoctorRef> = slots
+            .iter()
+            .map(|&s| self.schedule.slot(SlotRef(s)).doctor)
+            .collect();
+        let _locks = self.inv.doctor_locks(&doctors);
+        self.inv.apply(&mut shard, effect).map(|_| ())
     }
 
     /// The slots an undo effect touches (to take their doctors' locks).
@@ -275,6 +299,9 @@ impl Inner {
 
     /// Expires due holds and offers when one may be due (cheap otherwise).
     pub(crate) fn maybe_sweep(&self) {
+        if self.following.load(Ordering::SeqCst) {
+            return;
+        }
         let now = self.clock.now().unix_micros();
         if now >= self.next_expiry.load(Ordering::SeqCst) {
             self.sweep(now);

@@ -90,6 +90,10 @@ pub enum Error {
     )]
     Failed(String),
 
+    /// A replica that follows was asked to decide (nothing changed; the engine goes on).
+    #[error("{0}")]
+    NotLeader(String),
+
     #[error("snapshot {}: {reason}", path.display())]
     Snapshot { path: PathBuf, reason: String },
 

@@ -578,6 +578,25 @@ pub fn read_requests_file(path: &Path, schedule: &Schedule) -> Result<Vec<Reques
     read_requests(&Table::read(path)?, schedule)
 }
 
+/// A hold's time to live: `90s`, `5m`, `1h30m`, `2d` (jiff's friendly format, or ISO 8601
+/// `PT5M`; a day is 24 hours), from 1 second to 7 days.
+pub fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|e| format!("expected a duration such as 90s, 5m, 1h30m or 2d: {e}"))?;
+    let parsed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| {
+            "give weeks, days, hours, minutes or seconds (a month or a year has no fixed length)"
+                .to_owned()
+        })?;
+    let max = jiff::SignedDuration::from_hours(7 * 24);
+    if parsed < jiff::SignedDuration::from_secs(1) || parsed > max {
+        return Err(format!("must be from 1s to 7 days, found {parsed:#}"));
+    }
+    std::time::Duration::try_from(parsed).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

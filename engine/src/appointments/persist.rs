@@ -280,6 +280,9 @@ impl Engine {
         report.snapshot = snapshot;
         report.replayed = replayed;
         inner.reset_expiry();
+        inner
+            .followed
+            .store(log.size(), std::sync::atomic::Ordering::SeqCst);
         let engine = Engine {
             inner: Arc::new(inner),
         };
@@ -288,6 +291,49 @@ impl Engine {
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok((engine, report))
+    }
+
+    /// Why the engine stopped making decisions, once it has (after a log failure).
+    pub fn failure(&self) -> Option<String> {
+        self.inner.check().err().map(|e| e.to_string())
+    }
+
+    /// Makes this engine a follower's (`true`: it applies the log's new entries with
+    /// [`Engine::follow`] and decides nothing, not even expiries) or a leader's again.
+    pub fn set_following(&self, following: bool) {
+        use std::sync::atomic::Ordering;
+        if following && let Some(log) = self.inner.sink.log() {
+            // Everything logged so far was applied by this engine itself.
+            self.inner.followed.store(log.size(), Ordering::SeqCst);
+        }
+        self.inner.following.store(following, Ordering::SeqCst);
+        if !following {
+            self.inner.reset_expiry();
+        }
+    }
+
+    /// Applies the log's entries since the last call (or the open) to the inventory, under the
+    /// locks operations take, so reads go on meanwhile; returns how many entries it read.
+    pub fn follow(&self) -> Result<u64> {
+        use std::sync::atomic::Ordering;
+        let e = &self.inner;
+        e.check()?;
+        let log = e.sink.log().ok_or(Error::NotDurable)?;
+        let _one = super::state::lock(&e.follow_lock);
+        let from = e.followed.load(Ordering::SeqCst);
+        let to = log.size();
+        for raw in log.entries(from..to)? {
+            let raw = raw?;
+            let index = raw.index;
+            let entry = Entry::decode(&raw.bytes)
+                .map_err(|source| crate::log::Error::Decode { index, source })?;
+            let fail = |reason: String| Error::Replay { index, reason };
+            for effect in effects(&e.inv, &entry.record).map_err(fail)? {
+                e.apply_locked(&effect).map_err(fail)?;
+            }
+            e.followed.store(index + 1, Ordering::SeqCst);
+        }
+        Ok(to - from)
     }
 
     /// The decision log, for a durable engine.

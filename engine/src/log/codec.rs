@@ -257,6 +257,16 @@ pub struct Digest(pub [u8; 32]);
 
 impl Digest {
     /// SHA-256 of `data`.
+    /// A digest from its 64 lowercase hex digits (a blob's file name).
+    pub fn parse_hex(text: &str) -> Option<Digest> {
+        if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text, &mut out).ok()?;
+        Some(Digest(out))
+    }
+
     pub fn of(data: &[u8]) -> Self {
         use sha2::Digest as _;
         Digest(sha2::Sha256::digest(data).into())

@@ -28,6 +28,7 @@ pub mod entry;
 mod error;
 pub mod frame;
 pub mod merkle;
+pub mod migrate;
 pub mod note;
 pub mod postgres;
 pub mod proof;
@@ -304,6 +305,11 @@ impl Log {
     /// folder. They are not sent to the store, which holds them already.
     pub fn submit_replicated(&self, entries: Vec<RawEntry>) -> Result<Ticket> {
         writer::submit_replicated(&self.shared, entries)
+    }
+
+    /// Why the log stopped accepting writes, once it has (it must then be reopened).
+    pub fn failure(&self) -> Option<Arc<Error>> {
+        self.shared.failed.get().cloned()
     }
 
     /// The store besides the folder, if any.

@@ -34,6 +34,7 @@ use super::merkle::{Hash, leaf_hash};
 use super::store::{CHAIN_SEED, RawEntry, chain_hash};
 
 const SCHEMA: &str = "
+SET client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS allot_entries (
     idx bigint PRIMARY KEY CHECK (idx >= 0),
     body bytea NOT NULL,
@@ -330,6 +331,14 @@ impl PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// The digests of every stored blob.
+    pub fn blob_digests(&self) -> Result<Vec<String>, BackendError> {
+        let rows = self.with(&self.reader, |c| {
+            c.query("SELECT digest FROM allot_blobs ORDER BY digest", &[])
+        })?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
     /// Stores entries read elsewhere (`allot store migrate`), in one transaction per call,
     /// without a lease: the caller has checked them and the store must hold fewer.
     pub fn import(&self, previous: &Hash, entries: &[RawEntry]) -> Result<(), BackendError> {
@@ -402,10 +411,7 @@ impl PgStore {
                  SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])",
                 &[&indices, &bodies, &chains],
             )?;
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&CHANNEL, &last.to_string()],
-            )?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])?;
             tx.commit()?;
             Ok(Ok(()))
         })?;
@@ -465,7 +471,10 @@ impl Backend for PgStore {
 
     fn get_blob(&self, digest: &str) -> Result<Option<Vec<u8>>, BackendError> {
         let row = self.with(&self.reader, |c| {
-            c.query_opt("SELECT bytes FROM allot_blobs WHERE digest = $1", &[&digest])
+            c.query_opt(
+                "SELECT bytes FROM allot_blobs WHERE digest = $1",
+                &[&digest],
+            )
         })?;
         Ok(row.map(|r| r.get(0)))
     }

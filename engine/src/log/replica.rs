@@ -49,11 +49,17 @@ impl ReplicaOptions {
 /// What a replica is doing now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    Follower { leader: Option<String> },
+    Follower {
+        leader: Option<String>,
+    },
     /// Took the lease and copied the log: the caller brings its state up to the log's size and
     /// then calls [`Replica::lead`]. Writes are refused until then.
-    Elected { term: u64 },
-    Leader { term: u64 },
+    Elected {
+        term: u64,
+    },
+    Leader {
+        term: u64,
+    },
 }
 
 /// A replica: the store, this process's place in the lease, and when it last renewed.
@@ -138,9 +144,7 @@ impl Replica {
         let mut copied = 0;
         loop {
             let previous = log.head()?.chain;
-            let entries = self
-                .store
-                .read(log.size(), CATCH_UP_CHUNK, &previous)?;
+            let entries = self.store.read(log.size(), CATCH_UP_CHUNK, &previous)?;
             let n = entries.len() as u64;
             if n == 0 {
                 return Ok(copied);

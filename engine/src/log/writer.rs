@@ -791,7 +791,9 @@ fn stored_entries(group: &Group) -> Result<Vec<StoredEntry<'_>>> {
             .get(offset as usize..)
             .map(parse_frame)
             .and_then(|f| f.ok())
-            .ok_or_else(|| Error::Internal(format!("the staged frame of entry {i} is unreadable")))?;
+            .ok_or_else(|| {
+                Error::Internal(format!("the staged frame of entry {i} is unreadable"))
+            })?;
         out.push(StoredEntry {
             index: group.first + i as u64,
             body: frame.body,

@@ -14,12 +14,13 @@ use allot_engine::appointments::{
     ManualClock, SlotRef, SlotStatus,
 };
 use allot_engine::log::decision::{Attendance, CancelledBy};
-use allot_engine::log::{Log, Timestamp};
+use allot_engine::log::{Log, LogOptions, Timestamp};
 use allot_testkit::TestSeed;
 use rand::RngExt as _;
 use rand::rngs::StdRng;
 
 use crate::appointments::{MONDAY_7AM, small_city};
+use crate::support::Store;
 
 fn options() -> EngineOptions {
     EngineOptions {
@@ -45,6 +46,39 @@ fn create(dir: &Path, seed: u64) -> Engine {
         clock(),
     )
     .unwrap()
+}
+
+/// [`create`] on `store`.
+fn create_on(store: &Store, dir: &Path, seed: u64) -> Engine {
+    let city = small_city(seed);
+    let absences = city.absences_csv(seed, 2);
+    let log = Arc::new(store.open_with(dir, LogOptions::default()));
+    Engine::create_with_log(
+        log,
+        &city.input(),
+        absences.as_bytes(),
+        "loader",
+        options(),
+        clock(),
+    )
+    .unwrap()
+}
+
+fn open_on(
+    store: &Store,
+    dir: &Path,
+    clock: Arc<ManualClock>,
+) -> Result<(Engine, allot_engine::appointments::OpenReport), Error> {
+    let log = Arc::new(store.open_with(dir, LogOptions::default()));
+    Engine::open_with_log(log, options(), clock)
+}
+
+fn reopen_on(
+    store: &Store,
+    dir: &Path,
+    at: Timestamp,
+) -> (Engine, allot_engine::appointments::OpenReport) {
+    open_on(store, dir, Arc::new(ManualClock::new(at))).unwrap()
 }
 
 fn reopen(dir: &Path, at: Timestamp) -> (Engine, allot_engine::appointments::OpenReport) {
@@ -153,18 +187,16 @@ fn workload(
     appts
 }
 
-#[test]
-fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot(store: &Store) {
     let seed =
         TestSeed::new("restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot");
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
     let schedule_digest;
     let (digest, views, ids, at) = {
-        schedule_digest = create(dir.path(), 21).schedule_digest();
-        let engine = Engine::open(dir.path(), options(), clock.clone())
-            .unwrap()
-            .0;
+        schedule_digest = create_on(store, dir.path(), 21).schedule_digest();
+        let engine = open_on(store, dir.path(), clock.clone()).unwrap().0;
         let ids = workload(&engine, &clock, &mut seed.rng(21), 600);
         assert!(ids.len() > 20, "{}", ids.len());
         (
@@ -175,7 +207,7 @@ fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
         )
     };
     // From the log alone.
-    let (engine, report) = reopen(dir.path(), at);
+    let (engine, report) = reopen_on(store, dir.path(), at);
     assert_eq!(report.snapshot, None);
     assert_eq!(engine.schedule_digest(), schedule_digest);
     assert_eq!(engine.state_digest(), digest);
@@ -186,9 +218,7 @@ fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
     assert_eq!(engine.state_digest(), digest, "a snapshot changes nothing");
     let clock2 = Arc::new(ManualClock::new(at));
     drop(engine);
-    let engine = Engine::open(dir.path(), options(), clock2.clone())
-        .unwrap()
-        .0;
+    let engine = open_on(store, dir.path(), clock2.clone()).unwrap().0;
     assert_eq!(engine.state_digest(), digest);
     let more = workload(&engine, &clock2, &mut seed.rng(22), 300);
     let digest2 = engine.state_digest();
@@ -196,7 +226,7 @@ fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
     let views2 = appointments(&engine, &all);
     let at2 = clock2.now();
     drop(engine);
-    let (engine, report) = reopen(dir.path(), at2);
+    let (engine, report) = reopen_on(store, dir.path(), at2);
     assert_eq!(report.snapshot, Some(info.covers));
     assert!(
         report.replayed > 0 && report.warnings.is_empty(),
@@ -211,7 +241,7 @@ fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot() {
     let n = bytes.len();
     bytes[n - 3] ^= 0x40;
     std::fs::write(&info.path, bytes).unwrap();
-    let (engine, report) = reopen(dir.path(), at2);
+    let (engine, report) = reopen_on(store, dir.path(), at2);
     assert_eq!(report.snapshot, None);
     assert!(report.warnings[0].contains("hashes to"), "{report:?}");
     assert_eq!(engine.state_digest(), digest2);
@@ -252,11 +282,11 @@ fn loading_twice_or_opening_an_empty_folder_is_refused() {
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }
 
-#[test]
-fn concurrent_durable_bookings_replay_to_the_same_inventory() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn concurrent_durable_bookings_replay_to_the_same_inventory(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
-    drop(create(dir.path(), 24));
-    let (engine, _) = Engine::open(dir.path(), options(), clock()).unwrap();
+    drop(create_on(store, dir.path(), 24));
+    let (engine, _) = open_on(store, dir.path(), clock()).unwrap();
     let s = engine.schedule().clone();
     let contested: Vec<SlotRef> = (0..s.slot_count())
         .step_by(7)
@@ -295,7 +325,7 @@ fn concurrent_durable_bookings_replay_to_the_same_inventory() {
     let booked = booked.into_inner().unwrap();
     assert!(booked.len() > 150, "{}", booked.len());
     drop(engine);
-    let (engine, _) = reopen(dir.path(), MONDAY_7AM);
+    let (engine, _) = reopen_on(store, dir.path(), MONDAY_7AM);
     assert_eq!(engine.state_digest(), digest);
     for (slot, (appt, patient)) in booked {
         let v = engine.appointment(appt).unwrap();
@@ -488,4 +518,39 @@ fn a_log_shared_with_other_domains_rebuilds_the_same_inventory() {
     assert_eq!(report.replayed, 40);
     assert_eq!(engine.state_digest(), digest);
     assert_eq!(engine.counts().busy, 20);
+}
+
+/// The small city with bookings from twelve threads on `store`; the log's size after.
+pub(crate) fn booked_city(store: &Store, dir: &Path) -> (Engine, u64) {
+    drop(create_on(store, dir, 25));
+    let (engine, _) = open_on(store, dir, clock()).unwrap();
+    let slots = engine.schedule().slot_count();
+    std::thread::scope(|scope| {
+        for t in 0..12u32 {
+            let engine = &engine;
+            scope.spawn(move || {
+                for k in (t..slots).step_by(97).take(20) {
+                    let patient = format!("t{t}-{k}");
+                    let booking = Booking::Slot {
+                        patient: &patient,
+                        slot: SlotRef(k),
+                    };
+                    match engine.book("umias", booking) {
+                        Ok(_) | Err(Error::SlotTaken { .. } | Error::SlotStarted { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+        }
+    });
+    let size = engine.log().unwrap().size();
+    (engine, size)
+}
+
+/// The engine on `store` opened on the folder `dir` (new).
+pub(crate) fn open_on_fresh(
+    store: &Store,
+    dir: &Path,
+) -> (Engine, allot_engine::appointments::OpenReport) {
+    reopen_on(store, dir, MONDAY_7AM)
 }

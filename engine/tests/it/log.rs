@@ -11,7 +11,7 @@ use allot_engine::log::proof::{verify_consistency, verify_inclusion};
 use allot_engine::log::verify::verify;
 use allot_engine::log::{Error, Log, LogOptions, Record, SignedCheckpoint, VerifierKey};
 
-use crate::support::{mth, open, sample, small_options};
+use crate::support::{Store, mth, open, sample, small_options};
 
 /// Every root, inclusion and consistency proof of the log checks out against the oracle tree
 /// over `bytes` (the canonical bytes of all entries so far).
@@ -40,12 +40,12 @@ fn check_against_oracle(log: &Log, bytes: &[Vec<u8>]) {
     }
 }
 
-#[test]
-fn appends_read_back_and_prove_against_the_rfc_oracle() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn appends_read_back_and_prove_against_the_rfc_oracle(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = Vec::new();
     {
-        let log = open(dir.path());
+        let log = store.open(dir.path());
         assert!(log.report().torn_tail.is_none());
         for n in 0..150u64 {
             let index = log.append(&sample(n, 200)).unwrap();
@@ -77,7 +77,7 @@ fn appends_read_back_and_prove_against_the_rfc_oracle() {
     }
     // Reopened: nodes and offsets come from the derived files; entries after the watermark are
     // re-derived. Both ways give the same answers.
-    let log = open(dir.path());
+    let log = store.open(dir.path());
     assert!(log.report().torn_tail.is_none(), "{:?}", log.report());
     check_against_oracle(&log, &bytes);
     let head = log.head().unwrap();
@@ -111,10 +111,10 @@ fn appends_read_back_and_prove_against_the_rfc_oracle() {
     ));
 }
 
-#[test]
-fn many_writers_and_readers_at_once() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn many_writers_and_readers_at_once(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(open(dir.path()));
+    let log = Arc::new(store.open(dir.path()));
     let writers: Vec<_> = (0..8u64)
         .map(|t| {
             let log = log.clone();
@@ -233,11 +233,11 @@ fn bounded_groups_and_waits_keep_every_acknowledged_entry() {
     assert_eq!(reopened.size(), 16 * 40 + 50);
 }
 
-#[test]
-fn checkpoints_are_signed_consistent_and_checked_on_open() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn checkpoints_are_signed_consistent_and_checked_on_open(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
     let key = {
-        let log = open(dir.path());
+        let log = store.open(dir.path());
         let empty = log.sign_checkpoint().unwrap();
         assert_eq!(empty.checkpoint.size, 0);
         for n in 0..20 {
@@ -270,8 +270,8 @@ fn checkpoints_are_signed_consistent_and_checked_on_open() {
 }
 
 /// A minimal executor: the ticket must wake its task when the batch becomes durable.
-#[test]
-fn tickets_resolve_as_futures() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn tickets_resolve_as_futures(store: &Store) {
     use std::future::Future as _;
     struct Unpark(thread::Thread);
     impl Wake for Unpark {
@@ -280,7 +280,7 @@ fn tickets_resolve_as_futures() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
+    let log = store.open(dir.path());
     let records: Vec<Record> = (0..3).map(|n| sample(n, 100)).collect();
     let mut ticket = log.submit(&records).unwrap();
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
@@ -295,10 +295,10 @@ fn tickets_resolve_as_futures() {
     assert_eq!(log.size(), 3);
 }
 
-#[test]
-fn bad_requests_name_the_problem() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn bad_requests_name_the_problem(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
+    let log = store.open(dir.path());
     for n in 0..5 {
         log.append(&sample(n, 100)).unwrap();
     }
@@ -329,15 +329,15 @@ fn bad_requests_name_the_problem() {
     }
 }
 
-#[test]
-fn empty_log_has_the_empty_root() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn empty_log_has_the_empty_root(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path());
+    let log = store.open(dir.path());
     assert_eq!(log.head().unwrap().root, mth(&[]));
     assert_eq!(log.head().unwrap().chain, [0u8; 32]);
     drop(log);
     assert_eq!(verify(dir.path()).unwrap().size, 0);
-    let again = open(dir.path());
+    let again = store.open(dir.path());
     assert_eq!(again.size(), 0);
 }
 

@@ -3,6 +3,7 @@
 mod appointments;
 mod appointments_durable;
 mod appointments_rebalance;
+mod backends;
 mod crash;
 mod decisions;
 mod fair;

@@ -54,7 +54,8 @@ fn acknowledged_entries_are_committed_and_followers_copy_them() {
                 for i in 0..40u64 {
                     let n = t * 1000 + i;
                     if i % 5 == 0 {
-                        a.append_batch(&[sample(n, 200), sample(n + 500, 300)]).unwrap();
+                        a.append_batch(&[sample(n, 200), sample(n + 500, 300)])
+                            .unwrap();
                     } else {
                         a.append(&sample(n, 150)).unwrap();
                     }
@@ -89,7 +90,10 @@ fn acknowledged_entries_are_committed_and_followers_copy_them() {
     assert_eq!(follower.catch_up(&b).unwrap(), 2);
     assert_eq!(b.head().unwrap(), a.head().unwrap());
     let signed = a.sign_checkpoint().unwrap();
-    assert_eq!(b.root_at(signed.checkpoint.size).unwrap(), signed.checkpoint.root);
+    assert_eq!(
+        b.root_at(signed.checkpoint.size).unwrap(),
+        signed.checkpoint.root
+    );
 }
 
 /// A replica of the store at `url` over `dir`, on connections of its own.
@@ -128,7 +132,10 @@ fn a_deposed_leader_writes_nothing_even_before_it_knows() {
     assert_eq!(old.store.term(), None);
     b.append(&sample(4, 100)).unwrap();
     assert_eq!(new.store.size().unwrap(), 2);
-    let stored = new.store.read(0, 10, &allot_engine::log::CHAIN_SEED).unwrap();
+    let stored = new
+        .store
+        .read(0, 10, &allot_engine::log::CHAIN_SEED)
+        .unwrap();
     assert_eq!(stored[1], b.read(1).unwrap());
 }
 
@@ -149,7 +156,10 @@ fn the_store_refuses_gaps_and_changed_history() {
         index: 7,
         ..a.read(4).unwrap()
     };
-    let err = leader.store.import(&a.head().unwrap().chain, &[seven]).unwrap_err();
+    let err = leader
+        .store
+        .import(&a.head().unwrap().chain, &[seven])
+        .unwrap_err();
     assert!(err.to_string().contains("holds 5 entries, not 7"), "{err}");
     let five = allot_engine::log::RawEntry {
         index: 5,
@@ -176,7 +186,9 @@ fn the_store_refuses_gaps_and_changed_history() {
     // And a follower copying from it stops there.
     let store = PgStore::connect(&url).unwrap();
     let b = Log::open(dirs.path().join("b"), options(&store, &key)).unwrap();
-    let err = Replica::new(store, ReplicaOptions::new("b")).open(&b).unwrap_err();
+    let err = Replica::new(store, ReplicaOptions::new("b"))
+        .open(&b)
+        .unwrap_err();
     assert!(err.to_string().contains("entry 3"), "{err}");
     assert_eq!(b.size(), 0);
 }
@@ -207,12 +219,19 @@ fn a_folder_that_is_not_the_stores_cache_is_refused() {
     }
     let store = PgStore::connect(&url).unwrap();
     let log = Log::open(&other, options(&store, &key)).unwrap();
-    let err = Replica::new(store, ReplicaOptions::new("x")).open(&log).unwrap_err();
-    assert!(err.to_string().contains("not a copy of this store's log"), "{err}");
+    let err = Replica::new(store, ReplicaOptions::new("x"))
+        .open(&log)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not a copy of this store's log"),
+        "{err}"
+    );
     // Another signing key.
     let store = PgStore::connect(&url).unwrap();
     let stranger = SigningKey::generate("test.example/pg-log").unwrap();
     let log = Log::open(dirs.path().join("c"), options(&store, &stranger)).unwrap();
-    let err = Replica::new(store, ReplicaOptions::new("y")).open(&log).unwrap_err();
+    let err = Replica::new(store, ReplicaOptions::new("y"))
+        .open(&log)
+        .unwrap_err();
     assert!(err.to_string().contains("same signing key"), "{err}");
 }

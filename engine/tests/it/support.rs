@@ -279,3 +279,59 @@ pub fn mth(leaves: &[Vec<u8>]) -> [u8; 32] {
         }
     }
 }
+
+/// Where a test's log keeps its entries: the data folder, or a PostgreSQL store (the folder
+/// then its cache) on a fresh database of the test cluster, led by this process. The tests of
+/// `backends.rs` run once on each.
+pub enum Store {
+    Folder,
+    Postgres {
+        store: std::sync::Arc<allot_engine::log::postgres::PgStore>,
+        key: allot_engine::log::SigningKey,
+    },
+}
+
+impl Store {
+    /// A store on a fresh database named after `test`, or `None` when the test is skipped.
+    pub fn postgres(test: &str) -> Option<Store> {
+        let url = allot_testkit::postgres::database(test)?;
+        Some(Store::Postgres {
+            store: allot_engine::log::postgres::PgStore::connect(&url).expect("the test database"),
+            key: allot_engine::log::SigningKey::generate("test.example/log").unwrap(),
+        })
+    }
+
+    /// Opens the log of `dir` with `base` options on this store: on PostgreSQL the folder is
+    /// checked against the store, catches up, and this process leads.
+    pub fn open_with(&self, dir: &std::path::Path, base: LogOptions) -> Log {
+        use allot_engine::log::replica::{Replica, ReplicaOptions, Role};
+        let Store::Postgres { store, key } = self else {
+            return Log::open(dir, base).expect("open the log");
+        };
+        let log = Log::open(
+            dir,
+            LogOptions {
+                signing_key: Some(key.clone()),
+                backend: Some(store.clone()),
+                ..base
+            },
+        )
+        .expect("open the log on the store");
+        let mut replica = Replica::new(store.clone(), ReplicaOptions::new("test"));
+        replica.open(&log).expect("the folder is the store's cache");
+        while store.term().is_none() {
+            match replica.step(&log).expect("the store answers") {
+                Role::Elected { term } => {
+                    replica.lead(term).unwrap();
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        log
+    }
+
+    /// [`Store::open_with`] with the options that make segments roll and derived data flush.
+    pub fn open(&self, dir: &std::path::Path) -> Log {
+        self.open_with(dir, small_options())
+    }
+}

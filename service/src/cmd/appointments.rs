@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use allot_engine::appointments::inputs::{
-    FILES_HELP, REQUEST_COLUMNS, earliest_request_day, read_request_rows,
+    self, FILES_HELP, REQUEST_COLUMNS, earliest_request_day, read_request_rows,
 };
 use allot_engine::appointments::{Date, Error, LocalTime, Location, Zone};
 use allot_engine::log::{Log, Timestamp};
@@ -177,7 +177,7 @@ enum AppointmentsCommand {
         #[arg(long)]
         slot: String,
         /// How long, e.g. 90s, 5m, 1h30m (1 second to 7 days).
-        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        #[arg(long, value_name = "DURATION", value_parser = inputs::parse_ttl)]
         ttl: Option<Duration>,
     },
 
@@ -801,17 +801,13 @@ fn write_plan(
     let (queue, _) = read_queue(requests)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let csv = render::plan_csv(answer, &queue, booked, zone);
-    write_file(&out.join("assignment.csv"), csv.as_bytes())?;
+    allot_service::process::write_whole(&out.join("assignment.csv"), csv.as_bytes())?;
     let summary = render::plan_summary(answer, booked);
     let text = format!("{}\n", serde_json::to_string_pretty(&summary)?);
-    write_file(&out.join("summary.json"), text.as_bytes())
-}
-
-/// Writes a file whole (a temporary name, then a rename), so no half file is left behind.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    Ok(allot_service::process::write_whole(
+        &out.join("summary.json"),
+        text.as_bytes(),
+    )?)
 }
 
 fn parse_time(flag: &str, text: &str) -> Result<LocalTime> {
@@ -827,23 +823,4 @@ fn parse_date(flag: &str, text: &str) -> Result<Date> {
 fn parse_location(text: &str) -> Result<Location> {
     Location::parse(text)
         .with_context(|| format!("--home: expected LAT,LON in degrees, found '{text}'"))
-}
-
-/// A hold's time to live: `90s`, `5m`, `1h30m`, `2d` (jiff's friendly format, or ISO 8601
-/// `PT5M`; a day is 24 hours), from 1 second to 7 days.
-fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let span: jiff::Span = text
-        .parse()
-        .map_err(|e| format!("expected a duration such as 90s, 5m, 1h30m or 2d: {e}"))?;
-    let parsed = span
-        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|_| {
-            "give weeks, days, hours, minutes or seconds (a month or a year has no fixed length)"
-                .to_owned()
-        })?;
-    let max = jiff::SignedDuration::from_hours(7 * 24);
-    if parsed < jiff::SignedDuration::from_secs(1) || parsed > max {
-        return Err(format!("must be from 1s to 7 days, found {parsed:#}"));
-    }
-    Duration::try_from(parsed).map_err(|e| e.to_string())
 }

@@ -9,5 +9,6 @@ pub mod mcf;
 pub mod school;
 pub mod serve;
 pub mod simulate;
+pub mod store;
 pub mod token;
 pub mod witness;

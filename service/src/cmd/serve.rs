@@ -1,16 +1,13 @@
 //! `allot serve`: the gRPC server over the data folder's decision log.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use allot_service::keys;
-use allot_service::process::{LogFormat, StopSignal, init_logs};
+use allot_service::process::{LogFormat, init_logs};
 use allot_service::server::config::ServerConfig;
-use allot_service::server::{dev, folder};
-use anyhow::{Context, Result, bail};
+use allot_service::server::run::Run;
+use anyhow::{Result, bail};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -50,6 +47,15 @@ pub struct ServeArgs {
     /// With --dev on an empty data folder: the generated city's size relative to Moscow.
     #[arg(long, default_value_t = 1.0, value_name = "SCALE", requires = "dev")]
     dev_scale: f64,
+    /// Keep the log in this PostgreSQL database, shared with other replicas (one leads, the
+    /// others follow and answer reads); the data folder is then this replica's cache [default:
+    /// the configuration's `store`, else the data folder is the store].
+    #[arg(long, env = "ALLOT_STORE", value_name = "postgres://USER@HOST:PORT/DB")]
+    store: Option<String>,
+    /// With --store: the address followers name to clients for writes while this replica
+    /// leads [default: the configuration's `advertise`, else http://LISTEN].
+    #[arg(long, value_name = "URL")]
+    advertise: Option<String>,
     /// The format of the logs on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -83,50 +89,17 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
         (Some(key), _) => Some(key),
         (None, path) => path.as_deref().map(keys::read_signing_key).transpose()?,
     };
-    let opened = folder::open(data, args.dev.then_some(args.dev_scale), signing_key)?;
-    let (log, domains, dev_city) = (opened.log, opened.domains, opened.dev_example);
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let tls = config.tls.is_some();
-    let stopped = runtime.block_on(async {
-        // Before anything is printed: a SIGTERM sent right after the banner must stop the
-        // server gracefully, not kill it with the default action.
-        let stop = StopSignal::listen().context("listening for SIGTERM and SIGINT")?;
-        let handle = allot_service::server::start_with(config, log, domains).await?;
-        let scheme = if tls { "https" } else { "http" };
-        let url = format!("{scheme}://{}", handle.local_addr());
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {url}")?;
-        if let Some(tiles) = handle.tiles_addr() {
-            writeln!(out, "tiles on http://{tiles}")?;
-        }
-        if let Some(token) = &dev_token {
-            writeln!(out, "development token (all roles): {token}")?;
-            out.flush()?;
-            // Help for a person at a terminal: a reader that stopped after the banner (a script,
-            // a test) must not stop the server.
-            let calls = dev::first_calls(&url, handle.local_addr(), tls, token, dev_city.as_ref());
-            let _ = write!(out, "{calls}");
-        }
-        let _ = out.flush();
-        drop(out);
-        stop.received().await;
-        handle.shutdown();
-        anyhow::Ok(handle.wait().await?)
-    });
-    // Connections cut off after the grace period still hold the state; end them first.
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    let stopped = stopped?;
-    match Arc::try_unwrap(stopped.log) {
-        Ok(log) => log.close().context("closing the decision log")?,
-        Err(_) => tracing::warn!(
-            "the decision log is still in use by a call that was cut off; every acknowledged \
-             decision is durable, and the next start checks the rest"
-        ),
+    if let Some(store) = args.store {
+        config.store = Some(store);
     }
-    tracing::info!(cut_off = stopped.cut_off, "stopped");
-    Ok(())
+    if let Some(advertise) = args.advertise {
+        config.advertise = Some(advertise);
+    }
+    let run = Run {
+        data: data.to_owned(),
+        dev_scale: args.dev.then_some(args.dev_scale),
+        dev_token,
+        signing_key,
+    };
+    Ok(run.serve(config)?)
 }

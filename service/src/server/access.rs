@@ -146,6 +146,9 @@ pub struct Method {
     /// A call that may stay open indefinitely (a watch). It does not count against the
     /// server-wide concurrency limit, so watchers cannot starve ordinary calls.
     pub long_lived: bool,
+    /// The call makes decisions (logs them): a follower replica refuses it with UNAVAILABLE
+    /// naming the leader, before any handler runs.
+    pub writes: bool,
 }
 
 const fn roles(path: &'static str, roles: &[Role]) -> Method {
@@ -153,6 +156,17 @@ const fn roles(path: &'static str, roles: &[Role]) -> Method {
         path,
         access: Access::AnyOf(Roles::of(roles)),
         long_lived: false,
+        writes: false,
+    }
+}
+
+/// A method that makes decisions (see [`Method::writes`]).
+const fn writes(path: &'static str, roles: &[Role]) -> Method {
+    Method {
+        path,
+        access: Access::AnyOf(Roles::of(roles)),
+        long_lived: false,
+        writes: true,
     }
 }
 
@@ -161,6 +175,7 @@ const fn public(path: &'static str, long_lived: bool) -> Method {
         path,
         access: Access::Public,
         long_lived,
+        writes: false,
     }
 }
 
@@ -173,39 +188,39 @@ const AUDITOR: Role = Role::Auditor;
 /// Every method of every service the server may serve, with who may call it.
 pub const METHODS: &[Method] = &[
     roles("/allot.v1.Appointments/FindSlots", &[CLINIC]),
-    roles("/allot.v1.Appointments/HoldSlot", &[CLINIC]),
-    roles("/allot.v1.Appointments/Book", &[CLINIC]),
-    roles("/allot.v1.Appointments/ReleaseHold", &[CLINIC]),
-    roles("/allot.v1.Appointments/Cancel", &[CLINIC]),
-    roles("/allot.v1.Appointments/AcceptOffer", &[CLINIC]),
-    roles("/allot.v1.Appointments/RecordAttendance", &[CLINIC]),
-    roles("/allot.v1.Appointments/Reschedule", &[CLINIC]),
+    writes("/allot.v1.Appointments/HoldSlot", &[CLINIC]),
+    writes("/allot.v1.Appointments/Book", &[CLINIC]),
+    writes("/allot.v1.Appointments/ReleaseHold", &[CLINIC]),
+    writes("/allot.v1.Appointments/Cancel", &[CLINIC]),
+    writes("/allot.v1.Appointments/AcceptOffer", &[CLINIC]),
+    writes("/allot.v1.Appointments/RecordAttendance", &[CLINIC]),
+    writes("/allot.v1.Appointments/Reschedule", &[CLINIC]),
     roles("/allot.v1.Appointments/GetAppointment", &[CLINIC]),
     roles("/allot.v1.Appointments/GetHold", &[CLINIC]),
     roles("/allot.v1.Appointments/GetInventory", &[CLINIC]),
-    roles("/allot.v1.Appointments/MarkAbsence", &[CLINIC]),
-    roles("/allot.v1.Appointments/Rebalance", &[CLINIC]),
-    roles("/allot.v1.Fairs/SubmitApplications", &[FAIRS]),
-    roles("/allot.v1.Fairs/CloseApplications", &[FAIRS]),
-    roles("/allot.v1.Fairs/WithdrawApplications", &[FAIRS]),
+    writes("/allot.v1.Appointments/MarkAbsence", &[CLINIC]),
+    writes("/allot.v1.Appointments/Rebalance", &[CLINIC]),
+    writes("/allot.v1.Fairs/SubmitApplications", &[FAIRS]),
+    writes("/allot.v1.Fairs/CloseApplications", &[FAIRS]),
+    writes("/allot.v1.Fairs/WithdrawApplications", &[FAIRS]),
     roles("/allot.v1.Fairs/GetApplicationStatus", &[FAIRS, AUDITOR]),
-    roles("/allot.v1.Fairs/AcceptPlace", &[FAIRS]),
-    roles("/allot.v1.Fairs/RunAllocation", &[FAIRS]),
+    writes("/allot.v1.Fairs/AcceptPlace", &[FAIRS]),
+    writes("/allot.v1.Fairs/RunAllocation", &[FAIRS]),
     roles("/allot.v1.Fairs/GetOutcome", &[FAIRS, AUDITOR]),
     roles("/allot.v1.Fairs/Explain", &[FAIRS, AUDITOR]),
-    roles("/allot.v1.Fairs/Withdraw", &[FAIRS]),
+    writes("/allot.v1.Fairs/Withdraw", &[FAIRS]),
     roles("/allot.v1.Fairs/Verify", &[FAIRS, AUDITOR]),
     roles("/allot.v1.Fairs/GetRun", &[FAIRS, AUDITOR]),
     roles("/allot.v1.Fairs/GetResults", &[FAIRS, AUDITOR]),
-    roles("/allot.v1.Schools/SubmitApplications", &[SCHOOLS]),
-    roles("/allot.v1.Schools/CloseApplications", &[SCHOOLS]),
-    roles("/allot.v1.Schools/WithdrawApplications", &[SCHOOLS]),
+    writes("/allot.v1.Schools/SubmitApplications", &[SCHOOLS]),
+    writes("/allot.v1.Schools/CloseApplications", &[SCHOOLS]),
+    writes("/allot.v1.Schools/WithdrawApplications", &[SCHOOLS]),
     roles(
         "/allot.v1.Schools/GetApplicationStatus",
         &[SCHOOLS, AUDITOR],
     ),
-    roles("/allot.v1.Schools/AcceptPlace", &[SCHOOLS]),
-    roles("/allot.v1.Schools/RunAllocation", &[SCHOOLS]),
+    writes("/allot.v1.Schools/AcceptPlace", &[SCHOOLS]),
+    writes("/allot.v1.Schools/RunAllocation", &[SCHOOLS]),
     roles("/allot.v1.Schools/GetOutcome", &[SCHOOLS, AUDITOR]),
     roles("/allot.v1.Schools/Explain", &[SCHOOLS, AUDITOR]),
     roles("/allot.v1.Schools/Verify", &[SCHOOLS, AUDITOR]),

@@ -332,6 +332,7 @@ pub fn appointment_status_of(
             tracing::error!(error = %message, "the appointment engine stopped");
             Status::unavailable(message)
         }
+        Error::NotLeader(_) => Status::unavailable(message),
         _ => {
             tracing::error!(error = %message, "appointment engine error");
             Status::internal(message)

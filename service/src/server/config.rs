@@ -9,6 +9,11 @@
 //!                                     # (default 0.25 when witnesses are configured)
 //! # signing_key_file = "/etc/allot/signing.key" # the log's key, kept outside the data folder
 //! # signing_key_env = "ALLOT_SIGNING_KEY"       # or its text in this environment variable
+//! # store = "postgres://allot@db.example:5432/allot"  # keep the log in PostgreSQL, shared by
+//!                                     # several replicas (--store; default: the data folder)
+//! # advertise = "http://10.0.0.7:50051"  # what followers tell clients to call for writes
+//!                                     # (default: the address served)
+//! # lease_seconds = 2.0               # a dead leader is replaced after at most this long
 //! # witness_quorum = 2                 # publish a checkpoint once this many witnesses cosigned
 //!                                     # it (default: a majority of the witnesses)
 //!
@@ -88,6 +93,9 @@ struct File {
     checkpoint_interval_seconds: Option<f64>,
     signing_key_file: Option<PathBuf>,
     signing_key_env: Option<String>,
+    store: Option<String>,
+    advertise: Option<String>,
+    lease_seconds: Option<f64>,
     witness_quorum: Option<usize>,
     #[serde(default, rename = "witness")]
     witnesses: Vec<WitnessFile>,
@@ -359,6 +367,12 @@ pub struct ServerConfig {
     /// The witnesses asked to cosign each checkpoint, and how many must.
     pub witnesses: Vec<WitnessConfig>,
     pub witness_quorum: usize,
+    /// The PostgreSQL store of a replica set (`None`: the data folder is the store).
+    pub store: Option<String>,
+    /// What followers name to clients as the leader's address, when this replica leads.
+    pub advertise: Option<String>,
+    /// How long a leader's lease lasts without renewal.
+    pub lease: Duration,
 }
 
 impl Default for ServerConfig {
@@ -376,6 +390,9 @@ impl Default for ServerConfig {
             signing_key: None,
             witnesses: Vec::new(),
             witness_quorum: 0,
+            store: None,
+            advertise: None,
+            lease: Duration::from_secs(2),
         }
     }
 }
@@ -417,6 +434,25 @@ impl ServerConfig {
             })?);
         }
         config.signing_key = signing_key(&file, path).map_err(|(s, p)| invalid(s, p))?;
+        if let Some(store) = &file.store {
+            if !(store.starts_with("postgres://") || store.starts_with("postgresql://")) {
+                return Err(invalid(
+                    "store",
+                    "give a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE".into(),
+                ));
+            }
+            config.store = Some(store.clone());
+        }
+        config.advertise = file.advertise.clone();
+        if let Some(seconds) = file.lease_seconds {
+            if !(0.2..=600.0).contains(&seconds) {
+                return Err(invalid(
+                    "lease_seconds",
+                    format!("{seconds} is outside 0.2 to 600 seconds"),
+                ));
+            }
+            config.lease = Duration::from_secs_f64(seconds);
+        }
         for (i, witness) in file.witnesses.iter().enumerate() {
             let at = |field: &str| format!("witness[{i}].{field}");
             let key =

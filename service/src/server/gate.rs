@@ -29,7 +29,7 @@ use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use super::access::{Access, METHODS};
+use super::access::{Access, METHODS, Method};
 use super::config::{Caller, TokenTable};
 use super::metrics::{Metrics, code_name};
 
@@ -42,6 +42,8 @@ pub struct GateState {
     max_in_flight: usize,
     max_call: Option<Duration>,
     pub metrics: Metrics,
+    /// A replica's role: followers refuse the methods that write.
+    role: Option<tokio::sync::watch::Receiver<super::replica::ReplicaRole>>,
 }
 
 impl GateState {
@@ -57,7 +59,23 @@ impl GateState {
             max_in_flight,
             max_call,
             metrics: Metrics::default(),
+            role: None,
         }
+    }
+
+    /// Makes the gate refuse writes while `role` says this replica follows.
+    pub fn with_role(
+        mut self,
+        role: tokio::sync::watch::Receiver<super::replica::ReplicaRole>,
+    ) -> Self {
+        self.role = Some(role);
+        self
+    }
+
+    /// UNAVAILABLE naming the leader, for a write on a follower.
+    fn refuse_write(&self, method: &Method) -> Option<Status> {
+        let role = self.role.as_ref()?.borrow().clone();
+        role.refusal(method.path)
     }
 
     /// Calls holding a permit now.
@@ -187,6 +205,12 @@ where
                 Ok(caller) => caller,
                 Err(status) => return Ok(call.reject(status)),
             };
+            if let Some(status) = method
+                .filter(|m| m.writes)
+                .and_then(|m| state.refuse_write(m))
+            {
+                return Ok(call.reject(status));
+            }
             let long_lived = method.is_some_and(|m| m.long_lived);
             if !long_lived {
                 match state.permits.clone().try_acquire_owned() {

@@ -43,7 +43,9 @@ pub mod gate;
 pub mod local;
 pub mod metrics;
 pub mod metrics_service;
+pub mod replica;
 pub mod replies;
+pub mod run;
 pub mod scenarios;
 pub mod state;
 pub mod status;
@@ -123,6 +125,7 @@ pub struct ServerHandle {
     cosigned: watch::Receiver<Option<SignedCheckpoint>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<Stopped, ServeError>>,
+    restart: Option<watch::Receiver<Option<String>>>,
 }
 
 /// How the server ended.
@@ -148,6 +151,18 @@ impl ServerHandle {
     /// Follows the checkpoints the witnesses' quorum cosigned (none without witnesses).
     pub fn cosigned(&self) -> watch::Receiver<Option<SignedCheckpoint>> {
         self.cosigned.clone()
+    }
+
+    /// Resolves when a replica must be reopened from its store (its log or engine failed), with
+    /// why; never for a server on a data folder alone.
+    pub async fn must_reopen(&self) -> String {
+        let Some(mut restart) = self.restart.clone() else {
+            return std::future::pending().await;
+        };
+        match restart.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Begins a graceful stop: health turns NOT_SERVING, no new connection or call is taken,
@@ -183,8 +198,20 @@ pub async fn start_with(
     log: Arc<Log>,
     domains: Domains,
 ) -> Result<ServerHandle, ServeError> {
+    start_replica(config, log, domains, None).await
+}
+
+/// [`start_with`] for a replica on a PostgreSQL store (`replication`), or a server on its data
+/// folder alone (`None`).
+pub async fn start_replica(
+    config: ServerConfig,
+    log: Arc<Log>,
+    domains: Domains,
+    replication: Option<Arc<replica::Replication>>,
+) -> Result<ServerHandle, ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::with_domains(log, stop_rx.clone(), domains);
+    state.replication = replication.clone();
     let witnesses = cosigning(&config, &mut state).await?;
     let state = Arc::new(state);
     state
@@ -214,11 +241,15 @@ pub async fn start_with(
         limits.handshake_timeout,
         state.connections.clone(),
     );
-    let gate = Arc::new(GateState::new(
+    let mut gate = GateState::new(
         config.tokens.clone(),
         limits.max_concurrent_calls,
         limits.max_call,
-    ));
+    );
+    if let Some(replication) = &replication {
+        gate = gate.with_role(replication.role());
+    }
+    let gate = Arc::new(gate);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in SERVED {
@@ -227,6 +258,38 @@ pub async fn start_with(
             .await;
     }
     health.set_service_status("", ServingStatus::Serving).await;
+    let replicating = replication.as_ref().map(|replication| {
+        let mut role = replication.role();
+        let reporter = health.clone();
+        let reporting = tokio::spawn(async move {
+            loop {
+                let leads = role.borrow_and_update().writes();
+                let status = if leads {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                reporter
+                    .set_service_status(replica::LEADER_SERVICE, status)
+                    .await;
+                if role.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        let (looping, replication) = (state.clone(), replication.clone());
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let advertised = Some(replication.options.address.clone())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| format!("{scheme}://{addr}"));
+        let loop_task =
+            tokio::task::spawn_blocking(move || replica::run(looping, replication, advertised));
+        (reporting, loop_task)
+    });
 
     let mut routes = api_routes(&state, &gate, &limits);
     routes
@@ -289,6 +352,10 @@ pub async fn start_with(
         }
         signer.abort();
         let _ = signer.await;
+        if let Some((reporting, loop_task)) = replicating {
+            reporting.abort();
+            let _ = loop_task.await;
+        }
         // Every call finished: the windows hold exactly what the log does (a call cut off may
         // have logged what it did not note yet, so then no snapshot).
         if !cut_off {
@@ -331,6 +398,7 @@ pub async fn start_with(
         cosigned: cosigned_rx,
         stop: stop_tx,
         task,
+        restart: replication.map(|r| r.restart()),
     })
 }
 

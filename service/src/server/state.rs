@@ -92,6 +92,8 @@ pub struct AppState {
     pub replies: Replies,
     /// Connections refused at the limit or closed for silence.
     pub connections: Arc<super::conn::ConnectionCounts>,
+    /// This server's part in a replica set on PostgreSQL (`None`: the data folder is the store).
+    pub replication: Option<Arc<super::replica::Replication>>,
     stopping: watch::Receiver<bool>,
 }
 
@@ -117,6 +119,7 @@ impl AppState {
             appointments: domains.appointments,
             replies: Replies::default(),
             connections: Arc::default(),
+            replication: None,
             stopping,
         }
     }

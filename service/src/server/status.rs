@@ -1,6 +1,7 @@
 //! Engine errors as gRPC statuses, and running blocking engine calls off the async threads.
 
 use allot_engine::log::Error as LogError;
+use allot_engine::log::backend::BackendError;
 use tonic::Status;
 
 /// A decision-log error as a status: ranges are OUT_OF_RANGE, damage DATA_LOSS, a stopped log
@@ -19,6 +20,14 @@ pub fn log_status(e: LogError) -> Status {
         | LogError::Inconsistent { .. } => {
             tracing::error!(error = %message, "decision log damaged");
             Status::data_loss(message)
+        }
+        LogError::Backend(
+            BackendError::NotLeader { .. }
+            | BackendError::Fenced { .. }
+            | BackendError::Unavailable { .. },
+        ) => {
+            tracing::warn!(error = %message, "the log's store refused a write");
+            Status::unavailable(message)
         }
         LogError::Failed(_) | LogError::Closed | LogError::ReadOnly => {
             tracing::error!(error = %message, "decision log not writable");

@@ -8,6 +8,7 @@ mod fair;
 mod fuzz;
 mod mcf;
 mod power_cut;
+mod replicas;
 mod school;
 mod server;
 mod simulate;

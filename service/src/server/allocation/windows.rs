@@ -287,6 +287,13 @@ impl<A: WindowKind> Windows<A> {
         }
     }
 
+    /// Drops the windows read so far, so the next use reads them from the log again (a
+    /// follower, after copying the leader's entries).
+    pub fn forget(&self) {
+        let _changing = self.lock();
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Whether the windows have been read from the log.
     pub fn is_read(&self) -> bool {
         self.state
