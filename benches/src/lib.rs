@@ -11,6 +11,18 @@ pub fn start_server(
     (token, name): (&str, &str),
     tweak: impl FnOnce(&mut allot_service::server::ServerConfig),
 ) -> anyhow::Result<allot_service::server::ServerHandle> {
+    start_replica_server(runtime, log, domains, None, (token, name), tweak)
+}
+
+/// [`start_server`] for a replica of a PostgreSQL store (`replication`).
+pub fn start_replica_server(
+    runtime: &tokio::runtime::Runtime,
+    log: std::sync::Arc<allot_engine::log::Log>,
+    domains: allot_service::server::Domains,
+    replication: Option<std::sync::Arc<allot_service::server::replica::Replication>>,
+    (token, name): (&str, &str),
+    tweak: impl FnOnce(&mut allot_service::server::ServerConfig),
+) -> anyhow::Result<allot_service::server::ServerHandle> {
     use allot_service::server::access::Roles;
     use allot_service::server::config::{Caller, ServerConfig};
     let mut config = ServerConfig {
@@ -23,9 +35,10 @@ pub fn start_server(
     };
     config.tokens.insert_token(token, caller);
     tweak(&mut config);
-    let started = allot_service::server::start_with(config, log, domains);
+    let started = allot_service::server::start_replica(config, log, domains, replication);
     Ok(runtime.block_on(started)?)
 }
+pub mod calls;
 pub mod latency;
 pub mod mcf_gen;
 pub mod school_csv;

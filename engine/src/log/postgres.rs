@@ -51,6 +51,24 @@ CREATE TABLE IF NOT EXISTS allot_blobs (digest text PRIMARY KEY, bytes bytea NOT
 CREATE TABLE IF NOT EXISTS allot_meta (name text PRIMARY KEY, value bytea NOT NULL);
 ";
 
+/// A group's insert (see [`PgStore::import`] and the backend's `append`): the rows of
+/// `unnest($1, $2, $3)` if the lease's term is `$4` (or `$4` is null: a migration), the store
+/// holds `$5` entries and the chain of entry `$5 - 1` is `$6` (the seed for entry 0); notifies
+/// `$7` (the new size) on [`CHANNEL`]. Answers how many rows it inserted.
+const APPEND: &str = "
+WITH lease AS (SELECT term FROM allot_lease WHERE id = 1 FOR SHARE),
+ins AS (
+    INSERT INTO allot_entries (idx, body, chain)
+    SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])
+    WHERE ($4::bigint IS NULL OR (SELECT term FROM lease) = $4::bigint)
+      AND (SELECT coalesce(max(idx) + 1, 0) FROM allot_entries) = $5::bigint
+      AND coalesce((SELECT chain FROM allot_entries WHERE idx = $5::bigint - 1),
+                   '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+          = $6::bytea
+    RETURNING 1
+)
+SELECT count(*), pg_notify('allot_log', $7::text) FROM ins";
+
 /// The channel a leader notifies after each group, with the new size as payload.
 pub const CHANNEL: &str = "allot_log";
 
@@ -70,7 +88,9 @@ pub struct Lease {
 pub struct PgStore {
     config: Config,
     shown: String,
-    /// For appends (the syncer) and blobs.
+    /// For appends (the syncer), with the append statement prepared on it.
+    appender: Mutex<Option<(Client, postgres::Statement)>>,
+    /// For blobs and metadata.
     writer: Mutex<Option<Client>>,
     /// For the lease (renewals must not queue behind a large group).
     lease: Mutex<Option<Client>>,
@@ -111,6 +131,7 @@ impl PgStore {
         let store = Arc::new(PgStore {
             config,
             shown,
+            appender: Mutex::default(),
             writer: Mutex::default(),
             lease: Mutex::default(),
             reader: Mutex::default(),
@@ -376,46 +397,62 @@ impl PgStore {
             Gap(u64),
             Chain,
         }
+        // One statement, so one round trip and one commit: it locks the lease row (`FOR SHARE`:
+        // a takeover's update waits for this commit, or this waits for the takeover and then
+        // sees its term) and inserts only if the term is this writer's, the first index follows
+        // the stored log and the chain continues it.
+        let term_param = term.map(|t| t as i64);
+        let inserted = {
+            let mut slot = lock(&self.appender);
+            if slot.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+                let mut client = self.client()?;
+                let statement = client.prepare(APPEND).map_err(|e| self.unavailable(e))?;
+                *slot = Some((client, statement));
+            }
+            let (client, statement) = slot.as_mut().expect("connected above");
+            let params: [&(dyn postgres::types::ToSql + Sync); 7] = [
+                &indices,
+                &bodies,
+                &chains,
+                &term_param,
+                &(first as i64),
+                &&previous[..],
+                &last.to_string(),
+            ];
+            match client.query_one(&*statement, &params) {
+                Ok(row) => row.get::<_, i64>(0) as usize,
+                Err(e) => {
+                    if client.is_closed() || e.as_db_error().is_none() {
+                        *slot = None;
+                    }
+                    return Err(self.unavailable(e));
+                }
+            }
+        };
+        if inserted == entries.len() {
+            return Ok(());
+        }
+        // Refused: find out why.
         let outcome = self.with(&self.writer, |c| {
-            let mut tx = c.transaction()?;
-            // Locks the lease row for the transaction: a takeover's update waits for this commit,
-            // or this waits for the takeover and then sees its term.
-            let check = tx.query_one(
-                "SELECT (SELECT term FROM allot_lease WHERE id = 1 FOR SHARE), \
+            let check = c.query_one(
+                "SELECT (SELECT term FROM allot_lease WHERE id = 1), \
                         (SELECT address FROM allot_lease WHERE id = 1), \
-                        (SELECT coalesce(max(idx) + 1, 0) FROM allot_entries), \
-                        (SELECT chain FROM allot_entries WHERE idx = $1::bigint - 1)",
-                &[&(first as i64)],
+                        (SELECT coalesce(max(idx) + 1, 0) FROM allot_entries)",
+                &[],
             )?;
             let current = check.get::<_, Option<i64>>(0).unwrap_or(0) as u64;
             if let Some(term) = term
                 && current != term
             {
-                return Ok(Err(Refused::Fenced(current, check.get(1))));
+                return Ok(Refused::Fenced(current, check.get(1)));
             }
             let size = check.get::<_, i64>(2) as u64;
             if size != first {
-                return Ok(Err(Refused::Gap(size)));
+                return Ok(Refused::Gap(size));
             }
-            let stored_previous: Option<Vec<u8>> = check.get(3);
-            let expected = if first == 0 {
-                Some(CHAIN_SEED.to_vec())
-            } else {
-                stored_previous
-            };
-            if expected.as_deref() != Some(&previous[..]) {
-                return Ok(Err(Refused::Chain));
-            }
-            tx.execute(
-                "INSERT INTO allot_entries (idx, body, chain) \
-                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])",
-                &[&indices, &bodies, &chains],
-            )?;
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])?;
-            tx.commit()?;
-            Ok(Ok(()))
+            Ok(Refused::Chain)
         })?;
-        outcome.map_err(|refused| match refused {
+        Err(outcome).map_err(|refused| match refused {
             Refused::Fenced(current, leader) => {
                 self.step_down();
                 BackendError::Fenced {
