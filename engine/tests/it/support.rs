@@ -287,7 +287,7 @@ pub enum Store {
     Folder,
     Postgres {
         store: std::sync::Arc<allot_engine::log::postgres::PgStore>,
-        key: allot_engine::log::SigningKey,
+        key: Box<allot_engine::log::SigningKey>,
     },
 }
 
@@ -297,7 +297,7 @@ impl Store {
         let url = allot_testkit::postgres::database(test)?;
         Some(Store::Postgres {
             store: allot_engine::log::postgres::PgStore::connect(&url).expect("the test database"),
-            key: allot_engine::log::SigningKey::generate("test.example/log").unwrap(),
+            key: Box::new(allot_engine::log::SigningKey::generate("test.example/log").unwrap()),
         })
     }
 
@@ -311,7 +311,7 @@ impl Store {
         let log = Log::open(
             dir,
             LogOptions {
-                signing_key: Some(key.clone()),
+                signing_key: Some((**key).clone()),
                 backend: Some(store.clone()),
                 ..base
             },

@@ -31,11 +31,17 @@ pub struct Run {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Open(#[from] OpenError),
+    Open(Box<OpenError>),
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error("{0}")]
     Io(String),
+}
+
+impl From<OpenError> for RunError {
+    fn from(e: OpenError) -> Self {
+        RunError::Open(Box::new(e))
+    }
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {

@@ -47,12 +47,17 @@ impl Drop for Replica {
     }
 }
 
+/// A free port below Linux's ephemeral range (32768-60999), so that while a killed replica is
+/// down no other socket of a parallel test (port 0, or a client's) can be given it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use rand::RngExt as _;
+    let mut rng = rand::rng();
+    loop {
+        let port = rng.random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn allot() -> Command {
@@ -126,10 +131,16 @@ impl Set {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         loop {
-            let line = lines
-                .next()
-                .expect("the replica printed its banner")
-                .unwrap();
+            let Some(Ok(line)) = lines.next() else {
+                let status = child.wait().unwrap();
+                let log = std::fs::read_to_string(dir.join(format!("r{i}.err"))).unwrap();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                panic!(
+                    "replica {i} exited ({status}) before it listened; its last log lines, \
+                     newest first:\n{}",
+                    tail.join("\n")
+                );
+            };
             if line.starts_with("listening on ") {
                 break;
             }
