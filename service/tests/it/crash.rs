@@ -296,6 +296,30 @@ fn intake_in_log(log: &Log, round: usize) -> HashSet<String> {
 }
 
 /// Checks the log left by a kill: verify, acknowledged decisions, no double booking.
+/// Panics, naming both entries, if a slot is booked twice without a cancellation between.
+pub fn no_slot_booked_twice(entries: impl Iterator<Item = allot_engine::log::Entry>, label: &str) {
+    let mut booked: HashMap<String, u64> = HashMap::new();
+    let mut freed: HashSet<String> = HashSet::new();
+    for entry in entries {
+        match &entry.record.decision {
+            Decision::SlotBooked(b) => {
+                if let Some(first) = booked.insert(b.slot.clone(), entry.index)
+                    && !freed.remove(&b.slot)
+                {
+                    panic!(
+                        "{label}: slot {} booked twice (entries {first} and {})",
+                        b.slot, entry.index
+                    );
+                }
+            }
+            Decision::AppointmentCancelled(c) => {
+                freed.insert(c.slot.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
 fn check_log(data: &Path, acked: &Acked, round: usize) {
     let out = Command::new(env!("CARGO_BIN_EXE_allot"))
         .args(["audit", "verify", "--data"])
@@ -309,27 +333,11 @@ fn check_log(data: &Path, acked: &Acked, round: usize) {
     );
     let log = Log::open_read_only(data).unwrap();
     let size = log.size();
-    let mut booked: HashMap<String, u64> = HashMap::new();
-    let mut freed: HashSet<String> = HashSet::new();
-    for entry in log.entries(0..size).unwrap() {
-        let entry = entry.unwrap().decode().unwrap();
-        match &entry.record.decision {
-            Decision::SlotBooked(b) => {
-                if let Some(first) = booked.insert(b.slot.clone(), entry.index)
-                    && !freed.remove(&b.slot)
-                {
-                    panic!(
-                        "round {round}: slot {} booked twice (entries {first} and {})",
-                        b.slot, entry.index
-                    );
-                }
-            }
-            Decision::AppointmentCancelled(c) => {
-                freed.insert(c.slot.clone());
-            }
-            _ => {}
-        }
-    }
+    let entries = log.entries(0..size).unwrap();
+    no_slot_booked_twice(
+        entries.map(|e| e.unwrap().decode().unwrap()),
+        &format!("round {round}"),
+    );
     for (appointment, (slot, index)) in &acked.bookings {
         assert!(*index < size, "round {round}: booking at {index} lost");
         match log.entry(*index).unwrap().record.decision {

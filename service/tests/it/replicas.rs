@@ -358,24 +358,8 @@ fn store_entries(db: &str) -> Vec<RawEntry> {
 /// every checkpoint served is a head of the final tree.
 fn check(set: &Set, acked: &Acked, label: &str) {
     let entries = store_entries(&set.db);
-    let mut booked: HashMap<&str, u64> = HashMap::new();
     let decoded: Vec<_> = entries.iter().map(|e| e.decode().unwrap()).collect();
-    for entry in &decoded {
-        match &entry.record.decision {
-            Decision::SlotBooked(b) => {
-                if let Some(first) = booked.insert(&b.slot, entry.index) {
-                    panic!(
-                        "{label}: slot {} booked twice (entries {first} and {})",
-                        b.slot, entry.index
-                    );
-                }
-            }
-            Decision::AppointmentCancelled(c) => {
-                booked.remove(c.slot.as_str());
-            }
-            _ => {}
-        }
-    }
+    crate::crash::no_slot_booked_twice(decoded.iter().cloned(), label);
     for (appointment, (slot, index)) in &acked.bookings {
         let entry = decoded.get(*index as usize).unwrap_or_else(|| {
             panic!("{label}: acknowledged booking {appointment} at {index} lost")
@@ -443,6 +427,32 @@ fn check(set: &Set, acked: &Acked, label: &str) {
     }
 }
 
+/// When the first booking after `after` was acknowledged; fails after `within` without one.
+async fn first_ack_after(
+    acked: &Mutex<Acked>,
+    after: Instant,
+    within: Duration,
+    what: &str,
+) -> Instant {
+    loop {
+        let first = acked
+            .lock()
+            .unwrap()
+            .times
+            .iter()
+            .copied()
+            .find(|t| *t > after);
+        if let Some(t) = first {
+            return t;
+        }
+        assert!(
+            after.elapsed() < within,
+            "no booking acknowledged {within:?} after {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Runs blocking code (the synchronous PostgreSQL client starts a runtime of its own) from a
 /// test's runtime.
 fn sync<T>(f: impl FnOnce() -> T) -> T {
@@ -502,23 +512,8 @@ async fn failover_after_sigkill_loses_nothing() {
         set.signal(leader, "-KILL");
         let killed = Instant::now();
         // Writes accepted again: the first acknowledgement after the kill.
-        let back = loop {
-            let first = acked
-                .lock()
-                .unwrap()
-                .times
-                .iter()
-                .copied()
-                .find(|t| *t > killed);
-            if let Some(t) = first {
-                break t;
-            }
-            assert!(
-                killed.elapsed() < Duration::from_secs(15),
-                "round {round}: no write accepted 15 s after the leader died"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let back =
+            first_ack_after(&acked, killed, Duration::from_secs(15), "the leader died").await;
         let seconds = back.duration_since(killed).as_secs_f64();
         eprintln!(
             "round {round}: killed replica {leader} after {before} bookings; writes again after {seconds:.3} s"
@@ -720,24 +715,13 @@ async fn the_database_restarting_loses_nothing() {
         during, 0,
         "bookings acknowledged while the database was down"
     );
-    let until = Instant::now() + Duration::from_secs(30);
-    let resumed = loop {
-        let first = acked
-            .lock()
-            .unwrap()
-            .times
-            .iter()
-            .copied()
-            .find(|t| *t > started);
-        if let Some(t) = first {
-            break t;
-        }
-        assert!(
-            Instant::now() < until,
-            "no booking acknowledged 30 s after the database came back"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let resumed = first_ack_after(
+        &acked,
+        started,
+        Duration::from_secs(30),
+        "the database came back",
+    )
+    .await;
     eprintln!(
         "{before} bookings before the database stopped; bookings again {:.3} s after it was back",
         resumed.duration_since(started).as_secs_f64()
