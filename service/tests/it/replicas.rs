@@ -735,3 +735,86 @@ async fn the_database_restarting_loses_nothing() {
     let acked = acked.lock().unwrap();
     sync(|| check(&set, &acked, "database-restart"));
 }
+
+/// A follower answers the outcomes and explanations of a fair run the leader made, as the
+/// leader does, and refuses to close or run a window, naming the leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_answers_outcomes_and_explanations() {
+    let Some(db) = sync(|| allot_testkit::postgres::database("follower_reads")) else {
+        return;
+    };
+    let mut set = sync(|| Set::new(db, 2));
+    set.start(0);
+    assert_eq!(set.wait_for_leader(Duration::from_secs(10)).await, 0);
+    set.start(1);
+    let bearer = || Bearer::new(Some(TOKEN)).unwrap();
+    let fairs = |i: usize| {
+        let url = set.url(i);
+        async move { client::fairs(client::connect(&url, None).await.unwrap(), bearer()) }
+    };
+    let (mut leader, mut follower) = (fairs(0).await, fairs(1).await);
+    let window = allot_service::server::dev::DEV_FAIR_WINDOW.to_owned();
+    let close = pb::CloseFairApplicationsRequest {
+        window: window.clone(),
+    };
+    let refused = follower
+        .close_applications(close.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(
+        refused.message().contains(&set.url(0)),
+        "{}",
+        refused.message()
+    );
+    leader.close_applications(close).await.unwrap();
+    let run = leader
+        .run_allocation(pb::RunFairAllocationRequest {
+            window,
+            mechanism: pb::FairMechanism::Da as i32,
+            beacon: Some(pb::Beacon {
+                source: "test".into(),
+                round: 1,
+                value: vec![7; 32],
+            }),
+            precedence: 0,
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let applicants: Vec<String> = sync(|| store_entries(&set.db))
+        .iter()
+        .map(|e| e.decode().unwrap().record)
+        .filter(|r| matches!(r.decision, Decision::Outcome(_)))
+        .map(|r| r.subject)
+        .step_by(7)
+        .take(30)
+        .collect();
+    assert!(applicants.len() >= 10, "{}", applicants.len());
+    for applicant in &applicants {
+        let ask = pb::GetFairOutcomeRequest {
+            run_id: run.run_id.clone(),
+            applicant: applicant.clone(),
+        };
+        let expected = leader.get_outcome(ask.clone()).await.unwrap().into_inner();
+        // The follower has the run within its staleness bound.
+        let until = Instant::now() + Duration::from_secs(5);
+        let got = loop {
+            match follower.get_outcome(ask.clone()).await {
+                Ok(answer) => break answer.into_inner(),
+                Err(s) => assert!(Instant::now() < until, "{applicant}: {s:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(got, expected, "{applicant}");
+        let explain = pb::ExplainFairOutcomeRequest {
+            run_id: run.run_id.clone(),
+            applicant: applicant.clone(),
+        };
+        let expected = leader.explain(explain.clone()).await.unwrap().into_inner();
+        let got = follower.explain(explain).await.unwrap().into_inner();
+        assert_eq!(got, expected, "{applicant}");
+    }
+    set.stop_all();
+}
