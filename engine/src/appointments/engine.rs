@@ -119,6 +119,8 @@ pub(crate) struct Inner {
     /// Entries of the log applied to the inventory (maintained while following).
     pub followed: AtomicU64,
     pub follow_lock: Mutex<()>,
+    /// Entries applied since the newest snapshot (replayed at open, then followed).
+    pub since_snapshot: AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -166,6 +168,7 @@ impl Inner {
             following: AtomicBool::new(false),
             followed: AtomicU64::new(0),
             follow_lock: Mutex::new(()),
+            since_snapshot: AtomicU64::new(0),
         }
     }
 

@@ -286,11 +286,30 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(inner),
         };
-        if snapshot_after.is_some_and(|n| report.replayed >= n) {
+        engine
+            .inner
+            .since_snapshot
+            .store(report.replayed, std::sync::atomic::Ordering::SeqCst);
+        // A follower replica writes nothing: its leader snapshots (see `snapshot_if_due`).
+        let writable = log.backend().is_none_or(|b| b.check_writer().is_ok());
+        if writable && snapshot_after.is_some_and(|n| report.replayed >= n) {
             engine.snapshot()?;
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok((engine, report))
+    }
+
+    /// Takes a snapshot if at least `options.snapshot_after` entries were applied since the last
+    /// one (a replica that has just become the leader: followers take none); whether it did.
+    pub fn snapshot_if_due(&self) -> Result<bool> {
+        let since = self
+            .inner
+            .since_snapshot
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if self.inner.options.snapshot_after.is_none_or(|n| since < n) {
+            return Ok(false);
+        }
+        self.snapshot().map(|_| true)
     }
 
     /// Why the engine stopped making decisions, once it has (after a log failure).
@@ -333,6 +352,7 @@ impl Engine {
             }
             e.followed.store(index + 1, Ordering::SeqCst);
         }
+        e.since_snapshot.fetch_add(to - from, Ordering::SeqCst);
         Ok(to - from)
     }
 
@@ -382,6 +402,12 @@ impl Engine {
         file.extend_from_slice(&body);
         let partial = dir(data).join(format!("snapshot-{covers:020}.partial"));
         write_partial(data, &partial, &file)?;
+        if let Some(backend) = log.backend() {
+            // In the store before the entry that names it: any replica can start from it.
+            backend
+                .put_blob(&digest.to_string(), &body)
+                .map_err(|e| Error::Log(Box::new(e.into())))?;
+        }
         let record = Record::new(
             e.clock.now(),
             e.options.system_actor.as_str(),
@@ -410,6 +436,8 @@ impl Engine {
                 }
             }
         }
+        e.since_snapshot
+            .store(log.size() - covers, std::sync::atomic::Ordering::SeqCst);
         Ok(SnapshotInfo {
             covers,
             entry,
@@ -525,7 +553,56 @@ fn load_snapshot(
             Err(why) => warnings.push(format!("snapshot {} not used: {why}", path.display())),
         }
     }
-    Ok(None)
+    from_store(inv, schedule_digest, log, upto, warnings)
+}
+
+/// The newest snapshot the log names, from its store (a replica's empty or older folder): its
+/// body is checked against the `SnapshotTaken` entry's digest before it is used.
+fn from_store(
+    inv: &Inventory,
+    schedule_digest: Digest,
+    log: &Log,
+    upto: u64,
+    warnings: &mut Vec<String>,
+) -> Result<Option<u64>> {
+    let Some(backend) = log.backend() else {
+        return Ok(None);
+    };
+    let mut newest = None;
+    for raw in log.entries(0..log.size())? {
+        let raw = raw?;
+        if raw.kind() != Some(crate::log::DecisionKind::SNAPSHOT_TAKEN) {
+            continue;
+        }
+        if let Decision::SnapshotTaken(s) = raw.decode()?.record.decision
+            && s.covers <= upto
+            && s.schedule == schedule_digest
+        {
+            newest = Some(s);
+        }
+    }
+    let Some(taken) = newest else {
+        return Ok(None);
+    };
+    let body = match backend.get_blob(&taken.digest.to_string()) {
+        Ok(Some(body)) if Digest::of(&body) == taken.digest => body,
+        Ok(_) => {
+            warnings.push(format!(
+                "the store has no snapshot {} (covering {} entries)",
+                taken.digest, taken.covers
+            ));
+            return Ok(None);
+        }
+        Err(e) => {
+            warnings.push(format!("the store's snapshot {}: {e}", taken.digest));
+            return Ok(None);
+        }
+    };
+    inv.decode(&body).map_err(|reason| Error::Snapshot {
+        path: format!("{} in the store", taken.digest).into(),
+        reason,
+    })?;
+    Ok(Some(taken.covers))
 }
 
 /// The snapshot's state bytes, once its file matches its SnapshotTaken entry.

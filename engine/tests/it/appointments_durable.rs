@@ -236,13 +236,15 @@ pub(crate) fn restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapsh
     assert_eq!(appointments(&engine, &all), views2);
     drop(engine);
 
-    // A damaged snapshot is not used: the log alone gives the same inventory.
+    // A damaged snapshot is not used: the log alone gives the same inventory (on PostgreSQL,
+    // the store's copy of the snapshot and the log).
     let mut bytes = std::fs::read(&info.path).unwrap();
     let n = bytes.len();
     bytes[n - 3] ^= 0x40;
     std::fs::write(&info.path, bytes).unwrap();
     let (engine, report) = reopen_on(store, dir.path(), at2);
-    assert_eq!(report.snapshot, None);
+    let from_store = matches!(store, Store::Postgres { .. }).then_some(info.covers);
+    assert_eq!(report.snapshot, from_store);
     assert!(report.warnings[0].contains("hashes to"), "{report:?}");
     assert_eq!(engine.state_digest(), digest2);
 }

@@ -35,23 +35,30 @@ on_both_stores!(
 );
 
 /// A replica's folder is only a cache: a new, empty one rebuilds the same log and inventory
-/// from the store alone (entries and the schedule's blob).
+/// from the store alone (entries, the schedule's blob, and the newest snapshot).
 #[test]
 fn an_empty_folder_rebuilds_everything_from_the_store() {
     let Some(store) = Store::postgres("empty_folder") else {
         return;
     };
     let dirs = tempfile::tempdir().unwrap();
-    let (digest, head) = {
-        let (engine, size) =
-            crate::appointments_durable::booked_city(&store, &dirs.path().join("a"));
-        (
-            engine.state_digest(),
-            (size, engine.log().unwrap().head().unwrap()),
-        )
+    let (digest, head, covers) = {
+        let (engine, _) = crate::appointments_durable::booked_city(&store, &dirs.path().join("a"));
+        let info = engine.snapshot().unwrap();
+        // One more decision after the snapshot, for the replay.
+        let slot = allot_engine::appointments::SlotRef(engine.schedule().slot_count() - 1);
+        let booking = allot_engine::appointments::Booking::Slot {
+            patient: "after-the-snapshot",
+            slot,
+        };
+        engine.book("umias", booking).unwrap();
+        let log = engine.log().unwrap();
+        (engine.state_digest(), log.head().unwrap(), info.covers)
     };
-    let (engine, _) = crate::appointments_durable::open_on_fresh(&store, &dirs.path().join("b"));
-    assert_eq!(engine.log().unwrap().size(), head.0);
-    assert_eq!(engine.log().unwrap().head().unwrap(), head.1);
+    let (engine, report) =
+        crate::appointments_durable::open_on_fresh(&store, &dirs.path().join("b"));
+    assert_eq!(report.snapshot, Some(covers), "{report:?}");
+    assert!(report.replayed >= 2, "{report:?}");
+    assert_eq!(engine.log().unwrap().head().unwrap(), head);
     assert_eq!(engine.state_digest(), digest);
 }

@@ -227,6 +227,15 @@ pub fn run(state: Arc<AppState>, replication: Arc<Replication>, advertised: Stri
                     engine.set_following(false);
                 }
                 if replica.lead(term)? {
+                    if let Some(engine) = state.appointments.clone() {
+                        // A long log since the newest snapshot: the new leader takes one (in
+                        // the store, for every replica's next start), while serving.
+                        std::thread::spawn(move || match engine.snapshot_if_due() {
+                            Ok(true) => tracing::info!("appointments: snapshot taken"),
+                            Ok(false) => {}
+                            Err(e) => tracing::warn!(error = %e, "appointments: no snapshot"),
+                        });
+                    }
                     Ok(Role::Leader { term })
                 } else {
                     if let Some(engine) = &state.appointments {
