@@ -1,5 +1,5 @@
-//! One suite, two stores: the log's and the durable appointment engine's tests run on the data
-//! folder and on PostgreSQL (the folder then the store's cache). On PostgreSQL, a last check
+//! One suite, two stores: the log's, the tiles' and the durable appointment engine's tests run
+//! on the data folder and on PostgreSQL (the folder then the store's cache). On PostgreSQL, a last check
 //! reopens the engine on an empty folder: everything comes back from the store.
 
 use crate::support::Store;
@@ -32,6 +32,9 @@ on_both_stores!(
     log::empty_log_has_the_empty_root,
     appointments_durable::restart_rebuilds_the_same_inventory_from_the_log_and_from_a_snapshot,
     appointments_durable::concurrent_durable_bookings_replay_to_the_same_inventory,
+    tiles::tlog_tiles_reads_our_tiles_and_bundles,
+    tiles::published_tiles_are_read_from_files_by_tlog_tiles,
+    tiles::signed_note_verifies_our_checkpoints,
 );
 
 /// A replica's folder is only a cache: a new, empty one rebuilds the same log and inventory

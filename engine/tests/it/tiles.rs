@@ -4,6 +4,7 @@
 //! entries whose leaf hashes (computed here with SHA-256) are the level-0 tile; Cloudflare's
 //! `signed_note` verifies the checkpoints.
 
+use crate::support::Store;
 use allot_engine::log::decision::SlotHeld;
 use allot_engine::log::tiles::{TILE_WIDTH, TileId};
 use allot_engine::log::{Log, LogOptions, Record, Timestamp};
@@ -60,12 +61,12 @@ fn append(log: &Log, n: u64) {
     }
 }
 
-#[test]
-fn tlog_tiles_reads_our_tiles_and_bundles() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn tlog_tiles_reads_our_tiles_and_bundles(store: &Store) {
     let seed = TestSeed::new("tlog_tiles_reads_our_tiles_and_bundles");
     let mut rng = seed.rng(0);
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let log = store.open_with(dir.path(), LogOptions::default());
     // Past 65,536 entries: level-1 tiles are read too.
     let total = 66_000 + rng.random_range(0..1_000);
     append(&log, total);
@@ -147,10 +148,10 @@ impl TileReader for Files {
 /// Published as static files, twice as the log grows: the checkpoint file is the signed note,
 /// and `tlog_tiles` verifies the tiles on disk against it; the second publication writes only
 /// what the tree gained.
-#[test]
-fn published_tiles_are_read_from_files_by_tlog_tiles() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn published_tiles_are_read_from_files_by_tlog_tiles(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let log = store.open_with(dir.path(), LogOptions::default());
     let files = Files(dir.path().join("tiles"));
     let mut written = Vec::new();
     for grow in [66_000, 1_000] {
@@ -183,10 +184,10 @@ fn published_tiles_are_read_from_files_by_tlog_tiles() {
 
 /// The published checkpoint is a C2SP signed note that Cloudflare's `signed_note` verifies with
 /// the log's verifier key (`DATA/log/verifier.key`), and refuses once its text is changed.
-#[test]
-fn signed_note_verifies_our_checkpoints() {
+/// On both stores (see `backends.rs`).
+pub(crate) fn signed_note_verifies_our_checkpoints(store: &Store) {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let log = store.open_with(dir.path(), LogOptions::default());
     append(&log, 300);
     let signed = log.sign_checkpoint().unwrap();
     let vkey = std::fs::read_to_string(dir.path().join("log/verifier.key")).unwrap();
