@@ -97,7 +97,7 @@ struct Acked {
 /// The school window the applicants of [`applicant`] submit to.
 const INTAKE: &str = "crash-intake";
 
-fn patient(id: String) -> pb::Patient {
+pub fn patient(id: String) -> pb::Patient {
     pb::Patient {
         id,
         home: Some(pb::Location {

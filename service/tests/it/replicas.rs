@@ -20,6 +20,8 @@ use allot_service::rpc::client::{self, Bearer};
 use allot_service::server::access::Roles;
 use allot_service::server::config::token_config_lines;
 use allot_testkit::TestSeed;
+
+use crate::crash::patient;
 use rand::RngExt as _;
 use tokio::sync::watch;
 
@@ -228,17 +230,6 @@ struct Acked {
     checkpoints: Vec<(u64, [u8; 32])>,
 }
 
-fn patient(id: String) -> pb::Patient {
-    pb::Patient {
-        id,
-        home: Some(pb::Location {
-            lat: 55.75,
-            lon: 37.62,
-        }),
-        attached_clinic: String::new(),
-    }
-}
-
 /// Books slots until `stop`, through whichever replica leads: a follower's UNAVAILABLE names
 /// the leader; a replica that does not answer is left for the next.
 async fn booker(
@@ -427,6 +418,16 @@ fn check(set: &Set, acked: &Acked, label: &str) {
     }
 }
 
+/// Two replicas on a fresh database named after `test`: the first leads, the second follows.
+async fn leader_and_follower(test: &str) -> Option<Set> {
+    let db = sync(|| allot_testkit::postgres::database(test))?;
+    let mut set = sync(|| Set::new(db, 2));
+    set.start(0);
+    assert_eq!(set.wait_for_leader(Duration::from_secs(10)).await, 0);
+    set.start(1);
+    Some(set)
+}
+
 /// When the first booking after `after` was acknowledged; fails after `within` without one.
 async fn first_ack_after(
     acked: &Mutex<Acked>,
@@ -553,13 +554,9 @@ async fn failover_after_sigkill_loses_nothing() {
 /// a booking it had been sent does not land, and the resumed replica follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_leader_writes_nothing_after_it_resumes() {
-    let Some(db) = sync(|| allot_testkit::postgres::database("split_brain")) else {
+    let Some(mut set) = leader_and_follower("split_brain").await else {
         return;
     };
-    let mut set = sync(|| Set::new(db, 2));
-    set.start(0);
-    assert_eq!(set.wait_for_leader(Duration::from_secs(10)).await, 0);
-    set.start(1);
     let bearer = || Bearer::new(Some(TOKEN)).unwrap();
     let mut old = client::appointments(client::connect(&set.url(0), None).await.unwrap(), bearer());
     let slot = old
@@ -740,13 +737,9 @@ async fn the_database_restarting_loses_nothing() {
 /// leader does, and refuses to close or run a window, naming the leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_answers_outcomes_and_explanations() {
-    let Some(db) = sync(|| allot_testkit::postgres::database("follower_reads")) else {
+    let Some(mut set) = leader_and_follower("follower_reads").await else {
         return;
     };
-    let mut set = sync(|| Set::new(db, 2));
-    set.start(0);
-    assert_eq!(set.wait_for_leader(Duration::from_secs(10)).await, 0);
-    set.start(1);
     let bearer = || Bearer::new(Some(TOKEN)).unwrap();
     let fairs = |i: usize| {
         let url = set.url(i);
