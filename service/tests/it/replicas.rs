@@ -101,6 +101,16 @@ impl Set {
         Set { dir, db, replicas }
     }
 
+    /// Rewrites the configuration: `top` settings, the token, then `tables`.
+    fn configure(&self, top: &str, tables: &str) {
+        let token = token_config_lines(TOKEN, "tester", Roles::ALL);
+        std::fs::write(
+            self.dir.path().join("allot.toml"),
+            format!("{top}{token}{tables}"),
+        )
+        .unwrap();
+    }
+
     fn url(&self, i: usize) -> String {
         format!("http://127.0.0.1:{}", self.replicas[i].port)
     }
@@ -810,4 +820,96 @@ async fn a_follower_answers_outcomes_and_explanations() {
         assert_eq!(got, expected, "{applicant}");
     }
     set.stop_all();
+}
+
+/// Replicas with a witness: the leader's and the follower's heads (of one log) are both
+/// cosigned past the last booking, no submission is refused, and everything acknowledged is in
+/// the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_and_follower_heads_are_cosigned() {
+    let Some(db) = sync(|| allot_testkit::postgres::database("witnessed")) else {
+        return;
+    };
+    let mut set = sync(|| Set::new(db, 2));
+    let log_key = std::fs::read_to_string(set.dir.path().join("seed/log/verifier.key")).unwrap();
+    let log_key = VerifierKey::parse(&log_key).unwrap();
+    let witness =
+        crate::server::witness::RunningWitness::start("witness.test/w1", &[log_key]).await;
+    set.configure(
+        "witness_quorum = 1\n",
+        &format!(
+            "[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
+            witness.url,
+            witness.key().to_text()
+        ),
+    );
+    set.start(0);
+    assert_eq!(set.wait_for_leader(Duration::from_secs(10)).await, 0);
+    set.start(1);
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let (stop_tx, stop) = watch::channel(false);
+    let booking = tokio::spawn(booker(set.urls(), "w".into(), acked.clone(), stop));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = stop_tx.send(true);
+    booking.await.unwrap();
+    let last = acked
+        .lock()
+        .unwrap()
+        .bookings
+        .values()
+        .map(|(_, i)| *i)
+        .max()
+        .unwrap();
+    let bearer = || Bearer::new(Some(TOKEN)).unwrap();
+    let mut sizes = Vec::new();
+    for i in 0..2 {
+        let mut audit = client::audit(client::connect(&set.url(i), None).await.unwrap(), bearer());
+        let until = Instant::now() + Duration::from_secs(10);
+        let size = loop {
+            let answer = audit
+                .get_checkpoint(pb::GetCheckpointRequest { refresh: false })
+                .await
+                .unwrap()
+                .into_inner();
+            let size = answer.cosigned.map_or(0, |c| c.tree_size);
+            if size > last {
+                break size;
+            }
+            assert!(
+                Instant::now() < until,
+                "replica {i}: cosigned {size}, last booking at {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        sizes.push(size);
+        let channel = client::connect(&set.url(i), None).await.unwrap();
+        let metrics = allot_service::proto::v1::metrics_client::MetricsClient::with_interceptor(
+            channel,
+            bearer(),
+        )
+        .get_metrics(pb::GetMetricsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .prometheus;
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == "allot_cosign_failures_total 0"),
+            "replica {i}: {}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("cosign"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    set.stop_all();
+    // Every cosigned head is a head of the one log.
+    let acked = Acked {
+        checkpoints: Vec::new(),
+        ..std::mem::take(&mut *acked.lock().unwrap())
+    };
+    sync(|| check(&set, &acked, "witnessed"));
+    eprintln!("cosigned sizes: leader {}, follower {}", sizes[0], sizes[1]);
 }

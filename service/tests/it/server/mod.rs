@@ -12,7 +12,7 @@ mod lifecycle;
 mod limits;
 mod scenarios;
 mod tiles;
-mod witness;
+pub(crate) mod witness;
 
 use std::collections::BTreeMap;
 use std::path::Path;

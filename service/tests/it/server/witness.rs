@@ -90,15 +90,15 @@ fn independently_verified(note: &str, log: &VerifierKey, witnesses: &[VerifierKe
 }
 
 /// A witness in this process on 127.0.0.1.
-struct RunningWitness {
+pub(crate) struct RunningWitness {
     witness: Arc<Witness>,
-    url: String,
+    pub(crate) url: String,
     stop: watch::Sender<bool>,
     _dir: TempDir,
 }
 
 impl RunningWitness {
-    async fn start(name: &str, logs: &[VerifierKey]) -> RunningWitness {
+    pub(crate) async fn start(name: &str, logs: &[VerifierKey]) -> RunningWitness {
         let dir = TempDir::new().unwrap();
         let witness = Arc::new(Witness::open(dir.path(), name, logs).unwrap());
         let (listener, addr) = allot_service::witness::bind("127.0.0.1:0".parse().unwrap())
@@ -125,7 +125,7 @@ impl RunningWitness {
         }
     }
 
-    fn key(&self) -> VerifierKey {
+    pub(crate) fn key(&self) -> VerifierKey {
         self.witness.verifier()
     }
 }
