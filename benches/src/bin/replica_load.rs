@@ -116,23 +116,25 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let token = mint_token()?;
-    let start = |folder: &str| -> anyhow::Result<ServerHandle> {
+    let start = |folder: &str| -> anyhow::Result<(ServerHandle, Arc<Log>)> {
         let (opened, replication) = replica::open(
             &temp.path().join(folder),
             &db,
             Some(key.clone()),
             ReplicaOptions::new(""),
         )?;
-        allot_benches::start_replica_server(
+        let log = opened.log.clone();
+        let handle = allot_benches::start_replica_server(
             &server_runtime,
             opened.log,
             opened.domains,
             Some(replication),
             (&token, "load"),
             |_| {},
-        )
+        )?;
+        Ok((handle, log))
     };
-    let leader = start("leader")?;
+    let (leader, leader_log) = start("leader")?;
     let client_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads)
         .enable_all()
@@ -145,8 +147,10 @@ fn main() -> anyhow::Result<()> {
         client_runtime.block_on(phase(&args, method, (url, half), &token, &city, probe))
     };
     // The leader alone, then with a follower copying and applying every entry on the same cores.
+    let started = leader_log.stats();
     let alone = run(Method::Book, &leader_url, None)?;
-    let follower = start("follower")?;
+    let before = leader_log.stats();
+    let (follower, _) = start("follower")?;
     let follower_url = format!("http://{}", follower.local_addr());
     let book = run(Method::Book, &leader_url, Some(&follower_url))?;
     // Alternating (leader, follower, leader, follower): this machine's speed drifts.
@@ -165,6 +169,17 @@ fn main() -> anyhow::Result<()> {
         total.errors += again.errors;
     }
     let ms = |l: &Latencies, q: f64| l.seconds(q) * 1e3;
+    // Group commits of the leader alone (warm-up included): entries per group, and the time a
+    // group spends in PostgreSQL (statement and commit) and in the folder's fdatasync.
+    let commits = (before.commits - started.commits).max(1) as f64;
+    println!(
+        "leader alone: {} group commits, {:.1} entries per group; per group {:.2} ms in \
+         PostgreSQL, {:.2} ms in the folder's fdatasync",
+        before.commits - started.commits,
+        (before.entries - started.entries) as f64 / commits,
+        (before.store_nanos - started.store_nanos) as f64 / commits / 1e6,
+        (before.sync_nanos - started.sync_nanos) as f64 / commits / 1e6
+    );
     println!(
         "Book on the leader alone (committed in PostgreSQL): {:.0} bookings/s, latency ms p50 \
          {:.2} p99 {:.2}; {} errors",

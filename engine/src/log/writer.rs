@@ -126,6 +126,9 @@ pub struct Stats {
     pub entries: u64,
     /// Time spent in fdatasync.
     pub sync_nanos: u64,
+    /// Time spent storing groups in the log's store besides the folder (PostgreSQL: the
+    /// transaction, commit included).
+    pub store_nanos: u64,
 }
 
 #[derive(Default)]
@@ -133,6 +136,7 @@ pub(crate) struct Counters {
     commits: AtomicU64,
     entries: AtomicU64,
     sync_nanos: AtomicU64,
+    store_nanos: AtomicU64,
 }
 
 impl Counters {
@@ -141,6 +145,7 @@ impl Counters {
             commits: self.commits.load(Ordering::Relaxed),
             entries: self.entries.load(Ordering::Relaxed),
             sync_nanos: self.sync_nanos.load(Ordering::Relaxed),
+            store_nanos: self.store_nanos.load(Ordering::Relaxed),
         }
     }
 }
@@ -678,7 +683,10 @@ impl Syncer {
             // Stored (committed) before it is in the folder: the folder never runs ahead.
             let previous = self.shared.view().chain_head;
             let entries = stored_entries(group)?;
+            let stored = Instant::now();
             backend.append(&previous, &entries)?;
+            (self.shared.stats.store_nanos)
+                .fetch_add(stored.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         let path = &self.active.path;
         Trailer::of(&group.buf, group.entries()).encode(&mut group.buf);
