@@ -260,11 +260,25 @@ pub fn run(state: Arc<AppState>, replication: Arc<Replication>, advertised: Stri
                 }
                 replication.set_role(ReplicaRole::Follower { leader });
                 wait_for_news(&replication.store, &mut listener, poll);
-                if let Err(e) = replica.catch_up(&log).and_then(|_| follow(&state)) {
+                if let Err(e) = replica.catch_up(&log) {
                     warn_now_and_then(&mut last_warning, &e.to_string());
+                } else if let Err(e) = follow(&state) {
+                    // The engine could not apply what the leader decided (a city loaded after
+                    // this replica started, say): rebuild everything from the log.
+                    let why = format!("following the leader: {e}");
+                    tracing::error!(error = %why, "replica: reopening from the store");
+                    replication.restart.send_replace(Some(why));
+                    return;
                 }
             }
             Ok(Role::Elected { .. }) => {}
+            Err(log::Error::Internal(why)) => {
+                // The engine could not catch up before leading: rebuild from the log.
+                replication.store.step_down();
+                tracing::error!(error = %why, "replica: reopening from the store");
+                replication.restart.send_replace(Some(why));
+                return;
+            }
             Err(e) => {
                 if replica.expired() || replication.store.term().is_none() {
                     replication.set_role(ReplicaRole::Follower { leader: None });
