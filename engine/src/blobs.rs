@@ -50,12 +50,22 @@ impl BlobStore {
     /// (an existing blob with the right content is kept).
     pub fn put(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = Digest::of(bytes);
-        let path = self.path(&digest);
+        self.put_local(&digest, bytes)?;
+        // Always: a blob the folder had already may be missing from the store.
+        if let Some(backend) = &self.backend {
+            backend.put_blob(&digest.to_string(), bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Writes `bytes` (whose digest is `digest`) to the folder, unless they are there.
+    fn put_local(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
+        let path = self.path(digest);
         let fs = &*self.fs;
         if let Ok(Some(existing)) = read_optional(fs, &path)
-            && Digest::of(&existing) == digest
+            && Digest::of(&existing) == *digest
         {
-            return Ok(digest);
+            return Ok(());
         }
         if let Some(parent) = path.parent() {
             create_dirs(fs, parent)?;
@@ -68,10 +78,29 @@ impl BlobStore {
             SyncPoint::Blob,
             Some(SyncPoint::BlobName),
         )?;
-        if let Some(backend) = &self.backend {
-            backend.put_blob(&digest.to_string(), bytes)?;
+        Ok(())
+    }
+
+    /// The digests of the blobs in the folder (names that are not a digest are left out).
+    pub fn digests(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        let Ok(prefixes) = self.fs.list_dir(&self.dir) else {
+            return Ok(out);
+        };
+        for prefix in prefixes {
+            let Ok(names) = self.fs.list_dir(&self.dir.join(&prefix)) else {
+                continue;
+            };
+            // Only files where `put` writes them: `<first 2 hex digits>/<64 hex digits>`.
+            let prefix = prefix.to_string_lossy();
+            out.extend(
+                (names.iter())
+                    .filter(|n| n.to_string_lossy().starts_with(&*prefix))
+                    .filter_map(|n| Digest::parse_hex(&n.to_string_lossy())),
+            );
         }
-        Ok(digest)
+        out.sort_unstable_by_key(|d| d.0);
+        Ok(out)
     }
 
     /// The bytes stored under `digest`, checked against it.
@@ -88,7 +117,7 @@ impl BlobStore {
             && Digest::of(&stored) == *digest
         {
             // Kept in the folder too, as the cache of the store.
-            let _ = BlobStore::new(DataDir::on(self.fs.clone(), data_of(&self.dir))).put(&stored);
+            let _ = self.put_local(digest, &stored);
             local = Some(stored);
         }
         let bytes = local.ok_or_else(|| Error::BadFile {
@@ -104,10 +133,6 @@ impl BlobStore {
         }
         Ok(bytes)
     }
-}
-
-fn data_of(blobs: &std::path::Path) -> PathBuf {
-    blobs.parent().unwrap_or(blobs).to_path_buf()
 }
 
 #[cfg(test)]

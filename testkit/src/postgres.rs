@@ -31,8 +31,12 @@ pub fn cluster() -> Option<String> {
 
 /// A new, empty database named after `test` in the test cluster; its connection string.
 pub fn database(test: &str) -> Option<String> {
+    Some(database_in(&cluster()?, test))
+}
+
+/// A new, empty database named after `test` in the cluster at `url`; its connection string.
+pub fn database_in(url: &str, test: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let url = cluster()?;
     let clean: String = test
         .chars()
         .map(|c| {
@@ -49,7 +53,7 @@ pub fn database(test: &str) -> Option<String> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls)
+    let mut admin = postgres::Client::connect(url, postgres::NoTls)
         .unwrap_or_else(|e| panic!("connecting to the test cluster {url}: {e}"));
     // One statement each (a multi-statement query is one transaction, which CREATE DATABASE
     // refuses); concurrent creations from template0 do not conflict.
@@ -64,7 +68,7 @@ pub fn database(test: &str) -> Option<String> {
             panic!("{sql}: {why}")
         });
     }
-    Some(with_database(&url, &name))
+    with_database(url, &name)
 }
 
 /// `url` with its database replaced by `name`.

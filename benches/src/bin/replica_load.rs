@@ -49,22 +49,10 @@ struct Args {
     client_threads: usize,
 }
 
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let base = url.split('?').next().unwrap_or(url);
-    let cut = base
-        .rfind('/')
-        .filter(|&i| i > "postgres://".len())
-        .unwrap_or(base.len());
-    format!("{}/{name}", &base[..cut])
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let name = format!("allot_bench_{}", std::process::id());
-    let mut admin = postgres::Client::connect(&args.postgres, postgres::NoTls)?;
-    admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))?;
-    let db = with_database(&args.postgres, &name);
+    let db = allot_testkit::postgres::database_in(&args.postgres, "bench");
+    let name = db.rsplit('/').next().unwrap_or_default().to_owned();
     let temp = tempfile::tempdir()?;
     let key = SigningKey::generate("bench.local/log")?;
 
@@ -229,6 +217,7 @@ fn main() -> anyhow::Result<()> {
         let _ = server_runtime.block_on(handle.wait());
     }
     drop(server_runtime);
+    let mut admin = postgres::Client::connect(&args.postgres, postgres::NoTls)?;
     drop(admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
     Ok(())
 }

@@ -341,17 +341,12 @@ impl Engine {
         let _one = super::state::lock(&e.follow_lock);
         let from = e.followed.load(Ordering::SeqCst);
         let to = log.size();
-        for raw in log.entries(from..to)? {
-            let raw = raw?;
-            let index = raw.index;
-            let entry = Entry::decode(&raw.bytes)
-                .map_err(|source| crate::log::Error::Decode { index, source })?;
-            let fail = |reason: String| Error::Replay { index, reason };
-            for effect in effects(&e.inv, &entry.record).map_err(fail)? {
-                e.apply_locked(&effect).map_err(fail)?;
-            }
-            e.followed.store(index + 1, Ordering::SeqCst);
-        }
+        replay_with(&e.inv, log, from..to, |index, effect| {
+            // The entries before `index` are all applied.
+            e.followed.store(index, Ordering::SeqCst);
+            e.apply_locked(effect)
+        })?;
+        e.followed.store(to, Ordering::SeqCst);
         e.since_snapshot.fetch_add(to - from, Ordering::SeqCst);
         Ok(to - from)
     }
@@ -651,6 +646,20 @@ fn check_snapshot(
 
 /// Applies the appointment decisions of `range` to the inventory, in order.
 fn replay(inv: &Inventory, log: &Log, range: std::ops::Range<u64>) -> Result<()> {
+    replay_with(inv, log, range, |_, effect| {
+        let mut shard = inv.patient_shard(effect.shard());
+        inv.apply(&mut shard, effect).map(|_| ())
+    })
+}
+
+/// Applies the effects of the log's entries in `range` with `apply` (given the entry's index),
+/// in order.
+fn replay_with(
+    inv: &Inventory,
+    log: &Log,
+    range: std::ops::Range<u64>,
+    mut apply: impl FnMut(u64, &Effect) -> std::result::Result<(), String>,
+) -> Result<()> {
     for raw in log.entries(range)? {
         let raw = raw?;
         let index = raw.index;
@@ -658,8 +667,7 @@ fn replay(inv: &Inventory, log: &Log, range: std::ops::Range<u64>) -> Result<()>
             .map_err(|source| crate::log::Error::Decode { index, source })?;
         let fail = |reason: String| Error::Replay { index, reason };
         for effect in effects(inv, &entry.record).map_err(fail)? {
-            let mut shard = inv.patient_shard(effect.shard());
-            inv.apply(&mut shard, &effect).map_err(fail)?;
+            apply(index, &effect).map_err(fail)?;
         }
     }
     Ok(())

@@ -168,27 +168,13 @@ fn check_tree(log: &Log, frontier: &Frontier, head: &TreeHead) -> Result<Option<
 }
 
 fn copy_blobs_to_store(data: &Path, store: &PgStore) -> Result<u64> {
-    let dir = data.join("blobs");
-    let mut copied = 0;
-    let Ok(prefixes) = std::fs::read_dir(&dir) else {
-        return Ok(0);
-    };
-    for prefix in prefixes.flatten() {
-        let Ok(files) = std::fs::read_dir(prefix.path()) else {
-            continue;
-        };
-        for file in files.flatten() {
-            let name = file.file_name().to_string_lossy().into_owned();
-            let Some(digest) = Digest::parse_hex(&name) else {
-                continue;
-            };
-            // Read through the blob store, which checks the digest.
-            let bytes = BlobStore::new(data).get(&digest)?;
-            store.put_blob(&name, &bytes)?;
-            copied += 1;
-        }
+    let blobs = BlobStore::new(data);
+    let digests = blobs.digests()?;
+    for digest in &digests {
+        // Read through the blob store, which checks the digest.
+        store.put_blob(&digest.to_string(), &blobs.get(digest)?)?;
     }
-    Ok(copied)
+    Ok(digests.len() as u64)
 }
 
 /// Copies the log of `store` into a new data folder `data` (empty, or holding a prefix of the

@@ -328,6 +328,11 @@ impl PgStore {
         self.term.store(0, Ordering::SeqCst);
     }
 
+    /// The leader's address as last read with [`PgStore::lease`] (while its lease was live).
+    pub fn leader(&self) -> Option<String> {
+        lock(&self.leader).clone()
+    }
+
     /// The term this process writes under, if it leads.
     pub fn term(&self) -> Option<u64> {
         Some(self.term.load(Ordering::SeqCst)).filter(|&t| t > 0)
@@ -484,14 +489,14 @@ impl Backend for PgStore {
         match self.term() {
             Some(_) => Ok(()),
             None => Err(BackendError::NotLeader {
-                leader: lock(&self.leader).clone(),
+                leader: self.leader(),
             }),
         }
     }
 
     fn append(&self, previous: &Hash, entries: &[StoredEntry<'_>]) -> Result<(), BackendError> {
         let term = self.term().ok_or_else(|| BackendError::NotLeader {
-            leader: lock(&self.leader).clone(),
+            leader: self.leader(),
         })?;
         self.insert(Some(term), previous, entries)
     }

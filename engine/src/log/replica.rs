@@ -183,7 +183,7 @@ impl Replica {
                 }
             }
         }
-        let lease = self.store.lease()?;
+        let mut lease = self.store.lease()?;
         if lease.as_ref().is_none_or(|l: &Lease| !l.live) {
             let started = Instant::now();
             if let Some(term) =
@@ -195,8 +195,10 @@ impl Replica {
                 self.deadline = Some(started + ttl - ttl / 4);
                 return Ok(Role::Elected { term });
             }
+            // Another replica took it first: see whom.
+            lease = self.store.lease()?;
         }
-        let leader = self.store.lease()?.filter(|l| l.live).map(|l| l.address);
+        let leader = lease.filter(|l| l.live).map(|l| l.address);
         Ok(Role::Follower { leader })
     }
 

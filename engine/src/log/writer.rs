@@ -214,13 +214,7 @@ pub(crate) fn submit<R: std::borrow::Borrow<Record>>(
     shared: &Arc<Shared>,
     records: impl ExactSizeIterator<Item = R>,
 ) -> Result<Ticket> {
-    let sender = shared.sender.as_ref().ok_or(Error::ReadOnly)?;
-    if records.len() == 0 {
-        return Err(Error::BadRequest("an empty batch".into()));
-    }
-    if let Some(e) = shared.failed.get() {
-        return Err(Error::Failed(e.clone()));
-    }
+    open_for(shared, records.len())?;
     if let Some(backend) = &shared.options.backend {
         backend.check_writer()?;
     }
@@ -239,12 +233,37 @@ pub(crate) fn submit<R: std::borrow::Borrow<Record>>(
             max: shared.options.max_batch_bytes,
         });
     }
+    queue(shared, bodies, bytes, None)
+}
+
+/// Whether the log takes a batch of `entries` now.
+fn open_for(shared: &Shared, entries: usize) -> Result<()> {
+    if shared.sender.is_none() {
+        return Err(Error::ReadOnly);
+    }
+    if entries == 0 {
+        return Err(Error::BadRequest("an empty batch".into()));
+    }
+    match shared.failed.get() {
+        Some(e) => Err(Error::Failed(e.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Sends a batch to the committer; its ticket.
+fn queue(
+    shared: &Shared,
+    bodies: Vec<Vec<u8>>,
+    bytes: usize,
+    replicated: Option<Vec<Hash>>,
+) -> Result<Ticket> {
+    let sender = shared.sender.as_ref().ok_or(Error::ReadOnly)?;
     let slot = Arc::new(Slot::default());
     let pending = Pending {
         bodies,
         bytes,
         slot: slot.clone(),
-        replicated: None,
+        replicated,
     };
     // A closed log has dropped its receiver: the send fails and the batch completes as closed.
     sender
@@ -255,27 +274,11 @@ pub(crate) fn submit<R: std::borrow::Borrow<Record>>(
 
 /// Queues entries read from the store (see [`super::Log::submit_replicated`]).
 pub(crate) fn submit_replicated(shared: &Arc<Shared>, entries: Vec<RawEntry>) -> Result<Ticket> {
-    let sender = shared.sender.as_ref().ok_or(Error::ReadOnly)?;
-    if entries.is_empty() {
-        return Err(Error::BadRequest("an empty batch".into()));
-    }
-    if let Some(e) = shared.failed.get() {
-        return Err(Error::Failed(e.clone()));
-    }
+    open_for(shared, entries.len())?;
     let bytes = entries.iter().map(|e| e.bytes.len() + FRAME_OVERHEAD).sum();
     let chains = entries.iter().map(|e| e.chain).collect();
     let bodies = entries.into_iter().map(|e| e.bytes).collect();
-    let slot = Arc::new(Slot::default());
-    let pending = Pending {
-        bodies,
-        bytes,
-        slot: slot.clone(),
-        replicated: Some(chains),
-    };
-    sender
-        .send(Message::Batch(pending))
-        .map_err(|_| Error::Closed)?;
-    Ok(Ticket { slot })
+    queue(shared, bodies, bytes, Some(chains))
 }
 
 /// The most buffer a group keeps between commits.

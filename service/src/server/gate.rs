@@ -74,8 +74,7 @@ impl GateState {
 
     /// UNAVAILABLE naming the leader, for a write on a follower.
     fn refuse_write(&self, method: &Method) -> Option<Status> {
-        let role = self.role.as_ref()?.borrow().clone();
-        role.refusal(method.path)
+        self.role.as_ref()?.borrow().refusal(method.path)
     }
 
     /// Calls holding a permit now.

@@ -41,20 +41,13 @@ pub const LEADER_SERVICE: &str = "allot.v1.Leader";
 /// What a replica is doing, as the gate and health see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplicaRole {
-    /// Not a replica: the data folder is the store, and this process writes.
-    Single,
-    Leader {
-        term: u64,
-    },
-    Follower {
-        leader: Option<String>,
-    },
+    Leader { term: u64 },
+    Follower { leader: Option<String> },
 }
 
 impl ReplicaRole {
     pub fn name(&self) -> &'static str {
         match self {
-            ReplicaRole::Single => "single",
             ReplicaRole::Leader { .. } => "leader",
             ReplicaRole::Follower { .. } => "follower",
         }
@@ -164,12 +157,8 @@ pub fn open(
     if let Some(engine) = &domains.appointments {
         engine.set_following(true);
     }
-    let leader = store
-        .lease()
-        .ok()
-        .flatten()
-        .filter(|l| l.live)
-        .map(|l| l.address);
+    // Read by `Replica::open` above.
+    let leader = store.leader();
     let replication = Arc::new(Replication {
         store,
         options,
