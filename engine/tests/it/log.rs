@@ -215,17 +215,29 @@ fn bounded_groups_and_waits_keep_every_acknowledged_entry() {
         framed,
         stats.commits
     );
-    // Alone, an appender commits without waiting out the 2 ms (its group is as large as the
-    // one before it); 50 appends in well under 50 x 2 ms.
+    // Alone, an appender commits without waiting out the group-commit wait (its group is as
+    // large as the one before it). The wait is long here so that a busy machine's slow fsyncs
+    // cannot be mistaken for waiting it out: 20 appends in under half of 20 waits.
+    let lone_dir = tempfile::tempdir().unwrap();
+    let wait = std::time::Duration::from_millis(100);
+    let lone = Log::open(
+        lone_dir.path(),
+        LogOptions {
+            max_group_wait: wait,
+            ..options.clone()
+        },
+    )
+    .unwrap();
+    lone.append(&sample(80_000, 200)).unwrap();
     let started = std::time::Instant::now();
+    for k in 0..20 {
+        lone.append(&sample(80_001 + k, 200)).unwrap();
+    }
+    assert!(started.elapsed() < wait * 10, "{:?}", started.elapsed());
+    drop(lone);
     for k in 0..50 {
         log.append(&sample(90_000 + k, 200)).unwrap();
     }
-    assert!(
-        started.elapsed() < std::time::Duration::from_millis(80),
-        "{:?}",
-        started.elapsed()
-    );
     drop(log);
     let report = verify(dir.path()).unwrap();
     assert_eq!(report.size, 16 * 40 + 50);
