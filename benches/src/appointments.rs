@@ -59,6 +59,7 @@ pub fn queries(city: &City, schedule: &Schedule, n: usize, seed: u64) -> Vec<Fin
                 count: 5,
                 patient: None,
                 exclude_doctor: None,
+                only: Default::default(),
                 weights: None,
             }
         })

@@ -340,6 +340,7 @@ pub(crate) fn simulate(
                 count: 3,
                 patient: None,
                 exclude_doctor: None,
+                only: Default::default(),
                 weights: None,
             };
             let found = engine.find(&query).map_err(engine_err)?;

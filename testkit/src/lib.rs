@@ -135,3 +135,31 @@ pub fn c2sp_tile_path(level: Option<u8>, index: u64, width: u32) -> String {
     let level = level.map_or("entries".to_owned(), |l| l.to_string());
     format!("tile/{level}/{}{partial}", groups.join("/"))
 }
+
+/// The Python that validates FHIR resources with `fhir.resources` (a venv at `$ALLOT_FHIR_VENV`,
+/// default `~/.cache/allot-fhir/venv`, which `.ci/run` makes), or `None` after saying the test is
+/// skipped. Panics instead when `ALLOT_REQUIRE_ANCHORS=1`: in CI a test never passes by skipping.
+pub fn fhir_python(test: &str) -> Option<PathBuf> {
+    let venv = match std::env::var_os("ALLOT_FHIR_VENV") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/allot-fhir/venv"),
+    };
+    let python = venv.join("bin/python");
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import fhir.resources.R4B"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        let why = format!(
+            "no Python with fhir.resources at {} (.ci/run makes it: python3 -m venv DIR && \
+             DIR/bin/pip install 'fhir.resources>=8,<9')",
+            venv.display()
+        );
+        if std::env::var(REQUIRE_ANCHORS_VAR).is_ok_and(|v| v == "1") {
+            panic!("{test}: {REQUIRE_ANCHORS_VAR}=1 but {why}");
+        }
+        eprintln!("SKIPPED {test}: {why}; set {REQUIRE_ANCHORS_VAR}=1 to make this fail");
+        return None;
+    }
+    Some(python)
+}

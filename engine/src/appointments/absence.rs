@@ -188,6 +188,7 @@ impl Engine {
                 count: CANDIDATES + displaced.len().min(MAX_PER_DAY),
                 patient: None,
                 exclude_doctor: Some(doctor),
+                only: Default::default(),
                 weights: None,
             });
             candidates.push(proposals);

@@ -20,7 +20,7 @@ use super::ids::{AppointmentId, HoldId, HoldKey};
 use super::schedule::{ClinicRef, DoctorRef, Location, Schedule, SlotInfo, SlotRef};
 use super::sink::{Ack, DecisionSink};
 use super::state::{
-    AppointmentStatus, Effect, Inventory, NO_SLOT, PatientRef, PatientShard, SlotStatus,
+    AppointmentStatus, ApptRec, Effect, Inventory, NO_SLOT, PatientRef, PatientShard, SlotStatus,
     StatusCounts, id_shard, patient_shard,
 };
 use super::time::LocalTime;
@@ -411,6 +411,7 @@ impl Inner {
             count: self.options.alternatives,
             patient: patient.map(str::to_owned),
             exclude_doctor: None,
+            only: Default::default(),
             weights: None,
         })
     }
@@ -611,6 +612,7 @@ impl Engine {
             count: r.count,
             patient: r.patient.clone(),
             exclude_doctor: None,
+            only: Default::default(),
             weights: None,
         })
     }
@@ -628,6 +630,80 @@ impl Engine {
         e.maybe_sweep();
         let shard = e.inv.patient_shard(id_shard(id.0));
         let a = shard.appts.get(&id.0)?;
+        Some(self.view(&shard, id, a))
+    }
+
+    /// A patient's appointments, live and past, oldest booking first. Reads the one shard that
+    /// holds the patient's records (about 1/256 of all appointments).
+    pub fn patient_appointments(&self, patient: &str) -> Vec<AppointmentView> {
+        let e = &self.inner;
+        e.maybe_sweep();
+        let s = patient_shard(patient);
+        let shard = e.inv.patient_shard(s);
+        let Some(p) = shard.find(s, patient) else {
+            return Vec::new();
+        };
+        let mut found: Vec<AppointmentView> = shard
+            .appts
+            .iter()
+            .filter(|(_, a)| a.patient == p)
+            .map(|(&n, a)| self.view(&shard, AppointmentId(n), a))
+            .collect();
+        found.sort_unstable_by_key(|v| v.id.0);
+        found
+    }
+
+    /// Slots of `doctors` (each in time order), from slot number `after` on, that start in
+    /// `[from, until)` and whose status `wanted` accepts; at most `limit` of them, and the slot
+    /// number to go on from when there may be more.
+    pub fn list_slots(
+        &self,
+        doctors: &[DoctorRef],
+        (from, until): (Option<LocalTime>, Option<LocalTime>),
+        wanted: impl Fn(SlotStatus) -> bool,
+        after: u32,
+        limit: usize,
+    ) -> (Vec<SlotRef>, Option<u32>) {
+        let s = &self.inner.schedule;
+        let first_day = from.map_or(0, |t| s.day_of(t).clamp(0, i64::from(s.days)) as u32);
+        let end_day = until.map_or(s.days, |t| {
+            (s.day_of(t) + 1).clamp(0, i64::from(s.days)) as u32
+        });
+        let mut out = Vec::new();
+        for &doctor in doctors {
+            if s.doctor_slots(doctor).end <= after {
+                continue;
+            }
+            for day in first_day..end_day {
+                let slots = s.doctor_day(doctor, day);
+                if slots.end <= after {
+                    continue;
+                }
+                let midnight = s.date(day).start();
+                for (k, slot) in slots.clone().enumerate() {
+                    if slot < after {
+                        continue;
+                    }
+                    let start =
+                        midnight.add_minutes(i64::from(s.start_minute(doctor, day, k as u32)));
+                    if from.is_some_and(|t| start < t) || until.is_some_and(|t| start >= t) {
+                        continue;
+                    }
+                    if !wanted(self.slot_status(SlotRef(slot))) {
+                        continue;
+                    }
+                    if out.len() == limit {
+                        return (out, Some(slot));
+                    }
+                    out.push(SlotRef(slot));
+                }
+            }
+        }
+        (out, None)
+    }
+
+    fn view(&self, shard: &PatientShard, id: AppointmentId, a: &ApptRec) -> AppointmentView {
+        let e = &self.inner;
         let offered = (a.offered != NO_SLOT).then(|| {
             let expires = shard
                 .holds
@@ -635,14 +711,14 @@ impl Engine {
                 .map_or(0, |h| h.expires);
             (SlotRef(a.offered), Timestamp::from_unix_micros(expires))
         });
-        Some(AppointmentView {
+        AppointmentView {
             id,
             patient: shard.name(a.patient).to_string(),
             status: a.status,
             slot: SlotRef(a.slot),
             slot_status: SlotStatus::of(e.inv.status(a.slot)),
             offered,
-        })
+        }
     }
 
     /// A live hold by id (none once it has expired).

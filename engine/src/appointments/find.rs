@@ -66,11 +66,37 @@ pub struct FindQuery {
     pub patient: Option<String>,
     /// A doctor whose slots are not proposed (the absent one, when re-offering).
     pub exclude_doctor: Option<DoctorRef>,
+    /// Clinics and doctors the proposals must come from (none: the nearest clinics).
+    pub only: Only,
     /// Ranking weights (default: the engine's).
     pub weights: Option<Weights>,
 }
 
+/// A `$find` restricted to some clinics or doctors: only their slots are proposed, ranked as
+/// usual. Both empty: no restriction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Only {
+    pub clinics: Vec<ClinicRef>,
+    pub doctors: Vec<DoctorRef>,
+}
+
+impl Only {
+    fn is_empty(&self) -> bool {
+        self.clinics.is_empty() && self.doctors.is_empty()
+    }
+
+    /// Whether `doctor` of `clinic` may be proposed.
+    fn admits(&self, clinic: ClinicRef, doctor: DoctorRef) -> bool {
+        self.is_empty() || self.clinics.contains(&clinic) || self.doctors.contains(&doctor)
+    }
+}
+
 impl FindQuery {
+    /// Whether `doctor` may be proposed at `clinic`.
+    fn admits(&self, clinic: ClinicRef, doctor: DoctorRef) -> bool {
+        self.exclude_doctor != Some(doctor) && self.only.admits(clinic, doctor)
+    }
+
     /// The patient's attached clinic or one of his preferred ones.
     fn prefers(&self, clinic: ClinicRef) -> bool {
         self.attached == Some(clinic) || self.preferred.contains(&clinic)
@@ -144,8 +170,22 @@ impl Search<'_> {
         let last = sched.day_of(end.add_minutes(-1)) as u32;
         let w = q.weights.unwrap_or(self.weights);
 
-        let mut near = sched.nearest_clinics(q.specialty, q.home, self.nearest);
-        for &extra in q.attached.iter().chain(&q.preferred) {
+        let mut near = if q.only.is_empty() {
+            sched.nearest_clinics(q.specialty, q.home, self.nearest)
+        } else {
+            Vec::new()
+        };
+        let doctors_clinics = q
+            .only
+            .doctors
+            .iter()
+            .map(|d| sched.doctors[d.index()].clinic);
+        let extras: Box<dyn Iterator<Item = ClinicRef>> = if q.only.is_empty() {
+            Box::new(q.attached.iter().chain(&q.preferred).copied())
+        } else {
+            Box::new(q.only.clinics.iter().copied().chain(doctors_clinics))
+        };
+        for extra in extras {
             if !near.iter().any(|&(c, _)| c == extra)
                 && !sched.clinic_doctors(extra, q.specialty).is_empty()
             {
@@ -288,7 +328,7 @@ impl Search<'_> {
         let midnight = sched.date(u32::from(cand.day)).start();
         let mut found = Vec::new();
         for &doctor in sched.clinic_doctors(ClinicRef(cand.clinic), q.specialty) {
-            if q.exclude_doctor == Some(doctor) {
+            if !q.admits(ClinicRef(cand.clinic), doctor) {
                 continue;
             }
             let minutes = i64::from(sched.doctors[doctor.index()].minutes);
@@ -332,7 +372,7 @@ impl Search<'_> {
         let weekday = sched.date(day).weekday();
         for doctor_day in sched.clinic_day(ClinicRef(cand.clinic), q.specialty, day) {
             let doctor = doctor_day.doctor;
-            if q.exclude_doctor == Some(doctor) {
+            if !q.admits(ClinicRef(cand.clinic), doctor) {
                 continue;
             }
             let starts = sched.day_starts(doctor_day, weekday);

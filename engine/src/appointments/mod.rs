@@ -43,7 +43,7 @@ pub use booking::{Booked, Booking, Held, Moved};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{AppointmentView, Engine, EngineOptions, FindRequest, HoldView, MemoryReport};
 pub use error::{Error, Result};
-pub use find::{FindQuery, Proposal, Score, Weights};
+pub use find::{FindQuery, Only, Proposal, Score, Weights};
 pub use ids::{AppointmentId, HoldId};
 pub use inputs::{AbsenceRow, Request, ScheduleInput};
 pub use pending::{Pending, WithEntries};

@@ -137,6 +137,7 @@ pub fn simulate_month(spec: &MonthSpec, weights: Weights) -> MonthOutcome {
                 count: 1,
                 patient: None,
                 exclude_doctor: None,
+                only: Default::default(),
                 weights: None,
             };
             let found = engine.find(&query).unwrap_or_default();

@@ -392,11 +392,8 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                 ("request.count", "--count"),
                 ("request.preferred_clinics", "--prefer"),
             ])?;
-            let at = |flag, t: &Option<String>| -> Result<_> {
-                t.as_deref()
-                    .map(|t| call.timestamp(flag, t, false))
-                    .transpose()
-            };
+            let at =
+                |flag, t: &Option<String>| t.as_deref().map(|t| call.timestamp(flag, t, false));
             let request = pb::FindSlotsRequest {
                 // The API asks for a patient: without --patient, the asker (no appointments).
                 patient: Some(patient_of(
@@ -405,10 +402,11 @@ pub fn run(args: AppointmentsArgs, data: &Path, remote: &RemoteArgs) -> Result<(
                     clinic,
                 )?),
                 specialty,
-                window_start: at("--from", &from)?,
-                window_end: at("--until", &until)?,
+                window_start: at("--from", &from).transpose()?,
+                window_end: at("--until", &until).transpose()?,
                 count: u32::try_from(count).unwrap_or(u32::MAX),
                 preferred_clinics: prefer,
+                ..Default::default()
             };
             let mut api = call.session.api().appointments();
             let found = call.session.call(api.find_slots(request))?;

@@ -30,6 +30,11 @@ pub struct ServeArgs {
     /// `/tile/...`), to anyone [default: the configuration's `tiles_listen`, else not served].
     #[arg(long, value_name = "ADDR")]
     tiles_listen: Option<SocketAddr>,
+    /// Also serve the FHIR R4 face (IHE Scheduling `$find`, `$hold`, `$book`) at this address,
+    /// same tokens and TLS [default: the configuration's `fhir_listen`; with --dev the port
+    /// after --listen's; else not served].
+    #[arg(long, value_name = "ADDR")]
+    fhir_listen: Option<SocketAddr>,
     /// Publish every signed checkpoint with its tiles as static files in DATA/tiles/ (the
     /// tlog-tiles layout: any web server or CDN can serve the folder).
     #[arg(long)]
@@ -67,12 +72,9 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::default(),
     };
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(listen) = args.tiles_listen {
-        config.tiles_listen = Some(listen);
-    }
+    config.listen = args.listen.unwrap_or(config.listen);
+    config.tiles_listen = args.tiles_listen.or(config.tiles_listen);
+    config.fhir_listen = args.fhir_listen.or(config.fhir_listen);
     config.publish_tiles |= args.publish_tiles;
     let dev_token = args
         .dev
@@ -89,12 +91,8 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
         (Some(key), _) => Some(key),
         (None, path) => path.as_deref().map(keys::read_signing_key).transpose()?,
     };
-    if let Some(store) = args.store {
-        config.store = Some(store);
-    }
-    if let Some(advertise) = args.advertise {
-        config.advertise = Some(advertise);
-    }
+    config.store = args.store.or(config.store.take());
+    config.advertise = args.advertise.or(config.advertise.take());
     let run = Run {
         data: data.to_owned(),
         dev_scale: args.dev.then_some(args.dev_scale),

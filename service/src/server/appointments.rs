@@ -15,9 +15,9 @@ use allot_engine::appointments::inputs::check_request;
 use allot_engine::appointments::rebalance::{Outcome, Plan, RebalanceOptions};
 use allot_engine::appointments::schedule::{SlotInfo, SlotRef};
 use allot_engine::appointments::{
-    AppointmentId, AppointmentStatus, AppointmentView, Booking, Engine, Error, FindRequest, HoldId,
-    LocalTime, Location, Moved, Pending, Proposal, Request as Referral, Result as EngineResult,
-    SlotStatus,
+    AppointmentId, AppointmentStatus, AppointmentView, Booking, Engine, Error, FindQuery,
+    FindRequest, HoldId, LocalTime, Location, Moved, Only, Pending, Proposal, Request as Referral,
+    Result as EngineResult, SlotStatus,
 };
 use allot_engine::log::Timestamp;
 use allot_engine::log::decision::{Attendance, CancelledBy};
@@ -25,6 +25,7 @@ use prost::Message as _;
 use tonic::{Code, Request, Response, Status};
 
 use super::config::Caller;
+use super::listing;
 use super::state::AppState;
 use super::status::{blocking, log_status};
 use super::validate::{FieldError, FieldPath, check_finite, check_id, check_range, required};
@@ -102,7 +103,7 @@ pub fn engine_time(t: &prost_types::Timestamp, path: &FieldPath) -> Result<Times
     ))
 }
 
-fn local_time(
+pub(crate) fn local_time(
     engine: &Engine,
     t: &prost_types::Timestamp,
     path: &FieldPath,
@@ -202,7 +203,11 @@ fn proposals(engine: &Engine, list: &[Proposal]) -> Vec<pb::Proposal> {
         .collect()
 }
 
-fn appointment(engine: &Engine, view: &AppointmentView, log_index: u64) -> pb::Appointment {
+pub(crate) fn appointment(
+    engine: &Engine,
+    view: &AppointmentView,
+    log_index: u64,
+) -> pb::Appointment {
     let (offered_slot, offer_expires) = match view.offered {
         Some((s, t)) => (Some(slot(engine, s)), Some(timestamp(t))),
         None => (None, None),
@@ -590,10 +595,7 @@ impl AppointmentsService {
     }
 
     /// Checks a `FindSlots` request and resolves it into the engine's query.
-    fn find_query(
-        &self,
-        r: &pb::FindSlotsRequest,
-    ) -> Result<allot_engine::appointments::FindQuery, Status> {
+    fn find_query(&self, r: &pb::FindSlotsRequest) -> Result<FindQuery, Status> {
         let engine = self.engine()?;
         let at = FieldPath::request();
         let p = patient(engine, r.patient.as_ref(), &at.field("patient"), true)?;
@@ -649,7 +651,22 @@ impl AppointmentsService {
                 count as usize
             },
         };
-        engine.resolve_find(&request).map_err(|e| {
+        let mut only = Only::default();
+        for (i, c) in r.only_clinics.iter().enumerate() {
+            let path = at.field("only_clinics").index(i);
+            let found = engine.schedule().clinic(check_id(c, &path)?);
+            only.clinics.push(
+                found.ok_or_else(|| FieldError::not_found(&path, format!("no clinic '{c}'")))?,
+            );
+        }
+        for (i, d) in r.only_doctors.iter().enumerate() {
+            let path = at.field("only_doctors").index(i);
+            let found = engine.schedule().doctor(check_id(d, &path)?);
+            only.doctors.push(
+                found.ok_or_else(|| FieldError::not_found(&path, format!("no doctor '{d}'")))?,
+            );
+        }
+        let query = engine.resolve_find(&request).map_err(|e| {
             appointment_status_of(engine, e, &|f| match f {
                 "home" | "attached" | "patient" => at.field("patient").field(match f {
                     "attached" => "attached_clinic",
@@ -660,7 +677,8 @@ impl AppointmentsService {
                 "until" => at.field("window_end"),
                 other => at.field(other),
             })
-        })
+        })?;
+        Ok(FindQuery { only, ..query })
     }
 }
 
@@ -1013,6 +1031,43 @@ impl Appointments for AppointmentsService {
                 log_index: 0,
             }),
         }))
+    }
+
+    async fn list_slots(
+        &self,
+        request: Request<pb::ListSlotsRequest>,
+    ) -> Result<Response<pb::ListSlotsResponse>, Status> {
+        let engine = self.engine()?.clone();
+        let r = request.into_inner();
+        // A page may scan many doctors' days: off the async workers.
+        let page = blocking(move || Ok(listing::slots(&engine, &r)?)).await?;
+        Ok(Response::new(page))
+    }
+
+    async fn list_appointments(
+        &self,
+        request: Request<pb::ListAppointmentsRequest>,
+    ) -> Result<Response<pb::ListAppointmentsResponse>, Status> {
+        let engine = self.engine()?.clone();
+        let r = request.into_inner();
+        let page = blocking(move || Ok(listing::appointments(&engine, &r)?)).await?;
+        Ok(Response::new(page))
+    }
+
+    async fn list_doctors(
+        &self,
+        request: Request<pb::ListDoctorsRequest>,
+    ) -> Result<Response<pb::ListDoctorsResponse>, Status> {
+        let engine = self.engine()?;
+        Ok(Response::new(listing::doctors(engine, request.get_ref())?))
+    }
+
+    async fn list_clinics(
+        &self,
+        request: Request<pb::ListClinicsRequest>,
+    ) -> Result<Response<pb::ListClinicsResponse>, Status> {
+        let engine = self.engine()?;
+        Ok(Response::new(listing::clinics(engine, request.get_ref())?))
     }
 
     async fn get_inventory(

@@ -4,6 +4,7 @@
 //! # allot serve --config allot.toml
 //! listen = "127.0.0.1:50051"          # --listen overrides it
 //! # tiles_listen = "127.0.0.1:8080"   # the log over HTTP in the tlog-tiles layout (--tiles-listen)
+//! # fhir_listen = "127.0.0.1:8081"    # the FHIR R4 face, same tokens and TLS (--fhir-listen)
 //! # publish_tiles = true              # and as static files in DATA/tiles/ (--publish-tiles)
 //! checkpoint_interval_seconds = 1.0   # sign a checkpoint this often while the log grows
 //!                                     # (default 0.25 when witnesses are configured)
@@ -88,6 +89,7 @@ pub enum ConfigError {
 struct File {
     listen: Option<String>,
     tiles_listen: Option<String>,
+    fhir_listen: Option<String>,
     #[serde(default)]
     publish_tiles: bool,
     checkpoint_interval_seconds: Option<f64>,
@@ -356,6 +358,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Where to serve the log's tiles over HTTP (none: not served).
     pub tiles_listen: Option<SocketAddr>,
+    /// Where to serve the FHIR R4 face over HTTP (none: not served).
+    pub fhir_listen: Option<SocketAddr>,
     /// Whether every checkpoint is published with its tiles as static files in `DATA/tiles/`.
     pub publish_tiles: bool,
     pub tokens: TokenTable,
@@ -382,6 +386,7 @@ impl Default for ServerConfig {
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
             tiles_listen: None,
+            fhir_listen: None,
             publish_tiles: false,
             tokens: TokenTable::default(),
             tls: None,
@@ -424,14 +429,16 @@ impl ServerConfig {
             })?;
         }
         config.publish_tiles = file.publish_tiles;
-        if let Some(listen) = &file.tiles_listen {
-            config.tiles_listen = Some(listen.parse().map_err(|e| {
-                let listen = allot_engine::input::clip(listen);
-                invalid(
-                    "tiles_listen",
-                    format!("\"{listen}\" is not an address: {e}"),
-                )
-            })?);
+        for (field, text, slot) in [
+            ("tiles_listen", &file.tiles_listen, &mut config.tiles_listen),
+            ("fhir_listen", &file.fhir_listen, &mut config.fhir_listen),
+        ] {
+            if let Some(listen) = text {
+                *slot = Some(listen.parse().map_err(|e| {
+                    let listen = allot_engine::input::clip(listen);
+                    invalid(field, format!("\"{listen}\" is not an address: {e}"))
+                })?);
+            }
         }
         config.signing_key = signing_key(&file, path).map_err(|(s, p)| invalid(s, p))?;
         if let Some(store) = &file.store {

@@ -137,6 +137,7 @@ pub fn first_calls(
     tls: bool,
     token: &str,
     city: Option<&Example>,
+    fhir: Option<&str>,
 ) -> String {
     let mut out = String::new();
     let plain = if tls { "" } else { "-plaintext " };
@@ -175,5 +176,13 @@ pub fn first_calls(
         );
     }
     let _ = writeln!(out, "  allot audit checkpoint");
+    if let Some(fhir) = fhir {
+        let _ = writeln!(out, "FHIR (IHE Scheduling; see docs/fhir.md):");
+        let _ = writeln!(out, "  curl -s {fhir}/metadata");
+        let _ = writeln!(
+            out,
+            "  curl -s -H \"Authorization: Bearer $ALLOT_TOKEN\" -H 'Content-Type: application/fhir+json' -d '{{\"resourceType\": \"Parameters\", \"parameter\": [{{\"name\": \"specialty\", \"valueCoding\": {{\"code\": \"{specialty}\"}}}}, {{\"name\": \"patient-resource\", \"resource\": {{\"resourceType\": \"Patient\", \"id\": \"P1\", \"address\": [{{\"extension\": [{{\"url\": \"http://hl7.org/fhir/StructureDefinition/geolocation\", \"extension\": [{{\"url\": \"latitude\", \"valueDecimal\": {lat}}}, {{\"url\": \"longitude\", \"valueDecimal\": {lon}}}]}}]}}]}}}}, {{\"name\": \"_count\", \"valueInteger\": 3}}]}}' {fhir}/Appointment/\\$find"
+        );
+    }
     out
 }

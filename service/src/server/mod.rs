@@ -38,8 +38,10 @@ pub mod config;
 pub mod conn;
 pub mod cosign;
 pub mod dev;
+pub mod fhir;
 pub mod folder;
 pub mod gate;
+pub mod listing;
 pub mod local;
 pub mod metrics;
 pub mod metrics_service;
@@ -122,6 +124,7 @@ pub enum ServeError {
 pub struct ServerHandle {
     addr: SocketAddr,
     tiles_addr: Option<SocketAddr>,
+    fhir_addr: Option<SocketAddr>,
     cosigned: watch::Receiver<Option<SignedCheckpoint>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<Stopped, ServeError>>,
@@ -146,6 +149,11 @@ impl ServerHandle {
     /// The address the tiles are served on, if they are.
     pub fn tiles_addr(&self) -> Option<SocketAddr> {
         self.tiles_addr
+    }
+
+    /// The address the FHIR face is served on, if it is.
+    pub fn fhir_addr(&self) -> Option<SocketAddr> {
+        self.fhir_addr
     }
 
     /// Follows the checkpoints the witnesses' quorum cosigned (none without witnesses).
@@ -309,10 +317,19 @@ pub async fn start_replica(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| ServeError::Tls(e.to_string()))?;
     }
-    let router = builder.layer(GateLayer::new(gate)).add_routes(routes);
+    let router = builder
+        .layer(GateLayer::new(gate.clone()))
+        .add_routes(routes);
 
     let tiles_addr = match config.tiles_listen {
         Some(at) => Some(serve_tiles(&state, at, stop_rx.clone()).await?),
+        None => None,
+    };
+    let fhir_addr = match config.fhir_listen {
+        Some(at) => {
+            let face = fhir::Fhir::new(state.clone(), gate.clone(), &limits, config.tls.is_some());
+            Some(fhir::serve(Arc::new(face), at, config.tls.as_ref(), stop_rx.clone()).await?)
+        }
         None => None,
     };
     let signer = tokio::spawn(sign_periodically(state.clone(), config.checkpoint_interval));
@@ -395,6 +412,7 @@ pub async fn start_replica(
     Ok(ServerHandle {
         addr,
         tiles_addr,
+        fhir_addr,
         cosigned: cosigned_rx,
         stop: stop_tx,
         task,

@@ -27,6 +27,9 @@ pub struct Run {
     pub signing_key: Option<SigningKey>,
 }
 
+/// The gRPC address and the FHIR face's, as bound.
+type Bound = (std::net::SocketAddr, Option<std::net::SocketAddr>);
+
 /// Why `allot serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -52,6 +55,17 @@ impl Run {
     /// Serves until SIGTERM or SIGINT; prints `listening on URL` (and with `--dev` the token and
     /// first calls) on stdout once calls are taken.
     pub fn serve(self, mut config: ServerConfig) -> Result<(), RunError> {
+        if self.dev_token.is_some() && config.fhir_listen.is_none() {
+            // The port after gRPC's (any free one when gRPC's is), so `--dev` serves FHIR too.
+            let mut at = config.listen;
+            at.set_port(
+                at.port()
+                    .checked_add(1)
+                    .filter(|_| at.port() != 0)
+                    .unwrap_or(0),
+            );
+            config.fhir_listen = Some(at);
+        }
         // Caught from here to the end, across reopenings (a signal handler, once installed,
         // stays: a reopening replica must still stop on SIGTERM).
         let stop = listen_for_stop()?;
@@ -90,7 +104,7 @@ impl Run {
             let outcome = runtime.block_on(cycle);
             // Connections cut off after the grace period still hold the state; end them first.
             runtime.shutdown_timeout(Duration::from_secs(2));
-            let (stopped, reopen, addr) = outcome?;
+            let (stopped, reopen, (addr, fhir_addr)) = outcome?;
             match Arc::try_unwrap(stopped.log) {
                 Ok(log) => match log.close() {
                     Err(e) if reopen.is_none() => {
@@ -111,6 +125,7 @@ impl Run {
             tracing::warn!(why, "reopening the replica from its store in 1 s");
             // The same port again, so clients and the other replicas find this one where it was.
             config.listen = addr;
+            config.fhir_listen = fhir_addr;
             first = false;
             if wait_or_stop(&stop, Duration::from_secs(1)) {
                 return Ok(());
@@ -126,7 +141,7 @@ impl Run {
         replication: Option<Arc<replica::Replication>>,
         first: bool,
         mut stop: watch::Receiver<bool>,
-    ) -> Result<(super::Stopped, Option<String>, std::net::SocketAddr), RunError> {
+    ) -> Result<(super::Stopped, Option<String>, Bound), RunError> {
         let tls = config.tls.is_some();
         let (log, domains, dev_city) = (opened.log, opened.domains, opened.dev_example);
         let handle = super::start_replica(config, log, domains, replication).await?;
@@ -139,13 +154,23 @@ impl Run {
             if let Some(tiles) = handle.tiles_addr() {
                 let _ = writeln!(out, "tiles on http://{tiles}");
             }
+            if let Some(fhir) = handle.fhir_addr() {
+                let _ = writeln!(out, "fhir on {scheme}://{fhir}/fhir");
+            }
             if let Some(token) = &self.dev_token {
                 let _ = writeln!(out, "development token (all roles): {token}");
                 let _ = out.flush();
                 // Help for a person at a terminal: a reader that stopped after the banner (a
                 // script, a test) must not stop the server.
-                let calls =
-                    dev::first_calls(&url, handle.local_addr(), tls, token, dev_city.as_ref());
+                let fhir = handle.fhir_addr().map(|a| format!("{scheme}://{a}/fhir"));
+                let calls = dev::first_calls(
+                    &url,
+                    handle.local_addr(),
+                    tls,
+                    token,
+                    dev_city.as_ref(),
+                    fhir.as_deref(),
+                );
                 let _ = write!(out, "{calls}");
             }
             let _ = out.flush();
@@ -154,7 +179,7 @@ impl Run {
             _ = stop.wait_for(|s| *s) => None,
             why = handle.must_reopen() => Some(why),
         };
-        let addr = handle.local_addr();
+        let addr = (handle.local_addr(), handle.fhir_addr());
         handle.shutdown();
         Ok((handle.wait().await?, reopen, addr))
     }

@@ -8,6 +8,7 @@ mod audit;
 mod bad_requests;
 mod bounds;
 mod cli;
+mod fhir;
 mod lifecycle;
 mod limits;
 mod scenarios;
@@ -43,6 +44,10 @@ pub struct Harness {
     pub url: String,
     /// The tiles' HTTP address, when served.
     pub tiles_url: Option<String>,
+    /// The FHIR face's base (`http://ADDR/fhir`), when served.
+    pub fhir_url: Option<String>,
+    /// The engine of a harness with a generated city.
+    engine: Option<Engine>,
     tokens: BTreeMap<Role, String>,
     pub all: String,
 }
@@ -150,14 +155,18 @@ impl Harness {
         } else {
             "http"
         };
+        let domains_engine = domains.appointments.clone();
         let handle = match allot_service::server::start_with(config, log.clone(), domains).await {
             Ok(handle) => handle,
             Err(e) => return Err((dir, e)),
         };
         let url = format!("{scheme}://{}", handle.local_addr());
         let tiles_url = handle.tiles_addr().map(|a| format!("http://{a}"));
+        let fhir_url = handle.fhir_addr().map(|a| format!("{scheme}://{a}/fhir"));
         Ok(Harness {
             tiles_url,
+            fhir_url,
+            engine: domains_engine,
             dir,
             log,
             handle: Some(handle),
@@ -165,6 +174,11 @@ impl Harness {
             tokens,
             all,
         })
+    }
+
+    /// The engine behind the server (a harness with a generated city).
+    pub fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("a harness with a city")
     }
 
     pub fn token(&self, role: Role) -> &str {
