@@ -10,6 +10,7 @@
 //!
 //! cargo run --release -p allot-benches --bin grpc_load -- --method find-slots --concurrency 64
 //! cargo run --release -p allot-benches --bin grpc_load -- --method book --concurrency 64
+//! cargo run --release -p allot-benches --bin grpc_load -- --method find-slots --fhir-wrk 10
 //!
 //! For `find-slots` and `book` the in-process server loads a generated city (`--scale`, 1 is
 //! Moscow: 600 clinics, 30,000 doctors, 12 million slots over 14 days from today). FindSlots asks
@@ -76,6 +77,12 @@ struct Args {
     /// How often the server signs a checkpoint while the log grows (seconds).
     #[arg(long, default_value_t = 0.25)]
     checkpoint_interval: f64,
+    /// With find-slots: also serve the FHIR face and first measure IHE `$find` on it for this
+    /// many seconds with `wrk` (2 threads, `--concurrency` keep-alive connections, from outside
+    /// this process; `benches/fhir/find.lua`), then FindSlots over gRPC: side by side on one
+    /// server.
+    #[arg(long, value_name = "SECONDS")]
+    fhir_wrk: Option<f64>,
     /// Measure the server at this URL instead of one started here.
     #[arg(long, value_name = "URL", requires = "token")]
     server: Option<String>,
@@ -180,12 +187,23 @@ fn main() -> anyhow::Result<()> {
                 domains,
                 (&token, "load"),
                 |c| {
+                    if args.fhir_wrk.is_some() {
+                        c.fhir_listen = Some(([127, 0, 0, 1], 0).into());
+                    }
                     c.witnesses = witnesses;
                     c.witness_quorum = quorum;
                     c.checkpoint_interval = interval;
                 },
             )?;
             let url = format!("http://{}", handle.local_addr());
+            if let (Some(seconds), Some(fhir)) = (args.fhir_wrk, handle.fhir_addr()) {
+                wrk(
+                    &format!("http://{fhir}/fhir"),
+                    &token,
+                    seconds,
+                    args.concurrency,
+                )?;
+            }
             (url, token, args.entries, Some(handle))
         }
     };
@@ -350,5 +368,40 @@ fn main() -> anyhow::Result<()> {
         handle.shutdown();
         let _ = server_runtime.block_on(handle.wait());
     }
+    Ok(())
+}
+
+/// IHE `$find` on the FHIR face at `base`, measured by `wrk` (after two seconds of warm-up);
+/// prints wrk's report.
+fn wrk(base: &str, token: &str, seconds: f64, connections: usize) -> anyhow::Result<()> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fhir/find.lua");
+    let url = format!("{base}/Appointment/$find");
+    let run = |seconds: f64, latency: bool| {
+        let mut command = std::process::Command::new("wrk");
+        command
+            .env("ALLOT_TOKEN", token)
+            .args([
+                "-t2",
+                &format!("-c{connections}"),
+                &format!("-d{}s", seconds.ceil()),
+            ])
+            .args(["-s", script]);
+        if latency {
+            command.arg("--latency");
+        }
+        command.arg(&url).output()
+    };
+    run(2.0, false).map_err(|e| anyhow::anyhow!("wrk (apt-get install wrk): {e}"))?;
+    let out = run(seconds, true)?;
+    println!(
+        "== FHIR $find over HTTP/1.1, wrk -t2 -c{connections} (outside this process)\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("== gRPC FindSlots, {connections} calls in flight (in this process)");
     Ok(())
 }

@@ -171,6 +171,7 @@ fn find_matches_a_brute_force_ranking_and_explains_scores() {
             count: 1 + rng.random_range(0..6) as usize,
             patient: None,
             exclude_doctor: None,
+            only: Default::default(),
             weights: None,
         };
         let got = engine.find(&q).unwrap();
@@ -732,6 +733,7 @@ fn weights_of_the_baseline_pick_the_nearest_clinic_first() {
         count: 3,
         patient: None,
         exclude_doctor: None,
+        only: Default::default(),
         weights: Some(Weights::nearest_earliest()),
     };
     let got = engine.find(&q).unwrap();

@@ -244,6 +244,24 @@ async fn find_hold_book_find_cancel() {
         totals.windows(2).all(|w| w[0] <= w[1]),
         "best first: {totals:?}"
     );
+    // Only one practitioner's slots, or one location's, when asked.
+    for (param, actor) in [("practitioner", 1), ("location-reference", 2)] {
+        let mut body = find_body("P1", 5);
+        let wanted = proposals[4]["participant"][actor]["actor"].clone();
+        body["parameter"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "name": param, "valueReference": wanted }));
+        let (status, only) = fhir.post("Appointment/$find", &body).await;
+        assert_eq!(status, 200, "{only}");
+        let only = entries(&only);
+        assert!(!only.is_empty());
+        assert!(
+            only.iter()
+                .all(|a| a["participant"][actor]["actor"] == wanted),
+            "{param}"
+        );
+    }
 
     // $hold the best: a pending Appointment with the hold's id and expiry; the slot is tentative.
     let (status, held) = fhir
