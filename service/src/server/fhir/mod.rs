@@ -204,16 +204,13 @@ impl FhirError {
         for (i, p) in taken.alternatives.iter().enumerate() {
             let mut a = resources::proposal(p, patient);
             let id = format!("alternative-{}", i + 1);
-            a["id"] = Value::String(id.clone());
+            refs.push(resources::Extension::allot("alternative").referring(format!("#{id}")));
+            a.id = Some(id);
             contained.push(a);
-            refs.push(json!({
-                "url": format!("{}/alternative", resources::EXTENSIONS),
-                "valueReference": { "reference": format!("#{id}") },
-            }));
         }
         if !contained.is_empty() {
-            error.body["contained"] = Value::Array(contained);
-            error.body["issue"][0]["extension"] = Value::Array(refs);
+            error.body["contained"] = serde_json::to_value(contained).unwrap_or_default();
+            error.body["issue"][0]["extension"] = serde_json::to_value(refs).unwrap_or_default();
         }
         Some(error)
     }
@@ -230,7 +227,7 @@ impl IntoResponse for FhirError {
 }
 
 /// `body` as `application/fhir+json` with `status`.
-fn fhir_json(status: StatusCode, body: &Value) -> Response {
+fn fhir_json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = (status, bytes).into_response();
     response

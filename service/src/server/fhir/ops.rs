@@ -500,13 +500,14 @@ fn failed(
 }
 
 /// One Appointment, as IHE answers `$hold` and `$book`: a searchset Bundle holding it.
-fn answer(fhir: &Fhir, headers: &HeaderMap, appointment: Value, status: StatusCode) -> Answer {
+fn answer(
+    fhir: &Fhir,
+    headers: &HeaderMap,
+    appointment: resources::Appointment,
+    status: StatusCode,
+) -> Answer {
     let base = fhir.base(headers);
-    let id = appointment
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let id = appointment.id.clone().unwrap_or_default();
     let bundle = resources::searchset(
         vec![(format!("{base}/Appointment/{id}"), appointment)],
         &format!("{base}/Appointment/{id}"),

@@ -266,7 +266,7 @@ pub(super) async fn appointments(
     let list = page
         .appointments
         .iter()
-        .map(resources::appointment)
+        .map(|a| serde_json::to_value(resources::appointment(a)).unwrap_or_default())
         .collect();
     bundle(
         &fhir,
