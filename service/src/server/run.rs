@@ -151,18 +151,21 @@ impl Run {
             let mut out = std::io::stdout().lock();
             let print = io("writing to stdout");
             writeln!(out, "listening on {url}").map_err(print)?;
+            // The token second, where scripts have read it since `--dev` printed it.
+            if let Some(token) = &self.dev_token {
+                let _ = writeln!(out, "development token (all roles): {token}");
+            }
             if let Some(tiles) = handle.tiles_addr() {
                 let _ = writeln!(out, "tiles on http://{tiles}");
             }
-            if let Some(fhir) = handle.fhir_addr() {
-                let _ = writeln!(out, "fhir on {scheme}://{fhir}/fhir");
+            let fhir = handle.fhir_addr().map(|a| format!("{scheme}://{a}/fhir"));
+            if let Some(fhir) = &fhir {
+                let _ = writeln!(out, "fhir on {fhir}");
             }
             if let Some(token) = &self.dev_token {
-                let _ = writeln!(out, "development token (all roles): {token}");
                 let _ = out.flush();
                 // Help for a person at a terminal: a reader that stopped after the banner (a
                 // script, a test) must not stop the server.
-                let fhir = handle.fhir_addr().map(|a| format!("{scheme}://{a}/fhir"));
                 let calls = dev::first_calls(
                     &url,
                     handle.local_addr(),

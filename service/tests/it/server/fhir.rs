@@ -511,8 +511,7 @@ async fn searches_page_through_next_links() {
         .unwrap()
         .to_owned();
     let expected = {
-        let engine = h.engine();
-        let s = engine.schedule();
+        let s = h.schedule();
         s.doctor_slots(s.doctor(&doctor).unwrap()).len()
     };
     let mut next = Some(format!("Slot?schedule=Schedule/{doctor}&_count=37"));
@@ -694,4 +693,236 @@ fn check(what: &str, status: u16, outcome: &Value, expected: u16, expression: &s
             "{what}: expression {got}, expected {expression}"
         );
     }
+}
+
+/// Reschedule (`$book` of the booked appointment with another slot), an idempotent retry with
+/// `X-Request-Id` and the same key with another request (412), and a change the appointment's
+/// state does not allow (422).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reschedule_retries_and_business_rules() {
+    let h = Harness::city_with(0.02, served).await;
+    let fhir = Client::new(&h, h.token(Role::ClinicSystem));
+    let (_, found) = fhir.post("Appointment/$find", &find_body("S1", 3)).await;
+    let proposals = entries(&found);
+    let book = with_resource("appointment-resource", &proposals[0]);
+    let keyed = |body: &Value, key: &str| {
+        fhir.http
+            .post(format!("{}/Appointment/$book", fhir.base))
+            .bearer_auth(&fhir.token)
+            .header("content-type", "application/fhir+json")
+            .header("x-request-id", key)
+            .body(body.to_string())
+    };
+    let (status, _, first) = fhir.send(keyed(&book, "k-1")).await;
+    assert_eq!(status, 200, "{first}");
+    let size = h.log.size();
+    let (status, _, again) = fhir.send(keyed(&book, "k-1")).await;
+    assert_eq!(status, 200, "a retry gets the first answer: {again}");
+    assert_eq!(entries(&again)[0]["id"], entries(&first)[0]["id"]);
+    assert_eq!(h.log.size(), size, "a retry decides nothing");
+    let other = with_resource("appointment-resource", &proposals[2]);
+    let (status, _, reused) = fhir.send(keyed(&other, "k-1")).await;
+    check("the same key for another request", status, &reused, 412, "");
+
+    // Reschedule to the second proposal's slot: the old slot is free, the new one busy.
+    let mut moved = entries(&first).remove(0);
+    let old_slot = slot_ref(&moved);
+    moved["slot"] = proposals[1]["slot"].clone();
+    let (status, answer) = fhir
+        .post(
+            "Appointment/$book",
+            &with_resource("appointment-resource", &moved),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let answer = entries(&answer).remove(0);
+    assert_eq!(answer["status"], "booked");
+    assert_eq!(answer["id"], moved["id"]);
+    assert_eq!(slot_ref(&answer), slot_ref(&proposals[1]));
+    assert_eq!(fhir.get(&old_slot).await.1["status"], "free");
+    assert_eq!(fhir.get(&slot_ref(&proposals[1])).await.1["status"], "busy");
+
+    // Cancelled twice: the second is a business rule (422), and logs nothing.
+    let mut cancel = answer.clone();
+    cancel["status"] = json!("cancelled");
+    let (status, _) = fhir
+        .post(
+            "Appointment/$book",
+            &with_resource("appointment-resource", &cancel),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let size = h.log.size();
+    let (status, twice) = fhir
+        .post(
+            "Appointment/$book",
+            &with_resource("appointment-resource", &cancel),
+        )
+        .await;
+    check("cancelled twice", status, &twice, 422, "");
+    assert_eq!(h.log.size(), size);
+    fhir.validate("reschedule_retries_and_business_rules");
+}
+
+/// The FHIR face shares the gRPC server's gate: with its one permit held by a gRPC stream, a
+/// `$find` is shed at once with 429 and `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_is_429_with_retry_after() {
+    let h = Harness::city_with(0.02, |c| {
+        served(c);
+        c.limits.max_concurrent_calls = 1;
+    })
+    .await;
+    let fhir = Client::new(&h, h.token(Role::ClinicSystem));
+    let mut stream = h
+        .auditor()
+        .await
+        .stream_entries(allot_service::proto::v1::StreamEntriesRequest {
+            follow: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap().unwrap();
+    let request = fhir
+        .http
+        .post(format!("{}/Appointment/$find", fhir.base))
+        .bearer_auth(&fhir.token)
+        .header("content-type", "application/fhir+json")
+        .body(find_body("T1", 1).to_string());
+    let (status, headers, outcome) = fhir.send(request).await;
+    check("shed", status, &outcome, 429, "");
+    assert_eq!(outcome["issue"][0]["code"], "throttled");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    drop(stream);
+    fhir.validate("shedding_is_429_with_retry_after");
+}
+
+/// Under the server's TLS identity the FHIR face speaks HTTPS with the same certificate, and
+/// refuses plain HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_as_for_grpc() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    let identity = allot_service::server::config::TlsIdentity {
+        cert_pem: cert_pem.clone().into_bytes(),
+        key_pem: cert.signing_key.serialize_pem().into_bytes(),
+    };
+    let h = Harness::city_with(0.02, |c| {
+        served(c);
+        c.tls = Some(identity);
+    })
+    .await;
+    let base = h.fhir_url.clone().unwrap();
+    assert!(base.starts_with("https://127.0.0.1:"));
+    let base = base.replace("127.0.0.1", "localhost");
+    let _ = allot_service::witness::http_client(std::time::Duration::from_secs(5));
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let answer = trusting
+        .get(format!("{base}/metadata"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let found = trusting
+        .post(format!("{base}/Appointment/$find"))
+        .bearer_auth(h.token(Role::ClinicSystem))
+        .header("content-type", "application/fhir+json")
+        .body(find_body("L1", 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 200);
+    let plain = base.replace("https://", "http://");
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{plain}/metadata"))
+            .send()
+            .await
+            .is_err()
+    );
+    let untrusting = reqwest::Client::new();
+    assert!(
+        untrusting
+            .get(format!("{base}/metadata"))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+/// Requests in the shape the IHE ITI Scheduling examples have (an IHE client's `$find`
+/// Parameters with a full Patient, a proposed Appointment with serviceType, appointmentType,
+/// requestedPeriod and participants with `required` and `display`; `tests/fhir/ihe/`): the
+/// elements allot does not use are accepted and ignored, and the flow goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ihe_shaped_requests_go_through() {
+    let h = Harness::city_with(0.02, served).await;
+    let fhir = Client::new(&h, h.token(Role::ClinicSystem));
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fhir/ihe/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let now = jiff::Timestamp::now();
+    let from = now.to_string();
+    let until = (now + jiff::SignedDuration::from_hours(24 * 7)).to_string();
+    let find: Value = serde_json::from_str(
+        &fixture("find-parameters.json")
+            .replace("{{FROM}}", &from)
+            .replace("{{UNTIL}}", &until),
+    )
+    .unwrap();
+    fhir.seen.lock().unwrap().push(find.to_string());
+    let (status, found) = fhir.post("Appointment/$find", &find).await;
+    assert_eq!(status, 200, "{found}");
+    let proposals = entries(&found);
+    assert_eq!(proposals.len(), 3);
+    let p = &proposals[0];
+    let start: jiff::Timestamp = p["start"].as_str().unwrap().parse().unwrap();
+    assert!(
+        start >= now && start < until.parse().unwrap(),
+        "inside the window asked for"
+    );
+    let text = fixture("appointment-proposed.json")
+        .replace("{{START}}", p["start"].as_str().unwrap())
+        .replace("{{END}}", p["end"].as_str().unwrap())
+        .replace("{{SLOT}}", &slot_ref(p))
+        .replace(
+            "{{PRACTITIONER}}",
+            p["participant"][1]["actor"]["reference"].as_str().unwrap(),
+        )
+        .replace(
+            "{{LOCATION}}",
+            p["participant"][2]["actor"]["reference"].as_str().unwrap(),
+        );
+    let proposed: Value = serde_json::from_str(&text).unwrap();
+    fhir.seen.lock().unwrap().push(proposed.to_string());
+    let (status, held) = fhir
+        .post(
+            "Appointment/$hold",
+            &with_resource("appointment-resource", &proposed),
+        )
+        .await;
+    assert_eq!(status, 200, "{held}");
+    let pending = entries(&held).remove(0);
+    assert_eq!(
+        pending["participant"][0]["actor"]["reference"],
+        "Patient/ihe-patient-1"
+    );
+    let (status, booked) = fhir
+        .post(
+            "Appointment/$book",
+            &with_resource("appointment-resource", &pending),
+        )
+        .await;
+    assert_eq!(status, 200, "{booked}");
+    assert_eq!(entries(&booked)[0]["status"], "booked");
+    fhir.validate("ihe_shaped_requests_go_through");
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allot_engine::appointments::generate::{City, CitySpec};
+use allot_engine::appointments::schedule::Schedule;
 use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, Zone};
 use allot_engine::fs::{DataDir, FileSystem};
 use allot_engine::log::decision::{SlotBooked, SlotHeld};
@@ -46,8 +47,8 @@ pub struct Harness {
     pub tiles_url: Option<String>,
     /// The FHIR face's base (`http://ADDR/fhir`), when served.
     pub fhir_url: Option<String>,
-    /// The engine of a harness with a generated city.
-    engine: Option<Engine>,
+    /// The schedule of a harness with a generated city (not the engine: it holds the log).
+    schedule: Option<Arc<Schedule>>,
     tokens: BTreeMap<Role, String>,
     pub all: String,
 }
@@ -155,7 +156,7 @@ impl Harness {
         } else {
             "http"
         };
-        let domains_engine = domains.appointments.clone();
+        let schedule = domains.appointments.as_ref().map(|e| e.schedule().clone());
         let handle = match allot_service::server::start_with(config, log.clone(), domains).await {
             Ok(handle) => handle,
             Err(e) => return Err((dir, e)),
@@ -166,7 +167,7 @@ impl Harness {
         Ok(Harness {
             tiles_url,
             fhir_url,
-            engine: domains_engine,
+            schedule,
             dir,
             log,
             handle: Some(handle),
@@ -176,9 +177,9 @@ impl Harness {
         })
     }
 
-    /// The engine behind the server (a harness with a generated city).
-    pub fn engine(&self) -> &Engine {
-        self.engine.as_ref().expect("a harness with a city")
+    /// The schedule behind the server (a harness with a generated city).
+    pub fn schedule(&self) -> &Schedule {
+        self.schedule.as_deref().expect("a harness with a city")
     }
 
     pub fn token(&self, role: Role) -> &str {
