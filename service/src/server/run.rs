@@ -56,14 +56,14 @@ impl Run {
     /// first calls) on stdout once calls are taken.
     pub fn serve(self, mut config: ServerConfig) -> Result<(), RunError> {
         if self.dev_token.is_some() && config.fhir_listen.is_none() {
-            // The port after gRPC's (any free one when gRPC's is), so `--dev` serves FHIR too.
+            // The port after gRPC's, so `--dev` serves FHIR too; any free one when gRPC's is,
+            // or when that one is taken (the banner says which).
             let mut at = config.listen;
-            at.set_port(
-                at.port()
-                    .checked_add(1)
-                    .filter(|_| at.port() != 0)
-                    .unwrap_or(0),
-            );
+            let next = at.port().checked_add(1).filter(|_| at.port() != 0);
+            at.set_port(next.unwrap_or(0));
+            if std::net::TcpListener::bind(at).is_err() {
+                at.set_port(0);
+            }
             config.fhir_listen = Some(at);
         }
         // Caught from here to the end, across reopenings (a signal handler, once installed,

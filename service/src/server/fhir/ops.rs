@@ -347,7 +347,7 @@ pub(super) async fn find(State(fhir): State<Arc<Fhir>>, headers: HeaderMap, body
             )
         })
         .collect();
-    let bundle = resources::searchset(entries, &format!("{base}/Appointment/$find"), None);
+    let bundle = resources::searchset(entries, &format!("{base}/Appointment/$find"), None, true);
     Ok(fhir_json(StatusCode::OK, &bundle))
 }
 
@@ -512,6 +512,7 @@ fn answer(
         vec![(format!("{base}/Appointment/{id}"), appointment)],
         &format!("{base}/Appointment/{id}"),
         None,
+        true,
     );
     Ok(fhir_json(status, &bundle))
 }

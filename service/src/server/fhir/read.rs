@@ -101,6 +101,7 @@ fn bundle(
 ) -> Answer {
     let base = fhir.base(headers);
     let (this, next) = q.links(&base, kind, next);
+    let complete = next.is_none() && q.all("_page").next().is_none();
     let entries = resources
         .into_iter()
         .map(|r| {
@@ -113,7 +114,7 @@ fn bundle(
         .collect();
     Ok(fhir_json(
         StatusCode::OK,
-        &resources::searchset(entries, &this, next),
+        &resources::searchset(entries, &this, next, complete),
     ))
 }
 

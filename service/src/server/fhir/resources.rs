@@ -410,7 +410,9 @@ pub fn location(c: &pb::Clinic) -> Value {
 pub struct Bundle<R> {
     resource_type: &'static str,
     r#type: &'static str,
-    total: usize,
+    /// The number of matches: given only when this page holds all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<usize>,
     link: Vec<Link>,
     entry: Vec<Entry<R>>,
 }
@@ -435,8 +437,13 @@ struct Search {
 }
 
 /// A searchset Bundle of `entries` (each `(fullUrl, resource)`), with its `self` and `next`
-/// links.
-pub fn searchset<R>(entries: Vec<(String, R)>, self_url: &str, next: Option<String>) -> Bundle<R> {
+/// links; `complete` when these are all the matches (a first page with no next one).
+pub fn searchset<R>(
+    entries: Vec<(String, R)>,
+    self_url: &str,
+    next: Option<String>,
+    complete: bool,
+) -> Bundle<R> {
     let mut link = vec![Link {
         relation: "self",
         url: self_url.to_owned(),
@@ -450,7 +457,7 @@ pub fn searchset<R>(entries: Vec<(String, R)>, self_url: &str, next: Option<Stri
     Bundle {
         resource_type: "Bundle",
         r#type: "searchset",
-        total: entries.len(),
+        total: complete.then_some(entries.len()),
         link,
         entry: entries
             .into_iter()
