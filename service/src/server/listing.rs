@@ -43,6 +43,43 @@ fn known<T>(found: Option<T>, path: &FieldPath, what: &str, id: &str) -> Result<
     })
 }
 
+/// An optional id field: `None` when empty, else what it names (NOT_FOUND naming `path`).
+fn optional<T>(
+    id: &str,
+    lookup: impl Fn(&str) -> Option<T>,
+    path: &FieldPath,
+    what: &str,
+) -> Result<Option<T>, FieldError> {
+    (!id.is_empty())
+        .then(|| known(lookup(id), path, what, id))
+        .transpose()
+}
+
+/// A repeated id field: what each names (NOT_FOUND naming `path[i]`).
+fn each<T>(
+    ids: &[String],
+    lookup: impl Fn(&str) -> Option<T>,
+    path: &FieldPath,
+    what: &str,
+) -> Result<Vec<T>, FieldError> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| known(lookup(id), &path.index(i), what, id))
+        .collect()
+}
+
+/// Positions `after..len` that `wanted` accepts: at most `limit`, and the next one if any.
+fn page(
+    after: u64,
+    len: usize,
+    limit: usize,
+    wanted: impl Fn(u32) -> bool,
+) -> (Vec<u32>, Option<u32>) {
+    let mut matching = (after..len as u64).map(|i| i as u32).filter(|&i| wanted(i));
+    let page = matching.by_ref().take(limit).collect();
+    (page, matching.next())
+}
+
 fn window(
     engine: &Engine,
     from: Option<&prost_types::Timestamp>,
@@ -98,36 +135,24 @@ pub fn slots(
 ) -> Result<pb::ListSlotsResponse, FieldError> {
     let at = FieldPath::request();
     let s = engine.schedule();
-    let doctor = (!r.doctor_id.is_empty())
-        .then(|| {
-            known(
-                s.doctor(&r.doctor_id),
-                &at.field("doctor_id"),
-                "doctor",
-                &r.doctor_id,
-            )
-        })
-        .transpose()?;
-    let clinic = (!r.clinic_id.is_empty())
-        .then(|| {
-            known(
-                s.clinic(&r.clinic_id),
-                &at.field("clinic_id"),
-                "clinic",
-                &r.clinic_id,
-            )
-        })
-        .transpose()?;
-    let specialty = (!r.specialty.is_empty())
-        .then(|| {
-            known(
-                s.specialty(&r.specialty),
-                &at.field("specialty"),
-                "specialty",
-                &r.specialty,
-            )
-        })
-        .transpose()?;
+    let doctor = optional(
+        &r.doctor_id,
+        |x| s.doctor(x),
+        &at.field("doctor_id"),
+        "doctor",
+    )?;
+    let clinic = optional(
+        &r.clinic_id,
+        |x| s.clinic(x),
+        &at.field("clinic_id"),
+        "clinic",
+    )?;
+    let specialty = optional(
+        &r.specialty,
+        |x| s.specialty(x),
+        &at.field("specialty"),
+        "specialty",
+    )?;
     let statuses = r
         .statuses
         .iter()
@@ -209,49 +234,32 @@ pub fn doctors(
 ) -> Result<pb::ListDoctorsResponse, FieldError> {
     let at = FieldPath::request();
     let s = engine.schedule();
-    let ids = r
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| known(s.doctor(id), &at.field("ids").index(i), "doctor", id))
-        .collect::<Result<Vec<_>, _>>()?;
-    let clinic = (!r.clinic_id.is_empty())
-        .then(|| {
-            known(
-                s.clinic(&r.clinic_id),
-                &at.field("clinic_id"),
-                "clinic",
-                &r.clinic_id,
-            )
-        })
-        .transpose()?;
-    let specialty = (!r.specialty.is_empty())
-        .then(|| {
-            known(
-                s.specialty(&r.specialty),
-                &at.field("specialty"),
-                "specialty",
-                &r.specialty,
-            )
-        })
-        .transpose()?;
+    let ids = each(&r.ids, |x| s.doctor(x), &at.field("ids"), "doctor")?;
+    let clinic = optional(
+        &r.clinic_id,
+        |x| s.clinic(x),
+        &at.field("clinic_id"),
+        "clinic",
+    )?;
+    let specialty = optional(
+        &r.specialty,
+        |x| s.specialty(x),
+        &at.field("specialty"),
+        "specialty",
+    )?;
     let limit = page_size(r.page_size, &at.field("page_size"))?;
     let after = page_token(&r.page_token, &at.field("page_token"))?;
-    let mut matching = (after..s.doctors.len() as u64)
-        .map(|i| DoctorRef(i as u32))
-        .filter(|&d| {
-            let doc = &s.doctors[d.index()];
-            (ids.is_empty() || ids.contains(&d))
-                && clinic.is_none_or(|c| c == doc.clinic)
-                && specialty.is_none_or(|k| k == doc.specialty)
-        });
-    let page: Vec<DoctorRef> = matching.by_ref().take(limit).collect();
-    let next = matching.next();
+    let (page, next) = page(after, s.doctors.len(), limit, |i| {
+        let doc = &s.doctors[i as usize];
+        (ids.is_empty() || ids.contains(&DoctorRef(i)))
+            && clinic.is_none_or(|c| c == doc.clinic)
+            && specialty.is_none_or(|k| k == doc.specialty)
+    });
     Ok(pb::ListDoctorsResponse {
         doctors: page
             .into_iter()
             .map(|d| {
-                let doc = &s.doctors[d.index()];
+                let doc = &s.doctors[d as usize];
                 pb::Doctor {
                     id: doc.id.to_string(),
                     clinic: s.clinics[doc.clinic.index()].id.to_string(),
@@ -260,7 +268,7 @@ pub fn doctors(
                 }
             })
             .collect(),
-        next_page_token: next.map(|d| d.index().to_string()).unwrap_or_default(),
+        next_page_token: next.map(|d| d.to_string()).unwrap_or_default(),
     })
 }
 
@@ -271,36 +279,24 @@ pub fn clinics(
 ) -> Result<pb::ListClinicsResponse, FieldError> {
     let at = FieldPath::request();
     let s = engine.schedule();
-    let ids = r
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| known(s.clinic(id), &at.field("ids").index(i), "clinic", id))
-        .collect::<Result<Vec<_>, _>>()?;
-    let district = (!r.district.is_empty())
-        .then(|| {
-            known(
-                s.district(&r.district),
-                &at.field("district"),
-                "district",
-                &r.district,
-            )
-        })
-        .transpose()?;
+    let ids = each(&r.ids, |x| s.clinic(x), &at.field("ids"), "clinic")?;
+    let district = optional(
+        &r.district,
+        |x| s.district(x),
+        &at.field("district"),
+        "district",
+    )?;
     let limit = page_size(r.page_size, &at.field("page_size"))?;
     let after = page_token(&r.page_token, &at.field("page_token"))?;
-    let mut matching = (after..s.clinics.len() as u64)
-        .map(|i| ClinicRef(i as u32))
-        .filter(|&c| {
-            (ids.is_empty() || ids.contains(&c))
-                && district.is_none_or(|d| d == s.clinics[c.index()].district)
-        });
-    let page: Vec<ClinicRef> = matching.by_ref().take(limit).collect();
-    let next = matching.next();
+    let (page, next) = page(after, s.clinics.len(), limit, |i| {
+        (ids.is_empty() || ids.contains(&ClinicRef(i)))
+            && district.is_none_or(|d| d == s.clinics[i as usize].district)
+    });
     Ok(pb::ListClinicsResponse {
         clinics: page
             .into_iter()
             .map(|c| {
+                let c = ClinicRef(c);
                 let clinic = &s.clinics[c.index()];
                 let specialties = (0..s.specialties.len())
                     .filter_map(|k| s.specialty(&s.specialties[k]))
@@ -318,6 +314,6 @@ pub fn clinics(
                 }
             })
             .collect(),
-        next_page_token: next.map(|c| c.index().to_string()).unwrap_or_default(),
+        next_page_token: next.map(|c| c.to_string()).unwrap_or_default(),
     })
 }

@@ -73,6 +73,12 @@ impl Client {
         (s, b)
     }
 
+    /// `$hold` or `$book` (`op`) of one `appointment-resource`.
+    async fn with_appointment(&self, op: &str, appointment: &Value) -> (u16, Value) {
+        let body = with_resource("appointment-resource", appointment);
+        self.post(&format!("Appointment/${op}"), &body).await
+    }
+
     /// Every answer so far, validated by `fhir.resources`.
     fn validate(&self, test: &str) {
         let Some(python) = allot_testkit::fhir_python(test) else {
@@ -264,12 +270,7 @@ async fn find_hold_book_find_cancel() {
     }
 
     // $hold the best: a pending Appointment with the hold's id and expiry; the slot is tentative.
-    let (status, held) = fhir
-        .post(
-            "Appointment/$hold",
-            &with_resource("appointment-resource", &proposals[0]),
-        )
-        .await;
+    let (status, held) = fhir.with_appointment("hold", &proposals[0]).await;
     assert_eq!(status, 200, "{held}");
     let pending = entries(&held).remove(0);
     assert_eq!(pending["status"], "pending");
@@ -298,12 +299,7 @@ async fn find_hold_book_find_cancel() {
     assert_eq!(read["status"], "pending");
 
     // $book the hold: booked, and the decision's log index given.
-    let (status, booked) = fhir
-        .post(
-            "Appointment/$book",
-            &with_resource("appointment-resource", &pending),
-        )
-        .await;
+    let (status, booked) = fhir.with_appointment("book", &pending).await;
     assert_eq!(status, 200, "{booked}");
     let appointment = entries(&booked).remove(0);
     assert_eq!(appointment["status"], "booked");
@@ -344,12 +340,7 @@ async fn find_hold_book_find_cancel() {
     // Cancel ($book with the appointment cancelled): the slot is free again.
     let mut cancel = appointment.clone();
     cancel["status"] = json!("cancelled");
-    let (status, cancelled) = fhir
-        .post(
-            "Appointment/$book",
-            &with_resource("appointment-resource", &cancel),
-        )
-        .await;
+    let (status, cancelled) = fhir.with_appointment("book", &cancel).await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(entries(&cancelled)[0]["status"], "cancelled");
     let (_, slot) = fhir.get(&slot_path).await;
@@ -374,13 +365,7 @@ async fn the_race_for_one_slot_has_one_winner() {
         .map(|i| {
             let (fhir, mut a) = (fhir.clone(), proposal.clone());
             a["participant"][0]["actor"]["reference"] = json!(format!("Patient/R{i}"));
-            tokio::spawn(async move {
-                fhir.post(
-                    "Appointment/$book",
-                    &with_resource("appointment-resource", &a),
-                )
-                .await
-            })
+            tokio::spawn(async move { fhir.with_appointment("book", &a).await })
         })
         .collect();
     let mut winners = 0;
@@ -421,12 +406,7 @@ async fn absences_and_re_offers_are_visible() {
     let (_, bundle) = fhir.post("Appointment/$find", &find_body("A1", 1)).await;
     let mut proposal = entries(&bundle).remove(0);
     proposal["status"] = json!("proposed");
-    let (status, booked) = fhir
-        .post(
-            "Appointment/$book",
-            &with_resource("appointment-resource", &proposal),
-        )
-        .await;
+    let (status, booked) = fhir.with_appointment("book", &proposal).await;
     assert_eq!(status, 200, "{booked}");
     let appointment = entries(&booked).remove(0);
     let id = appointment["id"].as_str().unwrap();
@@ -728,12 +708,7 @@ async fn reschedule_retries_and_business_rules() {
     let mut moved = entries(&first).remove(0);
     let old_slot = slot_ref(&moved);
     moved["slot"] = proposals[1]["slot"].clone();
-    let (status, answer) = fhir
-        .post(
-            "Appointment/$book",
-            &with_resource("appointment-resource", &moved),
-        )
-        .await;
+    let (status, answer) = fhir.with_appointment("book", &moved).await;
     assert_eq!(status, 200, "{answer}");
     let answer = entries(&answer).remove(0);
     assert_eq!(answer["status"], "booked");
@@ -745,20 +720,10 @@ async fn reschedule_retries_and_business_rules() {
     // Cancelled twice: the second is a business rule (422), and logs nothing.
     let mut cancel = answer.clone();
     cancel["status"] = json!("cancelled");
-    let (status, _) = fhir
-        .post(
-            "Appointment/$book",
-            &with_resource("appointment-resource", &cancel),
-        )
-        .await;
+    let (status, _) = fhir.with_appointment("book", &cancel).await;
     assert_eq!(status, 200);
     let size = h.log.size();
-    let (status, twice) = fhir
-        .post(
-            "Appointment/$book",
-            &with_resource("appointment-resource", &cancel),
-        )
-        .await;
+    let (status, twice) = fhir.with_appointment("book", &cancel).await;
     check("cancelled twice", status, &twice, 422, "");
     assert_eq!(h.log.size(), size);
     fhir.validate("reschedule_retries_and_business_rules");
@@ -904,24 +869,14 @@ async fn ihe_shaped_requests_go_through() {
         );
     let proposed: Value = serde_json::from_str(&text).unwrap();
     fhir.seen.lock().unwrap().push(proposed.to_string());
-    let (status, held) = fhir
-        .post(
-            "Appointment/$hold",
-            &with_resource("appointment-resource", &proposed),
-        )
-        .await;
+    let (status, held) = fhir.with_appointment("hold", &proposed).await;
     assert_eq!(status, 200, "{held}");
     let pending = entries(&held).remove(0);
     assert_eq!(
         pending["participant"][0]["actor"]["reference"],
         "Patient/ihe-patient-1"
     );
-    let (status, booked) = fhir
-        .post(
-            "Appointment/$book",
-            &with_resource("appointment-resource", &pending),
-        )
-        .await;
+    let (status, booked) = fhir.with_appointment("book", &pending).await;
     assert_eq!(status, 200, "{booked}");
     assert_eq!(entries(&booked)[0]["status"], "booked");
     fhir.validate("ihe_shaped_requests_go_through");
