@@ -79,3 +79,24 @@ impl InProcess {
         &self.state.log
     }
 }
+
+/// A channel to the API's handlers in memory, through a server's own gate (its tokens, roles,
+/// load shedding and metrics): what the HTTP faces (FHIR, the web console) call the service
+/// layer with, passing their caller's bearer token as metadata. Its error type is `Infallible`
+/// (not a boxed error) so that the clients' futures are provably `Send` in axum's handlers.
+pub type GatedChannel = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    std::convert::Infallible,
+>;
+
+/// The [`GatedChannel`] to `state`'s handlers through `gate`.
+pub fn gated(state: &Arc<AppState>, gate: Arc<GateState>, limits: &Limits) -> GatedChannel {
+    let routes = api_routes(state, &gate, limits).routes();
+    tower::util::BoxCloneSyncService::new(
+        GateLayer::new(gate)
+            .layer(routes)
+            .map_response(|r| r.map(tonic::body::Body::new))
+            .map_err(|never| match never {}),
+    )
+}

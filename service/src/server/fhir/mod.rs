@@ -27,27 +27,19 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::{Code, Status};
-use tower::util::BoxCloneSyncService;
-use tower::{Layer as _, ServiceExt as _};
 
-use super::gate::{GateLayer, GateState};
-use super::{AppState, Limits, ServeError, api_routes};
+use super::gate::GateState;
+use super::local::GatedChannel;
+use super::{AppState, Limits, ServeError};
 use crate::proto::v1::appointments_client::AppointmentsClient;
 use resources::outcome;
 
 /// The media type of every answer.
 const FHIR_JSON: &str = "application/fhir+json";
 
-/// The in-memory channel to the gRPC handlers.
-type Channel = BoxCloneSyncService<
-    http::Request<tonic::body::Body>,
-    http::Response<tonic::body::Body>,
-    std::convert::Infallible,
->;
-
 /// What the FHIR handlers share.
 pub struct Fhir {
-    channel: Channel,
+    channel: GatedChannel,
     state: Arc<AppState>,
     /// The most bytes a request body may have.
     max_body: usize,
@@ -59,15 +51,7 @@ impl Fhir {
     /// The face over `state`, calling through `gate` (the gRPC server's, so that limits and
     /// metrics are shared).
     pub fn new(state: Arc<AppState>, gate: Arc<GateState>, limits: &Limits, tls: bool) -> Fhir {
-        let routes = api_routes(&state, &gate, limits).routes();
-        let service = GateLayer::new(gate).layer(routes);
-        // The error type stays `Infallible` (not a boxed error): the clients' futures are then
-        // provably `Send` inside axum's handlers.
-        let channel = BoxCloneSyncService::new(
-            service
-                .map_response(|r| r.map(tonic::body::Body::new))
-                .map_err(|never| match never {}),
-        );
+        let channel = super::local::gated(&state, gate, limits);
         Fhir {
             channel,
             state,
@@ -77,7 +61,7 @@ impl Fhir {
     }
 
     /// The Appointments service, through the gate.
-    fn appointments(&self) -> AppointmentsClient<Channel> {
+    fn appointments(&self) -> AppointmentsClient<GatedChannel> {
         AppointmentsClient::new(self.channel.clone())
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
