@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// after --listen's; else not served].
     #[arg(long, value_name = "ADDR")]
     fhir_listen: Option<SocketAddr>,
+    /// Also serve the web console at this address [default: `web_listen`; --dev: port + 2].
+    #[arg(long, value_name = "ADDR")]
+    web_listen: Option<SocketAddr>,
     /// Publish every signed checkpoint with its tiles as static files in DATA/tiles/ (the
     /// tlog-tiles layout: any web server or CDN can serve the folder).
     #[arg(long)]
@@ -75,6 +78,7 @@ pub fn run(args: ServeArgs, data: &Path, remote: &super::api::RemoteArgs) -> Res
     config.listen = args.listen.unwrap_or(config.listen);
     config.tiles_listen = args.tiles_listen.or(config.tiles_listen);
     config.fhir_listen = args.fhir_listen.or(config.fhir_listen);
+    config.web_listen = args.web_listen.or(config.web_listen);
     config.publish_tiles |= args.publish_tiles;
     let dev_token = args
         .dev

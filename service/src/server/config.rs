@@ -5,6 +5,7 @@
 //! listen = "127.0.0.1:50051"          # --listen overrides it
 //! # tiles_listen = "127.0.0.1:8080"   # the log over HTTP in the tlog-tiles layout (--tiles-listen)
 //! # fhir_listen = "127.0.0.1:8081"    # the FHIR R4 face, same tokens and TLS (--fhir-listen)
+//! # web_listen = "127.0.0.1:8082"     # the web console, same tokens and TLS (--web-listen)
 //! # publish_tiles = true              # and as static files in DATA/tiles/ (--publish-tiles)
 //! checkpoint_interval_seconds = 1.0   # sign a checkpoint this often while the log grows
 //!                                     # (default 0.25 when witnesses are configured)
@@ -90,6 +91,7 @@ struct File {
     listen: Option<String>,
     tiles_listen: Option<String>,
     fhir_listen: Option<String>,
+    web_listen: Option<String>,
     #[serde(default)]
     publish_tiles: bool,
     checkpoint_interval_seconds: Option<f64>,
@@ -360,6 +362,8 @@ pub struct ServerConfig {
     pub tiles_listen: Option<SocketAddr>,
     /// Where to serve the FHIR R4 face over HTTP (none: not served).
     pub fhir_listen: Option<SocketAddr>,
+    /// Where to serve the web console over HTTP (none: not served).
+    pub web_listen: Option<SocketAddr>,
     /// Whether every checkpoint is published with its tiles as static files in `DATA/tiles/`.
     pub publish_tiles: bool,
     pub tokens: TokenTable,
@@ -387,6 +391,7 @@ impl Default for ServerConfig {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
             tiles_listen: None,
             fhir_listen: None,
+            web_listen: None,
             publish_tiles: false,
             tokens: TokenTable::default(),
             tls: None,
@@ -432,6 +437,7 @@ impl ServerConfig {
         for (field, text, slot) in [
             ("tiles_listen", &file.tiles_listen, &mut config.tiles_listen),
             ("fhir_listen", &file.fhir_listen, &mut config.fhir_listen),
+            ("web_listen", &file.web_listen, &mut config.web_listen),
         ] {
             if let Some(listen) = text {
                 *slot = Some(listen.parse().map_err(|e| {

@@ -87,6 +87,11 @@ impl GateState {
         self.max_in_flight
     }
 
+    /// The caller a bearer token names in the table, if any.
+    pub fn caller(&self, token: &str) -> Option<Arc<Caller>> {
+        self.tokens.lookup(token).cloned()
+    }
+
     fn authenticate(
         &self,
         headers: &HeaderMap,

@@ -53,6 +53,7 @@ pub mod state;
 pub mod status;
 pub mod tiles;
 pub mod validate;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -125,6 +126,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     tiles_addr: Option<SocketAddr>,
     fhir_addr: Option<SocketAddr>,
+    web_addr: Option<SocketAddr>,
     cosigned: watch::Receiver<Option<SignedCheckpoint>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<Stopped, ServeError>>,
@@ -154,6 +156,11 @@ impl ServerHandle {
     /// The address the FHIR face is served on, if it is.
     pub fn fhir_addr(&self) -> Option<SocketAddr> {
         self.fhir_addr
+    }
+
+    /// The address the web console is served on, if it is.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
     }
 
     /// Follows the checkpoints the witnesses' quorum cosigned (none without witnesses).
@@ -332,6 +339,13 @@ pub async fn start_replica(
         }
         None => None,
     };
+    let web_addr = match config.web_listen {
+        Some(at) => {
+            let console = web::Web::new(&state, gate.clone(), &limits, config.tls.is_some());
+            Some(web::serve(Arc::new(console), at, config.tls.as_ref(), stop_rx.clone()).await?)
+        }
+        None => None,
+    };
     let signer = tokio::spawn(sign_periodically(state.clone(), config.checkpoint_interval));
     let cosigners = cosign::start(&state, witnesses);
     let cosigned_rx = state.cosigned.subscribe();
@@ -413,6 +427,7 @@ pub async fn start_replica(
         addr,
         tiles_addr,
         fhir_addr,
+        web_addr,
         cosigned: cosigned_rx,
         stop: stop_tx,
         task,

@@ -27,8 +27,24 @@ pub struct Run {
     pub signing_key: Option<SigningKey>,
 }
 
-/// The gRPC address and the FHIR face's, as bound.
-type Bound = (std::net::SocketAddr, Option<std::net::SocketAddr>);
+/// The gRPC address and the HTTP faces' (FHIR, the web console), as bound.
+type Bound = (
+    std::net::SocketAddr,
+    Option<std::net::SocketAddr>,
+    Option<std::net::SocketAddr>,
+);
+
+/// The port `offset` after `listen`'s; any free one when `listen`'s is 0 or that one is taken
+/// (the banner says which).
+fn dev_port(listen: std::net::SocketAddr, offset: u16) -> std::net::SocketAddr {
+    let mut at = listen;
+    let next = at.port().checked_add(offset).filter(|_| at.port() != 0);
+    at.set_port(next.unwrap_or(0));
+    if std::net::TcpListener::bind(at).is_err() {
+        at.set_port(0);
+    }
+    at
+}
 
 /// Why `allot serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -55,16 +71,10 @@ impl Run {
     /// Serves until SIGTERM or SIGINT; prints `listening on URL` (and with `--dev` the token and
     /// first calls) on stdout once calls are taken.
     pub fn serve(self, mut config: ServerConfig) -> Result<(), RunError> {
-        if self.dev_token.is_some() && config.fhir_listen.is_none() {
-            // The port after gRPC's, so `--dev` serves FHIR too; any free one when gRPC's is,
-            // or when that one is taken (the banner says which).
-            let mut at = config.listen;
-            let next = at.port().checked_add(1).filter(|_| at.port() != 0);
-            at.set_port(next.unwrap_or(0));
-            if std::net::TcpListener::bind(at).is_err() {
-                at.set_port(0);
-            }
-            config.fhir_listen = Some(at);
+        if self.dev_token.is_some() {
+            // `--dev` serves FHIR and the console too, on the ports after gRPC's.
+            config.fhir_listen = config.fhir_listen.or(Some(dev_port(config.listen, 1)));
+            config.web_listen = config.web_listen.or(Some(dev_port(config.listen, 2)));
         }
         // Caught from here to the end, across reopenings (a signal handler, once installed,
         // stays: a reopening replica must still stop on SIGTERM).
@@ -104,7 +114,7 @@ impl Run {
             let outcome = runtime.block_on(cycle);
             // Connections cut off after the grace period still hold the state; end them first.
             runtime.shutdown_timeout(Duration::from_secs(2));
-            let (stopped, reopen, (addr, fhir_addr)) = outcome?;
+            let (stopped, reopen, (addr, fhir_addr, web_addr)) = outcome?;
             match Arc::try_unwrap(stopped.log) {
                 Ok(log) => match log.close() {
                     Err(e) if reopen.is_none() => {
@@ -126,6 +136,7 @@ impl Run {
             // The same port again, so clients and the other replicas find this one where it was.
             config.listen = addr;
             config.fhir_listen = fhir_addr;
+            config.web_listen = web_addr;
             first = false;
             if wait_or_stop(&stop, Duration::from_secs(1)) {
                 return Ok(());
@@ -162,6 +173,9 @@ impl Run {
             if let Some(fhir) = &fhir {
                 let _ = writeln!(out, "fhir on {fhir}");
             }
+            if let Some(web) = handle.web_addr() {
+                let _ = writeln!(out, "web console on {scheme}://{web}/");
+            }
             if let Some(token) = &self.dev_token {
                 let _ = out.flush();
                 // Help for a person at a terminal: a reader that stopped after the banner (a
@@ -182,7 +196,7 @@ impl Run {
             _ = stop.wait_for(|s| *s) => None,
             why = handle.must_reopen() => Some(why),
         };
-        let addr = (handle.local_addr(), handle.fhir_addr());
+        let addr = (handle.local_addr(), handle.fhir_addr(), handle.web_addr());
         handle.shutdown();
         Ok((handle.wait().await?, reopen, addr))
     }

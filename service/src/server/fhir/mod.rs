@@ -406,12 +406,24 @@ pub async fn serve(
     fhir: Arc<Fhir>,
     at: SocketAddr,
     tls: Option<&super::config::TlsIdentity>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<SocketAddr, ServeError> {
     let bind = |source| ServeError::Bind { addr: at, source };
     let listener = TcpListener::bind(at).await.map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
-    let app = routes(fhir);
+    serve_router(listener, routes(fhir), tls, stop)?;
+    tracing::info!(%addr, tls = tls.is_some(), "serving FHIR");
+    Ok(addr)
+}
+
+/// Serves `app` on `listener` (HTTP/1.1 and HTTP/2; TLS with `tls`, the gRPC server's identity)
+/// until `stop`, on a task of its own. Calls in flight then finish (10 s at most).
+pub(super) fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<&super::config::TlsIdentity>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
     let acceptor = tls.map(tls_acceptor).transpose()?;
     tokio::spawn(async move {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -458,8 +470,7 @@ pub async fn serve(
         // Calls in flight finish; idle keep-alive connections close.
         let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
     });
-    tracing::info!(%addr, tls = tls.is_some(), "serving FHIR");
-    Ok(addr)
+    Ok(())
 }
 
 fn tls_acceptor(tls: &super::config::TlsIdentity) -> Result<tokio_rustls::TlsAcceptor, ServeError> {

@@ -13,6 +13,7 @@ mod lifecycle;
 mod limits;
 mod scenarios;
 mod tiles;
+mod web;
 pub(crate) mod witness;
 
 use std::collections::BTreeMap;
@@ -175,6 +176,11 @@ impl Harness {
             tokens,
             all,
         })
+    }
+
+    /// The web console's address, when served.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.as_ref().and_then(|h| h.web_addr())
     }
 
     /// The schedule behind the server (a harness with a generated city).

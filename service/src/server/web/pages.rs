@@ -1,0 +1,465 @@
+//! The console's pages: HTML written here, every value escaped ([`esc`]).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::i18n::{Lang, text};
+use super::{LANG_COOKIE, Session, Web};
+use crate::proto::v1 as pb;
+use crate::proto::v1::audit_client::AuditClient;
+
+/// `text` with `&`, `<`, `>`, `"` and `'` escaped: safe in element content and quoted attributes.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The page's language: `?lang=`, the cookie, then the browser's; and whether to remember a
+/// `?lang=` choice.
+fn language(headers: &HeaderMap, query: &LangQuery) -> (Lang, bool) {
+    if let Some(chosen) = query.lang.as_deref().and_then(Lang::parse) {
+        return (chosen, true);
+    }
+    if let Some(kept) = super::cookie(headers, LANG_COOKIE).and_then(Lang::parse) {
+        return (kept, false);
+    }
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    (Lang::from_accept(accept), false)
+}
+
+/// A whole page: the layout around `body`, with the session's sign-out form when signed in.
+fn page(
+    status: StatusCode,
+    (lang, remember): (Lang, bool),
+    path: &str,
+    session: Option<&Session>,
+    title: &str,
+    body: &str,
+) -> Response {
+    let t = |k| text(lang, k);
+    let mut html = String::with_capacity(body.len() + 2048);
+    let _ = write!(
+        html,
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · allot</title><link rel=\"stylesheet\" href=\"/assets/style.css\"></head>\
+         <body><a class=\"skip\" href=\"#main\">{skip}</a><header><span class=\"name\">allot</span>\
+         <a href=\"{path}?lang={other}\" lang=\"{other}\">{switch}</a>",
+        lang = lang.code(),
+        title = esc(title),
+        skip = t("skip"),
+        path = esc(path),
+        other = lang.other().code(),
+        switch = t("language"),
+    );
+    if let Some(s) = session {
+        let _ = write!(
+            html,
+            "<span>{} <strong>{}</strong></span><form class=\"inline\" method=\"post\" \
+             action=\"/sign-out\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button class=\"plain\" type=\"submit\">{}</button></form>",
+            t("signed-in-as"),
+            esc(&s.caller.name),
+            esc(&s.csrf),
+            t("sign-out"),
+        );
+    }
+    let _ = writeln!(
+        html,
+        "</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",
+        esc(title)
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Nothing of another origin, no framing: the pages need neither.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if remember
+        && let Ok(value) = HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+            lang.code()
+        ))
+    {
+        headers.append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// A page that says one sentence (an error), with `status`.
+fn sentence(
+    status: StatusCode,
+    lang: (Lang, bool),
+    path: &str,
+    session: Option<&Session>,
+    what: &str,
+) -> Response {
+    let body = format!("<p class=\"error\" role=\"alert\">{}</p>", esc(what));
+    page(status, lang, path, session, text(lang.0, "title"), &body)
+}
+
+fn sign_in_form(lang: Lang, error: Option<&str>) -> String {
+    let t = |k| text(lang, k);
+    let error = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"token-error\">{}</p>",
+                esc(e)
+            )
+        })
+        .unwrap_or_default();
+    let described = if error.is_empty() {
+        "token-help"
+    } else {
+        "token-help token-error"
+    };
+    format!(
+        "{error}<form method=\"post\" action=\"/sign-in\"><label for=\"token\">{label}</label>\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required \
+         aria-describedby=\"{described}\"><p id=\"token-help\">{help}</p>\
+         <button type=\"submit\">{go}</button></form>",
+        label = t("token"),
+        help = t("token-help"),
+        go = t("sign-in"),
+    )
+}
+
+/// `GET /`: the sign-in form, or the signed-in official's pages.
+pub(super) async fn home(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let lang = language(&headers, &query);
+    let t = |k| text(lang.0, k);
+    let Some(session) = web.session(&headers) else {
+        return page(
+            StatusCode::OK,
+            lang,
+            "/",
+            None,
+            t("sign-in"),
+            &sign_in_form(lang.0, None),
+        );
+    };
+    let roles = session.caller.roles;
+    let mut links = String::new();
+    if roles.contains(super::super::access::Role::Auditor) {
+        let _ = write!(links, "<li><a href=\"/audit\">{}</a></li>", t("audit"));
+    }
+    let body = if links.is_empty() {
+        format!("<p>{}</p>", t("no-pages"))
+    } else {
+        format!("<h2>{}</h2><ul>{links}</ul>", t("your-pages"))
+    };
+    let body = format!("<p>{}: {}</p>{body}", t("roles"), esc(&roles.to_string()));
+    page(StatusCode::OK, lang, "/", Some(&session), t("title"), &body)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SignIn {
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /sign-in`: a session for a known token (303 to `/`), or the form again with why (401).
+pub(super) async fn sign_in(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let lang = language(&headers, &LangQuery::default());
+    match web.sign_in(form.token.trim()) {
+        Some((id, _)) => {
+            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, web.session_cookie(Some(&id)));
+            response
+        }
+        None => {
+            let form = sign_in_form(lang.0, Some(text(lang.0, "bad-token")));
+            page(
+                StatusCode::UNAUTHORIZED,
+                lang,
+                "/",
+                None,
+                text(lang.0, "sign-in"),
+                &form,
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Csrf {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The session of a POST whose form carries its CSRF token, or the page refusing it.
+fn checked(
+    web: &Web,
+    headers: &HeaderMap,
+    csrf: &str,
+    path: &str,
+) -> Result<Session, Box<Response>> {
+    let lang = language(headers, &LangQuery::default());
+    let Some(session) = web.session(headers) else {
+        return Err(Box::new(sentence(
+            StatusCode::UNAUTHORIZED,
+            lang,
+            path,
+            None,
+            text(lang.0, "signed-out"),
+        )));
+    };
+    let matches: bool = {
+        use sha2::Digest as _;
+        // Compared as digests: no early exit on the first differing byte of the token itself.
+        sha2::Sha256::digest(csrf.as_bytes()) == sha2::Sha256::digest(session.csrf.as_bytes())
+    };
+    if !matches {
+        return Err(Box::new(sentence(
+            StatusCode::FORBIDDEN,
+            lang,
+            path,
+            Some(&session),
+            text(lang.0, "csrf"),
+        )));
+    }
+    Ok(session)
+}
+
+/// `POST /sign-out`: ends the session (its form's CSRF token needed).
+pub(super) async fn sign_out(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Err(refused) = checked(&web, &headers, &form.csrf, "/") {
+        return *refused;
+    }
+    web.sign_out(&headers);
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, web.session_cookie(None));
+    response
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AuditQuery {
+    lang: Option<String>,
+    entry: Option<String>,
+}
+
+/// A failed call as a page: 403 for PERMISSION_DENIED, 401 for UNAUTHENTICATED, else the
+/// status's message in a sentence.
+fn failed(status: &tonic::Status, lang: (Lang, bool), path: &str, session: &Session) -> Response {
+    let t = |k| text(lang.0, k);
+    match status.code() {
+        tonic::Code::PermissionDenied => sentence(
+            StatusCode::FORBIDDEN,
+            lang,
+            path,
+            Some(session),
+            t("forbidden"),
+        ),
+        tonic::Code::Unauthenticated => {
+            sentence(StatusCode::UNAUTHORIZED, lang, path, None, t("signed-out"))
+        }
+        tonic::Code::InvalidArgument | tonic::Code::NotFound | tonic::Code::OutOfRange => {
+            let what = format!("{}: {}", t("server-error"), status.message());
+            sentence(StatusCode::BAD_REQUEST, lang, path, Some(session), &what)
+        }
+        _ => {
+            let what = format!("{}: {}", t("server-error"), status.message());
+            sentence(
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang,
+                path,
+                Some(session),
+                &what,
+            )
+        }
+    }
+}
+
+/// `GET /audit`: the latest signed checkpoint and, with `?entry=N`, that entry's inclusion
+/// proof and receipt (role auditor).
+pub(super) async fn audit(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    let lang = language(
+        &headers,
+        &LangQuery {
+            lang: query.lang.clone(),
+        },
+    );
+    let t = |k| text(lang.0, k);
+    let Some(session) = web.session(&headers) else {
+        return sentence(
+            StatusCode::UNAUTHORIZED,
+            lang,
+            "/audit",
+            None,
+            t("signed-out"),
+        );
+    };
+    let mut api = AuditClient::new(web.channel.clone());
+    let head = match api
+        .get_checkpoint(web.request(&session, pb::GetCheckpointRequest::default()))
+        .await
+    {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return failed(&status, lang, "/audit", &session),
+    };
+    let checkpoint = head.checkpoint.unwrap_or_default();
+    let mut body = format!(
+        "<h2>{}</h2><table><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">{}</th><td><code>{}</code></td></tr>\
+         <tr><th scope=\"row\">{}</th><td><code>{}</code></td></tr></table><pre>{}</pre>",
+        t("checkpoint"),
+        t("origin"),
+        esc(&checkpoint.origin),
+        t("tree-size"),
+        checkpoint.tree_size,
+        t("log-size"),
+        head.log_size,
+        t("root-hash"),
+        hex::encode(&checkpoint.root_hash),
+        t("verifier-key"),
+        esc(&head.verifier_key),
+        esc(&checkpoint.note),
+    );
+    let entry = query.entry.as_deref().unwrap_or("");
+    let _ = write!(
+        body,
+        "<form method=\"get\" action=\"/audit\"><label for=\"entry\">{}</label>\
+         <input id=\"entry\" name=\"entry\" inputmode=\"numeric\" value=\"{}\">\
+         <button type=\"submit\">{}</button></form>",
+        t("entry"),
+        esc(entry),
+        t("prove"),
+    );
+    if !entry.is_empty() {
+        match entry.trim().parse::<u64>() {
+            Err(_) => {
+                let _ = write!(
+                    body,
+                    "<p class=\"error\" role=\"alert\">{}: «{}»</p>",
+                    t("bad-entry"),
+                    esc(entry)
+                );
+            }
+            Ok(index) => {
+                let request = pb::GetInclusionProofRequest {
+                    index,
+                    ..Default::default()
+                };
+                match api
+                    .get_inclusion_proof(web.request(&session, request))
+                    .await
+                {
+                    Ok(proof) => {
+                        let proof = proof.into_inner();
+                        let leaf = proof.entry.as_ref().map_or(&[][..], |e| &e.leaf_hash[..]);
+                        let path: String = proof
+                            .path
+                            .iter()
+                            .map(|h| format!("<li><code>{}</code></li>", hex::encode(h)))
+                            .collect();
+                        let _ = write!(
+                            body,
+                            "<h2>{} {index}</h2><p>{}: <code>{}</code></p><h3>{}</h3><ol>{path}</ol>\
+                             <h3>{}</h3><pre>{}</pre>",
+                            t("entry"),
+                            t("leaf-hash"),
+                            hex::encode(leaf),
+                            t("path"),
+                            t("receipt"),
+                            esc(&proof.tlog_proof),
+                        );
+                    }
+                    Err(status) => {
+                        let _ = write!(
+                            body,
+                            "<p class=\"error\" role=\"alert\">{}: {}</p>",
+                            t("server-error"),
+                            esc(status.message())
+                        );
+                    }
+                }
+            }
+        }
+    }
+    page(
+        StatusCode::OK,
+        lang,
+        "/audit",
+        Some(&session),
+        t("audit"),
+        &body,
+    )
+}
+
+/// `GET /assets/style.css`.
+pub(super) async fn style() -> Response {
+    let mut response = include_str!("assets/style.css").into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+pub(super) async fn not_found(headers: HeaderMap) -> Response {
+    let lang = language(&headers, &LangQuery::default());
+    let what = match lang.0 {
+        Lang::En => "There is no such page.",
+        Lang::Ru => "Такой страницы нет.",
+    };
+    sentence(StatusCode::NOT_FOUND, lang, "/", None, what)
+}
