@@ -157,6 +157,7 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/sign-out", post(pages::sign_out))
         .route("/audit", get(pages::audit))
         .route("/assets/style.css", get(pages::style))
+        .route("/favicon.ico", get(pages::favicon))
         .fallback(pages::not_found)
         .with_state(web)
 }

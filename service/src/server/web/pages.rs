@@ -355,7 +355,7 @@ pub(super) async fn audit(
         "<h2>{}</h2><table><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
          <tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
          <tr><th scope=\"row\">{}</th><td><code>{}</code></td></tr>\
-         <tr><th scope=\"row\">{}</th><td><code>{}</code></td></tr></table><pre>{}</pre>",
+         <tr><th scope=\"row\">{}</th><td><code>{}</code></td></tr></table><pre tabindex=\"0\">{}</pre>",
         t("checkpoint"),
         t("origin"),
         esc(&checkpoint.origin),
@@ -409,7 +409,7 @@ pub(super) async fn audit(
                         let _ = write!(
                             body,
                             "<h2>{} {index}</h2><p>{}: <code>{}</code></p><h3>{}</h3><ol>{path}</ol>\
-                             <h3>{}</h3><pre>{}</pre>",
+                             <h3>{}</h3><pre tabindex=\"0\">{}</pre>",
                             t("entry"),
                             t("leaf-hash"),
                             hex::encode(leaf),
@@ -438,6 +438,11 @@ pub(super) async fn audit(
         t("audit"),
         &body,
     )
+}
+
+/// `GET /favicon.ico`: none (an empty answer, so browsers log no error).
+pub(super) async fn favicon() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// `GET /assets/style.css`.
