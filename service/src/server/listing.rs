@@ -303,7 +303,17 @@ pub fn clinics(
                     .filter(|&k| !s.clinic_doctors(c, k).is_empty())
                     .map(|k| s.specialty_code(k).to_owned())
                     .collect();
+                let load = match r.with_load {
+                    true => (0..s.days)
+                        .map(|day| {
+                            let (used, available) = engine.clinic_day_load(c, day);
+                            pb::DayLoad { used, available }
+                        })
+                        .collect(),
+                    false => Vec::new(),
+                };
                 pb::Clinic {
+                    load,
                     id: clinic.id.to_string(),
                     district: s.districts[clinic.district.index()].id.to_string(),
                     location: Some(pb::Location {

@@ -57,10 +57,13 @@ try {
     check(await page.locator('a[href="/audit"]').count() === 1, 'the home page links the audit page');
     await audit(page, `home${suffix}`);
     await page.click('a[href="/audit"]');
-    await page.fill('#entry', '3');
+    await page.fill('#entry', '0');
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
     check((await page.textContent('main')).includes('tlog-proof'), 'the receipt is shown');
     await audit(page, `audit${suffix}`);
+    await page.goto(`${args.base}/clinics`);
+    check(await page.locator('svg rect').count() > 0, 'the heat map has cells');
+    await audit(page, `clinics${suffix}`);
     // No horizontal scrolling at this width.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 1, `no horizontal scroll at ${width}px (overflow ${overflow}px)`);

@@ -156,6 +156,7 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/sign-in", post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
         .route("/audit", get(pages::audit))
+        .route("/clinics", get(pages::clinics))
         .route("/assets/style.css", get(pages::style))
         .route("/favicon.ico", get(pages::favicon))
         .fallback(pages::not_found)

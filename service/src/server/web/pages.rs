@@ -177,6 +177,9 @@ pub(super) async fn home(
     };
     let roles = session.caller.roles;
     let mut links = String::new();
+    if roles.contains(super::super::access::Role::ClinicSystem) {
+        let _ = write!(links, "<li><a href=\"/clinics\">{}</a></li>", t("clinics"));
+    }
     if roles.contains(super::super::access::Role::Auditor) {
         let _ = write!(links, "<li><a href=\"/audit\">{}</a></li>", t("audit"));
     }
@@ -436,6 +439,165 @@ pub(super) async fn audit(
         "/audit",
         Some(&session),
         t("audit"),
+        &body,
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PageQuery {
+    lang: Option<String>,
+    page: Option<String>,
+}
+
+/// The colour of a utilisation from 0 to 1 (five steps, light to dark, readable with the text
+/// in the cells' titles; the legend repeats them, as `.h0`..`.h4` in style.css).
+const HEAT: [&str; 5] = ["#eef4fb", "#bcd4ee", "#7fa9d9", "#3f78bd", "#1a4a8a"];
+
+fn heat(used: u32, available: u32) -> &'static str {
+    if available == 0 {
+        return "#d9d9d9";
+    }
+    let share = f64::from(used) / f64::from(available);
+    HEAT[((share * 5.0) as usize).min(4)]
+}
+
+/// `GET /clinics`: the inventory by status and a clinic x day load heat map, 40 clinics a page
+/// (role clinic-system).
+pub(super) async fn clinics(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    use crate::proto::v1::appointments_client::AppointmentsClient;
+    let lang = language(
+        &headers,
+        &LangQuery {
+            lang: query.lang.clone(),
+        },
+    );
+    let t = |k| text(lang.0, k);
+    let Some(session) = web.session(&headers) else {
+        return sentence(
+            StatusCode::UNAUTHORIZED,
+            lang,
+            "/clinics",
+            None,
+            t("signed-out"),
+        );
+    };
+    let mut api = AppointmentsClient::new(web.channel.clone());
+    let inventory = match api
+        .get_inventory(web.request(&session, pb::GetInventoryRequest::default()))
+        .await
+    {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return failed(&status, lang, "/clinics", &session),
+    };
+    let request = pb::ListClinicsRequest {
+        page_size: 40,
+        page_token: query.page.clone().unwrap_or_default(),
+        with_load: true,
+        ..Default::default()
+    };
+    let page_of = match api.list_clinics(web.request(&session, request)).await {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return failed(&status, lang, "/clinics", &session),
+    };
+    let mut body = format!(
+        "<h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("inventory"),
+        t("status"),
+        t("count"),
+    );
+    for (key, n) in [
+        ("free", inventory.free),
+        ("busy-tentative", inventory.busy_tentative),
+        ("busy", inventory.busy),
+        ("busy-unavailable", inventory.busy_unavailable),
+    ] {
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{}</th><td>{n}</td></tr>",
+            t(key)
+        );
+    }
+    body.push_str("</tbody></table>");
+    let first = inventory.first_day.parse::<jiff::civil::Date>().ok();
+    let day = |d: usize| {
+        first
+            .and_then(|f| f.checked_add(jiff::Span::new().days(d as i64)).ok())
+            .map_or_else(|| format!("+{d}"), |x| x.to_string())
+    };
+    let days = inventory.days as usize;
+    let (cell, label) = (18usize, 90usize);
+    let width = label + cell * days;
+    let height = cell * (page_of.clinics.len() + 1);
+    let _ = write!(
+        body,
+        "<h2>{}</h2><p id=\"heat-help\">{}</p><div class=\"heat\" tabindex=\"0\" role=\"region\" \
+         aria-labelledby=\"heat-help\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" \
+         height=\"{height}\" role=\"img\" aria-label=\"{}\">",
+        t("heat-map"),
+        t("heat-map-help"),
+        t("heat-map"),
+    );
+    for d in 0..days {
+        let _ = write!(
+            body,
+            "<text x=\"{}\" y=\"13\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
+            label + d * cell + cell / 2,
+            day(d).get(8..10).unwrap_or("")
+        );
+    }
+    for (row, c) in page_of.clinics.iter().enumerate() {
+        let y = cell * (row + 1);
+        let _ = write!(
+            body,
+            "<text x=\"0\" y=\"{}\" font-size=\"11\">{}</text>",
+            y + 13,
+            esc(&c.id)
+        );
+        for (d, l) in c.load.iter().enumerate() {
+            let _ = write!(
+                body,
+                "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{} {}: {}/{}</title></rect>",
+                label + d * cell,
+                cell - 1,
+                cell - 1,
+                heat(l.used, l.available),
+                esc(&c.id),
+                day(d),
+                l.used,
+                l.available,
+            );
+        }
+    }
+    body.push_str("</svg></div>");
+    let _ = write!(body, "<p>{}: ", t("legend"));
+    // Classes, not `style=`: the pages' CSP allows no inline style.
+    for i in 0..HEAT.len() {
+        let _ = write!(
+            body,
+            "<span class=\"swatch h{i}\"></span> {}-{}% ",
+            i * 20,
+            (i + 1) * 20
+        );
+    }
+    body.push_str("</p>");
+    if !page_of.next_page_token.is_empty() {
+        let _ = write!(
+            body,
+            "<p><a href=\"/clinics?page={}\">{}</a></p>",
+            esc(&page_of.next_page_token),
+            t("next-page")
+        );
+    }
+    page(
+        StatusCode::OK,
+        lang,
+        "/clinics",
+        Some(&session),
+        t("clinics"),
         &body,
     )
 }

@@ -225,6 +225,78 @@ async fn sign_in_roles_csrf_and_escaping() {
     assert_eq!(get(&http, &format!("{base}/nope"), None).await.0, 404);
 }
 
+/// The clinics' page: the inventory by status and the heat map agree with bookings the test
+/// made and counts itself (a fresh city: nothing else is held or booked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heat_map_counts_the_bookings_made() {
+    let h = Harness::city_with(0.02, |c| {
+        c.web_listen = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
+    let base = format!("http://{}", h.web_addr().unwrap());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut grpc = h.clinic().await;
+    let found = grpc
+        .find_slots(pb::FindSlotsRequest {
+            patient: Some(pb::Patient {
+                id: "H0".into(),
+                home: Some(pb::Location {
+                    lat: 55.75,
+                    lon: 37.62,
+                }),
+                ..Default::default()
+            }),
+            specialty: "therapist".into(),
+            count: 6,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut booked = std::collections::BTreeMap::<(String, String), u32>::new();
+    for (i, p) in found.proposals.iter().enumerate() {
+        let slot = p.slot.clone().unwrap();
+        grpc.book(pb::BookRequest {
+            target: Some(pb::book_request::Target::SlotId(slot.id.clone())),
+            patient: Some(pb::Patient {
+                id: format!("H{i}"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        // The slot's local day is in its id: DOCTOR@YYYY-MM-DDTHH:MM.
+        let day = slot.id.rsplit_once('@').unwrap().1[..10].to_owned();
+        *booked.entry((slot.clinic.clone(), day)).or_default() += 1;
+    }
+    let (cookie, _) = sign_in(&http, &base, h.token(Role::ClinicSystem)).await;
+    let (status, page) = get(&http, &format!("{base}/clinics"), Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("<td>{}</td>", found.proposals.len())),
+        "booked count in the inventory"
+    );
+    for ((clinic, day), n) in &booked {
+        let cell = format!("<title>{clinic} {day}: {n}/");
+        assert!(page.contains(&cell), "{cell} in the heat map");
+    }
+    let taken: usize = page.matches("<title>").filter(|_| true).count();
+    assert!(taken >= h.schedule().clinics.len() * h.schedule().days as usize);
+    assert!(page.len() < 200 << 10, "the page is {} bytes", page.len());
+    // Other roles may not.
+    let (auditor, _) = sign_in(&http, &base, h.token(Role::Auditor)).await;
+    assert_eq!(
+        get(&http, &format!("{base}/clinics"), Some(&auditor))
+            .await
+            .0,
+        403
+    );
+}
+
 /// The console in a real headless Chromium (Debian's), driven by Playwright with axe-core's
 /// audit (`service/tests/web/console.mjs`): keyboard-only sign-in, the audit page and a proof,
 /// at 1280 and 375 px, no serious or critical accessibility finding, no console error, no
@@ -251,9 +323,13 @@ async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
         );
         return;
     }
-    let (h, base, _) = console().await;
+    let h = Harness::city_with(0.02, |c| {
+        c.web_listen = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await;
+    let base = format!("http://{}", h.web_addr().unwrap());
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-artifacts");
-    let token = h.token(Role::Auditor).to_owned();
+    let token = h.all.clone();
     let run = tokio::process::Command::new("node")
         .arg(dir.join("console.mjs"))
         .args([
@@ -277,7 +353,7 @@ async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    for page in ["sign-in", "home", "audit"] {
+    for page in ["sign-in", "home", "audit", "clinics"] {
         assert!(
             out.join(format!("{page}.png")).exists(),
             "a screenshot of {page}"
