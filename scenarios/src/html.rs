@@ -21,8 +21,8 @@ fn colour(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Escapes text for HTML and SVG.
-fn esc(s: &str) -> String {
+/// Escapes text for HTML and SVG (element content and quoted attributes).
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

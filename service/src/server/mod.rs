@@ -41,6 +41,7 @@ pub mod dev;
 pub mod fhir;
 pub mod folder;
 pub mod gate;
+pub mod http;
 pub mod listing;
 pub mod local;
 pub mod metrics;

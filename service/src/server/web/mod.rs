@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::config::Caller;
@@ -170,10 +169,5 @@ pub async fn serve(
     tls: Option<&super::config::TlsIdentity>,
     stop: watch::Receiver<bool>,
 ) -> Result<SocketAddr, ServeError> {
-    let bind = |source| ServeError::Bind { addr: at, source };
-    let listener = TcpListener::bind(at).await.map_err(bind)?;
-    let addr = listener.local_addr().map_err(bind)?;
-    super::fhir::serve_router(listener, routes(web), tls, stop)?;
-    tracing::info!(%addr, tls = tls.is_some(), "serving the web console");
-    Ok(addr)
+    super::http::serve(routes(web), at, tls, stop, "the web console").await
 }

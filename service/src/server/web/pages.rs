@@ -13,21 +13,7 @@ use super::{LANG_COOKIE, Session, Web};
 use crate::proto::v1 as pb;
 use crate::proto::v1::audit_client::AuditClient;
 
-/// `text` with `&`, `<`, `>`, `"` and `'` escaped: safe in element content and quoted attributes.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use allot_scenarios::html::esc;
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct LangQuery {
@@ -322,6 +308,29 @@ fn failed(status: &tonic::Status, lang: (Lang, bool), path: &str, session: &Sess
     }
 }
 
+/// A signed-in page's language and session, or the page saying to sign in (401).
+fn signed_in(
+    web: &Web,
+    headers: &HeaderMap,
+    lang: Option<String>,
+    path: &str,
+) -> Result<((Lang, bool), Session), Box<Response>> {
+    let lang = language(headers, &LangQuery { lang });
+    match web.session(headers) {
+        Some(session) => Ok((lang, session)),
+        None => {
+            let why = text(lang.0, "signed-out");
+            Err(Box::new(sentence(
+                StatusCode::UNAUTHORIZED,
+                lang,
+                path,
+                None,
+                why,
+            )))
+        }
+    }
+}
+
 /// `GET /audit`: the latest signed checkpoint and, with `?entry=N`, that entry's inclusion
 /// proof and receipt (role auditor).
 pub(super) async fn audit(
@@ -329,22 +338,11 @@ pub(super) async fn audit(
     headers: HeaderMap,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let lang = language(
-        &headers,
-        &LangQuery {
-            lang: query.lang.clone(),
-        },
-    );
-    let t = |k| text(lang.0, k);
-    let Some(session) = web.session(&headers) else {
-        return sentence(
-            StatusCode::UNAUTHORIZED,
-            lang,
-            "/audit",
-            None,
-            t("signed-out"),
-        );
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), "/audit") {
+        Ok(signed) => signed,
+        Err(page) => return *page,
     };
+    let t = |k| text(lang.0, k);
     let mut api = AuditClient::new(web.channel.clone());
     let head = match api
         .get_checkpoint(web.request(&session, pb::GetCheckpointRequest::default()))
@@ -469,22 +467,11 @@ pub(super) async fn clinics(
     Query(query): Query<PageQuery>,
 ) -> Response {
     use crate::proto::v1::appointments_client::AppointmentsClient;
-    let lang = language(
-        &headers,
-        &LangQuery {
-            lang: query.lang.clone(),
-        },
-    );
-    let t = |k| text(lang.0, k);
-    let Some(session) = web.session(&headers) else {
-        return sentence(
-            StatusCode::UNAUTHORIZED,
-            lang,
-            "/clinics",
-            None,
-            t("signed-out"),
-        );
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), "/clinics") {
+        Ok(signed) => signed,
+        Err(page) => return *page,
     };
+    let t = |k| text(lang.0, k);
     let mut api = AppointmentsClient::new(web.channel.clone());
     let inventory = match api
         .get_inventory(web.request(&session, pb::GetInventoryRequest::default()))
