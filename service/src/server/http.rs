@@ -25,7 +25,7 @@ pub async fn serve(
     let bind = |source| ServeError::Bind { addr: at, source };
     let listener = TcpListener::bind(at).await.map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
-    serve_router(listener, app, tls, stop)?;
+    serve_router(listener, app, tls, stop, name)?;
     tracing::info!(%addr, tls = tls.is_some(), "serving {name}");
     Ok(addr)
 }
@@ -37,8 +37,9 @@ fn serve_router(
     app: Router,
     tls: Option<&TlsIdentity>,
     mut stop: watch::Receiver<bool>,
+    name: &'static str,
 ) -> Result<(), ServeError> {
-    let acceptor = tls.map(tls_acceptor).transpose()?;
+    let acceptor = tls.map(|tls| tls_acceptor(tls, name)).transpose()?;
     tokio::spawn(async move {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let builder =
@@ -48,7 +49,7 @@ fn serve_router(
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
-                        tracing::warn!(error = %e, "accepting a FHIR connection");
+                        tracing::warn!(error = %e, "accepting a connection to {name}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -87,10 +88,10 @@ fn serve_router(
     Ok(())
 }
 
-fn tls_acceptor(tls: &TlsIdentity) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+fn tls_acceptor(tls: &TlsIdentity, name: &str) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |e: &dyn std::fmt::Display| ServeError::Tls(format!("the FHIR face's TLS: {e}"));
+    let bad = |e: &dyn std::fmt::Display| ServeError::Tls(format!("{name}'s TLS: {e}"));
     let certs = CertificateDer::pem_slice_iter(&tls.cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad(&e))?;

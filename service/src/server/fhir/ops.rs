@@ -102,6 +102,14 @@ pub(super) fn id_of<'a>(text: &'a str, kind: &str) -> Option<&'a str> {
     (!id.is_empty()).then_some(id)
 }
 
+/// A local time of the city (`YYYY-MM-DDTHH:MM`) as a protobuf time, in the loaded schedule's
+/// zone (none without a schedule, or for a time that is not one).
+pub(super) fn local_time(fhir: &Fhir, text: &str) -> Option<prost_types::Timestamp> {
+    let zone = &fhir.state.appointments.as_ref()?.schedule().zone;
+    let t = allot_engine::appointments::LocalTime::parse(text)?;
+    Some(super::super::appointments::timestamp(t.to_timestamp(zone)))
+}
+
 /// A FHIR `dateTime` or `instant` as a protobuf time: with a time it needs a zone; a date alone
 /// is that day's midnight in the city's zone.
 pub(super) fn date_time(
@@ -115,18 +123,10 @@ pub(super) fn date_time(
             nanos: t.subsec_nanosecond(),
         });
     }
-    let zone = fhir
-        .state
-        .appointments
-        .as_ref()
-        .map(|e| e.schedule().zone.clone());
     if text.len() == 10
-        && let (Some(zone), Some(t)) = (
-            zone,
-            allot_engine::appointments::LocalTime::parse(&format!("{text}T00:00")),
-        )
+        && let Some(t) = local_time(fhir, &format!("{text}T00:00"))
     {
-        return Ok(super::super::appointments::timestamp(t.to_timestamp(&zone)));
+        return Ok(t);
     }
     Err(FhirError::invalid(
         path,
@@ -305,7 +305,7 @@ pub(super) async fn find(State(fhir): State<Arc<Fhir>>, headers: HeaderMap, body
             }
         }
     }
-    let mut patient = match (patient, patient_ref) {
+    let patient = match (patient, patient_ref) {
         (Some(p), _) => p,
         (None, Some(id)) => pb::Patient {
             id,
@@ -327,7 +327,6 @@ pub(super) async fn find(State(fhir): State<Arc<Fhir>>, headers: HeaderMap, body
         ));
     }
     let patient_id = patient.id.clone();
-    patient.id = patient_id.clone();
     request.patient = Some(patient);
     let call = fhir.request(&headers, request);
     let found = fhir
@@ -449,14 +448,15 @@ fn patient_of(a: &Value) -> Result<String, FhirError> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten();
-    for (i, p) in list.enumerate() {
+    for p in list {
+        // `Patient/ID` only: `id_of` would also take a bare id, which names no resource type.
         if let Some(r) = p
             .get("actor")
             .and_then(|a| a.get("reference"))
             .and_then(Value::as_str)
-            && let Some(id) = id_of(r, "Patient").filter(|_| r.contains("Patient/"))
+            && r.contains("Patient/")
+            && let Some(id) = id_of(r, "Patient")
         {
-            let _ = i;
             return Ok(id.to_owned());
         }
     }

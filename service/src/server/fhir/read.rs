@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use tonic::Status;
 
-use super::ops::{date_time, id_of};
+use super::ops::{date_time, id_of, local_time};
 use super::resources::{self, slot_api_id};
 use super::{Answer, Fhir, FhirError, fhir_json};
 use crate::proto::v1 as pb;
@@ -151,6 +151,7 @@ fn read_failed(kind: &str, id: &str) -> impl Fn(Status) -> FhirError {
 }
 
 /// `date=[prefix]value` of ITI-118 or `start=` of a Slot search, narrowing `[from, until)`.
+/// A value covers a range: a date its whole day in the city's zone, a date-time its second.
 fn narrow(
     fhir: &Fhir,
     value: &str,
@@ -162,47 +163,34 @@ fn narrow(
         Some(p @ ("eq" | "ge" | "gt" | "le" | "lt")) => (p, &value[2..]),
         _ => ("eq", value),
     };
-    let t = date_time(fhir, text, path)?;
-    // A date alone covers its day.
-    let end = if text.len() == 10 {
-        prost_types::Timestamp {
-            seconds: t.seconds + 86_400,
-            nanos: t.nanos,
-        }
-    } else {
-        t
-    };
-    let later = |a: &prost_types::Timestamp, b: &prost_types::Timestamp| {
-        (a.seconds, a.nanos) > (b.seconds, b.nanos)
-    };
+    let low = date_time(fhir, text, path)?;
+    let next_day = (text.len() == 10)
+        .then(|| text.parse::<jiff::civil::Date>().ok()?.tomorrow().ok())
+        .flatten()
+        .and_then(|d| local_time(fhir, &format!("{d}T00:00")));
+    let high = next_day.unwrap_or(prost_types::Timestamp {
+        seconds: low.seconds + 1,
+        nanos: low.nanos,
+    });
+    let key = |t: &prost_types::Timestamp| (t.seconds, t.nanos);
     let mut at_least = |t: prost_types::Timestamp| {
-        if from.as_ref().is_none_or(|f| later(&t, f)) {
+        if from.as_ref().is_none_or(|f| key(&t) > key(f)) {
             *from = Some(t);
         }
     };
     match prefix {
-        "ge" | "gt" if prefix == "gt" && text.len() == 10 => at_least(end),
-        "ge" | "gt" => at_least(t),
+        "eq" | "ge" => at_least(low),
+        "gt" => at_least(high),
         _ => {}
     }
-    if prefix == "eq" {
-        at_least(t);
-    }
     let mut before = |t: prost_types::Timestamp| {
-        if until.as_ref().is_none_or(|u| later(u, &t)) {
+        if until.as_ref().is_none_or(|u| key(u) > key(&t)) {
             *until = Some(t);
         }
     };
     match prefix {
-        "lt" => before(t),
-        "le" | "eq" => before(if text.len() == 10 {
-            end
-        } else {
-            prost_types::Timestamp {
-                seconds: t.seconds + 1,
-                nanos: t.nanos,
-            }
-        }),
+        "eq" | "le" => before(high),
+        "lt" => before(low),
         _ => {}
     }
     Ok(())
@@ -372,27 +360,8 @@ pub(super) async fn slot(
     let not_found = || read_failed("Slot", &id)(Status::not_found(""));
     let api_id = slot_api_id(&id).ok_or_else(not_found)?;
     let (doctor, _) = api_id.rsplit_once('@').ok_or_else(not_found)?;
-    let time = date_time(
-        &fhir,
-        &format!("{}:00+00:00", &api_id[doctor.len() + 1..]),
-        "Slot.id",
-    )
-    .ok();
-    let zone = fhir
-        .state
-        .appointments
-        .as_ref()
-        .map(|e| e.schedule().zone.clone());
-    // The slot's local start as a time: the page of one doctor's slots from there.
-    let from = match (
-        zone,
-        allot_engine::appointments::LocalTime::parse(&api_id[doctor.len() + 1..]),
-    ) {
-        (Some(zone), Some(local)) => Some(super::super::appointments::timestamp(
-            local.to_timestamp(&zone),
-        )),
-        _ => time,
-    };
+    // The slot's local start: the page of one doctor's slots from there.
+    let from = local_time(&fhir, &api_id[doctor.len() + 1..]);
     let request = pb::ListSlotsRequest {
         doctor_id: doctor.to_owned(),
         from,

@@ -47,22 +47,6 @@ pub fn slot_api_id(fhir: &str) -> Option<String> {
     ))
 }
 
-/// A protobuf time as a FHIR `instant` (UTC).
-pub fn instant(t: Option<&prost_types::Timestamp>) -> Value {
-    match t.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok()) {
-        Some(t) => Value::String(t.to_string()),
-        None => Value::Null,
-    }
-}
-
-fn reference(kind: &str, id: &str) -> Value {
-    json!({ "reference": format!("{kind}/{id}") })
-}
-
-fn specialty(code: &str) -> Value {
-    json!([{ "coding": [{ "system": SPECIALTY_SYSTEM, "code": code }] }])
-}
-
 fn slot_status(s: i32) -> &'static str {
     match pb::SlotStatus::try_from(s) {
         Ok(pb::SlotStatus::BusyTentative) => "busy-tentative",
@@ -215,6 +199,17 @@ fn reference_to(kind: &str, id: &str) -> Reference {
     Reference { reference }
 }
 
+/// A specialty code as `specialty` is written on Appointment, Slot and Schedule.
+fn specialty(code: &str) -> [CodeableConcept; 1] {
+    [CodeableConcept {
+        coding: [Coding {
+            system: SPECIALTY_SYSTEM,
+            code: code.to_owned(),
+        }],
+    }]
+}
+
+/// A protobuf time as a FHIR `instant` (UTC).
 fn instant_text(t: Option<&prost_types::Timestamp>) -> Option<String> {
     t.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok())
         .map(|t| t.to_string())
@@ -256,12 +251,7 @@ fn appointment_at(
         },
         extension: Vec::new(),
         status,
-        specialty: [CodeableConcept {
-            coding: [Coding {
-                system: SPECIALTY_SYSTEM,
-                code: slot.specialty.clone(),
-            }],
-        }],
+        specialty: specialty(&slot.specialty),
         start: instant_text(slot.start.as_ref()),
         end: instant_text(slot.end.as_ref()),
         minutes_duration: minutes(slot),
@@ -360,11 +350,11 @@ pub fn slot(s: &pb::Slot) -> Value {
     json!({
         "resourceType": "Slot",
         "id": slot_fhir_id(&s.id),
-        "schedule": reference("Schedule", &s.doctor),
+        "schedule": reference_to("Schedule", &s.doctor),
         "status": slot_status(s.status),
         "specialty": specialty(&s.specialty),
-        "start": instant(s.start.as_ref()),
-        "end": instant(s.end.as_ref()),
+        "start": instant_text(s.start.as_ref()),
+        "end": instant_text(s.end.as_ref()),
     })
 }
 
@@ -375,7 +365,7 @@ pub fn schedule(d: &pb::Doctor) -> Value {
         "id": d.id,
         "active": true,
         "specialty": specialty(&d.specialty),
-        "actor": [reference("Practitioner", &d.id), reference("Location", &d.clinic)],
+        "actor": [reference_to("Practitioner", &d.id), reference_to("Location", &d.clinic)],
         "comment": format!("{} minutes per visit", d.visit_minutes),
     })
 }

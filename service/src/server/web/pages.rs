@@ -276,6 +276,14 @@ pub(super) struct AuditQuery {
     entry: Option<String>,
 }
 
+/// What a failed call says, without the API's field path (`request.index: ...`), which means
+/// nothing on a page.
+fn problem(status: &tonic::Status) -> String {
+    tonic_types::StatusExt::get_details_bad_request(status)
+        .and_then(|b| b.field_violations.into_iter().next())
+        .map_or_else(|| status.message().to_owned(), |v| v.description)
+}
+
 /// A failed call as a page: 403 for PERMISSION_DENIED, 401 for UNAUTHENTICATED, else the
 /// status's message in a sentence.
 fn failed(status: &tonic::Status, lang: (Lang, bool), path: &str, session: &Session) -> Response {
@@ -292,11 +300,11 @@ fn failed(status: &tonic::Status, lang: (Lang, bool), path: &str, session: &Sess
             sentence(StatusCode::UNAUTHORIZED, lang, path, None, t("signed-out"))
         }
         tonic::Code::InvalidArgument | tonic::Code::NotFound | tonic::Code::OutOfRange => {
-            let what = format!("{}: {}", t("server-error"), status.message());
+            let what = format!("{}: {}", t("server-error"), problem(status));
             sentence(StatusCode::BAD_REQUEST, lang, path, Some(session), &what)
         }
         _ => {
-            let what = format!("{}: {}", t("server-error"), status.message());
+            let what = format!("{}: {}", t("server-error"), problem(status));
             sentence(
                 StatusCode::SERVICE_UNAVAILABLE,
                 lang,
@@ -420,11 +428,12 @@ pub(super) async fn audit(
                         );
                     }
                     Err(status) => {
+                        // The entry field is the one at fault: its label, then the problem.
                         let _ = write!(
                             body,
                             "<p class=\"error\" role=\"alert\">{}: {}</p>",
-                            t("server-error"),
-                            esc(status.message())
+                            t("entry"),
+                            esc(&problem(&status))
                         );
                     }
                 }

@@ -40,13 +40,11 @@ impl Client {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        if status != 404 || !text.is_empty() {
-            assert_eq!(
-                headers.get("content-type").and_then(|v| v.to_str().ok()),
-                Some("application/fhir+json"),
-                "{status} {text}"
-            );
-        }
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/fhir+json"),
+            "{status} {text}"
+        );
         let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         self.seen.lock().unwrap().push(text);
         (status, headers, body)
