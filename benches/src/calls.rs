@@ -232,6 +232,7 @@ impl Caller {
                 let request = pb::SubmitSchoolApplicationsRequest {
                     window: "intake".to_owned(),
                     students: vec![pb::Student {
+                        second_factor: String::new(),
                         id: format!("T{task}-{n}"),
                         lottery: None,
                         choices,

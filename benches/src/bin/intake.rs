@@ -369,6 +369,7 @@ fn student(i: u64, seed: u64) -> pb::SubmitSchoolApplicationsRequest {
     pb::SubmitSchoolApplicationsRequest {
         window: WINDOW.into(),
         students: vec![pb::Student {
+            second_factor: String::new(),
             id,
             lottery: None,
             choices,
@@ -392,6 +393,7 @@ fn fair_applicant(i: u64, seed: u64) -> pb::SubmitFairApplicationsRequest {
     pb::SubmitFairApplicationsRequest {
         window: WINDOW.into(),
         applicants: vec![pb::FairApplicant {
+            second_factor: String::new(),
             id: format!("A{i:06}"),
             category: CATEGORIES[rng.random_range(0..CATEGORIES.len())].into(),
             tier: Some(rng.random_range(0..3)),

@@ -51,7 +51,9 @@ mod withdraw;
 
 pub use compare::{Stats, compare, compare_draws, comparison, stats, stats_with};
 pub use explain::explain;
-pub use publish::{AssignmentRow, CutoffRow, FairPublisher, FairTables, WaitlistRow, summary};
+pub use publish::{
+    AssignmentRow, CutoffRow, FAIR_TABLES, FairPublisher, FairTables, WaitlistRow, summary,
+};
 pub use read::{FairFiles, read, read_tables};
 pub use solve::{WelfareNetwork, welfare_network};
 pub use withdraw::{FairState, withdraw};

@@ -83,6 +83,36 @@ pub struct FairTables {
 }
 
 impl FairTables {
+    /// The rows of `cutoffs.csv` alone (a public lookup needs no assignment or waitlist).
+    pub fn cutoff_rows(
+        input: &FairInput,
+        solved: &FairSolved,
+        state: &FairState,
+        pool_order: impl IntoIterator<Item = u32>,
+    ) -> Vec<CutoffRow> {
+        let mut placed = vec![0u32; input.pools.len()];
+        for i in 0..input.applicants.len() as u32 {
+            if let Some(p) = state.pool_of(solved, i) {
+                placed[p as usize] += 1;
+            }
+        }
+        pool_order
+            .into_iter()
+            .map(|p| {
+                let pool = &input.pools[p as usize];
+                let fair = &input.fairs[pool.fair as usize];
+                CutoffRow {
+                    fair: fair.id.clone(),
+                    district: fair.district.clone(),
+                    category: pool.category.clone(),
+                    stalls: pool.stalls,
+                    placed: placed[p as usize],
+                    cutoff: solved.cutoffs[p as usize].map(key_parts),
+                }
+            })
+            .collect()
+    }
+
     /// The tables of `state` (the run's outcome with any changes replayed), with applicants and
     /// pools in the given orders (the files', or canonical).
     pub fn of(
@@ -106,28 +136,7 @@ impl FairTables {
                 }
             })
             .collect();
-        let mut placed = vec![0u32; input.pools.len()];
-        for i in 0..input.applicants.len() as u32 {
-            if let Some(p) = state.pool_of(solved, i) {
-                placed[p as usize] += 1;
-            }
-        }
-        let cutoffs = pool_order
-            .clone()
-            .into_iter()
-            .map(|p| {
-                let pool = &input.pools[p as usize];
-                let fair = &input.fairs[pool.fair as usize];
-                CutoffRow {
-                    fair: fair.id.clone(),
-                    district: fair.district.clone(),
-                    category: pool.category.clone(),
-                    stalls: pool.stalls,
-                    placed: placed[p as usize],
-                    cutoff: solved.cutoffs[p as usize].map(key_parts),
-                }
-            })
-            .collect();
+        let cutoffs = Self::cutoff_rows(input, solved, state, pool_order.clone());
         let mut waiting = Vec::new();
         for p in pool_order {
             let pool = &input.pools[p as usize];
@@ -186,60 +195,84 @@ impl PublishedTables for FairTables {
 
     /// Writes `assignment.csv`, `cutoffs.csv` and `waitlist.csv` into `dir`.
     fn write(&self, dir: &mut OutputDir) -> Result<()> {
-        let header = ["applicant", "fair", "category", "rank"];
-        dir.write_csv("assignment.csv", &header, |w| {
-            for row in &self.assignment {
-                match &row.placed {
-                    Some((fair, category, rank)) => {
-                        w.write_record([&row.applicant, fair, category, &rank.to_string()])?
+        for name in FAIR_TABLES {
+            dir.write(name, |w| {
+                let mut csv = csv::Writer::from_writer(w);
+                self.write_csv(name, &mut csv)?;
+                csv.flush()
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The CSV files of a fair run's results.
+pub const FAIR_TABLES: [&str; 3] = ["assignment.csv", "cutoffs.csv", "waitlist.csv"];
+
+impl FairTables {
+    /// Writes the file `name` of [`FAIR_TABLES`] (header, then rows) to `w`; nothing for
+    /// another name. The one definition of their columns: the CLI's folder and the console's
+    /// downloads both write through it.
+    pub fn write_csv<W: std::io::Write>(
+        &self,
+        name: &str,
+        w: &mut csv::Writer<W>,
+    ) -> csv::Result<()> {
+        match name {
+            "assignment.csv" => {
+                w.write_record(["applicant", "fair", "category", "rank"])?;
+                for row in &self.assignment {
+                    match &row.placed {
+                        Some((fair, category, rank)) => {
+                            w.write_record([&row.applicant, fair, category, &rank.to_string()])?
+                        }
+                        None => w.write_record([row.applicant.as_str(), "", "", ""])?,
                     }
-                    None => w.write_record([row.applicant.as_str(), "", "", ""])?,
                 }
             }
-            Ok(())
-        })?;
-        let header = [
-            "fair", "district", "category", "stalls", "placed", "tier", "lottery",
-        ];
-        dir.write_csv("cutoffs.csv", &header, |w| {
-            for row in &self.cutoffs {
-                let (tier, lottery) = match row.cutoff {
-                    Some((t, l)) => (t.to_string(), l.to_string()),
-                    None => (String::new(), String::new()),
-                };
+            "cutoffs.csv" => {
                 w.write_record([
-                    &row.fair,
-                    &row.district,
-                    &row.category,
-                    &row.stalls.to_string(),
-                    &row.placed.to_string(),
-                    &tier,
-                    &lottery,
+                    "fair", "district", "category", "stalls", "placed", "tier", "lottery",
                 ])?;
+                for row in &self.cutoffs {
+                    let (tier, lottery) = match row.cutoff {
+                        Some((t, l)) => (t.to_string(), l.to_string()),
+                        None => (String::new(), String::new()),
+                    };
+                    w.write_record([
+                        &row.fair,
+                        &row.district,
+                        &row.category,
+                        &row.stalls.to_string(),
+                        &row.placed.to_string(),
+                        &tier,
+                        &lottery,
+                    ])?;
+                }
             }
-            Ok(())
-        })?;
-        let header = [
-            "fair",
-            "category",
-            "position",
-            "applicant",
-            "tier",
-            "lottery",
-        ];
-        dir.write_csv("waitlist.csv", &header, |w| {
-            for row in &self.waitlist {
+            "waitlist.csv" => {
                 w.write_record([
-                    &row.fair,
-                    &row.category,
-                    &row.position.to_string(),
-                    &row.applicant,
-                    &row.tier.to_string(),
-                    &row.lottery.to_string(),
+                    "fair",
+                    "category",
+                    "position",
+                    "applicant",
+                    "tier",
+                    "lottery",
                 ])?;
+                for row in &self.waitlist {
+                    w.write_record([
+                        &row.fair,
+                        &row.category,
+                        &row.position.to_string(),
+                        &row.applicant,
+                        &row.tier.to_string(),
+                        &row.lottery.to_string(),
+                    ])?;
+                }
             }
-            Ok(())
-        })
+            _ => {}
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ use tonic::Status;
 use super::client::Api;
 use crate::proto::v1 as pb;
 use crate::render::allocation::RunFigures;
+use crate::server::allocation::windows::Codes;
 use crate::server::allocation::{fairs, schools};
 
 /// An allocation service's calls. Their futures are not `Send` (rustc cannot prove it through the
@@ -222,7 +223,7 @@ impl AllocationClient for Fairs {
     }
 
     async fn submit(api: &Api, window: &str, input: &FairInput) -> Result<(), Status> {
-        let messages = tokio_stream::iter(fairs::submissions(window, input));
+        let messages = tokio_stream::iter(fairs::submissions(window, input, &Codes::new()));
         api.fairs().submit_applications(messages).await.map(drop)
     }
 
@@ -232,40 +233,11 @@ impl AllocationClient for Fairs {
     ) -> Result<(pb::FairRunSummary, FairTables), Status> {
         let request = pb::GetFairResultsRequest { run_id };
         let mut stream = api.fairs().get_results(request).await?.into_inner();
-        let mut summary = None;
-        let mut tables = FairTables::default();
+        let mut parts = Vec::new();
         while let Some(part) = stream.next().await {
-            let part = part?;
-            summary = summary.or(part.summary);
-            tables
-                .assignment
-                .extend(part.assignments.into_iter().map(|a| AssignmentRow {
-                    placed: (!a.fair.is_empty()).then_some((a.fair, a.category, a.rank)),
-                    applicant: a.applicant,
-                }));
-            tables
-                .cutoffs
-                .extend(part.cutoffs.into_iter().map(|c| CutoffRow {
-                    fair: c.fair,
-                    district: c.district,
-                    category: c.category,
-                    stalls: c.stalls,
-                    placed: c.admitted,
-                    cutoff: c.cutoff.map(|k| (k.tier, k.lottery)),
-                }));
-            tables.waitlist.extend(part.waitlist.into_iter().map(|w| {
-                let priority = w.priority.unwrap_or_default();
-                WaitlistRow {
-                    fair: w.fair,
-                    category: w.category,
-                    position: w.position,
-                    applicant: w.applicant,
-                    tier: priority.tier,
-                    lottery: priority.lottery,
-                }
-            }));
+            parts.push(part?);
         }
-        Ok((summary.unwrap_or_default(), tables))
+        Ok(fair_tables(parts))
     }
 
     fn summary_json(info: &RunInfo, s: &pb::FairRunSummary) -> serde_json::Value {
@@ -285,6 +257,43 @@ impl AllocationClient for Fairs {
     fn solve_seconds(summary: &pb::FairRunSummary) -> f64 {
         summary.solve_seconds
     }
+}
+
+/// A fair run's results as `GetResults` streams them, as the engine's tables.
+pub fn fair_tables(parts: Vec<pb::FairResults>) -> (pb::FairRunSummary, FairTables) {
+    let mut summary = None;
+    let mut tables = FairTables::default();
+    for part in parts {
+        summary = summary.or(part.summary);
+        tables
+            .assignment
+            .extend(part.assignments.into_iter().map(|a| AssignmentRow {
+                placed: (!a.fair.is_empty()).then_some((a.fair, a.category, a.rank)),
+                applicant: a.applicant,
+            }));
+        tables
+            .cutoffs
+            .extend(part.cutoffs.into_iter().map(|c| CutoffRow {
+                fair: c.fair,
+                district: c.district,
+                category: c.category,
+                stalls: c.stalls,
+                placed: c.admitted,
+                cutoff: c.cutoff.map(|k| (k.tier, k.lottery)),
+            }));
+        tables.waitlist.extend(part.waitlist.into_iter().map(|w| {
+            let priority = w.priority.unwrap_or_default();
+            WaitlistRow {
+                fair: w.fair,
+                category: w.category,
+                position: w.position,
+                applicant: w.applicant,
+                tier: priority.tier,
+                lottery: priority.lottery,
+            }
+        }));
+    }
+    (summary.unwrap_or_default(), tables)
 }
 
 impl AllocationClient for Schools {
@@ -329,7 +338,7 @@ impl AllocationClient for Schools {
     }
 
     async fn submit(api: &Api, window: &str, input: &SchoolInput) -> Result<(), Status> {
-        let messages = tokio_stream::iter(schools::submissions(window, input));
+        let messages = tokio_stream::iter(schools::submissions(window, input, &Codes::new()));
         api.schools().submit_applications(messages).await.map(drop)
     }
 

@@ -131,7 +131,9 @@ impl fmt::Display for Roles {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, without a token: the health check and reflection, which load balancers and tools
-    /// call before they have credentials and which reveal nothing but the API's shape.
+    /// call before they have credentials and which reveal nothing but the API's shape; and the
+    /// citizens' lookups of their own outcome and of published cutoffs (the outcome only with
+    /// the applicant's id and, where the city gave one, its code).
     Public,
     /// A valid token with at least one of these roles.
     AnyOf(Roles),
@@ -216,6 +218,9 @@ pub const METHODS: &[Method] = &[
     roles("/allot.v1.Fairs/Verify", &[FAIRS, AUDITOR]),
     roles("/allot.v1.Fairs/GetRun", &[FAIRS, AUDITOR]),
     roles("/allot.v1.Fairs/GetResults", &[FAIRS, AUDITOR]),
+    roles("/allot.v1.Fairs/ListWindows", &[FAIRS, AUDITOR]),
+    public("/allot.v1.Fairs/LookUp", false),
+    public("/allot.v1.Fairs/GetCutoffs", false),
     writes("/allot.v1.Schools/SubmitApplications", &[SCHOOLS]),
     writes("/allot.v1.Schools/CloseApplications", &[SCHOOLS]),
     writes("/allot.v1.Schools/WithdrawApplications", &[SCHOOLS]),
@@ -230,6 +235,9 @@ pub const METHODS: &[Method] = &[
     roles("/allot.v1.Schools/Verify", &[SCHOOLS, AUDITOR]),
     roles("/allot.v1.Schools/GetRun", &[SCHOOLS, AUDITOR]),
     roles("/allot.v1.Schools/GetResults", &[SCHOOLS, AUDITOR]),
+    roles("/allot.v1.Schools/ListWindows", &[SCHOOLS, AUDITOR]),
+    public("/allot.v1.Schools/LookUp", false),
+    public("/allot.v1.Schools/GetCutoffs", false),
     roles("/allot.v1.Scenarios/Simulate", &[PLANNER]),
     roles("/allot.v1.Audit/GetCheckpoint", &[AUDITOR]),
     roles("/allot.v1.Audit/GetEntry", &[AUDITOR]),

@@ -152,6 +152,34 @@ impl From<SignedCheckpoint> for Tree {
     }
 }
 
+/// A receipt for entry `index` against the latest signed checkpoint (no proof when it does not
+/// cover the entry yet: a public caller never makes the server sign).
+pub fn public_receipt(state: &AppState, index: u64) -> Result<pb::PublicReceipt, Status> {
+    let log = &state.log;
+    let mut receipt = pb::PublicReceipt {
+        log_index: index,
+        tlog_proof: String::new(),
+        verifier_key: log.verifier_key().to_text(),
+    };
+    let Some(signed) = state.checkpoints.latest() else {
+        return Ok(receipt);
+    };
+    let size = signed.checkpoint.size;
+    if index >= size {
+        return Ok(receipt);
+    }
+    let proof = log.inclusion_proof(index, size).map_err(log_status)?;
+    let raw = log.read(index).map_err(log_status)?;
+    receipt.tlog_proof = TlogProof {
+        extra: Some(raw.bytes.to_vec()),
+        index,
+        path: proof.path,
+        checkpoint: signed.note.clone(),
+    }
+    .to_text();
+    Ok(receipt)
+}
+
 /// A signed checkpoint as a message.
 pub fn signed_checkpoint(signed: &SignedCheckpoint) -> pb::SignedCheckpoint {
     pb::SignedCheckpoint {

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::Domains;
+use super::allocation::windows::Codes;
 use super::allocation::{fairs, schools};
 use super::local::InProcess;
 use allot_engine::appointments::{Engine, EngineOptions, LocalTime, SystemClock, Zone};
@@ -83,7 +84,7 @@ pub fn generate_city(log: &Arc<Log>, scale: f64, seed: u64) -> Result<DevCity, D
         lon: (clinic.location.lon * 1e4).round() / 1e4,
     };
     let mut fair_messages = match &city.fairs {
-        Some(input) => fairs::submissions(DEV_FAIR_WINDOW, input),
+        Some(input) => fairs::submissions(DEV_FAIR_WINDOW, input, &Codes::new()),
         None => Vec::new(),
     };
     fair_messages
@@ -91,7 +92,7 @@ pub fn generate_city(log: &Arc<Log>, scale: f64, seed: u64) -> Result<DevCity, D
         .flat_map(|m| &mut m.applicants)
         .for_each(|a| a.lottery = None);
     let mut school_messages = match &city.schools {
-        Some(input) => schools::submissions(DEV_SCHOOL_WINDOW, input),
+        Some(input) => schools::submissions(DEV_SCHOOL_WINDOW, input, &Codes::new()),
         None => Vec::new(),
     };
     school_messages

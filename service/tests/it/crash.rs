@@ -234,6 +234,7 @@ async fn applicant(server: (String, String), name: String, acked: Arc<Mutex<Acke
         let request = pb::SubmitSchoolApplicationsRequest {
             window: INTAKE.into(),
             students: vec![pb::Student {
+                second_factor: String::new(),
                 id: id.clone(),
                 lottery: None,
                 choices: vec![format!("S{}", 1 + k % 3)],

@@ -126,6 +126,7 @@ async fn intake(url: String, token: String, acks: Arc<Mutex<Acks>>) {
                 let request = pb::SubmitSchoolApplicationsRequest {
                     window: WINDOW.into(),
                     students: vec![pb::Student {
+                        second_factor: String::new(),
                         id: id.clone(),
                         lottery: None,
                         choices: choices(&id),
@@ -397,6 +398,7 @@ fn a_torn_write_loses_no_acknowledged_application() {
             let request = pb::SubmitSchoolApplicationsRequest {
                 window: WINDOW.into(),
                 students: vec![pb::Student {
+                    second_factor: String::new(),
                     choices: choices(&id),
                     id,
                     lottery: None,

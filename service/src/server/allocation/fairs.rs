@@ -9,7 +9,9 @@ use allot_engine::input::TableBuilder;
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::windows::{Arrival, Totals, WindowKind, Windows, allocation_status};
+use super::windows::{
+    Arrival, Codes, Totals, WindowKind, Windows, allocation_status, second_factor,
+};
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, ReOffers, Served, allocation_api, check_choices,
     choice_id, rank_counts,
@@ -41,6 +43,9 @@ pub struct ApplicantRow {
     pub tier: u32,
     pub lottery: Option<u64>,
     pub choices: Vec<String>,
+    /// [`super::windows::code_digest`] of its second factor, when it was given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// One item of a fair window, as its `ApplicationSubmitted` decision records it: `{"pool":
@@ -83,6 +88,13 @@ impl WindowKind for Fairs {
         input.applicant(id)
     }
 
+    fn code_digest(item: &FairItem) -> Option<&str> {
+        match item {
+            FairItem::Applicant(a) => a.code.as_deref(),
+            FairItem::Pool(_) => None,
+        }
+    }
+
     fn input(items: &[&FairItem]) -> Result<FairInput, String> {
         let mut fairs = TableBuilder::new(&["fair", "district", "category", "stalls"]);
         let applicants = items.iter().filter_map(|item| match item {
@@ -120,8 +132,13 @@ impl WindowKind for Fairs {
 }
 
 /// A validated input as `SubmitApplications` messages: the pools first, then the applications,
-/// 10,000 to a message (what the CLI and `allot serve --dev` send).
-pub fn submissions(window: &str, input: &FairInput) -> Vec<pb::SubmitFairApplicationsRequest> {
+/// 10,000 to a message (what the CLI, the console and `allot serve --dev` send); `codes` are the
+/// applicants' second factors, by id.
+pub fn submissions(
+    window: &str,
+    input: &FairInput,
+    codes: &Codes,
+) -> Vec<pb::SubmitFairApplicationsRequest> {
     let pools = input
         .pools
         .iter()
@@ -154,6 +171,7 @@ pub fn submissions(window: &str, input: &FairInput) -> Vec<pb::SubmitFairApplica
                         .iter()
                         .map(|&f| input.fairs[f as usize].id.clone())
                         .collect(),
+                    second_factor: codes.get(&a.id).cloned().unwrap_or_default(),
                 })
                 .collect(),
             ..Default::default()
@@ -175,8 +193,8 @@ fn priority_of(key: Option<(u32, u64)>) -> Option<pb::FairPriority> {
 
 /// Every pool's cutoff (canonical order), with its stalls given in `state`.
 fn cutoffs(loaded: &Loaded<Fairs>, state: &FairState) -> Vec<pb::PoolCutoff> {
-    tables(loaded, state)
-        .cutoffs
+    let (input, solved) = (&loaded.input, &loaded.solved);
+    FairTables::cutoff_rows(input, solved, state, 0..input.pools.len() as u32)
         .into_iter()
         .map(cutoff)
         .collect()
@@ -237,6 +255,44 @@ impl Served for Fairs {
     type Explained = pb::ExplainFairOutcomeResponse;
     type Results = pb::FairResults;
     type Now = FairState;
+    type LookedUp = pb::FairLookUp;
+    type Cutoffs = pb::FairCutoffs;
+
+    fn looked_up(
+        run: Option<(pb::RunRecord, &Loaded<Self>, &FairState, u32)>,
+        status: pb::ApplicationStatus,
+        receipt: &dyn Fn(u64) -> Result<pb::PublicReceipt, Status>,
+    ) -> Result<pb::FairLookUp, Status> {
+        let Some((record, loaded, now, i)) = run else {
+            return Ok(pb::FairLookUp {
+                status: Some(status),
+                receipt: Some(receipt(0)?),
+                ..Default::default()
+            });
+        };
+        let explained = Self::explain(loaded, now, i)?;
+        let entry = explained.outcome.as_ref().map_or(0, |o| o.log_index);
+        Ok(pb::FairLookUp {
+            status: Some(status),
+            run: Some(record),
+            tier: loaded.input.applicants[i as usize].tier as u32,
+            explained: Some(explained),
+            receipt: Some(receipt(entry)?),
+        })
+    }
+
+    fn published_cutoffs(
+        window: String,
+        run: pb::RunRecord,
+        loaded: &Loaded<Self>,
+        now: &FairState,
+    ) -> pb::FairCutoffs {
+        pb::FairCutoffs {
+            window,
+            run: Some(run),
+            cutoffs: cutoffs(loaded, now),
+        }
+    }
 
     fn windows(state: &AppState) -> &Windows<Self> {
         &state.fairs
@@ -284,7 +340,9 @@ impl Served for Fairs {
                 .ok_or_else(|| FieldError::invalid(&path("tier"), "is required (0, 1 or 2)"))?;
             check_range(tier, 0, 2, &|| path("tier"))?;
             check_choices(&a.choices, MAX_CHOICES, "fairs", &|| path("choices"))?;
+            let code = second_factor(&a.id, &a.second_factor, &|| path("second_factor"))?;
             let applicant = ApplicantRow {
+                code,
                 id: a.id,
                 category: a.category,
                 tier,

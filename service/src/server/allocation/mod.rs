@@ -85,6 +85,23 @@ pub trait Served: WindowKind + Send + Sync {
     fn explain(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Result<Self::Explained, Status>;
     /// The results as published, in messages of at most [`RESULT_ROWS_PER_MESSAGE`] rows.
     fn results(loaded: &Loaded<Self>, now: &Self::Now) -> Result<Vec<Self::Results>, Status>;
+
+    type LookedUp: Send + 'static;
+    type Cutoffs: Send + 'static;
+    /// A citizen's lookup: the application's `status`, and when the window was run, the latest
+    /// run (its record, state and the participant's index). `receipt` proves an entry.
+    fn looked_up(
+        run: Option<(pb::RunRecord, &Loaded<Self>, &Self::Now, u32)>,
+        status: pb::ApplicationStatus,
+        receipt: &dyn Fn(u64) -> Result<pb::PublicReceipt, Status>,
+    ) -> Result<Self::LookedUp, Status>;
+    /// A run's cutoffs as published.
+    fn published_cutoffs(
+        window: String,
+        run: pb::RunRecord,
+        loaded: &Loaded<Self>,
+        now: &Self::Now,
+    ) -> Self::Cutoffs;
 }
 
 /// A domain whose participants can give their place back, to be re-offered down a waitlist.
@@ -534,6 +551,104 @@ pub async fn results<A: Served>(
     ))
 }
 
+/// The domain's windows, with their runs' records (read from their entries, not re-run).
+pub async fn list_windows<A: Served>(
+    state: Arc<AppState>,
+) -> Result<pb::ListWindowsResponse, Status> {
+    blocking(move || {
+        let windows = A::windows(&state).list(&state.log)?;
+        let mut listed = Vec::with_capacity(windows.len());
+        for (window, counts, closed_index, runs) in windows {
+            let runs = runs
+                .iter()
+                .map(|(index, _)| {
+                    let found = find_run(&state.log, A::DOMAIN, Some(&index.to_string()))
+                        .map_err(allocation_status)?;
+                    Ok(record(&found, closed_index, None))
+                })
+                .collect::<Result<_, Status>>()?;
+            listed.push(pb::WindowSummary {
+                window,
+                places: counts[0],
+                applications: counts[1],
+                closed_index,
+                runs,
+            });
+        }
+        Ok(pb::ListWindowsResponse { windows: listed })
+    })
+    .await
+}
+
+/// A citizen's lookup of their own application: its history and, once the window was run, the
+/// latest run's outcome, explanation and cutoffs, with a receipt of the decision. Public: the
+/// application's code (where it has one) stands in for a token.
+pub async fn look_up<A: Served>(
+    state: Arc<AppState>,
+    request: pb::LookUpRequest,
+) -> Result<A::LookedUp, Status> {
+    blocking(move || {
+        let at = FieldPath::request();
+        let window = check_id(&request.window, &at.field("window"))?;
+        let id = check_id(&request.id, &at.field("id"))?;
+        let windows = A::windows(&state);
+        windows.check_lookup(&state.log, (window, &at), id, &request.code)?;
+        let (key, steps) = windows.status(&state.log, (window, &at), id)?;
+        let received = steps
+            .iter()
+            .rev()
+            .find(|s| matches!(s.kind, StepKind::Received | StepKind::Amended))
+            .map_or(0, |s| s.index);
+        let status = pb::ApplicationStatus {
+            window: window.to_owned(),
+            key,
+            steps: steps.into_iter().map(step).collect(),
+        };
+        let receipt = |index| super::audit::public_receipt(&state, index);
+        let latest = windows.latest_run(&state.log, window, &at.field("window"))?;
+        let Some(run) = latest else {
+            return A::looked_up(None, status, &|_| receipt(received));
+        };
+        let held = windows.loaded(&state.log, &run, &at.field("window"))?;
+        let loaded = read(&held);
+        let Some(i) = A::participant(&loaded.input, id) else {
+            return A::looked_up(None, status, &|_| receipt(received));
+        };
+        let now = A::now(&loaded)?;
+        let run = record(&loaded.run, None, None);
+        A::looked_up(Some((run, &loaded, &now, i)), status, &receipt)
+    })
+    .await
+}
+
+/// The cutoffs of a window's latest run, as published (public).
+pub async fn cutoffs<A: Served>(
+    state: Arc<AppState>,
+    request: pb::GetCutoffsRequest,
+) -> Result<A::Cutoffs, Status> {
+    blocking(move || {
+        let path = FieldPath::request().field("window");
+        let window = check_id(&request.window, &path)?;
+        let windows = A::windows(&state);
+        let run = windows
+            .latest_run(&state.log, window, &path)?
+            .ok_or_else(|| {
+                FieldError::not_found(
+                    &path,
+                    format!(
+                        "window '{window}' has not been run yet: cutoffs are published with its run"
+                    ),
+                )
+            })?;
+        let held = windows.loaded(&state.log, &run, &path)?;
+        let loaded = read(&held);
+        let now = A::now(&loaded)?;
+        let run = record(&loaded.run, None, None);
+        Ok(A::published_cutoffs(window.to_owned(), run, &loaded, &now))
+    })
+    .await
+}
+
 /// A run as a message; `closed` and `seed`: where its window was closed and its seed drawn, when
 /// known.
 pub fn record(run: &LoggedRun, closed: Option<u64>, seed: Option<u64>) -> pb::RunRecord {
@@ -869,6 +984,30 @@ macro_rules! allocation_api {
                 let run = request.into_inner().run;
                 let record = super::get_run::<$domain>(self.state.clone(), run);
                 Ok(tonic::Response::new(record.await?))
+            }
+
+            async fn list_windows(
+                &self,
+                _request: tonic::Request<pb::ListWindowsRequest>,
+            ) -> Result<tonic::Response<pb::ListWindowsResponse>, tonic::Status> {
+                let listed = super::list_windows::<$domain>(self.state.clone());
+                Ok(tonic::Response::new(listed.await?))
+            }
+
+            async fn look_up(
+                &self,
+                request: tonic::Request<pb::LookUpRequest>,
+            ) -> Result<tonic::Response<<$domain as Served>::LookedUp>, tonic::Status> {
+                let found = super::look_up::<$domain>(self.state.clone(), request.into_inner());
+                Ok(tonic::Response::new(found.await?))
+            }
+
+            async fn get_cutoffs(
+                &self,
+                request: tonic::Request<pb::GetCutoffsRequest>,
+            ) -> Result<tonic::Response<<$domain as Served>::Cutoffs>, tonic::Status> {
+                let cutoffs = super::cutoffs::<$domain>(self.state.clone(), request.into_inner());
+                Ok(tonic::Response::new(cutoffs.await?))
             }
 
             type GetResultsStream = $crate::server::allocation::ResultStream<$domain>;

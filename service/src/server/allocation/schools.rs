@@ -11,7 +11,9 @@ use allot_engine::school::{
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::windows::{Arrival, Totals, WindowKind, Windows, allocation_status};
+use super::windows::{
+    Arrival, Codes, Totals, WindowKind, Windows, allocation_status, second_factor,
+};
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
     rank_counts,
@@ -39,6 +41,9 @@ pub struct StudentRow {
     pub id: String,
     pub lottery: Option<u64>,
     pub choices: Vec<String>,
+    /// [`super::windows::code_digest`] of its second factor, when it was given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +95,13 @@ impl WindowKind for Schools {
 
     fn participant(input: &SchoolInput, id: &str) -> Option<u32> {
         input.student(id)
+    }
+
+    fn code_digest(item: &SchoolItem) -> Option<&str> {
+        match item {
+            SchoolItem::Student(s) => s.code.as_deref(),
+            _ => None,
+        }
     }
 
     fn input(items: &[&SchoolItem]) -> Result<SchoolInput, String> {
@@ -148,7 +160,11 @@ impl WindowKind for Schools {
 
 /// A validated input as `SubmitApplications` messages: the schools, then the students and the
 /// priorities, 10,000 to a message (what the CLI and `allot serve --dev` send).
-pub fn submissions(window: &str, input: &SchoolInput) -> Vec<pb::SubmitSchoolApplicationsRequest> {
+pub fn submissions(
+    window: &str,
+    input: &SchoolInput,
+    codes: &Codes,
+) -> Vec<pb::SubmitSchoolApplicationsRequest> {
     let schools = input
         .schools
         .iter()
@@ -181,6 +197,7 @@ pub fn submissions(window: &str, input: &SchoolInput) -> Vec<pb::SubmitSchoolApp
                 .iter()
                 .map(|&j| input.schools[j as usize].id.clone())
                 .collect(),
+            second_factor: codes.get(&st.id).cloned().unwrap_or_default(),
         });
         messages.push(pb::SubmitSchoolApplicationsRequest {
             students: students.collect(),
@@ -256,6 +273,43 @@ impl Served for Schools {
     type Results = pb::SchoolResults;
     /// School runs take no changes after the run.
     type Now = ();
+    type LookedUp = pb::SchoolLookUp;
+    type Cutoffs = pb::SchoolCutoffs;
+
+    fn looked_up(
+        run: Option<(pb::RunRecord, &Loaded<Self>, &(), u32)>,
+        status: pb::ApplicationStatus,
+        receipt: &dyn Fn(u64) -> Result<pb::PublicReceipt, Status>,
+    ) -> Result<pb::SchoolLookUp, Status> {
+        let Some((record, loaded, now, i)) = run else {
+            return Ok(pb::SchoolLookUp {
+                status: Some(status),
+                receipt: Some(receipt(0)?),
+                ..Default::default()
+            });
+        };
+        let explained = Self::explain(loaded, now, i)?;
+        let entry = explained.outcome.as_ref().map_or(0, |o| o.log_index);
+        Ok(pb::SchoolLookUp {
+            status: Some(status),
+            run: Some(record),
+            explained: Some(explained),
+            receipt: Some(receipt(entry)?),
+        })
+    }
+
+    fn published_cutoffs(
+        window: String,
+        run: pb::RunRecord,
+        loaded: &Loaded<Self>,
+        (): &(),
+    ) -> pb::SchoolCutoffs {
+        pb::SchoolCutoffs {
+            window,
+            run: Some(run),
+            cutoffs: cutoffs(loaded),
+        }
+    }
 
     fn windows(state: &AppState) -> &Windows<Self> {
         &state.schools
@@ -309,7 +363,9 @@ impl Served for Schools {
             let path = |field: &str| arrival(j).path("students").field(field);
             check_id(&s.id, &|| path("id"))?;
             check_choices(&s.choices, MAX_CHOICES, "schools", &|| path("choices"))?;
+            let code = second_factor(&s.id, &s.second_factor, &|| path("second_factor"))?;
             let student = StudentRow {
+                code,
                 id: s.id,
                 lottery: s.lottery,
                 choices: s.choices,

@@ -52,12 +52,60 @@ pub trait WindowKind: Allocation + Sized + 'static {
     fn input(items: &[&Self::Item]) -> Result<Self::Input, String>;
     /// The canonical index of a participant.
     fn participant(input: &Self::Input, id: &str) -> Option<u32>;
+    /// The digest of the second factor a participant's application carries ([`code_digest`]),
+    /// if it is a participant's and has one.
+    fn code_digest(item: &Self::Item) -> Option<&str>;
 
     /// The key of participant `id`'s application.
     fn participant_key(id: &str) -> String {
         format!("{}:{id}", Self::PARTICIPANT)
     }
 }
+
+/// Participants' second factors by id, as an upload gives them.
+pub type Codes = std::collections::HashMap<String, String>;
+
+/// Shortest and longest second factor (a code the city gives an applicant).
+const CODE_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+
+/// What an application keeps of participant `id`'s second factor `code`: hex SHA-256 of a label,
+/// the id and the code, so a digest says nothing about another applicant's code.
+pub fn code_digest(id: &str, code: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"allot second factor\n");
+    h.update(id.as_bytes());
+    h.update(b"\n");
+    h.update(code.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// A submitted second factor, checked: its digest, or `None` when empty (none asked).
+pub fn second_factor(
+    id: &str,
+    code: &str,
+    path: &impl Fn() -> FieldPath,
+) -> Result<Option<String>, FieldError> {
+    if code.is_empty() {
+        return Ok(None);
+    }
+    let n = code.chars().count();
+    if !CODE_CHARS.contains(&n) || code.chars().any(char::is_control) {
+        return Err(FieldError::invalid(
+            &path(),
+            format!(
+                "is {n} characters; a code has {} to {} characters and no control characters",
+                CODE_CHARS.start(),
+                CODE_CHARS.end()
+            ),
+        ));
+    }
+    Ok(Some(code_digest(id, code)))
+}
+
+/// A window as its administrator sees it: name, items held per kind, its commitment's entry,
+/// its runs (entry, id) oldest first.
+pub type WindowInfo = (String, [u64; 3], Option<u64>, Vec<(u64, [u8; 32])>);
 
 /// Where a submitted item arrived: message `message` of the stream, element `index` of its
 /// list. Kept instead of a path, which is made only for an item refused.
@@ -614,6 +662,75 @@ impl<A: WindowKind> Windows<A> {
             steps.extend(later);
         }
         Ok((key, steps))
+    }
+
+    /// Every window, by name.
+    pub fn list(&self, log: &Log) -> Result<Vec<WindowInfo>, Status> {
+        let state = self.state(log)?;
+        let mut all: Vec<WindowInfo> = state
+            .iter()
+            .flatten()
+            .map(|(name, w)| {
+                (
+                    name.clone(),
+                    w.counts,
+                    w.closed.map(|c| c.index),
+                    w.runs.clone(),
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    /// The latest run of a window, if any (NOT_FOUND for a window without items).
+    pub fn latest_run(
+        &self,
+        log: &Log,
+        window: &str,
+        path: &FieldPath,
+    ) -> Result<Option<[u8; 32]>, Status> {
+        let state = self.state(log)?;
+        let w = state.as_ref().and_then(|ws| ws.get(window));
+        let w = w.ok_or_else(|| no_window(window, path))?;
+        Ok(w.runs.last().map(|(_, id)| *id))
+    }
+
+    /// Whether `code` opens participant `id`'s application in `window` to a public lookup: it
+    /// is held (not withdrawn) and `code` matches its second factor, if it has one. Any failure
+    /// is the same NOT_FOUND, so a lookup tells nothing about ids it was not given the code of.
+    pub fn check_lookup(
+        &self,
+        log: &Log,
+        (window, at): (&str, &FieldPath),
+        id: &str,
+        code: &str,
+    ) -> Result<(), Status> {
+        let refused = || -> Status {
+            FieldError::not_found(
+                &at.field("id"),
+                format!(
+                    "window '{window}' has no application with this id and code: check both as \
+                     written on your application's receipt"
+                ),
+            )
+            .into()
+        };
+        let state = self.state(log)?;
+        let w = state.as_ref().and_then(|ws| ws.get(window));
+        let w = w.ok_or_else(|| no_window(window, &at.field("window")))?;
+        let held = w.items.get(&A::participant_key(id)).ok_or_else(refused)?;
+        let item = held.item.as_deref().ok_or_else(refused)?;
+        let matches = match A::code_digest(item) {
+            None => true,
+            Some(kept) => {
+                // Compared as digests of the digests: no early exit that times the prefix.
+                use sha2::Digest as _;
+                let given = code_digest(id, code);
+                sha2::Sha256::digest(given.as_bytes()) == sha2::Sha256::digest(kept.as_bytes())
+            }
+        };
+        if matches { Ok(()) } else { Err(refused()) }
     }
 
     /// Logs that participant `id` accepts `place` in `run` (under the domain's lock, held by the

@@ -10,10 +10,16 @@
 //! - **Calls**: a page calls the gRPC methods through the server's gate in memory (as the FHIR
 //!   face does) with the session's token, so roles and limits are the API's: a page whose call
 //!   is PERMISSION_DENIED answers 403.
-//! - **Assets** are embedded in the binary; no external resource, no script on these pages.
+//! - **Public pages** (`/results`, `/cutoffs`): a citizen's lookup of their own application and
+//!   the published cutoffs, through the API's public methods (`LookUp`, `GetCutoffs`), no
+//!   session. The results page checks its receipt in the browser (`assets/verify.js`).
+//! - **Assets** are embedded in the binary; no external resource; the one script is the
+//!   receipt check.
 
+mod fairs;
 mod i18n;
 mod pages;
+mod public;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +33,7 @@ use tokio::sync::watch;
 
 use super::config::Caller;
 use super::gate::GateState;
-use super::local::GatedChannel;
+pub(super) use super::local::GatedChannel;
 use super::{AppState, Limits, ServeError};
 pub use i18n::Lang;
 
@@ -156,7 +162,25 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/sign-out", post(pages::sign_out))
         .route("/audit", get(pages::audit))
         .route("/clinics", get(pages::clinics))
+        .route("/fairs", get(fairs::windows))
+        .route(
+            "/fairs/submit",
+            post(fairs::submit).layer(axum::extract::DefaultBodyLimit::max(fairs::MAX_UPLOAD)),
+        )
+        .route("/fairs/window", get(fairs::window))
+        .route("/fairs/close", post(fairs::close))
+        .route("/fairs/run", get(fairs::run_page).post(fairs::run))
+        .route(
+            "/fairs/compare",
+            get(fairs::compare).post(fairs::compare_run),
+        )
+        .route("/fairs/download", get(fairs::download))
+        .route("/fairs/verify", get(fairs::verify))
+        .route("/fairs/withdraw", post(fairs::withdraw))
+        .route("/results", get(public::results_form).post(public::results))
+        .route("/cutoffs", get(public::cutoffs))
         .route("/assets/style.css", get(pages::style))
+        .route("/assets/verify.js", get(pages::verify_js))
         .route("/favicon.ico", get(pages::favicon))
         .fallback(pages::not_found)
         .with_state(web)

@@ -20,9 +20,15 @@ pub(super) struct LangQuery {
     lang: Option<String>,
 }
 
+impl LangQuery {
+    pub(super) fn of(lang: Option<String>) -> LangQuery {
+        LangQuery { lang }
+    }
+}
+
 /// The page's language: `?lang=`, the cookie, then the browser's; and whether to remember a
 /// `?lang=` choice.
-fn language(headers: &HeaderMap, query: &LangQuery) -> (Lang, bool) {
+pub(super) fn language(headers: &HeaderMap, query: &LangQuery) -> (Lang, bool) {
     if let Some(chosen) = query.lang.as_deref().and_then(Lang::parse) {
         return (chosen, true);
     }
@@ -37,7 +43,7 @@ fn language(headers: &HeaderMap, query: &LangQuery) -> (Lang, bool) {
 }
 
 /// A whole page: the layout around `body`, with the session's sign-out form when signed in.
-fn page(
+pub(super) fn page(
     status: StatusCode,
     (lang, remember): (Lang, bool),
     path: &str,
@@ -106,7 +112,7 @@ fn page(
 }
 
 /// A page that says one sentence (an error), with `status`.
-fn sentence(
+pub(super) fn sentence(
     status: StatusCode,
     lang: (Lang, bool),
     path: &str,
@@ -163,6 +169,11 @@ pub(super) async fn home(
     };
     let roles = session.caller.roles;
     let mut links = String::new();
+    if roles.contains(super::super::access::Role::FairAdmin)
+        || roles.contains(super::super::access::Role::Auditor)
+    {
+        let _ = write!(links, "<li><a href=\"/fairs\">{}</a></li>", t("fairs"));
+    }
     if roles.contains(super::super::access::Role::ClinicSystem) {
         let _ = write!(links, "<li><a href=\"/clinics\">{}</a></li>", t("clinics"));
     }
@@ -174,7 +185,12 @@ pub(super) async fn home(
     } else {
         format!("<h2>{}</h2><ul>{links}</ul>", t("your-pages"))
     };
-    let body = format!("<p>{}: {}</p>{body}", t("roles"), esc(&roles.to_string()));
+    let body = format!(
+        "<p>{}: {}</p>{body}<p><a href=\"/results\">{}</a></p>",
+        t("roles"),
+        esc(&roles.to_string()),
+        t("results")
+    );
     page(StatusCode::OK, lang, "/", Some(&session), t("title"), &body)
 }
 
@@ -220,7 +236,7 @@ pub(super) struct Csrf {
 }
 
 /// The session of a POST whose form carries its CSRF token, or the page refusing it.
-fn checked(
+pub(super) fn checked(
     web: &Web,
     headers: &HeaderMap,
     csrf: &str,
@@ -278,7 +294,7 @@ pub(super) struct AuditQuery {
 
 /// What a failed call says, without the API's field path (`request.index: ...`), which means
 /// nothing on a page.
-fn problem(status: &tonic::Status) -> String {
+pub(super) fn problem(status: &tonic::Status) -> String {
     tonic_types::StatusExt::get_details_bad_request(status)
         .and_then(|b| b.field_violations.into_iter().next())
         .map_or_else(|| status.message().to_owned(), |v| v.description)
@@ -286,7 +302,12 @@ fn problem(status: &tonic::Status) -> String {
 
 /// A failed call as a page: 403 for PERMISSION_DENIED, 401 for UNAUTHENTICATED, else the
 /// status's message in a sentence.
-fn failed(status: &tonic::Status, lang: (Lang, bool), path: &str, session: &Session) -> Response {
+pub(super) fn failed(
+    status: &tonic::Status,
+    lang: (Lang, bool),
+    path: &str,
+    session: &Session,
+) -> Response {
     let t = |k| text(lang.0, k);
     match status.code() {
         tonic::Code::PermissionDenied => sentence(
@@ -317,7 +338,7 @@ fn failed(status: &tonic::Status, lang: (Lang, bool), path: &str, session: &Sess
 }
 
 /// A signed-in page's language and session, or the page saying to sign in (401).
-fn signed_in(
+pub(super) fn signed_in(
     web: &Web,
     headers: &HeaderMap,
     lang: Option<String>,
@@ -598,6 +619,41 @@ pub(super) async fn clinics(
     )
 }
 
+/// A run's verification: the verdict, then every check the re-run made.
+pub(super) fn verification(lang: Lang, v: &pb::RunVerification, back: &str) -> String {
+    let t = |k| text(lang, k);
+    let (class, verdict) = if v.ok {
+        ("ok", t("verified"))
+    } else {
+        ("error", t("not-verified"))
+    };
+    let mut body = format!(
+        "<p class=\"{class}\" role=\"status\">{verdict}</p><table><thead><tr><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("check"),
+        t("result"),
+        t("found")
+    );
+    for c in &v.results {
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>",
+            esc(&c.name),
+            if c.ok { t("passed") } else { t("failed") },
+            esc(&c.detail)
+        );
+    }
+    let _ = write!(
+        body,
+        "</tbody></table><p>{}: <code>{}</code></p><p><a href=\"{}\">{}</a></p>",
+        t("outcome-digest"),
+        hex::encode(&v.recomputed_outcome_digest),
+        esc(back),
+        t("back")
+    );
+    body
+}
+
 /// `GET /favicon.ico`: none (an empty answer, so browsers log no error).
 pub(super) async fn favicon() -> StatusCode {
     StatusCode::NO_CONTENT
@@ -605,12 +661,21 @@ pub(super) async fn favicon() -> StatusCode {
 
 /// `GET /assets/style.css`.
 pub(super) async fn style() -> Response {
-    let mut response = include_str!("assets/style.css").into_response();
+    asset(include_str!("assets/style.css"), "text/css; charset=utf-8")
+}
+
+/// `GET /assets/verify.js`: the receipt check of the results page.
+pub(super) async fn verify_js() -> Response {
+    asset(
+        include_str!("assets/verify.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

@@ -19,6 +19,7 @@ fn applicant(
     choices: &[&str],
 ) -> pb::FairApplicant {
     pb::FairApplicant {
+        second_factor: String::new(),
         id: id.to_owned(),
         category: category.to_owned(),
         tier: Some(tier),
@@ -451,6 +452,7 @@ async fn a_school_intake_with_a_drawn_lottery() {
         .collect();
     let students: Vec<pb::Student> = (0..16)
         .map(|i| pb::Student {
+            second_factor: String::new(),
             id: format!("S{i:02}"),
             lottery: None,
             choices: (0..3).map(|k| format!("SCH{}", (i + k) % 4)).collect(),
@@ -504,6 +506,7 @@ async fn a_school_intake_with_a_drawn_lottery() {
         status.message()
     );
     let too_many = pb::Student {
+        second_factor: String::new(),
         id: "S99".into(),
         lottery: None,
         choices: (0..13).map(|k| format!("SCH{k}")).collect(),

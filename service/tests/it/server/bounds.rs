@@ -79,6 +79,7 @@ async fn an_upload_beyond_its_cap_is_refused_and_nothing_is_stored() {
         pools: Vec::new(),
         applicants: (0..100)
             .map(|i| pb::FairApplicant {
+                second_factor: String::new(),
                 id: format!("A{k:03}{i:03}-{}", "x".repeat(60)),
                 category: "food".into(),
                 tier: Some(1),

@@ -304,14 +304,9 @@ async fn the_heat_map_counts_the_bookings_made() {
     );
 }
 
-/// The console in a real headless Chromium (Debian's), driven by Playwright with axe-core's
-/// audit (`service/tests/web/console.mjs`): keyboard-only sign-in, the audit page and a proof,
-/// at 1280 and 375 px, no serious or critical accessibility finding, no console error, no
-/// horizontal scroll. Screenshots are kept in `target/web-artifacts/`. Needs `node` with
-/// `npm ci --prefix service/tests/web` and `chromium`; `.ci/run` provides both, and with
-/// `ALLOT_REQUIRE_CHROMIUM=1` a missing one fails the test.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
+/// The browser to drive, or `None` to skip (failing instead under `ALLOT_REQUIRE_CHROMIUM=1`):
+/// Debian's `chromium` and the pinned `playwright-core` (`npm ci --prefix service/tests/web`).
+fn chromium() -> Option<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
     let chromium = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
@@ -328,8 +323,478 @@ async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
         eprintln!(
             "SKIPPED: the browser test {why}; set ALLOT_REQUIRE_CHROMIUM=1 to make this fail"
         );
-        return;
     }
+    chromium.filter(|_| ready)
+}
+
+/// Runs `service/tests/web/SCRIPT` with `args`; its output, which must end in `OK`.
+async fn node(script: &str, args: &[&str], chromium: &str, out: &std::path::Path) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .args(["--chromium", chromium])
+        .arg("--out")
+        .arg(out)
+        .output();
+    let run = tokio::time::timeout(std::time::Duration::from_secs(240), run)
+        .await
+        .expect("the browser test finished in 4 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success() && stdout.trim().ends_with("OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}
+
+/// A small fair window's files: 4 fairs of 2 pools (`food`, `*`) of 2 stalls, and 24 applicants
+/// (one id holding markup) each with a code; the applicants' ids and codes.
+fn fair_files(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut fairs = String::from("fair,district,category,stalls\n");
+    for f in 1..=4 {
+        fairs.push_str(&format!("F{f},D{},food,2\nF{f},D{},*,2\n", f % 2, f % 2));
+    }
+    let mut applicants = String::from("applicant,category,tier,choices,code\n");
+    let mut people = Vec::new();
+    for i in 0..24 {
+        let id = if i == 5 {
+            "<script>alert(1)</script>".to_owned()
+        } else {
+            format!("A{i}")
+        };
+        let code = format!("code-{i:04}-x");
+        let choices = ["F1;F2;F3", "F2;F1", "F3;F4;F1", "F4"][i % 4];
+        let csv_id = if id.contains(',') || id.contains('"') {
+            format!("\"{id}\"")
+        } else {
+            id.clone()
+        };
+        applicants.push_str(&format!("{csv_id},food,{},{choices},{code}\n", i % 3));
+        people.push((id, code));
+    }
+    std::fs::write(dir.join("fairs.csv"), fairs).unwrap();
+    std::fs::write(dir.join("applicants.csv"), applicants).unwrap();
+    people
+}
+
+/// The same window as `SubmitApplications` messages (what the console's upload sends).
+fn fair_messages(
+    window: &str,
+    people: &[(String, String)],
+) -> Vec<pb::SubmitFairApplicationsRequest> {
+    let pools = (1..=4)
+        .flat_map(|f| {
+            ["food", "*"].map(|category| pb::StallPool {
+                fair: format!("F{f}"),
+                district: format!("D{}", f % 2),
+                category: category.into(),
+                stalls: 2,
+            })
+        })
+        .collect();
+    let applicants = people
+        .iter()
+        .enumerate()
+        .map(|(i, (id, code))| pb::FairApplicant {
+            id: id.clone(),
+            category: "food".into(),
+            tier: Some((i % 3) as u32),
+            lottery: None,
+            choices: ["F1;F2;F3", "F2;F1", "F3;F4;F1", "F4"][i % 4]
+                .split(';')
+                .map(str::to_owned)
+                .collect(),
+            second_factor: code.clone(),
+        })
+        .collect();
+    vec![pb::SubmitFairApplicationsRequest {
+        window: window.into(),
+        pools,
+        applicants,
+        amend: false,
+    }]
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: String,
+    cookie: Option<&str>,
+) -> (u16, String) {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    let answer = request.send().await.unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+/// The text of a page's alert.
+fn alert(page: &str) -> &str {
+    let at = page.find("role=\"alert\"").expect("an alert");
+    let from = at + page[at..].find('>').unwrap() + 1;
+    &page[from..from + page[from..].find('<').unwrap()]
+}
+
+/// The public page: a lookup needs the application's code, an unknown id and a wrong code read
+/// alike, the outcome shown is the API's, the receipt is the outcome's entry, ids are escaped;
+/// the officials' fair pages keep their roles and CSRF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_lookup_needs_the_code_and_tells_nothing_else() {
+    let (h, base, http) = console().await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let people = fair_files(dir.path());
+    let window = "pub-1";
+    let mut fairs = h.fairs().await;
+    fairs
+        .submit_applications(tokio_stream::iter(fair_messages(window, &people)))
+        .await
+        .unwrap();
+    // Not run yet: received, with the application's receipt.
+    let (status, page) = post(
+        &http,
+        &format!("{base}/results"),
+        format!("domain=fairs&window={window}&id=A1&code=code-0001-x"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("has not been run yet"), "{page}");
+    // Without a session, closing is refused and nothing happens.
+    let (status, _) = post(
+        &http,
+        &format!("{base}/fairs/close"),
+        format!("window={window}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (cookie, _) = sign_in(&http, &base, h.token(Role::FairAdmin)).await;
+    let (_, listing) = get(&http, &format!("{base}/fairs"), Some(&cookie)).await;
+    let (status, _) = post(
+        &http,
+        &format!("{base}/fairs/close"),
+        format!("window={window}&csrf=00"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 403, "a close without the session's CSRF token");
+    let listed = fairs
+        .list_windows(pb::ListWindowsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.windows[0].closed_index, None, "still open");
+    let token = csrf(&listing);
+    let (status, _) = post(
+        &http,
+        &format!("{base}/fairs/close"),
+        format!("window={window}&csrf={token}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, page) = post(
+        &http,
+        &format!("{base}/fairs/run"),
+        format!("window={window}&csrf={token}&mechanism=da&precedence=own&beacon_source=test&beacon_round=7&beacon_value=00112233445566778899aabbccddeeff"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    h.auditor()
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest { refresh: true })
+        .await
+        .unwrap();
+    let run = fairs
+        .list_windows(pb::ListWindowsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .windows[0]
+        .runs[0]
+        .run_id
+        .clone();
+    let lookup = |id: &str, code: &str| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("domain", "fairs")
+            .append_pair("window", window)
+            .append_pair("id", id)
+            .append_pair("code", code)
+            .finish()
+    };
+    let mut placed = 0;
+    for (id, code) in &people {
+        let outcome = fairs
+            .get_outcome(pb::GetFairOutcomeRequest {
+                run_id: run.clone(),
+                applicant: id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let (status, page) = post(&http, &format!("{base}/results"), lookup(id, code), None).await;
+        assert_eq!(status, 200, "{id}: {page}");
+        if outcome.fair.is_empty() {
+            assert!(page.contains("You were not given a stall"), "{id}: {page}");
+        } else {
+            placed += 1;
+            let shown = format!(
+                "You were given a stall at <strong>{}</strong>",
+                outcome.fair
+            );
+            assert!(page.contains(&shown), "{id}: {shown} in {page}");
+            assert!(page.contains(&format!("your choice no. {}", outcome.rank)));
+        }
+        // The receipt proves the outcome's entry, with the entry's own bytes.
+        let entry = h
+            .auditor()
+            .await
+            .get_entry(pb::GetEntryRequest {
+                index: outcome.log_index,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entry
+            .unwrap();
+        use base64::Engine as _;
+        let extra = format!(
+            "extra {}",
+            base64::engine::general_purpose::STANDARD.encode(&entry.data)
+        );
+        assert!(
+            page.contains(&extra),
+            "{id}: the receipt carries entry {}",
+            outcome.log_index
+        );
+        assert!(page.contains(&format!("index {}", outcome.log_index)));
+        assert!(
+            !page.contains("<script>alert"),
+            "markup in an id is shown as text"
+        );
+    }
+    assert!(placed > 0 && placed < people.len(), "{placed} placed");
+    // A wrong code, no code and an unknown id read the same.
+    let (s1, wrong) = post(
+        &http,
+        &format!("{base}/results"),
+        lookup("A1", "code-9999-x"),
+        None,
+    )
+    .await;
+    let (s2, none) = post(&http, &format!("{base}/results"), lookup("A1", ""), None).await;
+    let (s3, unknown) = post(
+        &http,
+        &format!("{base}/results"),
+        lookup("Z9", "code-0001-x"),
+        None,
+    )
+    .await;
+    assert_eq!((s1, s2, s3), (404, 404, 404));
+    assert_eq!(alert(&wrong), alert(&unknown));
+    assert_eq!(alert(&none), alert(&unknown));
+    assert!(
+        !wrong.contains("code-9999-x"),
+        "the code typed is not written back"
+    );
+    // The published cutoffs, public; the window's list is not.
+    let (status, page) = get(
+        &http,
+        &format!("{base}/cutoffs?domain=fairs&window={window}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page.matches("<tr><td>F").count(), 8, "one row per pool");
+    let anonymous = allot_service::rpc::client::fairs(
+        h.channel().await,
+        allot_service::rpc::client::Bearer::new(None).unwrap(),
+    );
+    let mut anonymous = anonymous;
+    assert_eq!(
+        anonymous
+            .list_windows(pb::ListWindowsRequest {})
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::Unauthenticated
+    );
+    let found = anonymous
+        .look_up(pb::LookUpRequest {
+            window: window.into(),
+            id: "A0".into(),
+            code: "code-0000-x".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.tier, 0);
+    // Another role's pages: 403.
+    let (clinic, _) = sign_in(&http, &base, h.token(Role::ClinicSystem)).await;
+    assert_eq!(
+        get(&http, &format!("{base}/fairs"), Some(&clinic)).await.0,
+        403
+    );
+    // A bad upload names the file, line and field, and submits nothing.
+    let boundary = "XbOuNdArY";
+    let part = |name: &str, file: Option<&str>, body: &str| match file {
+        Some(f) => format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n{body}\r\n"
+        ),
+        None => format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{body}\r\n"
+        ),
+    };
+    let body = [
+        part("csrf", None, &token),
+        part("window", None, "bad-1"),
+        part(
+            "fairs",
+            Some("fairs.csv"),
+            "fair,district,category,stalls\nF1,D1,food,many\n",
+        ),
+        part(
+            "applicants",
+            Some("applicants.csv"),
+            "applicant,category,tier,choices\nA1,food,0,F1\n",
+        ),
+        format!("--{boundary}--\r\n"),
+    ]
+    .concat();
+    let answer = http
+        .post(format!("{base}/fairs/submit"))
+        .header("cookie", &cookie)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let page = answer.text().await.unwrap();
+    assert!(
+        alert(&page).starts_with("fairs.csv:2: stalls:"),
+        "{}",
+        alert(&page)
+    );
+    let listed = fairs
+        .list_windows(pb::ListWindowsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        listed.windows.iter().all(|w| w.window != "bad-1"),
+        "nothing submitted"
+    );
+}
+
+/// A fair administrator's whole path in a real Chromium (`fairs.mjs`): upload the files, close,
+/// run the three mechanisms and compare them, a run's results, chart, downloads and
+/// verification; then a citizen, keyboard only, looks their result up and checks the receipt in
+/// the browser (WebCrypto), which fails once one byte of it is changed. axe on every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fair_window_and_a_citizens_receipt_in_chromium() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let h = Harness::with(12, |c| {
+        c.web_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.checkpoint_interval = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let base = format!("http://{}", h.web_addr().unwrap());
+    let dir = tempfile::TempDir::new().unwrap();
+    let people = fair_files(dir.path());
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-artifacts");
+    let (who, code) = &people[1];
+    let stdout = node(
+        "fairs.mjs",
+        &[
+            "--base",
+            &base,
+            "--token",
+            h.token(Role::FairAdmin),
+            "--files",
+            dir.path().to_str().unwrap(),
+            "--window",
+            "e2e-1",
+            "--applicant",
+            who,
+            "--code",
+            code,
+        ],
+        &chromium,
+        &out,
+    )
+    .await;
+    // What the citizen saw is the API's outcome in the window's latest run (the third).
+    let mut fairs = h.fairs().await;
+    let listed = fairs
+        .list_windows(pb::ListWindowsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let runs = &listed.windows[0].runs;
+    let mechanisms: Vec<&str> = runs.iter().map(|r| r.mechanism.as_str()).collect();
+    assert_eq!(mechanisms, ["da", "welfare", "rsd"]);
+    let outcome = fairs
+        .get_outcome(pb::GetFairOutcomeRequest {
+            run_id: runs[2].run_id.clone(),
+            applicant: who.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let seen = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("OUTCOME "))
+        .expect("the outcome line");
+    if outcome.fair.is_empty() {
+        assert!(seen.contains("not given a stall"), "{seen}");
+    } else {
+        assert!(
+            seen.contains(&format!("stall at {}", outcome.fair)),
+            "{seen} vs {outcome:?}"
+        );
+    }
+    for page in [
+        "fairs",
+        "window",
+        "compare",
+        "run",
+        "verify",
+        "results-form",
+        "result",
+        "cutoffs",
+    ] {
+        assert!(
+            out.join(format!("{page}.png")).exists(),
+            "a screenshot of {page}"
+        );
+    }
+}
+
+/// The console in a real headless Chromium (Debian's), driven by Playwright with axe-core's
+/// audit (`service/tests/web/console.mjs`): keyboard-only sign-in, the audit page and a proof,
+/// at 1280 and 375 px, no serious or critical accessibility finding, no console error, no
+/// horizontal scroll. Screenshots are kept in `target/web-artifacts/`. Needs `node` with
+/// `npm ci --prefix service/tests/web` and `chromium`; `.ci/run` provides both, and with
+/// `ALLOT_REQUIRE_CHROMIUM=1` a missing one fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
     let h = Harness::city_with(0.02, |c| {
         c.web_listen = Some("127.0.0.1:0".parse().unwrap())
     })
@@ -337,29 +802,13 @@ async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
     let base = format!("http://{}", h.web_addr().unwrap());
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-artifacts");
     let token = h.all.clone();
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("console.mjs"))
-        .args([
-            "--base",
-            &base,
-            "--token",
-            &token,
-            "--chromium",
-            chromium.as_deref().unwrap(),
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output();
-    let run = tokio::time::timeout(std::time::Duration::from_secs(180), run)
-        .await
-        .expect("the browser test finished in 3 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success() && stdout.trim().ends_with("OK"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    node(
+        "console.mjs",
+        &["--base", &base, "--token", &token],
+        &chromium,
+        &out,
+    )
+    .await;
     for page in ["sign-in", "home", "audit", "clinics"] {
         assert!(
             out.join(format!("{page}.png")).exists(),

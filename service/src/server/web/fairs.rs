@@ -1,0 +1,1077 @@
+//! The fair administrators' pages: their windows, a submission of `fairs.csv` and
+//! `applicants.csv`, closing, running (mechanism, precedence, beacon), the results (placed per
+//! tier, the rank distribution as a chart, cutoffs, waitlists, CSV downloads), the mechanisms
+//! side by side on one window, re-offers of stalls given back, and a run's verification. Every
+//! action is one call of the `Fairs` API with the session's token.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use allot_engine::fair::{FAIR_TABLES, FairTables, read_tables};
+use allot_engine::input::Table;
+use axum::extract::{Form, Multipart, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::i18n::{Lang, text};
+use super::pages::{checked, esc, failed, page, problem, signed_in};
+use super::{Session, Web};
+use crate::proto::v1 as pb;
+use crate::proto::v1::fairs_client::FairsClient;
+use crate::rpc::allocation::fair_tables;
+use crate::server::allocation::fairs::submissions;
+use crate::server::allocation::windows::Codes;
+
+/// Rows of a table shown on a page (the CSV downloads have them all).
+const SHOWN_ROWS: usize = 100;
+/// The largest upload: two CSV files of a national window.
+pub(super) const MAX_UPLOAD: usize = 64 << 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct FairQuery {
+    lang: Option<String>,
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    table: String,
+}
+
+fn api(web: &Web) -> FairsClient<super::GatedChannel> {
+    FairsClient::new(web.channel.clone())
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20)
+}
+
+/// 303 to `to`.
+fn see_other(to: &str) -> Response {
+    let location = HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/fairs"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// A URL's query value.
+fn q(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn csrf_field(session: &Session) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&session.csrf)
+    )
+}
+
+/// `GET /fairs`: the windows and the submission form (role fair-admin; auditors read).
+pub(super) async fn windows(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<FairQuery>,
+) -> Response {
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), "/fairs") {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let listed = match api(&web)
+        .list_windows(web.request(&session, pb::ListWindowsRequest {}))
+        .await
+    {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return failed(&status, lang, "/fairs", &session),
+    };
+    let mut body = format!(
+        "<h2>{}</h2><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("windows"),
+        t("windows"),
+        t("window"),
+        t("pools"),
+        t("applications"),
+        t("state"),
+        t("runs"),
+    );
+    for w in &listed.windows {
+        let state = if w.closed_index.is_some() {
+            t("closed")
+        } else {
+            t("open")
+        };
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/fairs/window?window={}\">{}</a></td><td>{}</td><td>{}</td><td>{state}</td><td>{}</td></tr>",
+            q(&w.window),
+            esc(&w.window),
+            w.places,
+            w.applications,
+            w.runs.len()
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    if listed.windows.is_empty() {
+        let _ = write!(body, "<p>{}</p>", t("no-windows"));
+    }
+    let _ = write!(
+        body,
+        "<h2>{}</h2><p id=\"upload-help\">{}</p><form method=\"post\" action=\"/fairs/submit\" \
+         enctype=\"multipart/form-data\">{}<label for=\"window\">{}</label>\
+         <input id=\"window\" name=\"window\" required aria-describedby=\"upload-help\">\
+         <label for=\"fairs-csv\">fairs.csv</label><input id=\"fairs-csv\" name=\"fairs\" type=\"file\" accept=\".csv,text/csv\" required>\
+         <label for=\"applicants-csv\">applicants.csv</label><input id=\"applicants-csv\" name=\"applicants\" type=\"file\" accept=\".csv,text/csv\" required>\
+         <button type=\"submit\">{}</button></form>",
+        t("submit-title"),
+        t("submit-help"),
+        csrf_field(&session),
+        t("window"),
+        t("submit"),
+    );
+    page(
+        StatusCode::OK,
+        lang,
+        "/fairs",
+        Some(&session),
+        t("fairs"),
+        &body,
+    )
+}
+
+/// `POST /fairs/submit`: reads the two files as the command line does, then submits them in one
+/// stream (all or nothing); the window's page, or the form's error naming the file, line and
+/// field.
+pub(super) async fn submit(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
+    let t = |k| text(lang.0, k);
+    let (mut csrf, mut window) = (String::new(), String::new());
+    let mut files: [Option<(String, Vec<u8>)>; 2] = [None, None];
+    let mut upload_error = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_owned();
+                let file = field.file_name().unwrap_or("").to_owned();
+                let bytes = match field.bytes().await {
+                    Ok(bytes) => bytes.to_vec(),
+                    Err(e) => {
+                        upload_error = Some(e.body_text());
+                        break;
+                    }
+                };
+                match name.as_str() {
+                    "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+                    "window" => window = String::from_utf8_lossy(&bytes).trim().to_owned(),
+                    "fairs" => files[0] = Some((file_name(&file, "fairs.csv"), bytes)),
+                    "applicants" => files[1] = Some((file_name(&file, "applicants.csv"), bytes)),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                upload_error = Some(e.body_text());
+                break;
+            }
+        }
+    }
+    let session = match checked(&web, &headers, &csrf, "/fairs") {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let refuse = |what: String| {
+        let body = format!(
+            "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/fairs\">{}</a></p>",
+            esc(&what),
+            t("back")
+        );
+        page(
+            StatusCode::BAD_REQUEST,
+            lang,
+            "/fairs",
+            Some(&session),
+            t("fairs"),
+            &body,
+        )
+    };
+    if let Some(e) = upload_error {
+        return refuse(format!("{}: {e}", t("upload-failed")));
+    }
+    let [
+        Some((fairs_name, fairs)),
+        Some((applicants_name, applicants)),
+    ] = files
+    else {
+        return refuse(t("both-files").to_owned());
+    };
+    let read = Table::from_bytes(fairs_name, fairs).and_then(|fairs| {
+        let applicants = Table::from_bytes(applicants_name, applicants)?;
+        let files = read_tables(&fairs, &applicants)?;
+        // The optional `code` column: each applicant's second factor for the public lookup.
+        let mut codes = Codes::new();
+        if let Some(column) = applicants.optional_column("code") {
+            let id = applicants.column("applicant")?;
+            applicants.for_each_row(|row| -> Result<(), allot_engine::input::InputError> {
+                let code = row.text(column).trim();
+                if !code.is_empty() {
+                    codes.insert(row.text(id).trim().to_owned(), code.to_owned());
+                }
+                Ok(())
+            })?;
+        }
+        Ok((files.input, codes))
+    });
+    let (input, codes) = match read {
+        Ok(read) => read,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let messages = submissions(&window, &input, &codes);
+    let stream = tokio_stream::iter(messages);
+    match api(&web)
+        .submit_applications(web.request(&session, stream))
+        .await
+    {
+        Ok(_) => see_other(&format!("/fairs/window?window={}", q(&window))),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            refuse(format!("{}: {}", t("window"), problem(&status)))
+        }
+        Err(status) => failed(&status, lang, "/fairs", &session),
+    }
+}
+
+fn file_name(given: &str, default: &str) -> String {
+    if given.is_empty() {
+        default.to_owned()
+    } else {
+        given.to_owned()
+    }
+}
+
+/// The window's summary from the list.
+async fn window_of(
+    web: &Web,
+    session: &Session,
+    window: &str,
+) -> Result<Option<pb::WindowSummary>, tonic::Status> {
+    let listed = api(web)
+        .list_windows(web.request(session, pb::ListWindowsRequest {}))
+        .await?
+        .into_inner();
+    Ok(listed.windows.into_iter().find(|w| w.window == window))
+}
+
+fn mechanism_name(lang: Lang, m: &str) -> &'static str {
+    match m {
+        "da" => text(lang, "mech-da"),
+        "welfare" => text(lang, "mech-welfare"),
+        "rsd" => text(lang, "mech-rsd"),
+        _ => text(lang, "mech-other"),
+    }
+}
+
+/// `GET /fairs/window?window=`: its counts, close and run forms, and its runs.
+pub(super) async fn window(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<FairQuery>,
+) -> Response {
+    let path = "/fairs/window";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let w = match window_of(&web, &session, &query.window).await {
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            let what = format!(
+                "{}: «{}» — {}",
+                t("window"),
+                query.window,
+                t("no-such-window")
+            );
+            return super::pages::sentence(
+                StatusCode::NOT_FOUND,
+                lang,
+                path,
+                Some(&session),
+                &what,
+            );
+        }
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let name = esc(&w.window);
+    let mut body = format!(
+        "<table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">{}</th><td>{}</td></tr></table>",
+        t("pools"),
+        w.places,
+        t("applications"),
+        w.applications,
+        t("state"),
+        match w.closed_index {
+            Some(i) => format!("{} ({} {i})", t("closed"), t("log-entry")),
+            None => t("open").to_owned(),
+        },
+    );
+    match w.closed_index {
+        None => {
+            let _ = write!(
+                body,
+                "<h2>{}</h2><p>{}</p><form method=\"post\" action=\"/fairs/close\">{}\
+                 <input type=\"hidden\" name=\"window\" value=\"{name}\"><button type=\"submit\">{}</button></form>",
+                t("close-title"),
+                t("close-help"),
+                csrf_field(&session),
+                t("close"),
+            );
+        }
+        Some(_) => {
+            let beacon = format!(
+                "<label for=\"beacon-source\">{}</label><input id=\"beacon-source\" name=\"beacon_source\" value=\"drand:quicknet\">\
+                 <label for=\"beacon-round\">{}</label><input id=\"beacon-round\" name=\"beacon_round\" inputmode=\"numeric\" value=\"0\">\
+                 <label for=\"beacon-value\">{}</label><input id=\"beacon-value\" name=\"beacon_value\" aria-describedby=\"beacon-help\">\
+                 <p id=\"beacon-help\">{}</p>\
+                 <label for=\"precedence\">{}</label><select id=\"precedence\" name=\"precedence\">\
+                 <option value=\"own\">{}</option><option value=\"open\">{}</option></select>",
+                t("beacon-source"),
+                t("beacon-round"),
+                t("beacon-value"),
+                t("beacon-help"),
+                t("precedence"),
+                t("own-first"),
+                t("open-first"),
+            );
+            let _ = write!(
+                body,
+                "<h2>{}</h2><form method=\"post\" action=\"/fairs/run\">{}<input type=\"hidden\" name=\"window\" value=\"{name}\">\
+                 <label for=\"mechanism\">{}</label><select id=\"mechanism\" name=\"mechanism\">\
+                 <option value=\"da\">{}</option><option value=\"welfare\">{}</option><option value=\"rsd\">{}</option></select>\
+                 {beacon}<button type=\"submit\">{}</button></form>",
+                t("run-title"),
+                csrf_field(&session),
+                t("mechanism"),
+                t("mech-da"),
+                t("mech-welfare"),
+                t("mech-rsd"),
+                t("run"),
+            );
+            let _ = write!(
+                body,
+                "<h2>{}</h2><p>{}</p><form method=\"post\" action=\"/fairs/compare\">{}<input type=\"hidden\" name=\"window\" value=\"{name}\">\
+                 {}<button type=\"submit\">{}</button></form>",
+                t("compare-title"),
+                t("compare-help"),
+                csrf_field(&session),
+                beacon
+                    .replace("id=\"", "id=\"c-")
+                    .replace("for=\"", "for=\"c-")
+                    .replace("aria-describedby=\"", "aria-describedby=\"c-"),
+                t("compare-run"),
+            );
+        }
+    }
+    if !w.runs.is_empty() {
+        let _ = write!(body, "<h2>{}</h2><ul>", t("runs"));
+        for r in &w.runs {
+            let _ = write!(
+                body,
+                "<li><a href=\"/fairs/run?run={}\">{} · {} {}</a> · {} {} / {}</li>",
+                hex::encode(&r.run_id),
+                mechanism_name(lang.0, &r.mechanism),
+                t("log-entry"),
+                r.log_index,
+                t("placed"),
+                r.assigned,
+                r.participants,
+            );
+        }
+        let _ = write!(
+            body,
+            "</ul><p><a href=\"/fairs/compare?window={}\">{}</a></p>",
+            q(&w.window),
+            t("compare-title")
+        );
+    }
+    let title = format!("{}: {}", t("window"), w.window);
+    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct WindowForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    mechanism: String,
+    #[serde(default)]
+    precedence: String,
+    #[serde(default)]
+    beacon_source: String,
+    #[serde(default)]
+    beacon_round: String,
+    #[serde(default)]
+    beacon_value: String,
+}
+
+/// `POST /fairs/close`.
+pub(super) async fn close(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<WindowForm>,
+) -> Response {
+    let session = match checked(&web, &headers, &form.csrf, "/fairs") {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
+    let request = pb::CloseFairApplicationsRequest {
+        window: form.window.clone(),
+    };
+    match api(&web)
+        .close_applications(web.request(&session, request))
+        .await
+    {
+        Ok(_) => see_other(&format!("/fairs/window?window={}", q(&form.window))),
+        Err(status) => closing_failed(&status, lang, &session, &form.window),
+    }
+}
+
+/// A refused close or run: the window's page link and the reason (409 for a window not in the
+/// state the action needs).
+fn closing_failed(
+    status: &tonic::Status,
+    lang: (Lang, bool),
+    session: &Session,
+    window: &str,
+) -> Response {
+    let t = |k| text(lang.0, k);
+    if status.code() != tonic::Code::FailedPrecondition
+        && status.code() != tonic::Code::InvalidArgument
+    {
+        return failed(status, lang, "/fairs", session);
+    }
+    let body = format!(
+        "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/fairs/window?window={}\">{}</a></p>",
+        esc(&problem(status)),
+        q(window),
+        t("back")
+    );
+    let code = if status.code() == tonic::Code::FailedPrecondition {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    page(code, lang, "/fairs", Some(session), t("fairs"), &body)
+}
+
+/// The run request of a form, or the field at fault.
+fn run_request(
+    form: &WindowForm,
+    mechanism: &str,
+    lang: Lang,
+) -> Result<pb::RunFairAllocationRequest, String> {
+    let t = |k| text(lang, k);
+    let mechanism = match mechanism {
+        "da" => pb::FairMechanism::Da,
+        "welfare" => pb::FairMechanism::Welfare,
+        "rsd" => pb::FairMechanism::Rsd,
+        _ => return Err(format!("{}: {}", t("mechanism"), t("pick-one"))),
+    };
+    let precedence = if form.precedence == "open" {
+        pb::PoolPrecedence::OpenFirst
+    } else {
+        pb::PoolPrecedence::OwnCategoryFirst
+    };
+    let value = form.beacon_value.trim();
+    let beacon = if value.is_empty() {
+        None
+    } else {
+        let bytes =
+            hex::decode(value).map_err(|_| format!("{}: {}", t("beacon-value"), t("not-hex")))?;
+        let round = form
+            .beacon_round
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{}: {}", t("beacon-round"), t("not-number")))?;
+        Some(pb::Beacon {
+            source: form.beacon_source.trim().to_owned(),
+            round,
+            value: bytes,
+        })
+    };
+    Ok(pb::RunFairAllocationRequest {
+        window: form.window.clone(),
+        mechanism: mechanism as i32,
+        beacon,
+        precedence: precedence as i32,
+        request_id: String::new(),
+    })
+}
+
+/// `POST /fairs/run`: one mechanism; then its results.
+pub(super) async fn run(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<WindowForm>,
+) -> Response {
+    let session = match checked(&web, &headers, &form.csrf, "/fairs") {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
+    let request = match run_request(&form, &form.mechanism, lang.0) {
+        Ok(request) => request,
+        Err(what) => {
+            let status = tonic::Status::invalid_argument(what);
+            return closing_failed(&status, lang, &session, &form.window);
+        }
+    };
+    match api(&web)
+        .run_allocation(web.request(&session, request))
+        .await
+    {
+        Ok(ran) => see_other(&format!(
+            "/fairs/run?run={}",
+            hex::encode(ran.into_inner().run_id)
+        )),
+        Err(status) => closing_failed(&status, lang, &session, &form.window),
+    }
+}
+
+/// `POST /fairs/compare`: the three mechanisms on the window, same beacon and precedence; then
+/// them side by side.
+pub(super) async fn compare_run(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<WindowForm>,
+) -> Response {
+    let session = match checked(&web, &headers, &form.csrf, "/fairs") {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
+    for mechanism in ["da", "welfare", "rsd"] {
+        let request = match run_request(&form, mechanism, lang.0) {
+            Ok(request) => request,
+            Err(what) => {
+                let status = tonic::Status::invalid_argument(what);
+                return closing_failed(&status, lang, &session, &form.window);
+            }
+        };
+        if let Err(status) = api(&web)
+            .run_allocation(web.request(&session, request))
+            .await
+        {
+            return closing_failed(&status, lang, &session, &form.window);
+        }
+    }
+    see_other(&format!("/fairs/compare?window={}", q(&form.window)))
+}
+
+/// A run's results, read whole.
+async fn results(
+    web: &Web,
+    session: &Session,
+    run_id: &[u8],
+) -> Result<(pb::RunRecord, pb::FairRunSummary, FairTables), tonic::Status> {
+    let mut client = api(web);
+    let record = client
+        .get_run(web.request(
+            session,
+            pb::GetRunRequest {
+                run: hex::encode(run_id),
+            },
+        ))
+        .await?
+        .into_inner();
+    let request = pb::GetFairResultsRequest {
+        run_id: run_id.to_vec(),
+    };
+    let mut stream = client
+        .get_results(web.request(session, request))
+        .await?
+        .into_inner();
+    let mut parts = Vec::new();
+    while let Some(part) = stream.message().await? {
+        parts.push(part);
+    }
+    let (summary, tables) = fair_tables(parts);
+    Ok((record, summary, tables))
+}
+
+/// The run named by `?run=` (hex), or the page saying what is wrong with it.
+fn run_id(
+    lang: (Lang, bool),
+    session: &Session,
+    path: &str,
+    run: &str,
+) -> Result<Vec<u8>, Box<Response>> {
+    hex::decode(run.trim())
+        .ok()
+        .filter(|id| id.len() == 32)
+        .ok_or_else(|| {
+            let what = format!("{}: {}", text(lang.0, "run-id"), text(lang.0, "bad-run-id"));
+            Box::new(super::pages::sentence(
+                StatusCode::BAD_REQUEST,
+                lang,
+                path,
+                Some(session),
+                &what,
+            ))
+        })
+}
+
+/// The rank distribution as a bar chart (server-side SVG, its figures in a table too).
+fn rank_chart(lang: Lang, summary: &pb::FairRunSummary) -> String {
+    let t = |k| text(lang, k);
+    let max = summary
+        .rank_counts
+        .iter()
+        .map(|r| r.count)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (bar, gap, height) = (28usize, 8usize, 160usize);
+    let width = 40 + summary.rank_counts.len() * (bar + gap);
+    let mut svg = format!(
+        "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-labelledby=\"rank-caption\">",
+        height + 30
+    );
+    for (k, r) in summary.rank_counts.iter().enumerate() {
+        let h = (r.count as f64 / max as f64 * height as f64).round() as usize;
+        let x = 40 + k * (bar + gap);
+        let _ = write!(
+            svg,
+            "<rect class=\"bar\" x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{h}\"><title>{} {}: {}</title></rect>\
+             <text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{}</text>",
+            height - h,
+            t("choice"),
+            r.rank,
+            r.count,
+            x + bar / 2,
+            height + 16,
+            r.rank
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"0\" y=\"12\" font-size=\"12\">{max}</text></svg><figcaption id=\"rank-caption\">{}</figcaption></figure>",
+        t("rank-chart")
+    );
+    svg
+}
+
+/// `GET /fairs/run?run=`: the results of one run.
+pub(super) async fn run_page(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<FairQuery>,
+) -> Response {
+    let path = "/fairs/run";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let id = match run_id(lang, &session, path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let (record, summary, tables) = match results(&web, &session, &id).await {
+        Ok(r) => r,
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let run_hex = hex::encode(&id);
+    let mut body = format!(
+        "<p>{} <a href=\"/fairs/window?window={}\">{}</a> · {} · {} {}</p>",
+        t("window"),
+        q(&record.window),
+        esc(&record.window),
+        mechanism_name(lang.0, &record.mechanism),
+        t("log-entry"),
+        record.log_index
+    );
+    let _ = write!(
+        body,
+        "<h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("placed-per-tier"),
+        t("group"),
+        t("applications"),
+        t("placed")
+    );
+    for k in 0..3 {
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>",
+            super::public::tier_name(lang.0, k as u32),
+            summary.applicants_per_tier.get(k).copied().unwrap_or(0),
+            summary.placed_per_tier.get(k).copied().unwrap_or(0)
+        );
+    }
+    let _ = write!(
+        body,
+        "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr></tbody></table><p>{}: {:.1}% · {}: {}</p>",
+        t("all"),
+        summary.applicants,
+        summary.placed,
+        t("fill-rate"),
+        summary.fill_rate * 100.0,
+        t("rank2-sum"),
+        summary.rank2_sum
+    );
+    let _ = write!(
+        body,
+        "<h2>{}</h2>{}",
+        t("rank-distribution"),
+        rank_chart(lang.0, &summary)
+    );
+    let _ = write!(
+        body,
+        "<h2>{}</h2><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("cutoffs"),
+        t("cutoffs"),
+        t("place"),
+        t("pool"),
+        t("places"),
+        t("given"),
+        t("last-admitted")
+    );
+    for c in tables.cutoffs.iter().take(SHOWN_ROWS) {
+        let last = c.cutoff.map_or_else(
+            || t("not-full").to_owned(),
+            |(tier, lottery)| {
+                format!(
+                    "{}, {} {lottery}",
+                    super::public::tier_name(lang.0, tier),
+                    t("lottery")
+                )
+            },
+        );
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.fair),
+            esc(&c.category),
+            c.stalls,
+            c.placed,
+            esc(&last)
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    let _ = write!(
+        body,
+        "<p>{} {} / {} · {}: {}</p><h2>{}</h2><ul>",
+        t("rows-shown"),
+        tables.cutoffs.len().min(SHOWN_ROWS),
+        tables.cutoffs.len(),
+        t("waitlist-places"),
+        tables.waitlist.len(),
+        t("downloads")
+    );
+    for name in FAIR_TABLES {
+        let _ = write!(
+            body,
+            "<li><a href=\"/fairs/download?run={run_hex}&amp;table={name}\" download=\"{}-{name}\">{name}</a></li>",
+            esc(&record.window)
+        );
+    }
+    let _ = write!(
+        body,
+        "</ul><p><a href=\"/fairs/verify?run={run_hex}\">{}</a></p>\
+         <h2>{}</h2><p>{}</p><form method=\"post\" action=\"/fairs/withdraw\">{}\
+         <input type=\"hidden\" name=\"run\" value=\"{run_hex}\"><label for=\"applicant\">{}</label>\
+         <input id=\"applicant\" name=\"applicant\" required><button type=\"submit\">{}</button></form>",
+        t("verify-run"),
+        t("re-offer-title"),
+        t("re-offer-help"),
+        csrf_field(&session),
+        t("applicant-id"),
+        t("give-back"),
+    );
+    let title = format!("{}: {}", t("run-results"), record.window);
+    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
+
+/// `GET /fairs/download?run=&table=`: one of the run's CSV files, as the CLI writes it.
+pub(super) async fn download(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<FairQuery>,
+) -> Response {
+    let path = "/fairs/download";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let id = match run_id(lang, &session, path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let Some(name) = FAIR_TABLES.into_iter().find(|n| *n == query.table) else {
+        let what = format!("table: {}", FAIR_TABLES.join(", "));
+        return super::pages::sentence(StatusCode::BAD_REQUEST, lang, path, Some(&session), &what);
+    };
+    let (record, _, tables) = match results(&web, &session, &id).await {
+        Ok(r) => r,
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    if tables.write_csv(name, &mut csv).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let bytes = csv.into_inner().unwrap_or_default();
+    let disposition = format!(
+        "attachment; filename=\"{}-{name}\"",
+        record.window.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_"
+        )
+    );
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+/// `GET /fairs/verify?run=`: the run re-run from the log and its stored inputs.
+pub(super) async fn verify(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<FairQuery>,
+) -> Response {
+    let path = "/fairs/verify";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let id = match run_id(lang, &session, path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let request = pb::VerifyFairRunRequest { run_id: id.clone() };
+    let v = match api(&web).verify(web.request(&session, request)).await {
+        Ok(answer) => answer.into_inner().verification.unwrap_or_default(),
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let body =
+        super::pages::verification(lang.0, &v, &format!("/fairs/run?run={}", hex::encode(&id)));
+    page(
+        StatusCode::OK,
+        lang,
+        path,
+        Some(&session),
+        t("verify-run"),
+        &body,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct WithdrawForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    applicant: String,
+}
+
+/// `POST /fairs/withdraw`: an applicant gives its stall back; who it was re-offered to.
+pub(super) async fn withdraw(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<WithdrawForm>,
+) -> Response {
+    let path = "/fairs/withdraw";
+    let session = match checked(&web, &headers, &form.csrf, path) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
+    let t = |k| text(lang.0, k);
+    let id = match run_id(lang, &session, path, &form.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let request = pb::WithdrawFairStallRequest {
+        run_id: id.clone(),
+        applicant: form.applicant.trim().to_owned(),
+        request_id: String::new(),
+    };
+    let back = format!("/fairs/run?run={}", hex::encode(&id));
+    let answer = match api(&web).withdraw(web.request(&session, request)).await {
+        Ok(answer) => answer.into_inner(),
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::NotFound
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::InvalidArgument
+            ) =>
+        {
+            let body = format!(
+                "<p class=\"error\" role=\"alert\">{}: {}</p><p><a href=\"{back}\">{}</a></p>",
+                t("applicant-id"),
+                esc(&problem(&status)),
+                t("back")
+            );
+            return page(
+                StatusCode::CONFLICT,
+                lang,
+                path,
+                Some(&session),
+                t("re-offer-title"),
+                &body,
+            );
+        }
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let mut body = format!(
+        "<p>{} <strong>{}</strong> ({})</p><ol>",
+        t("given-back"),
+        esc(&answer.fair),
+        esc(&answer.category)
+    );
+    for c in &answer.changes {
+        let _ = write!(
+            body,
+            "<li>{} {} · {} · {}</li>",
+            t("log-entry"),
+            c.log_index,
+            esc(&c.participant),
+            esc(&c.place)
+        );
+    }
+    body.push_str("</ol>");
+    match &answer.re_offered_to {
+        Some(to) => {
+            let _ = write!(
+                body,
+                "<p>{} <strong>{}</strong></p>",
+                t("re-offered-to"),
+                esc(&to.applicant)
+            );
+        }
+        None => {
+            let _ = write!(body, "<p>{}</p>", t("nobody-waiting"));
+        }
+    }
+    let _ = write!(body, "<p><a href=\"{back}\">{}</a></p>", t("back"));
+    page(
+        StatusCode::OK,
+        lang,
+        path,
+        Some(&session),
+        t("re-offer-title"),
+        &body,
+    )
+}
+
+/// `GET /fairs/compare?window=`: every run of the window side by side.
+pub(super) async fn compare(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<FairQuery>,
+) -> Response {
+    let path = "/fairs/compare";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let w = match window_of(&web, &session, &query.window).await {
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            let what = format!(
+                "{}: «{}» — {}",
+                t("window"),
+                query.window,
+                t("no-such-window")
+            );
+            return super::pages::sentence(
+                StatusCode::NOT_FOUND,
+                lang,
+                path,
+                Some(&session),
+                &what,
+            );
+        }
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let mut columns = Vec::new();
+    for r in &w.runs {
+        match results(&web, &session, &r.run_id).await {
+            Ok((record, summary, _)) => columns.push((record, summary)),
+            Err(status) => return failed(&status, lang, path, &session),
+        }
+    }
+    let mut body = format!("<p>{}</p>", t("compare-explained"));
+    let _ = write!(
+        body,
+        "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table class=\"compare\"><thead><tr><th scope=\"col\">{}</th>",
+        t("compare-title"),
+        t("figure")
+    );
+    for (record, _) in &columns {
+        let _ = write!(
+            body,
+            "<th scope=\"col\"><a href=\"/fairs/run?run={}\">{}</a><br><span class=\"muted\">{} {}</span></th>",
+            hex::encode(&record.run_id),
+            mechanism_name(lang.0, &record.mechanism),
+            t("log-entry"),
+            record.log_index
+        );
+    }
+    body.push_str("</tr></thead><tbody>");
+    type Cell<'a> = &'a dyn Fn(&pb::RunRecord, &pb::FairRunSummary) -> String;
+    let row = |body: &mut String, label: &str, cell: Cell| {
+        let _ = write!(body, "<tr><th scope=\"row\">{label}</th>");
+        for (record, s) in &columns {
+            let _ = write!(body, "<td>{}</td>", cell(record, s));
+        }
+        body.push_str("</tr>");
+    };
+    row(&mut body, t("placed"), &|_, s| s.placed.to_string());
+    for k in 0..3usize {
+        let label = format!(
+            "{} {}",
+            t("placed"),
+            super::public::tier_name(lang.0, k as u32)
+        );
+        row(&mut body, &label, &|_, s| {
+            s.placed_per_tier.get(k).copied().unwrap_or(0).to_string()
+        });
+    }
+    row(&mut body, t("first-choice"), &|_, s| {
+        let first = s
+            .rank_counts
+            .iter()
+            .find(|r| r.rank == 1)
+            .map_or(0, |r| r.count);
+        first.to_string()
+    });
+    row(&mut body, t("rank2-sum"), &|_, s| s.rank2_sum.to_string());
+    row(&mut body, t("fill-rate"), &|_, s| {
+        format!("{:.1}%", s.fill_rate * 100.0)
+    });
+    // A property of the mechanism, not of the figures: DA and RSD are strategy-proof.
+    row(&mut body, t("strategy-proof"), &|r, _| {
+        let yes = matches!(r.mechanism.as_str(), "da" | "rsd");
+        (if yes { t("yes") } else { t("no") }).to_owned()
+    });
+    body.push_str("</tbody></table></div>");
+    let title = format!("{}: {}", t("compare-title"), w.window);
+    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
