@@ -534,7 +534,11 @@ pub struct RequestRow {
 /// The rows of a `requests.csv`, each with its line (for a caller that has them checked
 /// elsewhere, e.g. by a server, and names a refused field by its file, line and column).
 pub fn read_request_rows(path: &Path) -> Result<Vec<RequestRow>, InputError> {
-    let table = Table::read(path)?;
+    request_rows(&Table::read(path)?)
+}
+
+/// [`read_request_rows`] of a table already read (an upload).
+pub fn request_rows(table: &Table) -> Result<Vec<RequestRow>, InputError> {
     let columns = REQUEST_COLUMNS.map(|column| table.column(column));
     let [request, patient, district, specialty, earliest] = columns;
     let [request, patient, district, specialty, earliest] =

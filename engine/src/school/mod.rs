@@ -48,8 +48,8 @@ mod solve;
 pub use compare::{Stats, compare, compare_draws, comparison, stats};
 pub use explain::explain;
 pub use publish::{
-    BlockCutoffRow, InputFigures, SchoolAssignmentRow, SchoolCutoffRow, SchoolPublisher,
-    SchoolTables, summary,
+    BlockCutoffRow, InputFigures, SCHOOL_TABLES, SchoolAssignmentRow, SchoolCutoffRow,
+    SchoolPublisher, SchoolTables, summary,
 };
 pub use read::{SchoolFiles, SchoolPaths, read, read_tables};
 

@@ -148,53 +148,78 @@ impl PublishedTables for SchoolTables {
     /// Writes `assignment.csv`, `cutoffs.csv` and, with reserves, `block_cutoffs.csv` into
     /// `dir`.
     fn write(&self, dir: &mut OutputDir) -> Result<()> {
-        dir.write_csv("assignment.csv", &["student", "school", "rank"], |w| {
-            for row in &self.assignment {
-                match &row.assigned {
-                    Some((school, rank)) => {
-                        w.write_record([&row.student, school, &rank.to_string()])?
+        for name in SCHOOL_TABLES {
+            if name == "block_cutoffs.csv" && self.blocks.is_empty() {
+                continue;
+            }
+            dir.write(name, |w| {
+                let mut csv = csv::Writer::from_writer(w);
+                self.write_csv(name, &mut csv)?;
+                csv.flush()
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The CSV files of a school run's results (`block_cutoffs.csv` only with reserves).
+pub const SCHOOL_TABLES: [&str; 3] = ["assignment.csv", "cutoffs.csv", "block_cutoffs.csv"];
+
+impl SchoolTables {
+    /// Writes the file `name` of [`SCHOOL_TABLES`] (header, then rows) to `w`; nothing for
+    /// another name. The one definition of their columns: the CLI's folder and the console's
+    /// downloads both write through it.
+    pub fn write_csv<W: std::io::Write>(
+        &self,
+        name: &str,
+        w: &mut csv::Writer<W>,
+    ) -> csv::Result<()> {
+        match name {
+            "assignment.csv" => {
+                w.write_record(["student", "school", "rank"])?;
+                for row in &self.assignment {
+                    match &row.assigned {
+                        Some((school, rank)) => {
+                            w.write_record([&row.student, school, &rank.to_string()])?
+                        }
+                        None => w.write_record([row.student.as_str(), "", ""])?,
                     }
-                    None => w.write_record([row.student.as_str(), "", ""])?,
                 }
             }
-            Ok(())
-        })?;
-        let header = ["school", "capacity", "assigned", "class", "lottery"];
-        dir.write_csv("cutoffs.csv", &header, |w| {
-            for row in &self.cutoffs {
-                let (class, lottery) = key_fields(row.cutoff);
-                w.write_record([
-                    &row.school,
-                    &row.capacity.to_string(),
-                    &row.assigned.to_string(),
-                    &class,
-                    &lottery,
-                ])?;
+            "cutoffs.csv" => {
+                w.write_record(["school", "capacity", "assigned", "class", "lottery"])?;
+                for row in &self.cutoffs {
+                    let (class, lottery) = key_fields(row.cutoff);
+                    w.write_record([
+                        &row.school,
+                        &row.capacity.to_string(),
+                        &row.assigned.to_string(),
+                        &class,
+                        &lottery,
+                    ])?;
+                }
             }
-            Ok(())
-        })?;
-        if self.blocks.is_empty() {
-            return Ok(());
+            "block_cutoffs.csv" => {
+                w.write_record(["school", "block", "eligible", "seats", "class", "lottery"])?;
+                for row in &self.blocks {
+                    let eligible = match row.class {
+                        None => "open".to_owned(),
+                        Some(c) => format!("class {c}"),
+                    };
+                    let (class, lottery) = key_fields(row.cutoff);
+                    w.write_record([
+                        &row.school,
+                        &row.block.to_string(),
+                        &eligible,
+                        &row.seats.to_string(),
+                        &class,
+                        &lottery,
+                    ])?;
+                }
+            }
+            _ => {}
         }
-        let header = ["school", "block", "eligible", "seats", "class", "lottery"];
-        dir.write_csv("block_cutoffs.csv", &header, |w| {
-            for row in &self.blocks {
-                let eligible = match row.class {
-                    None => "open".to_owned(),
-                    Some(c) => format!("class {c}"),
-                };
-                let (class, lottery) = key_fields(row.cutoff);
-                w.write_record([
-                    &row.school,
-                    &row.block.to_string(),
-                    &eligible,
-                    &row.seats.to_string(),
-                    &class,
-                    &lottery,
-                ])?;
-            }
-            Ok(())
-        })
+        Ok(())
     }
 }
 

@@ -744,16 +744,7 @@ fn show(call: &Call, id: &str, json: bool) -> Result<()> {
 fn read_queue(path: &Path) -> Result<(Vec<pb::QueuedRequest>, Vec<u64>)> {
     let rows = read_request_rows(path)?;
     let lines = rows.iter().map(|r| r.line).collect();
-    let queue = (rows.into_iter())
-        .map(|r| pb::QueuedRequest {
-            id: r.request,
-            patient_id: r.patient,
-            district: r.district,
-            specialty: r.specialty,
-            earliest_day: r.earliest,
-        })
-        .collect();
-    Ok((queue, lines))
+    Ok((allot_service::rpc::queue(rows), lines))
 }
 
 /// The fields of `QueuedRequest`, in the order of [`REQUEST_COLUMNS`].

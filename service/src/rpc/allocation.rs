@@ -348,37 +348,11 @@ impl AllocationClient for Schools {
     ) -> Result<(pb::SchoolRunSummary, SchoolTables), Status> {
         let request = pb::GetSchoolResultsRequest { run_id };
         let mut stream = api.schools().get_results(request).await?.into_inner();
-        let mut summary = None;
-        let mut tables = SchoolTables::default();
-        let key = |k: Option<pb::SchoolPriorityKey>| k.map(|k| (k.priority_class, k.lottery));
+        let mut parts = Vec::new();
         while let Some(part) = stream.next().await {
-            let part = part?;
-            summary = summary.or(part.summary);
-            tables
-                .assignment
-                .extend(part.assignments.into_iter().map(|a| SchoolAssignmentRow {
-                    assigned: (!a.school.is_empty()).then_some((a.school, a.rank)),
-                    student: a.student,
-                }));
-            tables
-                .cutoffs
-                .extend(part.cutoffs.into_iter().map(|c| SchoolCutoffRow {
-                    school: c.school,
-                    capacity: c.capacity,
-                    assigned: c.admitted,
-                    cutoff: key(c.cutoff),
-                }));
-            tables
-                .blocks
-                .extend(part.block_cutoffs.into_iter().map(|b| BlockCutoffRow {
-                    school: b.school,
-                    block: b.block,
-                    class: b.priority_class,
-                    seats: b.seats,
-                    cutoff: key(b.cutoff),
-                }));
+            parts.push(part?);
         }
-        Ok((summary.unwrap_or_default(), tables))
+        Ok(school_tables(parts))
     }
 
     fn summary_json(info: &RunInfo, s: &pb::SchoolRunSummary) -> serde_json::Value {
@@ -403,4 +377,38 @@ impl AllocationClient for Schools {
     fn solve_seconds(summary: &pb::SchoolRunSummary) -> f64 {
         summary.solve_seconds
     }
+}
+
+/// A school run's results as `GetResults` streams them, as the engine's tables.
+pub fn school_tables(parts: Vec<pb::SchoolResults>) -> (pb::SchoolRunSummary, SchoolTables) {
+    let mut summary = None;
+    let mut tables = SchoolTables::default();
+    let key = |k: Option<pb::SchoolPriorityKey>| k.map(|k| (k.priority_class, k.lottery));
+    for part in parts {
+        summary = summary.or(part.summary);
+        tables
+            .assignment
+            .extend(part.assignments.into_iter().map(|a| SchoolAssignmentRow {
+                assigned: (!a.school.is_empty()).then_some((a.school, a.rank)),
+                student: a.student,
+            }));
+        tables
+            .cutoffs
+            .extend(part.cutoffs.into_iter().map(|c| SchoolCutoffRow {
+                school: c.school,
+                capacity: c.capacity,
+                assigned: c.admitted,
+                cutoff: key(c.cutoff),
+            }));
+        tables
+            .blocks
+            .extend(part.block_cutoffs.into_iter().map(|b| BlockCutoffRow {
+                school: b.school,
+                block: b.block,
+                class: b.priority_class,
+                seats: b.seats,
+                cutoff: key(b.cutoff),
+            }));
+    }
+    (summary.unwrap_or_default(), tables)
 }

@@ -14,3 +14,19 @@ pub fn bytes32(bytes: &[u8], what: &str) -> Result<[u8; 32], tonic::Status> {
         ))
     })
 }
+
+/// The rows of a `requests.csv` as the referrals of a `Rebalance` request (the CLI's and the
+/// console's upload).
+pub fn queue(
+    rows: Vec<allot_engine::appointments::inputs::RequestRow>,
+) -> Vec<crate::proto::v1::QueuedRequest> {
+    rows.into_iter()
+        .map(|r| crate::proto::v1::QueuedRequest {
+            id: r.request,
+            patient_id: r.patient,
+            district: r.district,
+            specialty: r.specialty,
+            earliest_day: r.earliest,
+        })
+        .collect()
+}

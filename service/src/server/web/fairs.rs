@@ -46,17 +46,25 @@ fn api(web: &Web) -> FairsClient<super::GatedChannel> {
 }
 
 /// 303 to `to`.
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     let location = HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/fairs"));
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
 /// A URL's query value.
-fn q(value: &str) -> String {
+pub(super) fn q(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-fn csrf_field(session: &Session) -> String {
+/// Whether the session may act on windows (auditors read them only: no forms).
+fn admin(session: &Session) -> bool {
+    session
+        .caller
+        .roles
+        .contains(crate::server::access::Role::FairAdmin)
+}
+
+pub(super) fn csrf_field(session: &Session) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         esc(&session.csrf)
@@ -112,6 +120,16 @@ pub(super) async fn windows(
     body.push_str("</tbody></table></div>");
     if listed.windows.is_empty() {
         let _ = write!(body, "<p>{}</p>", t("no-windows"));
+    }
+    if !admin(&session) {
+        return page(
+            StatusCode::OK,
+            lang,
+            "/fairs",
+            Some(&session),
+            t("fairs"),
+            &body,
+        );
     }
     let _ = write!(
         body,
@@ -241,7 +259,7 @@ pub(super) async fn submit(
     }
 }
 
-fn file_name(given: &str, default: &str) -> String {
+pub(super) fn file_name(given: &str, default: &str) -> String {
     if given.is_empty() {
         default.to_owned()
     } else {
@@ -317,6 +335,7 @@ pub(super) async fn window(
         },
     );
     match w.closed_index {
+        _ if !admin(&session) => {}
         None => {
             let _ = write!(
                 body,
@@ -440,9 +459,20 @@ pub(super) async fn close(
     }
 }
 
-/// A refused close or run: the window's page link and the reason (409 for a window not in the
-/// state the action needs).
+/// A refused close or run of a fair window.
 fn closing_failed(
+    status: &tonic::Status,
+    lang: (Lang, bool),
+    session: &Session,
+    window: &str,
+) -> Response {
+    refused_action("/fairs", status, lang, session, window)
+}
+
+/// A refused action on a window of the pages under `base` (`/fairs`, `/schools`): the window's
+/// page link and the reason (409 for a window not in the state the action needs).
+pub(super) fn refused_action(
+    base: &str,
     status: &tonic::Status,
     lang: (Lang, bool),
     session: &Session,
@@ -452,10 +482,10 @@ fn closing_failed(
     if status.code() != tonic::Code::FailedPrecondition
         && status.code() != tonic::Code::InvalidArgument
     {
-        return failed(status, lang, "/fairs", session);
+        return failed(status, lang, base, session);
     }
     let body = format!(
-        "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/fairs/window?window={}\">{}</a></p>",
+        "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"{base}/window?window={}\">{}</a></p>",
         esc(&problem(status)),
         q(window),
         t("back")
@@ -465,7 +495,7 @@ fn closing_failed(
     } else {
         StatusCode::BAD_REQUEST
     };
-    page(code, lang, "/fairs", Some(session), t("fairs"), &body)
+    page(code, lang, base, Some(session), t("back"), &body)
 }
 
 /// The run request of a form, or the field at fault.
@@ -604,7 +634,7 @@ async fn results(
 }
 
 /// The run named by `?run=` (hex), or the page saying what is wrong with it.
-fn run_id(
+pub(super) fn run_id(
     lang: (Lang, bool),
     session: &Session,
     path: &str,
@@ -626,22 +656,21 @@ fn run_id(
 }
 
 /// The rank distribution as a bar chart (server-side SVG, its figures in a table too).
-fn rank_chart(lang: Lang, summary: &pb::FairRunSummary) -> String {
+pub(super) fn rank_chart(lang: Lang, rank_counts: &[pb::RankCount]) -> String {
     let t = |k| text(lang, k);
-    let max = summary
-        .rank_counts
+    let max = rank_counts
         .iter()
         .map(|r| r.count)
         .max()
         .unwrap_or(0)
         .max(1);
     let (bar, gap, height) = (28usize, 8usize, 160usize);
-    let width = 40 + summary.rank_counts.len() * (bar + gap);
+    let width = 40 + rank_counts.len() * (bar + gap);
     let mut svg = format!(
         "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-labelledby=\"rank-caption\">",
         height + 30
     );
-    for (k, r) in summary.rank_counts.iter().enumerate() {
+    for (k, r) in rank_counts.iter().enumerate() {
         let h = (r.count as f64 / max as f64 * height as f64).round() as usize;
         let x = 40 + k * (bar + gap);
         let _ = write!(
@@ -727,7 +756,7 @@ pub(super) async fn run_page(
         body,
         "<h2>{}</h2>{}",
         t("rank-distribution"),
-        rank_chart(lang.0, &summary)
+        rank_chart(lang.0, &summary.rank_counts)
     );
     let _ = write!(
         body,
@@ -782,11 +811,18 @@ pub(super) async fn run_page(
     }
     let _ = write!(
         body,
-        "</ul><p><a href=\"/fairs/verify?run={run_hex}\">{}</a></p>\
-         <h2>{}</h2><p>{}</p><form method=\"post\" action=\"/fairs/withdraw\">{}\
+        "</ul><p><a href=\"/fairs/verify?run={run_hex}\">{}</a></p>",
+        t("verify-run")
+    );
+    if !admin(&session) {
+        let title = format!("{}: {}", t("run-results"), record.window);
+        return page(StatusCode::OK, lang, path, Some(&session), &title, &body);
+    }
+    let _ = write!(
+        body,
+        "<h2>{}</h2><p>{}</p><form method=\"post\" action=\"/fairs/withdraw\">{}\
          <input type=\"hidden\" name=\"run\" value=\"{run_hex}\"><label for=\"applicant\">{}</label>\
          <input id=\"applicant\" name=\"applicant\" required><button type=\"submit\">{}</button></form>",
-        t("verify-run"),
         t("re-offer-title"),
         t("re-offer-help"),
         csrf_field(&session),
@@ -820,14 +856,23 @@ pub(super) async fn download(
         Ok(r) => r,
         Err(status) => return failed(&status, lang, path, &session),
     };
+    csv_download(&record.window, name, |w| tables.write_csv(name, w))
+}
+
+/// A CSV download of `window`'s file `name`, its rows written by `write`.
+pub(super) fn csv_download(
+    window: &str,
+    name: &str,
+    write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>,
+) -> Response {
     let mut csv = csv::Writer::from_writer(Vec::new());
-    if tables.write_csv(name, &mut csv).is_err() {
+    if write(&mut csv).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let bytes = csv.into_inner().unwrap_or_default();
     let disposition = format!(
         "attachment; filename=\"{}-{name}\"",
-        record.window.replace(
+        window.replace(
             |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
             "_"
         )

@@ -394,6 +394,201 @@ pub fn text(lang: Lang, key: &'static str) -> &'static str {
         "passed" => ("passed", "пройдена"),
         "failed" => ("FAILED", "НЕ ПРОЙДЕНА"),
         "outcome-digest" => ("Outcome digest", "Хеш результата"),
+        "planning" => (
+            "Planning: what-if simulations",
+            "Планирование: моделирование сценариев",
+        ),
+        "simulate-title" => ("Start a simulation", "Запустить моделирование"),
+        "example" => ("An example scenario", "Пример сценария"),
+        "scenario-file" => (
+            "Or your scenario file (TOML)",
+            "Или ваш файл сценария (TOML)",
+        ),
+        "scenario-help" => (
+            "As for allot simulate: the city, the period and the variants. A file chosen here is used instead of the example.",
+            "Как для allot simulate: город, период и варианты. Выбранный здесь файл используется вместо примера.",
+        ),
+        "runs-per-variant" => (
+            "Monte Carlo runs per variant",
+            "Прогонов Монте-Карло на вариант",
+        ),
+        "simulate" => ("Simulate", "Моделировать"),
+        "earlier" => ("Your simulations", "Ваши моделирования"),
+        "simulation" => ("Simulation", "Моделирование"),
+        "running" => ("running", "идёт"),
+        "finished" => ("finished", "завершено"),
+        "side-by-side" => ("Compare A and B side by side", "Сравнить A и B рядом"),
+        "progress" => ("Progress", "Ход выполнения"),
+        "refreshes" => (
+            "This page refreshes itself every second until the simulation ends.",
+            "Страница обновляется каждую секунду, пока моделирование не закончится.",
+        ),
+        "open-report" => (
+            "Open the report with its charts",
+            "Открыть отчёт с графиками",
+        ),
+        "no-simulation" => (
+            "No such simulation of yours is kept (the server keeps the last 20).",
+            "Такого вашего моделирования нет (сервер хранит последние 20).",
+        ),
+        "pick-two" => (
+            "Choose two simulations, A and B.",
+            "Выберите два моделирования, A и B.",
+        ),
+        "not-finished" => (
+            "Both simulations must have finished.",
+            "Оба моделирования должны быть завершены.",
+        ),
+        "compare-simulations" => (
+            "Each cell: the mean over the runs and its 95% confidence interval.",
+            "В каждой клетке: среднее по прогонам и его 95% доверительный интервал.",
+        ),
+        "not-utf8" => ("is not UTF-8 text", "не является текстом UTF-8"),
+        "clinic-actions" => (
+            "Absences and re-balancing",
+            "Отсутствия и перераспределение",
+        ),
+        "absence-title" => ("A doctor's absence", "Отсутствие врача"),
+        "doctor" => ("Doctor id", "Код врача"),
+        "absent-from" => ("Absent from (city time)", "Отсутствует с (местное время)"),
+        "absent-until" => ("Until (city time)", "До (местное время)"),
+        "mark-absence" => (
+            "Mark the absence and re-offer",
+            "Отметить отсутствие и предложить замену",
+        ),
+        "bad-time" => ("give a date and time", "укажите дату и время"),
+        "unavailable-slots" => ("slots made unavailable", "слотов стало недоступно"),
+        "freed-bookings" => ("bookings displaced", "записей затронуто"),
+        "ended-holds" => ("holds ended", "удержаний снято"),
+        "re-offers" => (
+            "Re-offers to displaced patients",
+            "Предложения перенесённым пациентам",
+        ),
+        "appointment" => ("Appointment", "Запись"),
+        "patient" => ("Patient", "Пациент"),
+        "freed-slot" => ("Slot freed", "Освобождённый слот"),
+        "offered-slot" => ("Slot offered (clinic)", "Предложенный слот (поликлиника)"),
+        "offer-expires" => ("Offer expires", "Предложение действует до"),
+        "cancelled-contact" => (
+            "Cancelled, no slot found: contact these patients",
+            "Отменены, слот не найден: свяжитесь с этими пациентами",
+        ),
+        "rebalance-title" => (
+            "Re-balance a queue of referrals",
+            "Перераспределить очередь направлений",
+        ),
+        "rebalance-help" => (
+            "requests.csv (request, patient, district, specialty, earliest), as for allot appointments rebalance: the whole queue is assigned by min-cost flow, balancing travel, waiting and clinics' load.",
+            "requests.csv (request, patient, district, specialty, earliest), как для allot appointments rebalance: вся очередь распределяется потоком минимальной стоимости с учётом дороги, ожидания и загрузки поликлиник.",
+        ),
+        "commit-bookings" => (
+            "Book the assignment (otherwise a plan only)",
+            "Записать пациентов (иначе только план)",
+        ),
+        "rebalance" => ("Re-balance", "Перераспределить"),
+        "choose-file" => ("choose the file", "выберите файл"),
+        "booked-now" => ("The assignment is booked.", "Распределение записано."),
+        "plan-only" => (
+            "A plan only: nothing was booked.",
+            "Только план: никто не записан.",
+        ),
+        "optimised" => ("min-cost flow", "поток минимальной стоимости"),
+        "greedy" => (
+            "nearest, earliest (greedy)",
+            "ближайший, раньше всех (жадно)",
+        ),
+        "assigned" => ("referrals given a slot", "направлений со слотом"),
+        "unassigned" => ("left without a slot", "осталось без слота"),
+        "cost" => ("total cost (points)", "общая стоимость (баллы)"),
+        "max-utilisation" => (
+            "highest clinic-day load",
+            "наибольшая загрузка поликлиники за день",
+        ),
+        "wait-p50" => ("waiting days, median", "дней ожидания, медиана"),
+        "wait-p95" => (
+            "waiting days, 95th percentile",
+            "дней ожидания, 95-й процентиль",
+        ),
+        "travel" => ("mean travel, km", "средний путь, км"),
+        "solve-time" => ("Time", "Время"),
+        "assignments" => ("Assignments", "Назначения"),
+        "referral" => ("Referral", "Направление"),
+        "clinic" => ("Clinic", "Поликлиника"),
+        "slot" => ("Slot", "Слот"),
+        "starts" => ("Starts", "Начало"),
+        "cosigned" => (
+            "Latest checkpoint cosigned by the witnesses",
+            "Последняя контрольная точка, подписанная свидетелями",
+        ),
+        "cosignatures" => ("witnesses' cosignatures", "подписей свидетелей"),
+        "growth" => ("The log's growth", "Рост журнала"),
+        "growth-caption" => (
+            "Entries in the log over time",
+            "Число записей журнала во времени",
+        ),
+        "schools" => ("Schools: windows and runs", "Школы: окна и распределения"),
+        "schools-count" => ("Schools", "Школы"),
+        "school-submit-help" => (
+            "schools.csv (school, capacity), students.csv (student, [lottery], choices; optional column code: each family's second factor), priorities.csv (school, student, priority) and, with reserved seats, reserves.csv, as for allot school run. The whole submission is accepted or nothing is.",
+            "schools.csv (school, capacity), students.csv (student, [lottery], choices; необязательный столбец code — второй фактор семьи), priorities.csv (school, student, priority) и, при резервах мест, reserves.csv, как для allot school run. Принимается вся подача целиком или ничего.",
+        ),
+        "three-files" => (
+            "Choose schools.csv, students.csv and priorities.csv.",
+            "Выберите schools.csv, students.csv и priorities.csv.",
+        ),
+        "school-da" => (
+            "deferred acceptance (stable, strategy-proof)",
+            "отложенное принятие (устойчиво, защищено от стратегий)",
+        ),
+        "school-proposing-da" => (
+            "school-proposing deferred acceptance",
+            "отложенное принятие, предлагают школы",
+        ),
+        "school-ttc" => (
+            "top trading cycles (efficient, strategy-proof, not stable)",
+            "циклы главного обмена (эффективно, защищено от стратегий, неустойчиво)",
+        ),
+        "school-boston" => (
+            "Boston (immediate acceptance; not strategy-proof)",
+            "бостонский (немедленное принятие; не защищён от стратегий)",
+        ),
+        "school-eada" => (
+            "efficiency-adjusted DA (more efficient, not strategy-proof)",
+            "DA с поправкой на эффективность (эффективнее, не защищён от стратегий)",
+        ),
+        "school-beacon-help" => (
+            "The random value a public beacon published after the close (16 to 512 bytes as hex). Leave empty only if every student has a lottery number and tie-breaking is single.",
+            "Случайное значение, опубликованное публичным маяком после закрытия (от 16 до 512 байт в hex). Оставьте пустым, только если у каждого ученика есть номер жребия и жребий единый.",
+        ),
+        "tie-breaking" => (
+            "Tie-breaking within a priority class",
+            "Жребий внутри класса приоритета",
+        ),
+        "tie-single" => ("one lottery number per student", "один номер на ученика"),
+        "tie-multiple" => (
+            "a lottery number per student and school",
+            "номер на каждую пару ученик–школа",
+        ),
+        "school-compare-help" => (
+            "Runs DA, TTC, Boston and EADA on this window with the same beacon, each logged as its own run, and shows them side by side.",
+            "Проводит DA, TTC, бостонский и EADA на этом окне с одним маяком, каждое как отдельное распределение в журнале, и показывает их рядом.",
+        ),
+        "school-compare-explained" => (
+            "DA is stable and strategy-proof: listing one's true preferences is always best, and no student is passed over for one of lower priority. TTC and EADA place students at better-ranked schools but are not stable (EADA is not strategy-proof); Boston rewards ranking strategically.",
+            "DA устойчиво и защищено от стратегий: указать истинные предпочтения всегда выгоднее, и никого не обходят ради ученика с меньшим приоритетом. TTC и EADA дают ученикам школы выше в списках, но неустойчивы (EADA не защищён от стратегий); бостонский механизм вознаграждает стратегическое заполнение списка.",
+        ),
+        "students" => ("Students", "Ученики"),
+        "seats-given" => ("given a seat", "получили место"),
+        "no-seat" => ("without a seat", "без места"),
+        "blocking-pairs" => ("blocking pairs", "блокирующие пары"),
+        "justified-envy" => (
+            "students with justified envy",
+            "ученики с обоснованной завистью",
+        ),
+        "school-rank-distribution" => (
+            "Rank of the school given",
+            "Позиция полученной школы в списке",
+        ),
         _ => (key, key),
     };
     match lang {

@@ -16,10 +16,13 @@
 //! - **Assets** are embedded in the binary; no external resource; the one script is the
 //!   receipt check.
 
+mod clinics;
 mod fairs;
 mod i18n;
 mod pages;
+mod planning;
 mod public;
+mod schools;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,8 +61,12 @@ struct Session {
 /// What the console's handlers share.
 pub struct Web {
     channel: GatedChannel,
+    /// For the city's time zone (the clinics' pages read and show local times).
+    state: Arc<AppState>,
     gate: Arc<GateState>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Simulations started from the planners' page.
+    simulations: Mutex<planning::Simulations>,
     /// Cookies get `Secure` under TLS.
     secure: bool,
 }
@@ -92,8 +99,10 @@ impl Web {
     pub fn new(state: &Arc<AppState>, gate: Arc<GateState>, limits: &Limits, tls: bool) -> Web {
         Web {
             channel: super::local::gated(state, gate.clone(), limits),
+            state: state.clone(),
             gate,
             sessions: Mutex::default(),
+            simulations: Mutex::default(),
             secure: tls,
         }
     }
@@ -144,6 +153,18 @@ impl Web {
         HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
     }
 
+    /// The city's time zone, when a schedule is loaded.
+    fn zone(&self) -> Option<allot_engine::appointments::Zone> {
+        Some(self.state.appointments.as_ref()?.schedule().zone.clone())
+    }
+
+    /// A city's local time as a form sends it (`YYYY-MM-DDTHH:MM`), as a protobuf time.
+    fn local_timestamp(&self, text: &str) -> Option<prost_types::Timestamp> {
+        let zone = &self.state.appointments.as_ref()?.schedule().zone;
+        let t = allot_engine::appointments::LocalTime::parse(text.trim())?;
+        Some(super::appointments::timestamp(t.to_timestamp(zone)))
+    }
+
     /// `message` as a call carrying the session's token.
     fn request<T>(&self, session: &Session, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
@@ -177,6 +198,37 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/fairs/download", get(fairs::download))
         .route("/fairs/verify", get(fairs::verify))
         .route("/fairs/withdraw", post(fairs::withdraw))
+        .route("/schools", get(schools::windows))
+        .route(
+            "/schools/submit",
+            post(schools::submit).layer(axum::extract::DefaultBodyLimit::max(fairs::MAX_UPLOAD)),
+        )
+        .route("/schools/window", get(schools::window))
+        .route("/schools/close", post(schools::close))
+        .route("/schools/run", get(schools::run_page).post(schools::run))
+        .route(
+            "/schools/compare",
+            get(schools::compare).post(schools::compare_run),
+        )
+        .route("/schools/download", get(schools::download))
+        .route("/schools/verify", get(schools::verify))
+        .route("/clinics/actions", get(clinics::actions))
+        .route("/clinics/absence", post(clinics::absence))
+        .route(
+            "/clinics/rebalance",
+            post(clinics::rebalance)
+                .layer(axum::extract::DefaultBodyLimit::max(clinics::MAX_QUEUE)),
+        )
+        .route("/planning", get(planning::planning))
+        .route(
+            "/planning/run",
+            post(planning::run).layer(axum::extract::DefaultBodyLimit::max(
+                planning::MAX_SCENARIO + 64 * 1024,
+            )),
+        )
+        .route("/planning/simulation", get(planning::simulation))
+        .route("/planning/report", get(planning::report))
+        .route("/planning/compare", get(planning::compare))
         .route("/results", get(public::results_form).post(public::results))
         .route("/cutoffs", get(public::cutoffs))
         .route("/assets/style.css", get(pages::style))

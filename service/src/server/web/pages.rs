@@ -174,6 +174,18 @@ pub(super) async fn home(
     {
         let _ = write!(links, "<li><a href=\"/fairs\">{}</a></li>", t("fairs"));
     }
+    if roles.contains(super::super::access::Role::SchoolAdmin)
+        || roles.contains(super::super::access::Role::Auditor)
+    {
+        let _ = write!(links, "<li><a href=\"/schools\">{}</a></li>", t("schools"));
+    }
+    if roles.contains(super::super::access::Role::Planner) {
+        let _ = write!(
+            links,
+            "<li><a href=\"/planning\">{}</a></li>",
+            t("planning")
+        );
+    }
     if roles.contains(super::super::access::Role::ClinicSystem) {
         let _ = write!(links, "<li><a href=\"/clinics\">{}</a></li>", t("clinics"));
     }
@@ -399,6 +411,25 @@ pub(super) async fn audit(
         esc(&head.verifier_key),
         esc(&checkpoint.note),
     );
+    if let Some(cosigned) = &head.cosigned {
+        // Every signature line but the log's own is a witness's cosignature.
+        let signatures = cosigned
+            .note
+            .lines()
+            .filter(|l| l.starts_with('\u{2014}'))
+            .count();
+        let _ = write!(
+            body,
+            "<h2>{}</h2><p>{}: {} · {}: {}</p><pre tabindex=\"0\">{}</pre>",
+            t("cosigned"),
+            t("tree-size"),
+            cosigned.tree_size,
+            t("cosignatures"),
+            signatures.saturating_sub(1),
+            esc(&cosigned.note),
+        );
+    }
+    body.push_str(&growth(&web, &session, &mut api, head.log_size, lang.0).await);
     let entry = query.entry.as_deref().unwrap_or("");
     let _ = write!(
         body,
@@ -468,6 +499,71 @@ pub(super) async fn audit(
         Some(&session),
         t("audit"),
         &body,
+    )
+}
+
+/// Points of the log's growth chart.
+const GROWTH_POINTS: u64 = 40;
+
+/// The log's growth: entries against time, from the times of [`GROWTH_POINTS`] entries spread
+/// evenly over the log (read with `GetEntry`, so as cheap at a billion entries as at a
+/// thousand), as an SVG line.
+async fn growth(
+    web: &Web,
+    session: &Session,
+    api: &mut AuditClient<super::GatedChannel>,
+    size: u64,
+    lang: Lang,
+) -> String {
+    let t = |k| text(lang, k);
+    if size < 2 {
+        return String::new();
+    }
+    let steps = GROWTH_POINTS.min(size);
+    let mut points = Vec::new();
+    for k in 0..steps {
+        let index = k * (size - 1) / (steps - 1);
+        let request = pb::GetEntryRequest { index };
+        let Ok(answer) = api.get_entry(web.request(session, request)).await else {
+            continue;
+        };
+        let time = answer
+            .into_inner()
+            .entry
+            .and_then(|e| e.decoded)
+            .and_then(|d| d.time)
+            .map(|t| t.seconds);
+        if let Some(seconds) = time {
+            points.push((seconds, index + 1));
+        }
+    }
+    let (Some(first), Some(last)) = (points.first().copied(), points.last().copied()) else {
+        return String::new();
+    };
+    let (w, h, pad) = (600.0, 160.0, 8.0);
+    let span = (last.0 - first.0).max(1) as f64;
+    let x = |s: i64| pad + (s - first.0) as f64 / span * (w - 2.0 * pad);
+    let y = |n: u64| h - pad - n as f64 / last.1 as f64 * (h - 2.0 * pad);
+    let line: Vec<String> = points
+        .iter()
+        .map(|&(s, n)| format!("{:.1},{:.1}", x(s), y(n)))
+        .collect();
+    let day = |s: i64| {
+        jiff::Timestamp::from_second(s)
+            .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    format!(
+        "<h2>{}</h2><figure><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" class=\"growth\" role=\"img\" \
+         aria-labelledby=\"growth-caption\"><polyline class=\"line\" points=\"{}\"/></svg>\
+         <figcaption id=\"growth-caption\">{}: {} ({}) → {} ({})</figcaption></figure>",
+        t("growth"),
+        line.join(" "),
+        t("growth-caption"),
+        first.1,
+        day(first.0),
+        last.1,
+        day(last.0),
     )
 }
 
@@ -601,6 +697,11 @@ pub(super) async fn clinics(
         );
     }
     body.push_str("</p>");
+    let _ = write!(
+        body,
+        "<p><a href=\"/clinics/actions\">{}</a></p>",
+        t("clinic-actions")
+    );
     if !page_of.next_page_token.is_empty() {
         let _ = write!(
             body,

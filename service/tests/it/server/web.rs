@@ -442,6 +442,155 @@ fn alert(page: &str) -> &str {
     &page[from..from + page[from..].find('<').unwrap()]
 }
 
+/// A multipart form body of `(name, file name, content)` parts, and its content type.
+fn multipart(parts: &[(&str, Option<&str>, &str)]) -> (String, String) {
+    let boundary = "XbOuNdArY";
+    let mut body = String::new();
+    for (name, file, content) in parts {
+        match file {
+            Some(f) => body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n{content}\r\n"
+            )),
+            None => body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{content}\r\n"
+            )),
+        }
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+/// The school officers' pages over HTTP: upload, close, DA, TTC, Boston and EADA side by side,
+/// a run's downloads and verification, and a student's public lookup equal to the API's outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_window_from_upload_to_the_public_lookup() {
+    let (h, base, http) = console().await;
+    let (cookie, _) = sign_in(&http, &base, h.token(Role::SchoolAdmin)).await;
+    let (_, listing) = get(&http, &format!("{base}/schools"), Some(&cookie)).await;
+    let token = csrf(&listing);
+    let schools = "school,capacity\nS1,2\nS2,2\nS3,1\n";
+    let mut students = String::from("student,choices,code\n");
+    let mut priorities = String::from("school,student,priority\n");
+    for i in 0..8 {
+        let choices = ["S1;S2;S3", "S2;S1", "S3;S1", "S1"][i % 4];
+        students.push_str(&format!("P{i},{choices},family-{i:04}\n"));
+        priorities.push_str(&format!("S1,P{i},{}\n", i % 2));
+    }
+    let (body, kind) = multipart(&[
+        ("csrf", None, &token),
+        ("window", None, "sch-1"),
+        ("schools", Some("schools.csv"), schools),
+        ("students", Some("students.csv"), &students),
+        ("priorities", Some("priorities.csv"), &priorities),
+    ]);
+    let answer = http
+        .post(format!("{base}/schools/submit"))
+        .header("cookie", &cookie)
+        .header("content-type", kind)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{}", answer.text().await.unwrap());
+    let (status, _) = post(
+        &http,
+        &format!("{base}/schools/close"),
+        format!("window=sch-1&csrf={token}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, page) = post(
+        &http,
+        &format!("{base}/schools/compare"),
+        format!("window=sch-1&csrf={token}&tie_breaking=single&beacon_source=t&beacon_round=1&beacon_value=00112233445566778899aabbccddeeff"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    let (status, page) = get(
+        &http,
+        &format!("{base}/schools/compare?window=sch-1"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page.matches("<th scope=\"col\"><a href=\"/schools/run?run=")
+            .count(),
+        4
+    );
+    let mut api = h.schools().await;
+    let listed = api
+        .list_windows(pb::ListWindowsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let runs = &listed.windows[0].runs;
+    let mechanisms: Vec<&str> = runs.iter().map(|r| r.mechanism.as_str()).collect();
+    assert_eq!(mechanisms, ["da", "ttc", "boston", "eada"]);
+    let run = hex::encode(&runs[3].run_id);
+    let (status, csv) = get(
+        &http,
+        &format!("{base}/schools/download?run={run}&table=assignment.csv"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("student,school,rank\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 9);
+    let (status, page) = get(
+        &http,
+        &format!("{base}/schools/verify?run={run}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Verified"), "{page}");
+    // The public lookup shows the latest run's (EADA's) outcome.
+    h.auditor()
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest { refresh: true })
+        .await
+        .unwrap();
+    for i in 0..8 {
+        let outcome = api
+            .get_outcome(pb::GetSchoolOutcomeRequest {
+                run_id: runs[3].run_id.clone(),
+                student: format!("P{i}"),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let (status, page) = post(
+            &http,
+            &format!("{base}/results"),
+            format!("domain=schools&window=sch-1&id=P{i}&code=family-{i:04}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        if outcome.school.is_empty() {
+            assert!(page.contains("not given a seat"), "{page}");
+        } else {
+            assert!(
+                page.contains(&format!("a seat at <strong>{}</strong>", outcome.school)),
+                "{page}"
+            );
+        }
+        assert!(
+            page.contains(&format!("index {}", outcome.log_index)),
+            "the receipt proves the outcome"
+        );
+    }
+    // A fair officer may not.
+    let (fairs, _) = sign_in(&http, &base, h.token(Role::FairAdmin)).await;
+    assert_eq!(
+        get(&http, &format!("{base}/schools"), Some(&fairs)).await.0,
+        403
+    );
+}
+
 /// The public page: a lookup needs the application's code, an unknown id and a wrong code read
 /// alike, the outcome shown is the API's, the receipt is the outcome's entry, ids are escaped;
 /// the officials' fair pages keep their roles and CSRF.
@@ -802,14 +951,100 @@ async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
     let base = format!("http://{}", h.web_addr().unwrap());
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-artifacts");
     let token = h.all.clone();
-    node(
+    // A booking for the absence to displace, and a queue of referrals near it to re-balance.
+    let mut grpc = h.clinic().await;
+    let clinic = &h.schedule().clinics[0];
+    let found = grpc
+        .find_slots(pb::FindSlotsRequest {
+            patient: Some(pb::Patient {
+                id: "E0".into(),
+                home: Some(pb::Location {
+                    lat: clinic.location.lat,
+                    lon: clinic.location.lon,
+                }),
+                ..Default::default()
+            }),
+            specialty: "therapist".into(),
+            count: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let slot = found.proposals[0].slot.clone().unwrap();
+    grpc.book(pb::BookRequest {
+        target: Some(pb::book_request::Target::SlotId(slot.id.clone())),
+        patient: Some(pb::Patient {
+            id: "E0".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let day = slot.id.rsplit_once('@').unwrap().1[..10].to_owned();
+    let files = tempfile::TempDir::new().unwrap();
+    let requests = files.path().join("requests.csv");
+    let mut csv = String::from("request,patient,district,specialty,earliest\n");
+    for i in 0..5 {
+        csv.push_str(&format!("R{i},Q{i},{},therapist,{day}\n", slot.district));
+    }
+    std::fs::write(&requests, csv).unwrap();
+    let stdout = node(
         "console.mjs",
-        &["--base", &base, "--token", &token],
+        &[
+            "--base",
+            &base,
+            "--token",
+            &token,
+            "--doctor",
+            &slot.doctor,
+            "--day",
+            &day,
+            "--requests",
+            requests.to_str().unwrap(),
+        ],
         &chromium,
         &out,
     )
     .await;
-    for page in ["sign-in", "home", "audit", "clinics"] {
+    // The absence's re-offer is the API's: the appointment it lists is the displaced one.
+    let absence = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ABSENCE "))
+        .unwrap();
+    let appointments = grpc
+        .list_appointments(pb::ListAppointmentsRequest {
+            patient_id: "E0".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let displaced = &appointments.appointments[0];
+    assert!(
+        absence.contains(&displaced.id),
+        "{absence} names {}",
+        displaced.id
+    );
+    let plan = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("REBALANCE "))
+        .unwrap();
+    assert!(plan.contains("referrals given a slot 5 5"), "{plan}");
+    for page in [
+        "sign-in",
+        "home",
+        "audit",
+        "clinics",
+        "clinic-actions",
+        "absence",
+        "rebalance",
+        "simulation",
+        "simulation-done",
+        "report",
+        "simulations-compared",
+    ] {
         assert!(
             out.join(format!("{page}.png")).exists(),
             "a screenshot of {page}"

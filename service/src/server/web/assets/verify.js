@@ -45,7 +45,11 @@
     const root = b64(lines[2] || "");
 
     // The key: name+hash+base64(0x01 || 32-byte Ed25519 key).
-    const [name, hash, key64] = vkey.split("+");
+    // Split at the first two `+` only: the base64 key may hold more.
+    const first = vkey.indexOf("+");
+    const second = vkey.indexOf("+", first + 1);
+    if (first < 0 || second < 0) fail("the log's key is not name+hash+key");
+    const name = vkey.slice(0, first), hash = vkey.slice(first + 1, second), key64 = vkey.slice(second + 1);
     const key = b64(key64 || "");
     if (key.length !== 33 || key[0] !== 1) fail("the log's key is not an Ed25519 signed-note key");
     const keyId = (await sha256(cat(enc.encode(name + "\n"), key))).slice(0, 4);

@@ -1,0 +1,807 @@
+//! The school enrolment officers' pages, as the fairs' ([`super::fairs`]) on the `Schools` API:
+//! windows, an upload of `schools.csv`, `students.csv`, `priorities.csv` (and `reserves.csv`),
+//! closing, running (mechanism, tie-breaking, beacon), the results (assigned, the rank
+//! distribution, cutoffs, CSV downloads), DA, TTC, Boston and EADA side by side, and a run's
+//! verification.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use allot_engine::input::Table;
+use allot_engine::school::{SCHOOL_TABLES, SchoolTables, read_tables};
+use axum::extract::{Form, Multipart, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::fairs::{csrf_field, file_name, q, rank_chart, refused_action, run_id, see_other};
+use super::i18n::{Lang, text};
+use super::pages::{LangQuery, checked, esc, failed, language, page, problem, signed_in};
+use super::{Session, Web};
+use crate::proto::v1 as pb;
+use crate::proto::v1::schools_client::SchoolsClient;
+use crate::rpc::allocation::school_tables;
+use crate::server::allocation::schools::submissions;
+use crate::server::allocation::windows::Codes;
+
+const BASE: &str = "/schools";
+/// Rows of a table shown on a page (the CSV downloads have them all).
+const SHOWN_ROWS: usize = 100;
+/// The mechanisms compared side by side.
+const COMPARED: [(&str, pb::SchoolMechanism); 4] = [
+    ("da", pb::SchoolMechanism::StudentDa),
+    ("ttc", pb::SchoolMechanism::Ttc),
+    ("boston", pb::SchoolMechanism::ImmediateAcceptance),
+    ("eada", pb::SchoolMechanism::Eada),
+];
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct SchoolQuery {
+    lang: Option<String>,
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    table: String,
+}
+
+fn api(web: &Web) -> SchoolsClient<super::GatedChannel> {
+    SchoolsClient::new(web.channel.clone())
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20)
+}
+
+fn admin(session: &Session) -> bool {
+    session
+        .caller
+        .roles
+        .contains(crate::server::access::Role::SchoolAdmin)
+}
+
+fn mechanism_name(lang: Lang, m: &str) -> &'static str {
+    match m {
+        "da" | "student-da" => text(lang, "school-da"),
+        "school-da" => text(lang, "school-proposing-da"),
+        "ttc" => text(lang, "school-ttc"),
+        "boston" | "immediate-acceptance" => text(lang, "school-boston"),
+        "eada" => text(lang, "school-eada"),
+        _ => text(lang, "mech-other"),
+    }
+}
+
+/// `GET /schools`: the windows and the upload form.
+pub(super) async fn windows(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<SchoolQuery>,
+) -> Response {
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), BASE) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let listed = match api(&web)
+        .list_windows(web.request(&session, pb::ListWindowsRequest {}))
+        .await
+    {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return failed(&status, lang, BASE, &session),
+    };
+    let mut body = format!(
+        "<h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("windows"),
+        t("window"),
+        t("schools-count"),
+        t("applications"),
+        t("state"),
+        t("runs"),
+    );
+    for w in &listed.windows {
+        let state = if w.closed_index.is_some() {
+            t("closed")
+        } else {
+            t("open")
+        };
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"{BASE}/window?window={}\">{}</a></td><td>{}</td><td>{}</td><td>{state}</td><td>{}</td></tr>",
+            q(&w.window),
+            esc(&w.window),
+            w.places,
+            w.applications,
+            w.runs.len()
+        );
+    }
+    body.push_str("</tbody></table>");
+    if admin(&session) {
+        let _ = write!(
+            body,
+            "<h2>{}</h2><p id=\"upload-help\">{}</p><form method=\"post\" action=\"{BASE}/submit\" enctype=\"multipart/form-data\">{}\
+             <label for=\"window\">{}</label><input id=\"window\" name=\"window\" required aria-describedby=\"upload-help\">\
+             <label for=\"schools-csv\">schools.csv</label><input id=\"schools-csv\" name=\"schools\" type=\"file\" accept=\".csv,text/csv\" required>\
+             <label for=\"students-csv\">students.csv</label><input id=\"students-csv\" name=\"students\" type=\"file\" accept=\".csv,text/csv\" required>\
+             <label for=\"priorities-csv\">priorities.csv</label><input id=\"priorities-csv\" name=\"priorities\" type=\"file\" accept=\".csv,text/csv\" required>\
+             <label for=\"reserves-csv\">reserves.csv</label><input id=\"reserves-csv\" name=\"reserves\" type=\"file\" accept=\".csv,text/csv\">\
+             <button type=\"submit\">{}</button></form>",
+            t("submit-title"),
+            t("school-submit-help"),
+            csrf_field(&session),
+            t("window"),
+            t("submit"),
+        );
+    }
+    page(
+        StatusCode::OK,
+        lang,
+        BASE,
+        Some(&session),
+        t("schools"),
+        &body,
+    )
+}
+
+/// `POST /schools/submit`: the files read as the command line reads them, submitted in one
+/// stream (all or nothing).
+pub(super) async fn submit(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let lang = language(&headers, &LangQuery::default());
+    let t = |k| text(lang.0, k);
+    let (mut csrf, mut window) = (String::new(), String::new());
+    // schools, students, priorities, reserves.
+    let mut files: [Option<(String, Vec<u8>)>; 4] = [None, None, None, None];
+    let mut upload_error = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_owned();
+                let file = field.file_name().unwrap_or("").to_owned();
+                let bytes = match field.bytes().await {
+                    Ok(bytes) => bytes.to_vec(),
+                    Err(e) => {
+                        upload_error = Some(e.body_text());
+                        break;
+                    }
+                };
+                let slot = ["schools", "students", "priorities", "reserves"]
+                    .iter()
+                    .position(|n| *n == name);
+                match (name.as_str(), slot) {
+                    ("csrf", _) => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+                    ("window", _) => window = String::from_utf8_lossy(&bytes).trim().to_owned(),
+                    (n, Some(k)) if !bytes.is_empty() => {
+                        files[k] = Some((file_name(&file, &format!("{n}.csv")), bytes));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                upload_error = Some(e.body_text());
+                break;
+            }
+        }
+    }
+    let session = match checked(&web, &headers, &csrf, BASE) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let refuse = |what: String| {
+        let body = format!(
+            "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"{BASE}\">{}</a></p>",
+            esc(&what),
+            t("back")
+        );
+        page(
+            StatusCode::BAD_REQUEST,
+            lang,
+            BASE,
+            Some(&session),
+            t("schools"),
+            &body,
+        )
+    };
+    if let Some(e) = upload_error {
+        return refuse(format!("{}: {e}", t("upload-failed")));
+    }
+    let [Some(schools), Some(students), Some(priorities), reserves] = files else {
+        return refuse(t("three-files").to_owned());
+    };
+    let read = (|| {
+        let schools = Table::from_bytes(schools.0, schools.1)?;
+        let students = Table::from_bytes(students.0, students.1)?;
+        let priorities = Table::from_bytes(priorities.0, priorities.1)?;
+        let reserves = reserves.map(|(n, b)| Table::from_bytes(n, b)).transpose()?;
+        let files = read_tables(&schools, &students, &priorities, reserves.as_ref())?;
+        let mut codes = Codes::new();
+        if let Some(column) = students.optional_column("code") {
+            let id = students.column("student")?;
+            students.for_each_row(|row| -> Result<(), allot_engine::input::InputError> {
+                let code = row.text(column).trim();
+                if !code.is_empty() {
+                    codes.insert(row.text(id).trim().to_owned(), code.to_owned());
+                }
+                Ok(())
+            })?;
+        }
+        Ok::<_, allot_engine::input::InputError>((files.input, codes))
+    })();
+    let (input, codes) = match read {
+        Ok(read) => read,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let stream = tokio_stream::iter(submissions(&window, &input, &codes));
+    match api(&web)
+        .submit_applications(web.request(&session, stream))
+        .await
+    {
+        Ok(_) => see_other(&format!("{BASE}/window?window={}", q(&window))),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            refuse(format!("{}: {}", t("window"), problem(&status)))
+        }
+        Err(status) => failed(&status, lang, BASE, &session),
+    }
+}
+
+async fn window_of(
+    web: &Web,
+    session: &Session,
+    window: &str,
+) -> Result<Option<pb::WindowSummary>, tonic::Status> {
+    let listed = api(web)
+        .list_windows(web.request(session, pb::ListWindowsRequest {}))
+        .await?
+        .into_inner();
+    Ok(listed.windows.into_iter().find(|w| w.window == window))
+}
+
+/// `GET /schools/window?window=`.
+pub(super) async fn window(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<SchoolQuery>,
+) -> Response {
+    let path = "/schools/window";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let w = match window_of(&web, &session, &query.window).await {
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            let what = format!(
+                "{}: «{}» — {}",
+                t("window"),
+                query.window,
+                t("no-such-window")
+            );
+            return super::pages::sentence(
+                StatusCode::NOT_FOUND,
+                lang,
+                path,
+                Some(&session),
+                &what,
+            );
+        }
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let name = esc(&w.window);
+    let mut body = format!(
+        "<table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">{}</th><td>{}</td></tr></table>",
+        t("schools-count"),
+        w.places,
+        t("applications"),
+        w.applications,
+        t("state"),
+        match w.closed_index {
+            Some(i) => format!("{} ({} {i})", t("closed"), t("log-entry")),
+            None => t("open").to_owned(),
+        },
+    );
+    let beacon = |prefix: &str| {
+        format!(
+            "<label for=\"{prefix}beacon-source\">{}</label><input id=\"{prefix}beacon-source\" name=\"beacon_source\" value=\"drand:quicknet\">\
+             <label for=\"{prefix}beacon-round\">{}</label><input id=\"{prefix}beacon-round\" name=\"beacon_round\" inputmode=\"numeric\" value=\"0\">\
+             <label for=\"{prefix}beacon-value\">{}</label><input id=\"{prefix}beacon-value\" name=\"beacon_value\" aria-describedby=\"{prefix}beacon-help\">\
+             <p id=\"{prefix}beacon-help\">{}</p>\
+             <label for=\"{prefix}tie-breaking\">{}</label><select id=\"{prefix}tie-breaking\" name=\"tie_breaking\">\
+             <option value=\"single\">{}</option><option value=\"multiple\">{}</option></select>",
+            t("beacon-source"),
+            t("beacon-round"),
+            t("beacon-value"),
+            t("school-beacon-help"),
+            t("tie-breaking"),
+            t("tie-single"),
+            t("tie-multiple"),
+        )
+    };
+    match w.closed_index {
+        _ if !admin(&session) => {}
+        None => {
+            let _ = write!(
+                body,
+                "<h2>{}</h2><p>{}</p><form method=\"post\" action=\"{BASE}/close\">{}\
+                 <input type=\"hidden\" name=\"window\" value=\"{name}\"><button type=\"submit\">{}</button></form>",
+                t("close-title"),
+                t("close-help"),
+                csrf_field(&session),
+                t("close"),
+            );
+        }
+        Some(_) => {
+            let mut options = String::new();
+            for (code, _) in COMPARED {
+                let _ = write!(
+                    options,
+                    "<option value=\"{code}\">{}</option>",
+                    mechanism_name(lang.0, code)
+                );
+            }
+            let _ = write!(
+                body,
+                "<h2>{}</h2><form method=\"post\" action=\"{BASE}/run\">{}<input type=\"hidden\" name=\"window\" value=\"{name}\">\
+                 <label for=\"mechanism\">{}</label><select id=\"mechanism\" name=\"mechanism\">{options}</select>{}\
+                 <button type=\"submit\">{}</button></form>\
+                 <h2>{}</h2><p>{}</p><form method=\"post\" action=\"{BASE}/compare\">{}<input type=\"hidden\" name=\"window\" value=\"{name}\">{}\
+                 <button type=\"submit\">{}</button></form>",
+                t("run-title"),
+                csrf_field(&session),
+                t("mechanism"),
+                beacon(""),
+                t("run"),
+                t("compare-title"),
+                t("school-compare-help"),
+                csrf_field(&session),
+                beacon("c-"),
+                t("compare-run"),
+            );
+        }
+    }
+    if !w.runs.is_empty() {
+        let _ = write!(body, "<h2>{}</h2><ul>", t("runs"));
+        for r in &w.runs {
+            let _ = write!(
+                body,
+                "<li><a href=\"{BASE}/run?run={}\">{} · {} {}</a> · {} {} / {}</li>",
+                hex::encode(&r.run_id),
+                mechanism_name(lang.0, &r.mechanism),
+                t("log-entry"),
+                r.log_index,
+                t("seats-given"),
+                r.assigned,
+                r.participants,
+            );
+        }
+        let _ = write!(
+            body,
+            "</ul><p><a href=\"{BASE}/compare?window={}\">{}</a></p>",
+            q(&w.window),
+            t("compare-title")
+        );
+    }
+    let title = format!("{}: {}", t("window"), w.window);
+    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct WindowForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    mechanism: String,
+    #[serde(default)]
+    tie_breaking: String,
+    #[serde(default)]
+    beacon_source: String,
+    #[serde(default)]
+    beacon_round: String,
+    #[serde(default)]
+    beacon_value: String,
+}
+
+/// `POST /schools/close`.
+pub(super) async fn close(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<WindowForm>,
+) -> Response {
+    let session = match checked(&web, &headers, &form.csrf, BASE) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = language(&headers, &LangQuery::default());
+    let request = pb::CloseSchoolApplicationsRequest {
+        window: form.window.clone(),
+    };
+    match api(&web)
+        .close_applications(web.request(&session, request))
+        .await
+    {
+        Ok(_) => see_other(&format!("{BASE}/window?window={}", q(&form.window))),
+        Err(status) => refused_action(BASE, &status, lang, &session, &form.window),
+    }
+}
+
+fn run_request(
+    form: &WindowForm,
+    mechanism: &str,
+    lang: Lang,
+) -> Result<pb::RunSchoolAllocationRequest, String> {
+    let t = |k| text(lang, k);
+    let Some((_, mechanism)) = COMPARED.iter().find(|(code, _)| *code == mechanism) else {
+        return Err(format!("{}: {}", t("mechanism"), t("pick-one")));
+    };
+    let tie_breaking = if form.tie_breaking == "multiple" {
+        pb::TieBreaking::Multiple
+    } else {
+        pb::TieBreaking::Single
+    };
+    let value = form.beacon_value.trim();
+    let beacon = if value.is_empty() {
+        None
+    } else {
+        let bytes =
+            hex::decode(value).map_err(|_| format!("{}: {}", t("beacon-value"), t("not-hex")))?;
+        let round = form
+            .beacon_round
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{}: {}", t("beacon-round"), t("not-number")))?;
+        Some(pb::Beacon {
+            source: form.beacon_source.trim().to_owned(),
+            round,
+            value: bytes,
+        })
+    };
+    Ok(pb::RunSchoolAllocationRequest {
+        window: form.window.clone(),
+        mechanism: *mechanism as i32,
+        tie_breaking: tie_breaking as i32,
+        beacon,
+        ..Default::default()
+    })
+}
+
+/// `POST /schools/run`.
+pub(super) async fn run(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<WindowForm>,
+) -> Response {
+    let session = match checked(&web, &headers, &form.csrf, BASE) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = language(&headers, &LangQuery::default());
+    let request = match run_request(&form, &form.mechanism, lang.0) {
+        Ok(request) => request,
+        Err(what) => {
+            let status = tonic::Status::invalid_argument(what);
+            return refused_action(BASE, &status, lang, &session, &form.window);
+        }
+    };
+    match api(&web)
+        .run_allocation(web.request(&session, request))
+        .await
+    {
+        Ok(ran) => see_other(&format!(
+            "{BASE}/run?run={}",
+            hex::encode(ran.into_inner().run_id)
+        )),
+        Err(status) => refused_action(BASE, &status, lang, &session, &form.window),
+    }
+}
+
+/// `POST /schools/compare`: DA, TTC, Boston and EADA on the window, same beacon.
+pub(super) async fn compare_run(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<WindowForm>,
+) -> Response {
+    let session = match checked(&web, &headers, &form.csrf, BASE) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = language(&headers, &LangQuery::default());
+    for (mechanism, _) in COMPARED {
+        let request = match run_request(&form, mechanism, lang.0) {
+            Ok(request) => request,
+            Err(what) => {
+                let status = tonic::Status::invalid_argument(what);
+                return refused_action(BASE, &status, lang, &session, &form.window);
+            }
+        };
+        if let Err(status) = api(&web)
+            .run_allocation(web.request(&session, request))
+            .await
+        {
+            return refused_action(BASE, &status, lang, &session, &form.window);
+        }
+    }
+    see_other(&format!("{BASE}/compare?window={}", q(&form.window)))
+}
+
+async fn results(
+    web: &Web,
+    session: &Session,
+    run_id: &[u8],
+) -> Result<(pb::RunRecord, pb::SchoolRunSummary, SchoolTables), tonic::Status> {
+    let mut client = api(web);
+    let record = client
+        .get_run(web.request(
+            session,
+            pb::GetRunRequest {
+                run: hex::encode(run_id),
+            },
+        ))
+        .await?
+        .into_inner();
+    let request = pb::GetSchoolResultsRequest {
+        run_id: run_id.to_vec(),
+    };
+    let mut stream = client
+        .get_results(web.request(session, request))
+        .await?
+        .into_inner();
+    let mut parts = Vec::new();
+    while let Some(part) = stream.message().await? {
+        parts.push(part);
+    }
+    let (summary, tables) = school_tables(parts);
+    Ok((record, summary, tables))
+}
+
+/// `GET /schools/run?run=`.
+pub(super) async fn run_page(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<SchoolQuery>,
+) -> Response {
+    let path = "/schools/run";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let id = match run_id(lang, &session, path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let (record, summary, tables) = match results(&web, &session, &id).await {
+        Ok(r) => r,
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let run_hex = hex::encode(&id);
+    let mut body = format!(
+        "<p>{} <a href=\"{BASE}/window?window={}\">{}</a> · {} · {} {}</p>\
+         <table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">{}</th><td>{}</td></tr></table>",
+        t("window"),
+        q(&record.window),
+        esc(&record.window),
+        mechanism_name(lang.0, &record.mechanism),
+        t("log-entry"),
+        record.log_index,
+        t("students"),
+        summary.students,
+        t("seats-given"),
+        summary.assigned,
+        t("no-seat"),
+        summary.unassigned,
+        t("blocking-pairs"),
+        summary.blocking_pairs,
+        t("justified-envy"),
+        summary.justified_envy,
+    );
+    let _ = write!(
+        body,
+        "<h2>{}</h2>{}",
+        t("school-rank-distribution"),
+        rank_chart(lang.0, &summary.rank_counts)
+    );
+    let _ = write!(
+        body,
+        "<h2>{}</h2><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("cutoffs"),
+        t("cutoffs"),
+        t("place"),
+        t("places"),
+        t("given"),
+        t("last-admitted")
+    );
+    for c in tables.cutoffs.iter().take(SHOWN_ROWS) {
+        let last = c.cutoff.map_or_else(
+            || t("not-full").to_owned(),
+            |(class, lottery)| format!("{} {class}, {} {lottery}", t("class"), t("lottery")),
+        );
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.school),
+            c.capacity,
+            c.assigned,
+            esc(&last)
+        );
+    }
+    let _ = write!(
+        body,
+        "</tbody></table></div><p>{} {} / {}</p><h2>{}</h2><ul>",
+        t("rows-shown"),
+        tables.cutoffs.len().min(SHOWN_ROWS),
+        tables.cutoffs.len(),
+        t("downloads")
+    );
+    for name in SCHOOL_TABLES {
+        if name == "block_cutoffs.csv" && tables.blocks.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            body,
+            "<li><a href=\"{BASE}/download?run={run_hex}&amp;table={name}\" download=\"{}-{name}\">{name}</a></li>",
+            esc(&record.window)
+        );
+    }
+    let _ = write!(
+        body,
+        "</ul><p><a href=\"{BASE}/verify?run={run_hex}\">{}</a></p>",
+        t("verify-run")
+    );
+    let title = format!("{}: {}", t("run-results"), record.window);
+    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
+
+/// `GET /schools/download?run=&table=`.
+pub(super) async fn download(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<SchoolQuery>,
+) -> Response {
+    let path = "/schools/download";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let id = match run_id(lang, &session, path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let Some(name) = SCHOOL_TABLES.into_iter().find(|n| *n == query.table) else {
+        let what = format!("table: {}", SCHOOL_TABLES.join(", "));
+        return super::pages::sentence(StatusCode::BAD_REQUEST, lang, path, Some(&session), &what);
+    };
+    let (record, _, tables) = match results(&web, &session, &id).await {
+        Ok(r) => r,
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    super::fairs::csv_download(&record.window, name, |w| tables.write_csv(name, w))
+}
+
+/// `GET /schools/verify?run=`.
+pub(super) async fn verify(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<SchoolQuery>,
+) -> Response {
+    let path = "/schools/verify";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let id = match run_id(lang, &session, path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let request = pb::VerifySchoolRunRequest { run_id: id.clone() };
+    let v = match api(&web).verify(web.request(&session, request)).await {
+        Ok(answer) => answer.into_inner().verification.unwrap_or_default(),
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let back = format!("{BASE}/run?run={}", hex::encode(&id));
+    let body = super::pages::verification(lang.0, &v, &back);
+    page(
+        StatusCode::OK,
+        lang,
+        path,
+        Some(&session),
+        text(lang.0, "verify-run"),
+        &body,
+    )
+}
+
+/// `GET /schools/compare?window=`: every run of the window side by side.
+pub(super) async fn compare(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<SchoolQuery>,
+) -> Response {
+    let path = "/schools/compare";
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let t = |k| text(lang.0, k);
+    let w = match window_of(&web, &session, &query.window).await {
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            let what = format!(
+                "{}: «{}» — {}",
+                t("window"),
+                query.window,
+                t("no-such-window")
+            );
+            return super::pages::sentence(
+                StatusCode::NOT_FOUND,
+                lang,
+                path,
+                Some(&session),
+                &what,
+            );
+        }
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let mut columns = Vec::new();
+    for r in &w.runs {
+        match results(&web, &session, &r.run_id).await {
+            Ok((record, summary, _)) => columns.push((record, summary)),
+            Err(status) => return failed(&status, lang, path, &session),
+        }
+    }
+    let mut body = format!(
+        "<p>{}</p><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table class=\"compare\"><thead><tr><th scope=\"col\">{}</th>",
+        t("school-compare-explained"),
+        t("compare-title"),
+        t("figure")
+    );
+    for (record, _) in &columns {
+        let _ = write!(
+            body,
+            "<th scope=\"col\"><a href=\"{BASE}/run?run={}\">{}</a><br><span class=\"muted\">{} {}</span></th>",
+            hex::encode(&record.run_id),
+            mechanism_name(lang.0, &record.mechanism),
+            t("log-entry"),
+            record.log_index
+        );
+    }
+    body.push_str("</tr></thead><tbody>");
+    type Cell<'a> = &'a dyn Fn(&pb::RunRecord, &pb::SchoolRunSummary) -> String;
+    let row = |body: &mut String, label: &str, cell: Cell| {
+        let _ = write!(body, "<tr><th scope=\"row\">{label}</th>");
+        for (record, s) in &columns {
+            let _ = write!(body, "<td>{}</td>", cell(record, s));
+        }
+        body.push_str("</tr>");
+    };
+    row(&mut body, t("seats-given"), &|_, s| s.assigned.to_string());
+    row(&mut body, t("first-choice"), &|_, s| {
+        let first = s
+            .rank_counts
+            .iter()
+            .find(|r| r.rank == 1)
+            .map_or(0, |r| r.count);
+        first.to_string()
+    });
+    row(&mut body, t("blocking-pairs"), &|_, s| {
+        s.blocking_pairs.to_string()
+    });
+    row(&mut body, t("justified-envy"), &|_, s| {
+        s.justified_envy.to_string()
+    });
+    // Properties of the mechanisms (for students), not of the figures.
+    row(&mut body, t("strategy-proof"), &|r, _| {
+        let yes = matches!(r.mechanism.as_str(), "da" | "student-da" | "ttc");
+        (if yes { t("yes") } else { t("no") }).to_owned()
+    });
+    body.push_str("</tbody></table></div>");
+    let title = format!("{}: {}", t("compare-title"), w.window);
+    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
