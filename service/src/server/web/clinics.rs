@@ -228,26 +228,17 @@ pub(super) async fn absence(
 pub(super) async fn rebalance(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
     let path = "/clinics/rebalance";
     let lang = language(&headers, &LangQuery::default());
     let t = |k| text(lang.0, k);
-    let (mut csrf, mut commit) = (String::new(), false);
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Ok(Some(field)) = form.next_field().await {
-        let name = field.name().unwrap_or("").to_owned();
-        let file_name = field.file_name().unwrap_or("requests.csv").to_owned();
-        let Ok(bytes) = field.bytes().await else {
-            break;
-        };
-        match name.as_str() {
-            "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-            "commit" => commit = true,
-            "requests" => file = Some((file_name, bytes.to_vec())),
-            _ => {}
-        }
-    }
+    let mut upload = super::windows::Upload::read(form).await;
+    let (csrf, commit) = (
+        upload.field("csrf").to_owned(),
+        !upload.field("commit").is_empty(),
+    );
+    let file = upload.files.remove("requests");
     let session = match checked(&web, &headers, &csrf, path) {
         Ok(session) => session,
         Err(refused) => return *refused,

@@ -16,6 +16,9 @@ use serde::Deserialize;
 
 use super::i18n::{Lang, text};
 use super::pages::{checked, esc, failed, page, problem, signed_in};
+use super::windows::{
+    CompareRow, Upload, beacon, compare_table, runs_list, window_facts, windows_table,
+};
 use super::{Session, Web};
 use crate::proto::v1 as pb;
 use crate::proto::v1::fairs_client::FairsClient;
@@ -89,38 +92,7 @@ pub(super) async fn windows(
         Ok(answer) => answer.into_inner(),
         Err(status) => return failed(&status, lang, "/fairs", &session),
     };
-    let mut body = format!(
-        "<h2>{}</h2><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table><thead><tr>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        t("windows"),
-        t("windows"),
-        t("window"),
-        t("pools"),
-        t("applications"),
-        t("state"),
-        t("runs"),
-    );
-    for w in &listed.windows {
-        let state = if w.closed_index.is_some() {
-            t("closed")
-        } else {
-            t("open")
-        };
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"/fairs/window?window={}\">{}</a></td><td>{}</td><td>{}</td><td>{state}</td><td>{}</td></tr>",
-            q(&w.window),
-            esc(&w.window),
-            w.places,
-            w.applications,
-            w.runs.len()
-        );
-    }
-    body.push_str("</tbody></table></div>");
-    if listed.windows.is_empty() {
-        let _ = write!(body, "<p>{}</p>", t("no-windows"));
-    }
+    let mut body = windows_table(lang.0, "/fairs", &listed.windows, "pools");
     if !admin(&session) {
         return page(
             StatusCode::OK,
@@ -161,40 +133,15 @@ pub(super) async fn windows(
 pub(super) async fn submit(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
     let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
     let t = |k| text(lang.0, k);
-    let (mut csrf, mut window) = (String::new(), String::new());
-    let mut files: [Option<(String, Vec<u8>)>; 2] = [None, None];
-    let mut upload_error = None;
-    loop {
-        match form.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or("").to_owned();
-                let file = field.file_name().unwrap_or("").to_owned();
-                let bytes = match field.bytes().await {
-                    Ok(bytes) => bytes.to_vec(),
-                    Err(e) => {
-                        upload_error = Some(e.body_text());
-                        break;
-                    }
-                };
-                match name.as_str() {
-                    "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-                    "window" => window = String::from_utf8_lossy(&bytes).trim().to_owned(),
-                    "fairs" => files[0] = Some((file_name(&file, "fairs.csv"), bytes)),
-                    "applicants" => files[1] = Some((file_name(&file, "applicants.csv"), bytes)),
-                    _ => {}
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                upload_error = Some(e.body_text());
-                break;
-            }
-        }
-    }
+    let mut upload = Upload::read(form).await;
+    let (csrf, window) = (
+        upload.field("csrf").to_owned(),
+        upload.field("window").to_owned(),
+    );
     let session = match checked(&web, &headers, &csrf, "/fairs") {
         Ok(session) => session,
         Err(refused) => return *refused,
@@ -214,14 +161,13 @@ pub(super) async fn submit(
             &body,
         )
     };
-    if let Some(e) = upload_error {
+    if let Some(e) = &upload.error {
         return refuse(format!("{}: {e}", t("upload-failed")));
     }
-    let [
-        Some((fairs_name, fairs)),
-        Some((applicants_name, applicants)),
-    ] = files
-    else {
+    let (Some((fairs_name, fairs)), Some((applicants_name, applicants))) = (
+        upload.files.remove("fairs"),
+        upload.files.remove("applicants"),
+    ) else {
         return refuse(t("both-files").to_owned());
     };
     let read = Table::from_bytes(fairs_name, fairs).and_then(|fairs| {
@@ -259,14 +205,6 @@ pub(super) async fn submit(
     }
 }
 
-pub(super) fn file_name(given: &str, default: &str) -> String {
-    if given.is_empty() {
-        default.to_owned()
-    } else {
-        given.to_owned()
-    }
-}
-
 /// The window's summary from the list.
 async fn window_of(
     web: &Web,
@@ -301,39 +239,13 @@ pub(super) async fn window(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let w = match window_of(&web, &session, &query.window).await {
-        Ok(Some(w)) => w,
-        Ok(None) => {
-            let what = format!(
-                "{}: «{}» — {}",
-                t("window"),
-                query.window,
-                t("no-such-window")
-            );
-            return super::pages::sentence(
-                StatusCode::NOT_FOUND,
-                lang,
-                path,
-                Some(&session),
-                &what,
-            );
-        }
-        Err(status) => return failed(&status, lang, path, &session),
+    let found = window_of(&web, &session, &query.window).await;
+    let w = match super::windows::found(found, (lang, path, &session), &query.window) {
+        Ok(w) => w,
+        Err(page) => return *page,
     };
     let name = esc(&w.window);
-    let mut body = format!(
-        "<table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
-         <tr><th scope=\"row\">{}</th><td>{}</td></tr></table>",
-        t("pools"),
-        w.places,
-        t("applications"),
-        w.applications,
-        t("state"),
-        match w.closed_index {
-            Some(i) => format!("{} ({} {i})", t("closed"), t("log-entry")),
-            None => t("open").to_owned(),
-        },
-    );
+    let mut body = window_facts(lang.0, &w, "pools");
     match w.closed_index {
         _ if !admin(&session) => {}
         None => {
@@ -392,28 +304,7 @@ pub(super) async fn window(
             );
         }
     }
-    if !w.runs.is_empty() {
-        let _ = write!(body, "<h2>{}</h2><ul>", t("runs"));
-        for r in &w.runs {
-            let _ = write!(
-                body,
-                "<li><a href=\"/fairs/run?run={}\">{} · {} {}</a> · {} {} / {}</li>",
-                hex::encode(&r.run_id),
-                mechanism_name(lang.0, &r.mechanism),
-                t("log-entry"),
-                r.log_index,
-                t("placed"),
-                r.assigned,
-                r.participants,
-            );
-        }
-        let _ = write!(
-            body,
-            "</ul><p><a href=\"/fairs/compare?window={}\">{}</a></p>",
-            q(&w.window),
-            t("compare-title")
-        );
-    }
+    body.push_str(&runs_list(lang.0, "/fairs", &w, mechanism_name, "placed"));
     let title = format!("{}: {}", t("window"), w.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }
@@ -516,23 +407,12 @@ fn run_request(
     } else {
         pb::PoolPrecedence::OwnCategoryFirst
     };
-    let value = form.beacon_value.trim();
-    let beacon = if value.is_empty() {
-        None
-    } else {
-        let bytes =
-            hex::decode(value).map_err(|_| format!("{}: {}", t("beacon-value"), t("not-hex")))?;
-        let round = form
-            .beacon_round
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{}: {}", t("beacon-round"), t("not-number")))?;
-        Some(pb::Beacon {
-            source: form.beacon_source.trim().to_owned(),
-            round,
-            value: bytes,
-        })
-    };
+    let beacon = beacon(
+        lang,
+        &form.beacon_source,
+        &form.beacon_round,
+        &form.beacon_value,
+    )?;
     Ok(pb::RunFairAllocationRequest {
         window: form.window.clone(),
         mechanism: mechanism as i32,
@@ -1036,24 +916,10 @@ pub(super) async fn compare(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let w = match window_of(&web, &session, &query.window).await {
-        Ok(Some(w)) => w,
-        Ok(None) => {
-            let what = format!(
-                "{}: «{}» — {}",
-                t("window"),
-                query.window,
-                t("no-such-window")
-            );
-            return super::pages::sentence(
-                StatusCode::NOT_FOUND,
-                lang,
-                path,
-                Some(&session),
-                &what,
-            );
-        }
-        Err(status) => return failed(&status, lang, path, &session),
+    let found = window_of(&web, &session, &query.window).await;
+    let w = match super::windows::found(found, (lang, path, &session), &query.window) {
+        Ok(w) => w,
+        Err(page) => return *page,
     };
     let mut columns = Vec::new();
     for r in &w.runs {
@@ -1062,61 +928,37 @@ pub(super) async fn compare(
             Err(status) => return failed(&status, lang, path, &session),
         }
     }
-    let mut body = format!("<p>{}</p>", t("compare-explained"));
-    let _ = write!(
-        body,
-        "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table class=\"compare\"><thead><tr><th scope=\"col\">{}</th>",
-        t("compare-title"),
-        t("figure")
-    );
-    for (record, _) in &columns {
-        let _ = write!(
-            body,
-            "<th scope=\"col\"><a href=\"/fairs/run?run={}\">{}</a><br><span class=\"muted\">{} {}</span></th>",
-            hex::encode(&record.run_id),
-            mechanism_name(lang.0, &record.mechanism),
-            t("log-entry"),
-            record.log_index
-        );
-    }
-    body.push_str("</tr></thead><tbody>");
-    type Cell<'a> = &'a dyn Fn(&pb::RunRecord, &pb::FairRunSummary) -> String;
-    let row = |body: &mut String, label: &str, cell: Cell| {
-        let _ = write!(body, "<tr><th scope=\"row\">{label}</th>");
-        for (record, s) in &columns {
-            let _ = write!(body, "<td>{}</td>", cell(record, s));
-        }
-        body.push_str("</tr>");
-    };
-    row(&mut body, t("placed"), &|_, s| s.placed.to_string());
-    for k in 0..3usize {
-        let label = format!(
-            "{} {}",
-            t("placed"),
-            super::public::tier_name(lang.0, k as u32)
-        );
-        row(&mut body, &label, &|_, s| {
+    let tier = |k: usize| {
+        move |_: &pb::RunRecord, s: &pb::FairRunSummary| {
             s.placed_per_tier.get(k).copied().unwrap_or(0).to_string()
-        });
-    }
-    row(&mut body, t("first-choice"), &|_, s| {
-        let first = s
-            .rank_counts
-            .iter()
-            .find(|r| r.rank == 1)
-            .map_or(0, |r| r.count);
-        first.to_string()
-    });
-    row(&mut body, t("rank2-sum"), &|_, s| s.rank2_sum.to_string());
-    row(&mut body, t("fill-rate"), &|_, s| {
-        format!("{:.1}%", s.fill_rate * 100.0)
-    });
-    // A property of the mechanism, not of the figures: DA and RSD are strategy-proof.
-    row(&mut body, t("strategy-proof"), &|r, _| {
-        let yes = matches!(r.mechanism.as_str(), "da" | "rsd");
-        (if yes { t("yes") } else { t("no") }).to_owned()
-    });
-    body.push_str("</tbody></table></div>");
+        }
+    };
+    let (tier0, tier1, tier2) = (tier(0), tier(1), tier(2));
+    let placed_in = |k: u32| format!("{} {}", t("placed"), super::public::tier_name(lang.0, k));
+    let rows: [CompareRow<'_, pb::FairRunSummary>; 8] = [
+        (t("placed").to_owned(), &|_, s| s.placed.to_string()),
+        (placed_in(0), &tier0),
+        (placed_in(1), &tier1),
+        (placed_in(2), &tier2),
+        (t("first-choice").to_owned(), &|_, s| {
+            let first = s.rank_counts.iter().find(|r| r.rank == 1);
+            first.map_or(0, |r| r.count).to_string()
+        }),
+        (t("rank2-sum").to_owned(), &|_, s| s.rank2_sum.to_string()),
+        (t("fill-rate").to_owned(), &|_, s| {
+            format!("{:.1}%", s.fill_rate * 100.0)
+        }),
+        // A property of the mechanism, not of the figures: DA and RSD are strategy-proof.
+        (t("strategy-proof").to_owned(), &|r, _| {
+            let yes = matches!(r.mechanism.as_str(), "da" | "rsd");
+            (if yes { t("yes") } else { t("no") }).to_owned()
+        }),
+    ];
+    let body = format!(
+        "<p>{}</p>{}",
+        t("compare-explained"),
+        compare_table(lang.0, "/fairs", &columns, mechanism_name, &rows)
+    );
     let title = format!("{}: {}", t("compare-title"), w.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }

@@ -23,6 +23,7 @@ mod pages;
 mod planning;
 mod public;
 mod schools;
+mod windows;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

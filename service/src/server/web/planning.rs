@@ -174,28 +174,18 @@ pub(super) async fn planning(
 pub(super) async fn run(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
     let path = "/planning";
     let lang = language(&headers, &LangQuery::default());
     let t = |k| text(lang.0, k);
-    let (mut csrf, mut example, mut runs) = (String::new(), String::new(), String::new());
-    let mut file: Option<(String, Vec<u8>)> = None;
-    // A form cut short reads as far as it came: the CSRF check or the fields' checks refuse it.
-    while let Ok(Some(field)) = form.next_field().await {
-        let name = field.name().unwrap_or("").to_owned();
-        let file_name = field.file_name().unwrap_or("").to_owned();
-        let Ok(bytes) = field.bytes().await else {
-            break;
-        };
-        match name.as_str() {
-            "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-            "example" => example = String::from_utf8_lossy(&bytes).into_owned(),
-            "runs" => runs = String::from_utf8_lossy(&bytes).trim().to_owned(),
-            "scenario" if !bytes.is_empty() => file = Some((file_name, bytes.to_vec())),
-            _ => {}
-        }
-    }
+    let mut upload = super::windows::Upload::read(form).await;
+    let csrf = upload.field("csrf").to_owned();
+    let (example, runs) = (
+        upload.field("example").to_owned(),
+        upload.field("runs").to_owned(),
+    );
+    let file = upload.files.remove("scenario");
     let session = match checked(&web, &headers, &csrf, path) {
         Ok(session) => session,
         Err(refused) => return *refused,

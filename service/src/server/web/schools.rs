@@ -14,9 +14,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::fairs::{csrf_field, file_name, q, rank_chart, refused_action, run_id, see_other};
+use super::fairs::{csrf_field, q, rank_chart, refused_action, run_id, see_other};
 use super::i18n::{Lang, text};
 use super::pages::{LangQuery, checked, esc, failed, language, page, problem, signed_in};
+use super::windows::{
+    CompareRow, Upload, beacon, compare_table, runs_list, window_facts, windows_table,
+};
 use super::{Session, Web};
 use crate::proto::v1 as pb;
 use crate::proto::v1::schools_client::SchoolsClient;
@@ -88,33 +91,7 @@ pub(super) async fn windows(
         Ok(answer) => answer.into_inner(),
         Err(status) => return failed(&status, lang, BASE, &session),
     };
-    let mut body = format!(
-        "<h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        t("windows"),
-        t("window"),
-        t("schools-count"),
-        t("applications"),
-        t("state"),
-        t("runs"),
-    );
-    for w in &listed.windows {
-        let state = if w.closed_index.is_some() {
-            t("closed")
-        } else {
-            t("open")
-        };
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"{BASE}/window?window={}\">{}</a></td><td>{}</td><td>{}</td><td>{state}</td><td>{}</td></tr>",
-            q(&w.window),
-            esc(&w.window),
-            w.places,
-            w.applications,
-            w.runs.len()
-        );
-    }
-    body.push_str("</tbody></table>");
+    let mut body = windows_table(lang.0, BASE, &listed.windows, "schools-count");
     if admin(&session) {
         let _ = write!(
             body,
@@ -147,45 +124,15 @@ pub(super) async fn windows(
 pub(super) async fn submit(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
     let lang = language(&headers, &LangQuery::default());
     let t = |k| text(lang.0, k);
-    let (mut csrf, mut window) = (String::new(), String::new());
-    // schools, students, priorities, reserves.
-    let mut files: [Option<(String, Vec<u8>)>; 4] = [None, None, None, None];
-    let mut upload_error = None;
-    loop {
-        match form.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or("").to_owned();
-                let file = field.file_name().unwrap_or("").to_owned();
-                let bytes = match field.bytes().await {
-                    Ok(bytes) => bytes.to_vec(),
-                    Err(e) => {
-                        upload_error = Some(e.body_text());
-                        break;
-                    }
-                };
-                let slot = ["schools", "students", "priorities", "reserves"]
-                    .iter()
-                    .position(|n| *n == name);
-                match (name.as_str(), slot) {
-                    ("csrf", _) => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-                    ("window", _) => window = String::from_utf8_lossy(&bytes).trim().to_owned(),
-                    (n, Some(k)) if !bytes.is_empty() => {
-                        files[k] = Some((file_name(&file, &format!("{n}.csv")), bytes));
-                    }
-                    _ => {}
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                upload_error = Some(e.body_text());
-                break;
-            }
-        }
-    }
+    let mut upload = Upload::read(form).await;
+    let (csrf, window) = (
+        upload.field("csrf").to_owned(),
+        upload.field("window").to_owned(),
+    );
     let session = match checked(&web, &headers, &csrf, BASE) {
         Ok(session) => session,
         Err(refused) => return *refused,
@@ -205,10 +152,16 @@ pub(super) async fn submit(
             &body,
         )
     };
-    if let Some(e) = upload_error {
+    if let Some(e) = &upload.error {
         return refuse(format!("{}: {e}", t("upload-failed")));
     }
-    let [Some(schools), Some(students), Some(priorities), reserves] = files else {
+    let mut file = |name: &str| upload.files.remove(name);
+    let (Some(schools), Some(students), Some(priorities), reserves) = (
+        file("schools"),
+        file("students"),
+        file("priorities"),
+        file("reserves"),
+    ) else {
         return refuse(t("three-files").to_owned());
     };
     let read = (|| {
@@ -271,39 +224,13 @@ pub(super) async fn window(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let w = match window_of(&web, &session, &query.window).await {
-        Ok(Some(w)) => w,
-        Ok(None) => {
-            let what = format!(
-                "{}: «{}» — {}",
-                t("window"),
-                query.window,
-                t("no-such-window")
-            );
-            return super::pages::sentence(
-                StatusCode::NOT_FOUND,
-                lang,
-                path,
-                Some(&session),
-                &what,
-            );
-        }
-        Err(status) => return failed(&status, lang, path, &session),
+    let found = window_of(&web, &session, &query.window).await;
+    let w = match super::windows::found(found, (lang, path, &session), &query.window) {
+        Ok(w) => w,
+        Err(page) => return *page,
     };
     let name = esc(&w.window);
-    let mut body = format!(
-        "<table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
-         <tr><th scope=\"row\">{}</th><td>{}</td></tr></table>",
-        t("schools-count"),
-        w.places,
-        t("applications"),
-        w.applications,
-        t("state"),
-        match w.closed_index {
-            Some(i) => format!("{} ({} {i})", t("closed"), t("log-entry")),
-            None => t("open").to_owned(),
-        },
-    );
+    let mut body = window_facts(lang.0, &w, "schools-count");
     let beacon = |prefix: &str| {
         format!(
             "<label for=\"{prefix}beacon-source\">{}</label><input id=\"{prefix}beacon-source\" name=\"beacon_source\" value=\"drand:quicknet\">\
@@ -363,28 +290,7 @@ pub(super) async fn window(
             );
         }
     }
-    if !w.runs.is_empty() {
-        let _ = write!(body, "<h2>{}</h2><ul>", t("runs"));
-        for r in &w.runs {
-            let _ = write!(
-                body,
-                "<li><a href=\"{BASE}/run?run={}\">{} · {} {}</a> · {} {} / {}</li>",
-                hex::encode(&r.run_id),
-                mechanism_name(lang.0, &r.mechanism),
-                t("log-entry"),
-                r.log_index,
-                t("seats-given"),
-                r.assigned,
-                r.participants,
-            );
-        }
-        let _ = write!(
-            body,
-            "</ul><p><a href=\"{BASE}/compare?window={}\">{}</a></p>",
-            q(&w.window),
-            t("compare-title")
-        );
-    }
+    body.push_str(&runs_list(lang.0, BASE, &w, mechanism_name, "seats-given"));
     let title = format!("{}: {}", t("window"), w.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }
@@ -444,23 +350,12 @@ fn run_request(
     } else {
         pb::TieBreaking::Single
     };
-    let value = form.beacon_value.trim();
-    let beacon = if value.is_empty() {
-        None
-    } else {
-        let bytes =
-            hex::decode(value).map_err(|_| format!("{}: {}", t("beacon-value"), t("not-hex")))?;
-        let round = form
-            .beacon_round
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{}: {}", t("beacon-round"), t("not-number")))?;
-        Some(pb::Beacon {
-            source: form.beacon_source.trim().to_owned(),
-            round,
-            value: bytes,
-        })
-    };
+    let beacon = beacon(
+        lang,
+        &form.beacon_source,
+        &form.beacon_round,
+        &form.beacon_value,
+    )?;
     Ok(pb::RunSchoolAllocationRequest {
         window: form.window.clone(),
         mechanism: *mechanism as i32,
@@ -730,24 +625,10 @@ pub(super) async fn compare(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let w = match window_of(&web, &session, &query.window).await {
-        Ok(Some(w)) => w,
-        Ok(None) => {
-            let what = format!(
-                "{}: «{}» — {}",
-                t("window"),
-                query.window,
-                t("no-such-window")
-            );
-            return super::pages::sentence(
-                StatusCode::NOT_FOUND,
-                lang,
-                path,
-                Some(&session),
-                &what,
-            );
-        }
-        Err(status) => return failed(&status, lang, path, &session),
+    let found = window_of(&web, &session, &query.window).await;
+    let w = match super::windows::found(found, (lang, path, &session), &query.window) {
+        Ok(w) => w,
+        Err(page) => return *page,
     };
     let mut columns = Vec::new();
     for r in &w.runs {
@@ -756,52 +637,29 @@ pub(super) async fn compare(
             Err(status) => return failed(&status, lang, path, &session),
         }
     }
-    let mut body = format!(
-        "<p>{}</p><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table class=\"compare\"><thead><tr><th scope=\"col\">{}</th>",
+    let rows: [CompareRow<'_, pb::SchoolRunSummary>; 5] = [
+        (t("seats-given").to_owned(), &|_, s| s.assigned.to_string()),
+        (t("first-choice").to_owned(), &|_, s| {
+            let first = s.rank_counts.iter().find(|r| r.rank == 1);
+            first.map_or(0, |r| r.count).to_string()
+        }),
+        (t("blocking-pairs").to_owned(), &|_, s| {
+            s.blocking_pairs.to_string()
+        }),
+        (t("justified-envy").to_owned(), &|_, s| {
+            s.justified_envy.to_string()
+        }),
+        // Properties of the mechanisms (for students), not of the figures.
+        (t("strategy-proof").to_owned(), &|r, _| {
+            let yes = matches!(r.mechanism.as_str(), "da" | "ttc");
+            (if yes { t("yes") } else { t("no") }).to_owned()
+        }),
+    ];
+    let body = format!(
+        "<p>{}</p>{}",
         t("school-compare-explained"),
-        t("compare-title"),
-        t("figure")
+        compare_table(lang.0, BASE, &columns, mechanism_name, &rows)
     );
-    for (record, _) in &columns {
-        let _ = write!(
-            body,
-            "<th scope=\"col\"><a href=\"{BASE}/run?run={}\">{}</a><br><span class=\"muted\">{} {}</span></th>",
-            hex::encode(&record.run_id),
-            mechanism_name(lang.0, &record.mechanism),
-            t("log-entry"),
-            record.log_index
-        );
-    }
-    body.push_str("</tr></thead><tbody>");
-    type Cell<'a> = &'a dyn Fn(&pb::RunRecord, &pb::SchoolRunSummary) -> String;
-    let row = |body: &mut String, label: &str, cell: Cell| {
-        let _ = write!(body, "<tr><th scope=\"row\">{label}</th>");
-        for (record, s) in &columns {
-            let _ = write!(body, "<td>{}</td>", cell(record, s));
-        }
-        body.push_str("</tr>");
-    };
-    row(&mut body, t("seats-given"), &|_, s| s.assigned.to_string());
-    row(&mut body, t("first-choice"), &|_, s| {
-        let first = s
-            .rank_counts
-            .iter()
-            .find(|r| r.rank == 1)
-            .map_or(0, |r| r.count);
-        first.to_string()
-    });
-    row(&mut body, t("blocking-pairs"), &|_, s| {
-        s.blocking_pairs.to_string()
-    });
-    row(&mut body, t("justified-envy"), &|_, s| {
-        s.justified_envy.to_string()
-    });
-    // Properties of the mechanisms (for students), not of the figures.
-    row(&mut body, t("strategy-proof"), &|r, _| {
-        let yes = matches!(r.mechanism.as_str(), "da" | "student-da" | "ttc");
-        (if yes { t("yes") } else { t("no") }).to_owned()
-    });
-    body.push_str("</tbody></table></div>");
     let title = format!("{}: {}", t("compare-title"), w.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }

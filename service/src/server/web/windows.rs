@@ -1,0 +1,252 @@
+//! What the fair and school administrators' pages share: the windows' table, a window's facts
+//! and runs, the mechanisms side by side, a beacon from a form, and multipart forms read whole.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+
+use super::fairs::q;
+use super::i18n::{Lang, text};
+use super::pages::esc;
+use crate::proto::v1 as pb;
+
+/// A multipart form read whole: its text fields, its files (name, bytes) by field, and why it
+/// stopped short, if it did.
+#[derive(Debug, Default)]
+pub(super) struct Upload {
+    pub fields: HashMap<String, String>,
+    pub files: HashMap<String, (String, Vec<u8>)>,
+    pub error: Option<String>,
+}
+
+impl Upload {
+    pub async fn read(mut form: Multipart) -> Upload {
+        let mut upload = Upload::default();
+        loop {
+            match form.next_field().await {
+                Ok(Some(field)) => {
+                    let name = field.name().unwrap_or("").to_owned();
+                    let file = field.file_name().map(str::to_owned);
+                    match field.bytes().await {
+                        Ok(bytes) => match file {
+                            Some(file) if !bytes.is_empty() => {
+                                let file = if file.is_empty() {
+                                    format!("{name}.csv")
+                                } else {
+                                    file
+                                };
+                                upload.files.insert(name, (file, bytes.to_vec()));
+                            }
+                            Some(_) => {}
+                            None => {
+                                let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                                upload.fields.insert(name, text);
+                            }
+                        },
+                        Err(e) => {
+                            upload.error = Some(e.body_text());
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    upload.error = Some(e.body_text());
+                    break;
+                }
+            }
+        }
+        upload
+    }
+
+    /// A text field ("" when absent).
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
+    }
+}
+
+/// The domain's windows as a table: name, places, applications, state, runs.
+pub(super) fn windows_table(
+    lang: Lang,
+    base: &str,
+    windows: &[pb::WindowSummary],
+    places: &'static str,
+) -> String {
+    let t = |k| text(lang, k);
+    let mut body = format!(
+        "<h2>{}</h2><div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+        t("windows"),
+        t("windows"),
+        t("window"),
+        t(places),
+        t("applications"),
+        t("state"),
+        t("runs"),
+    );
+    for w in windows {
+        let state = if w.closed_index.is_some() {
+            t("closed")
+        } else {
+            t("open")
+        };
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"{base}/window?window={}\">{}</a></td><td>{}</td><td>{}</td><td>{state}</td><td>{}</td></tr>",
+            q(&w.window),
+            esc(&w.window),
+            w.places,
+            w.applications,
+            w.runs.len()
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    if windows.is_empty() {
+        let _ = write!(body, "<p>{}</p>", t("no-windows"));
+    }
+    body
+}
+
+/// A window's counts and state.
+pub(super) fn window_facts(lang: Lang, w: &pb::WindowSummary, places: &'static str) -> String {
+    let t = |k| text(lang, k);
+    format!(
+        "<table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">{}</th><td>{}</td></tr></table>",
+        t(places),
+        w.places,
+        t("applications"),
+        w.applications,
+        t("state"),
+        match w.closed_index {
+            Some(i) => format!("{} ({} {i})", t("closed"), t("log-entry")),
+            None => t("open").to_owned(),
+        },
+    )
+}
+
+/// A window's runs, with a link to them side by side.
+pub(super) fn runs_list(
+    lang: Lang,
+    base: &str,
+    w: &pb::WindowSummary,
+    mechanism: fn(Lang, &str) -> &'static str,
+    placed: &'static str,
+) -> String {
+    let t = |k| text(lang, k);
+    if w.runs.is_empty() {
+        return String::new();
+    }
+    let mut body = format!("<h2>{}</h2><ul>", t("runs"));
+    for r in &w.runs {
+        let _ = write!(
+            body,
+            "<li><a href=\"{base}/run?run={}\">{} · {} {}</a> · {} {} / {}</li>",
+            hex::encode(&r.run_id),
+            mechanism(lang, &r.mechanism),
+            t("log-entry"),
+            r.log_index,
+            t(placed),
+            r.assigned,
+            r.participants,
+        );
+    }
+    let _ = write!(
+        body,
+        "</ul><p><a href=\"{base}/compare?window={}\">{}</a></p>",
+        q(&w.window),
+        t("compare-title")
+    );
+    body
+}
+
+/// One row of a comparison: its label and each run's cell.
+pub(super) type CompareRow<'a, S> = (String, &'a dyn Fn(&pb::RunRecord, &S) -> String);
+
+/// Runs side by side: a column per run (linked), a row per figure.
+pub(super) fn compare_table<S>(
+    lang: Lang,
+    base: &str,
+    columns: &[(pb::RunRecord, S)],
+    mechanism: fn(Lang, &str) -> &'static str,
+    rows: &[CompareRow<'_, S>],
+) -> String {
+    let t = |k| text(lang, k);
+    let mut body = format!(
+        "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table class=\"compare\"><thead><tr><th scope=\"col\">{}</th>",
+        t("compare-title"),
+        t("figure")
+    );
+    for (record, _) in columns {
+        let _ = write!(
+            body,
+            "<th scope=\"col\"><a href=\"{base}/run?run={}\">{}</a><br><span class=\"muted\">{} {}</span></th>",
+            hex::encode(&record.run_id),
+            mechanism(lang, &record.mechanism),
+            t("log-entry"),
+            record.log_index
+        );
+    }
+    body.push_str("</tr></thead><tbody>");
+    for (label, cell) in rows {
+        let _ = write!(body, "<tr><th scope=\"row\">{label}</th>");
+        for (record, s) in columns {
+            let _ = write!(body, "<td>{}</td>", cell(record, s));
+        }
+        body.push_str("</tr>");
+    }
+    body.push_str("</tbody></table></div>");
+    body
+}
+
+/// The beacon a run form gives (`beacon_source`, `beacon_round`, `beacon_value` in hex), none
+/// when the value is empty, or the field at fault.
+pub(super) fn beacon(
+    lang: Lang,
+    source: &str,
+    round: &str,
+    value: &str,
+) -> Result<Option<pb::Beacon>, String> {
+    let t = |k| text(lang, k);
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let bytes =
+        hex::decode(value).map_err(|_| format!("{}: {}", t("beacon-value"), t("not-hex")))?;
+    let round = round
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("{}: {}", t("beacon-round"), t("not-number")))?;
+    Ok(Some(pb::Beacon {
+        source: source.trim().to_owned(),
+        round,
+        value: bytes,
+    }))
+}
+
+/// The window `window_of` found, or the page saying why not (404 for no such window).
+pub(super) fn found(
+    found: Result<Option<pb::WindowSummary>, tonic::Status>,
+    (lang, path, session): ((Lang, bool), &str, &super::Session),
+    window: &str,
+) -> Result<pb::WindowSummary, Box<axum::response::Response>> {
+    let t = |k| text(lang.0, k);
+    match found {
+        Ok(Some(w)) => Ok(w),
+        Ok(None) => {
+            let what = format!("{}: «{window}» — {}", t("window"), t("no-such-window"));
+            Err(Box::new(super::pages::sentence(
+                StatusCode::NOT_FOUND,
+                lang,
+                path,
+                Some(session),
+                &what,
+            )))
+        }
+        Err(status) => Err(Box::new(super::pages::failed(&status, lang, path, session))),
+    }
+}
