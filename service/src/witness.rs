@@ -141,14 +141,15 @@ impl WitnessClient {
     }
 
     /// Asks for a cosignature on `signed` with a consistency proof from the witness's size
-    /// (learning that size from a 409 and retrying once); returns the cosignature line.
+    /// (learning that size from a 409 and retrying, twice at most: replicas of one log share
+    /// their witnesses, so the size may move between two asks); returns the cosignature line.
     pub async fn cosign(
         &self,
         log: &Arc<Log>,
         signed: &SignedCheckpoint,
     ) -> Result<String, CosignError> {
         let size = signed.checkpoint.size;
-        for attempt in 0..2 {
+        for attempt in 0..3 {
             let old = self.known_size().min(size);
             let proof = match old {
                 0 => Vec::new(),
@@ -181,7 +182,7 @@ impl WitnessClient {
                     self.known_size.store(size, Ordering::Relaxed);
                     return Ok(line);
                 }
-                409 if attempt == 0 => {
+                409 if attempt < 2 => {
                     let theirs: u64 =
                         text.trim_end().parse().map_err(|_| CosignError::Refused {
                             url: self.url.clone(),

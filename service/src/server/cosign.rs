@@ -128,6 +128,15 @@ async fn worker(
                     return;
                 }
             }
+            // The witness has cosigned a larger tree of this log that this server holds too:
+            // another replica (the leader) got there first. Not a failure: wait for a newer
+            // checkpoint of our own. (Beyond our log, it is one: this log lost entries.)
+            Err(CosignError::Ahead { size, .. }) if size <= state.log.size() => {
+                done = Some(latest.checkpoint.size);
+                if signed.has_changed().is_ok_and(|c| !c) && signed.changed().await.is_err() {
+                    return;
+                }
+            }
             Err(e) => {
                 (state.cosigned.failures).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if last_error.as_ref() != Some(&e) {
