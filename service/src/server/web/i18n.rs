@@ -578,6 +578,10 @@ pub fn text(lang: Lang, key: &'static str) -> &'static str {
             "DA устойчиво и защищено от стратегий: указать истинные предпочтения всегда выгоднее, и никого не обходят ради ученика с меньшим приоритетом. TTC и EADA дают ученикам школы выше в списках, но неустойчивы (EADA не защищён от стратегий); бостонский механизм вознаграждает стратегическое заполнение списка.",
         ),
         "students" => ("Students", "Ученики"),
+        "class-order" => (
+            "At each school, students are served by priority class (0 first, as the school's rules give them), then by lottery number, lower first. The lottery was drawn from a public beacon after the applications were closed.",
+            "В каждой школе ученики обслуживаются по классу приоритета (0 — первым, по правилам школы), затем по номеру жребия, от меньшего. Жребий получен из публичного маяка после закрытия приёма заявок.",
+        ),
         "seats-given" => ("given a seat", "получили место"),
         "no-seat" => ("without a seat", "без места"),
         "blocking-pairs" => ("blocking pairs", "блокирующие пары"),

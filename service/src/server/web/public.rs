@@ -376,6 +376,37 @@ fn fair_result(lang: Lang, a: &pb::FairLookUp) -> String {
     html
 }
 
+/// Why the student did not get one better-ranked school, in plain words: the last seat's
+/// priority against the student's own. Where the mechanism is not stable (TTC, Boston, EADA) a
+/// student may miss a school whose last seat went to a lower priority: the engine's own
+/// sentence says so.
+fn school_reason(lang: Lang, c: &pb::SchoolChoiceExplanation) -> String {
+    let own = c.own_priority.unwrap_or_default();
+    let Some(cut) = c.cutoff.as_ref().and_then(|c| c.cutoff) else {
+        return format!("<span lang=\"en\">{}</span>", esc(&c.reason));
+    };
+    let school = esc(&c.school);
+    match (lang, cut.priority_class.cmp(&own.priority_class)) {
+        (Lang::En, std::cmp::Ordering::Less) => format!(
+            "The last seat at {school} went to a student of priority class {} (lottery {}), a class served before yours, class {}.",
+            cut.priority_class, cut.lottery, own.priority_class
+        ),
+        (Lang::Ru, std::cmp::Ordering::Less) => format!(
+            "Последнее место в школе {school} получил ученик класса приоритета {} (жребий {}), а этот класс обслуживается раньше вашего, класса {}.",
+            cut.priority_class, cut.lottery, own.priority_class
+        ),
+        (Lang::En, std::cmp::Ordering::Equal) if cut.lottery < own.lottery => format!(
+            "The last seat at {school} went to a student of your own priority class, {}, with lottery number {}; yours is {}, and lower numbers are served first.",
+            cut.priority_class, cut.lottery, own.lottery
+        ),
+        (Lang::Ru, std::cmp::Ordering::Equal) if cut.lottery < own.lottery => format!(
+            "Последнее место в школе {school} получил ученик вашего же класса приоритета, {}, с номером жребия {}; ваш номер {}, а меньшие номера обслуживаются первыми.",
+            cut.priority_class, cut.lottery, own.lottery
+        ),
+        _ => format!("<span lang=\"en\">{}</span>", esc(&c.reason)),
+    }
+}
+
 fn school_result(lang: Lang, a: &pb::SchoolLookUp) -> String {
     let t = |k| text(lang, k);
     let status = a.status.as_ref();
@@ -399,12 +430,19 @@ fn school_result(lang: Lang, a: &pb::SchoolLookUp) -> String {
                     got.rank
                 );
             }
-            if !explained.lines.is_empty() {
-                let _ = write!(html, "<h2>{}</h2><ul lang=\"en\">", t("why-not-better"));
-                for line in &explained.lines {
-                    let _ = write!(html, "<li>{}</li>", esc(line));
+            if !explained.better_choices.is_empty() {
+                let _ = write!(html, "<h2>{}</h2><ul>", t("why-not-better"));
+                for c in &explained.better_choices {
+                    let _ = write!(
+                        html,
+                        "<li><strong>{} {}: {}</strong>. {}</li>",
+                        t("your-choice"),
+                        c.rank,
+                        esc(&c.school),
+                        school_reason(lang, c)
+                    );
                 }
-                html.push_str("</ul>");
+                let _ = write!(html, "</ul><p>{}</p>", t("class-order"));
             }
             let _ = write!(
                 html,

@@ -582,6 +582,28 @@ async fn a_school_window_from_upload_to_the_public_lookup() {
             page.contains(&format!("index {}", outcome.log_index)),
             "the receipt proves the outcome"
         );
+        // Every school ranked above the one given is explained, first choice first.
+        let first = ["S1", "S2", "S3", "S1"][i % 4];
+        if outcome.rank != 1 {
+            let why = format!("<strong>your choice no. 1: {first}</strong>");
+            assert!(page.contains(&why), "{why} in {page}");
+        }
+        // In Russian too, without the English words.
+        let (status, ru) = post(
+            &http,
+            &format!("{base}/results"),
+            format!("domain=schools&window=sch-1&id=P{i}&code=family-{i:04}&lang=ru"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            ru.contains("Ваша квитанция") && !ru.contains("your choice"),
+            "{ru}"
+        );
+        if outcome.rank != 1 {
+            assert!(ru.contains(&format!("ваш выбор № 1: {first}")), "{ru}");
+        }
     }
     // A fair officer may not.
     let (fairs, _) = sign_in(&http, &base, h.token(Role::FairAdmin)).await;
