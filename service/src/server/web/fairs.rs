@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::i18n::{Lang, text};
 use super::pages::{checked, esc, failed, page, problem, signed_in};
 use super::windows::{
-    CompareRow, Upload, beacon, compare_table, runs_list, window_facts, windows_table,
+    CompareRow, Upload, beacon, compare_table, live, runs_list, window_facts, windows_table,
 };
 use super::{Session, Web};
 use crate::proto::v1 as pb;
@@ -306,7 +306,10 @@ pub(super) async fn window(
     }
     body.push_str(&runs_list(lang.0, "/fairs", &w, mechanism_name, "placed"));
     let title = format!("{}: {}", t("window"), w.window);
-    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+    live(
+        page(StatusCode::OK, lang, path, Some(&session), &title, &body),
+        &w,
+    )
 }
 
 #[derive(Debug, Deserialize)]

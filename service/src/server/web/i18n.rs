@@ -275,6 +275,10 @@ pub fn text(lang: Lang, key: &'static str) -> &'static str {
         ),
         "back" => ("Back", "Назад"),
         "no-such-window" => ("no such window", "такого окна нет"),
+        "live-counts" => (
+            "Open: applications are arriving; this page reloads every 10 seconds.",
+            "Открыто: заявки поступают; страница обновляется каждые 10 секунд.",
+        ),
         "close-title" => ("Close the window", "Закрыть окно"),
         "close-help" => (
             "Closing fixes the set of applications and logs its digest; the lottery is then drawn from a beacon published after this moment. A closed window takes no more applications.",

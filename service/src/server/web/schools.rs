@@ -18,7 +18,7 @@ use super::fairs::{csrf_field, q, rank_chart, refused_action, run_id, see_other}
 use super::i18n::{Lang, text};
 use super::pages::{LangQuery, checked, esc, failed, language, page, problem, signed_in};
 use super::windows::{
-    CompareRow, Upload, beacon, compare_table, runs_list, window_facts, windows_table,
+    CompareRow, Upload, beacon, compare_table, live, runs_list, window_facts, windows_table,
 };
 use super::{Session, Web};
 use crate::proto::v1 as pb;
@@ -292,7 +292,10 @@ pub(super) async fn window(
     }
     body.push_str(&runs_list(lang.0, BASE, &w, mechanism_name, "seats-given"));
     let title = format!("{}: {}", t("window"), w.window);
-    page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+    live(
+        page(StatusCode::OK, lang, path, Some(&session), &title, &body),
+        &w,
+    )
 }
 
 #[derive(Debug, Deserialize)]

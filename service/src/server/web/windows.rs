@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::Multipart;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 
 use super::fairs::q;
 use super::i18n::{Lang, text};
@@ -110,10 +111,28 @@ pub(super) fn windows_table(
     body
 }
 
-/// A window's counts and state.
+/// Seconds between two reloads of an open window's page.
+const LIVE_SECONDS: &str = "10";
+
+/// An open window's page reloads itself (its counts live while applications arrive); its only
+/// form is a button, so a reload loses nothing typed.
+pub(super) fn live(mut page: Response, w: &pb::WindowSummary) -> Response {
+    if w.closed_index.is_none() {
+        page.headers_mut()
+            .insert(header::REFRESH, HeaderValue::from_static(LIVE_SECONDS));
+    }
+    page
+}
+
+/// A window's counts and state (and, while open, that they are live).
 pub(super) fn window_facts(lang: Lang, w: &pb::WindowSummary, places: &'static str) -> String {
     let t = |k| text(lang, k);
-    format!(
+    let live = if w.closed_index.is_none() {
+        format!("<p role=\"status\">{}</p>", t("live-counts"))
+    } else {
+        String::new()
+    };
+    live + &format!(
         "<table><tr><th scope=\"row\">{}</th><td>{}</td></tr><tr><th scope=\"row\">{}</th><td>{}</td></tr>\
          <tr><th scope=\"row\">{}</th><td>{}</td></tr></table>",
         t(places),
@@ -233,7 +252,7 @@ pub(super) fn found(
     found: Result<Option<pb::WindowSummary>, tonic::Status>,
     (lang, path, session): ((Lang, bool), &str, &super::Session),
     window: &str,
-) -> Result<pb::WindowSummary, Box<axum::response::Response>> {
+) -> Result<pb::WindowSummary, Box<Response>> {
     let t = |k| text(lang.0, k);
     match found {
         Ok(Some(w)) => Ok(w),

@@ -663,6 +663,21 @@ async fn the_public_lookup_needs_the_code_and_tells_nothing_else() {
         .into_inner();
     assert_eq!(listed.windows[0].closed_index, None, "still open");
     let token = csrf(&listing);
+    // While open, the window's page reloads itself; once closed, it does not.
+    let refresh = |http: &reqwest::Client| {
+        let request = http
+            .get(format!("{base}/fairs/window?window={window}"))
+            .header("cookie", &cookie);
+        async move {
+            let answer = request.send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+            answer
+                .headers()
+                .get("refresh")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(refresh(&http).await.as_deref(), Some("10"));
     let (status, _) = post(
         &http,
         &format!("{base}/fairs/close"),
@@ -671,6 +686,7 @@ async fn the_public_lookup_needs_the_code_and_tells_nothing_else() {
     )
     .await;
     assert_eq!(status, 303);
+    assert_eq!(refresh(&http).await, None);
     let (status, page) = post(
         &http,
         &format!("{base}/fairs/run"),
