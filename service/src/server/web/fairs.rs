@@ -17,7 +17,8 @@ use serde::Deserialize;
 use super::i18n::{Lang, text};
 use super::pages::{checked, esc, failed, page, problem, signed_in};
 use super::windows::{
-    CompareRow, Upload, beacon, compare_table, live, runs_list, window_facts, windows_table,
+    Admin, CompareRow, Upload, beacon, compare_table, live, runs_list, runs_of, window_facts,
+    window_of, windows_table,
 };
 use super::{Session, Web};
 use crate::proto::v1 as pb;
@@ -38,8 +39,6 @@ pub(super) struct FairQuery {
     window: String,
     #[serde(default)]
     run: String,
-    #[serde(default)]
-    table: String,
 }
 
 fn api(web: &Web) -> FairsClient<super::GatedChannel> {
@@ -205,19 +204,6 @@ pub(super) async fn submit(
     }
 }
 
-/// The window's summary from the list.
-async fn window_of(
-    web: &Web,
-    session: &Session,
-    window: &str,
-) -> Result<Option<pb::WindowSummary>, tonic::Status> {
-    let listed = api(web)
-        .list_windows(web.request(session, pb::ListWindowsRequest {}))
-        .await?
-        .into_inner();
-    Ok(listed.windows.into_iter().find(|w| w.window == window))
-}
-
 fn mechanism_name(lang: Lang, m: &str) -> &'static str {
     match m {
         "da" => text(lang, "mech-da"),
@@ -239,7 +225,7 @@ pub(super) async fn window(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let found = window_of(&web, &session, &query.window).await;
+    let found = window_of::<FairPages>(&web, &session, &query.window).await;
     let w = match super::windows::found(found, (lang, path, &session), &query.window) {
         Ok(w) => w,
         Err(page) => return *page,
@@ -328,29 +314,6 @@ pub(super) struct WindowForm {
     beacon_round: String,
     #[serde(default)]
     beacon_value: String,
-}
-
-/// `POST /fairs/close`.
-pub(super) async fn close(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<WindowForm>,
-) -> Response {
-    let session = match checked(&web, &headers, &form.csrf, "/fairs") {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
-    let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
-    let request = pb::CloseFairApplicationsRequest {
-        window: form.window.clone(),
-    };
-    match api(&web)
-        .close_applications(web.request(&session, request))
-        .await
-    {
-        Ok(_) => see_other(&format!("/fairs/window?window={}", q(&form.window))),
-        Err(status) => closing_failed(&status, lang, &session, &form.window),
-    }
 }
 
 /// A refused close or run of a fair window.
@@ -485,37 +448,6 @@ pub(super) async fn compare_run(
     see_other(&format!("/fairs/compare?window={}", q(&form.window)))
 }
 
-/// A run's results, read whole.
-async fn results(
-    web: &Web,
-    session: &Session,
-    run_id: &[u8],
-) -> Result<(pb::RunRecord, pb::FairRunSummary, FairTables), tonic::Status> {
-    let mut client = api(web);
-    let record = client
-        .get_run(web.request(
-            session,
-            pb::GetRunRequest {
-                run: hex::encode(run_id),
-            },
-        ))
-        .await?
-        .into_inner();
-    let request = pb::GetFairResultsRequest {
-        run_id: run_id.to_vec(),
-    };
-    let mut stream = client
-        .get_results(web.request(session, request))
-        .await?
-        .into_inner();
-    let mut parts = Vec::new();
-    while let Some(part) = stream.message().await? {
-        parts.push(part);
-    }
-    let (summary, tables) = fair_tables(parts);
-    Ok((record, summary, tables))
-}
-
 /// The run named by `?run=` (hex), or the page saying what is wrong with it.
 pub(super) fn run_id(
     lang: (Lang, bool),
@@ -593,7 +525,7 @@ pub(super) async fn run_page(
         Ok(id) => id,
         Err(page) => return *page,
     };
-    let (record, summary, tables) = match results(&web, &session, &id).await {
+    let (record, summary, tables) = match FairPages::results(&web, &session, id.clone()).await {
         Ok(r) => r,
         Err(status) => return failed(&status, lang, path, &session),
     };
@@ -716,32 +648,6 @@ pub(super) async fn run_page(
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }
 
-/// `GET /fairs/download?run=&table=`: one of the run's CSV files, as the CLI writes it.
-pub(super) async fn download(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<FairQuery>,
-) -> Response {
-    let path = "/fairs/download";
-    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
-        Ok(signed) => signed,
-        Err(page) => return *page,
-    };
-    let id = match run_id(lang, &session, path, &query.run) {
-        Ok(id) => id,
-        Err(page) => return *page,
-    };
-    let Some(name) = FAIR_TABLES.into_iter().find(|n| *n == query.table) else {
-        let what = format!("table: {}", FAIR_TABLES.join(", "));
-        return super::pages::sentence(StatusCode::BAD_REQUEST, lang, path, Some(&session), &what);
-    };
-    let (record, _, tables) = match results(&web, &session, &id).await {
-        Ok(r) => r,
-        Err(status) => return failed(&status, lang, path, &session),
-    };
-    csv_download(&record.window, name, |w| tables.write_csv(name, w))
-}
-
 /// A CSV download of `window`'s file `name`, its rows written by `write`.
 pub(super) fn csv_download(
     window: &str,
@@ -771,39 +677,6 @@ pub(super) fn csv_download(
         h.insert(header::CONTENT_DISPOSITION, value);
     }
     response
-}
-
-/// `GET /fairs/verify?run=`: the run re-run from the log and its stored inputs.
-pub(super) async fn verify(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<FairQuery>,
-) -> Response {
-    let path = "/fairs/verify";
-    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
-        Ok(signed) => signed,
-        Err(page) => return *page,
-    };
-    let t = |k| text(lang.0, k);
-    let id = match run_id(lang, &session, path, &query.run) {
-        Ok(id) => id,
-        Err(page) => return *page,
-    };
-    let request = pb::VerifyFairRunRequest { run_id: id.clone() };
-    let v = match api(&web).verify(web.request(&session, request)).await {
-        Ok(answer) => answer.into_inner().verification.unwrap_or_default(),
-        Err(status) => return failed(&status, lang, path, &session),
-    };
-    let body =
-        super::pages::verification(lang.0, &v, &format!("/fairs/run?run={}", hex::encode(&id)));
-    page(
-        StatusCode::OK,
-        lang,
-        path,
-        Some(&session),
-        t("verify-run"),
-        &body,
-    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -919,18 +792,15 @@ pub(super) async fn compare(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let found = window_of(&web, &session, &query.window).await;
+    let found = window_of::<FairPages>(&web, &session, &query.window).await;
     let w = match super::windows::found(found, (lang, path, &session), &query.window) {
         Ok(w) => w,
         Err(page) => return *page,
     };
-    let mut columns = Vec::new();
-    for r in &w.runs {
-        match results(&web, &session, &r.run_id).await {
-            Ok((record, summary, _)) => columns.push((record, summary)),
-            Err(status) => return failed(&status, lang, path, &session),
-        }
-    }
+    let columns = match runs_of::<FairPages>(&web, (lang, path, &session), &w).await {
+        Ok(columns) => columns,
+        Err(page) => return *page,
+    };
     let tier = |k: usize| {
         move |_: &pb::RunRecord, s: &pb::FairRunSummary| {
             s.placed_per_tier.get(k).copied().unwrap_or(0).to_string()
@@ -964,4 +834,61 @@ pub(super) async fn compare(
     );
     let title = format!("{}: {}", t("compare-title"), w.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
+
+/// The `Fairs` API for the shared handlers of [`super::windows`].
+pub(super) struct FairPages;
+
+impl Admin for FairPages {
+    const BASE: &'static str = "/fairs";
+    const TABLES: &'static [&'static str] = &FAIR_TABLES;
+    type Summary = pb::FairRunSummary;
+    type Tables = FairTables;
+
+    async fn list(web: &Web, session: &Session) -> Result<Vec<pb::WindowSummary>, tonic::Status> {
+        let request = web.request(session, pb::ListWindowsRequest {});
+        Ok(api(web).list_windows(request).await?.into_inner().windows)
+    }
+
+    async fn close(web: &Web, session: &Session, window: String) -> Result<(), tonic::Status> {
+        let request = web.request(session, pb::CloseFairApplicationsRequest { window });
+        api(web).close_applications(request).await.map(drop)
+    }
+
+    async fn verify(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> Result<pb::RunVerification, tonic::Status> {
+        let request = web.request(session, pb::VerifyFairRunRequest { run_id });
+        let answer = api(web).verify(request).await?.into_inner();
+        Ok(answer.verification.unwrap_or_default())
+    }
+
+    async fn results(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> Result<(pb::RunRecord, pb::FairRunSummary, FairTables), tonic::Status> {
+        let mut client = api(web);
+        let run = pb::GetRunRequest {
+            run: hex::encode(&run_id),
+        };
+        let record = client
+            .get_run(web.request(session, run))
+            .await?
+            .into_inner();
+        let request = web.request(session, pb::GetFairResultsRequest { run_id });
+        let mut stream = client.get_results(request).await?.into_inner();
+        let mut parts = Vec::new();
+        while let Some(part) = stream.message().await? {
+            parts.push(part);
+        }
+        let (summary, tables) = fair_tables(parts);
+        Ok((record, summary, tables))
+    }
+
+    fn write_csv(tables: &FairTables, name: &str, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        tables.write_csv(name, w)
+    }
 }

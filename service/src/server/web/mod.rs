@@ -190,14 +190,17 @@ pub fn routes(web: Arc<Web>) -> Router {
             post(fairs::submit).layer(axum::extract::DefaultBodyLimit::max(fairs::MAX_UPLOAD)),
         )
         .route("/fairs/window", get(fairs::window))
-        .route("/fairs/close", post(fairs::close))
+        .route("/fairs/close", post(windows::close::<fairs::FairPages>))
         .route("/fairs/run", get(fairs::run_page).post(fairs::run))
         .route(
             "/fairs/compare",
             get(fairs::compare).post(fairs::compare_run),
         )
-        .route("/fairs/download", get(fairs::download))
-        .route("/fairs/verify", get(fairs::verify))
+        .route(
+            "/fairs/download",
+            get(windows::download::<fairs::FairPages>),
+        )
+        .route("/fairs/verify", get(windows::verify::<fairs::FairPages>))
         .route("/fairs/withdraw", post(fairs::withdraw))
         .route("/schools", get(schools::windows))
         .route(
@@ -205,14 +208,23 @@ pub fn routes(web: Arc<Web>) -> Router {
             post(schools::submit).layer(axum::extract::DefaultBodyLimit::max(fairs::MAX_UPLOAD)),
         )
         .route("/schools/window", get(schools::window))
-        .route("/schools/close", post(schools::close))
+        .route(
+            "/schools/close",
+            post(windows::close::<schools::SchoolPages>),
+        )
         .route("/schools/run", get(schools::run_page).post(schools::run))
         .route(
             "/schools/compare",
             get(schools::compare).post(schools::compare_run),
         )
-        .route("/schools/download", get(schools::download))
-        .route("/schools/verify", get(schools::verify))
+        .route(
+            "/schools/download",
+            get(windows::download::<schools::SchoolPages>),
+        )
+        .route(
+            "/schools/verify",
+            get(windows::verify::<schools::SchoolPages>),
+        )
         .route("/clinics/actions", get(clinics::actions))
         .route("/clinics/absence", post(clinics::absence))
         .route(

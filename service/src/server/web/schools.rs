@@ -18,7 +18,8 @@ use super::fairs::{csrf_field, q, rank_chart, refused_action, run_id, see_other}
 use super::i18n::{Lang, text};
 use super::pages::{LangQuery, checked, esc, failed, language, page, problem, signed_in};
 use super::windows::{
-    CompareRow, Upload, beacon, compare_table, live, runs_list, window_facts, windows_table,
+    Admin, CompareRow, Upload, beacon, compare_table, live, runs_list, runs_of, window_facts,
+    window_of, windows_table,
 };
 use super::{Session, Web};
 use crate::proto::v1 as pb;
@@ -45,8 +46,6 @@ pub(super) struct SchoolQuery {
     window: String,
     #[serde(default)]
     run: String,
-    #[serde(default)]
-    table: String,
 }
 
 fn api(web: &Web) -> SchoolsClient<super::GatedChannel> {
@@ -200,18 +199,6 @@ pub(super) async fn submit(
     }
 }
 
-async fn window_of(
-    web: &Web,
-    session: &Session,
-    window: &str,
-) -> Result<Option<pb::WindowSummary>, tonic::Status> {
-    let listed = api(web)
-        .list_windows(web.request(session, pb::ListWindowsRequest {}))
-        .await?
-        .into_inner();
-    Ok(listed.windows.into_iter().find(|w| w.window == window))
-}
-
 /// `GET /schools/window?window=`.
 pub(super) async fn window(
     State(web): State<Arc<Web>>,
@@ -224,7 +211,7 @@ pub(super) async fn window(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let found = window_of(&web, &session, &query.window).await;
+    let found = window_of::<SchoolPages>(&web, &session, &query.window).await;
     let w = match super::windows::found(found, (lang, path, &session), &query.window) {
         Ok(w) => w,
         Err(page) => return *page,
@@ -316,29 +303,6 @@ pub(super) struct WindowForm {
     beacon_value: String,
 }
 
-/// `POST /schools/close`.
-pub(super) async fn close(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<WindowForm>,
-) -> Response {
-    let session = match checked(&web, &headers, &form.csrf, BASE) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
-    let lang = language(&headers, &LangQuery::default());
-    let request = pb::CloseSchoolApplicationsRequest {
-        window: form.window.clone(),
-    };
-    match api(&web)
-        .close_applications(web.request(&session, request))
-        .await
-    {
-        Ok(_) => see_other(&format!("{BASE}/window?window={}", q(&form.window))),
-        Err(status) => refused_action(BASE, &status, lang, &session, &form.window),
-    }
-}
-
 fn run_request(
     form: &WindowForm,
     mechanism: &str,
@@ -427,36 +391,6 @@ pub(super) async fn compare_run(
     see_other(&format!("{BASE}/compare?window={}", q(&form.window)))
 }
 
-async fn results(
-    web: &Web,
-    session: &Session,
-    run_id: &[u8],
-) -> Result<(pb::RunRecord, pb::SchoolRunSummary, SchoolTables), tonic::Status> {
-    let mut client = api(web);
-    let record = client
-        .get_run(web.request(
-            session,
-            pb::GetRunRequest {
-                run: hex::encode(run_id),
-            },
-        ))
-        .await?
-        .into_inner();
-    let request = pb::GetSchoolResultsRequest {
-        run_id: run_id.to_vec(),
-    };
-    let mut stream = client
-        .get_results(web.request(session, request))
-        .await?
-        .into_inner();
-    let mut parts = Vec::new();
-    while let Some(part) = stream.message().await? {
-        parts.push(part);
-    }
-    let (summary, tables) = school_tables(parts);
-    Ok((record, summary, tables))
-}
-
 /// `GET /schools/run?run=`.
 pub(super) async fn run_page(
     State(web): State<Arc<Web>>,
@@ -473,7 +407,7 @@ pub(super) async fn run_page(
         Ok(id) => id,
         Err(page) => return *page,
     };
-    let (record, summary, tables) = match results(&web, &session, &id).await {
+    let (record, summary, tables) = match SchoolPages::results(&web, &session, id.clone()).await {
         Ok(r) => r,
         Err(status) => return failed(&status, lang, path, &session),
     };
@@ -558,64 +492,6 @@ pub(super) async fn run_page(
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }
 
-/// `GET /schools/download?run=&table=`.
-pub(super) async fn download(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<SchoolQuery>,
-) -> Response {
-    let path = "/schools/download";
-    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
-        Ok(signed) => signed,
-        Err(page) => return *page,
-    };
-    let id = match run_id(lang, &session, path, &query.run) {
-        Ok(id) => id,
-        Err(page) => return *page,
-    };
-    let Some(name) = SCHOOL_TABLES.into_iter().find(|n| *n == query.table) else {
-        let what = format!("table: {}", SCHOOL_TABLES.join(", "));
-        return super::pages::sentence(StatusCode::BAD_REQUEST, lang, path, Some(&session), &what);
-    };
-    let (record, _, tables) = match results(&web, &session, &id).await {
-        Ok(r) => r,
-        Err(status) => return failed(&status, lang, path, &session),
-    };
-    super::fairs::csv_download(&record.window, name, |w| tables.write_csv(name, w))
-}
-
-/// `GET /schools/verify?run=`.
-pub(super) async fn verify(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<SchoolQuery>,
-) -> Response {
-    let path = "/schools/verify";
-    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), path) {
-        Ok(signed) => signed,
-        Err(page) => return *page,
-    };
-    let id = match run_id(lang, &session, path, &query.run) {
-        Ok(id) => id,
-        Err(page) => return *page,
-    };
-    let request = pb::VerifySchoolRunRequest { run_id: id.clone() };
-    let v = match api(&web).verify(web.request(&session, request)).await {
-        Ok(answer) => answer.into_inner().verification.unwrap_or_default(),
-        Err(status) => return failed(&status, lang, path, &session),
-    };
-    let back = format!("{BASE}/run?run={}", hex::encode(&id));
-    let body = super::pages::verification(lang.0, &v, &back);
-    page(
-        StatusCode::OK,
-        lang,
-        path,
-        Some(&session),
-        text(lang.0, "verify-run"),
-        &body,
-    )
-}
-
 /// `GET /schools/compare?window=`: every run of the window side by side.
 pub(super) async fn compare(
     State(web): State<Arc<Web>>,
@@ -628,18 +504,15 @@ pub(super) async fn compare(
         Err(page) => return *page,
     };
     let t = |k| text(lang.0, k);
-    let found = window_of(&web, &session, &query.window).await;
+    let found = window_of::<SchoolPages>(&web, &session, &query.window).await;
     let w = match super::windows::found(found, (lang, path, &session), &query.window) {
         Ok(w) => w,
         Err(page) => return *page,
     };
-    let mut columns = Vec::new();
-    for r in &w.runs {
-        match results(&web, &session, &r.run_id).await {
-            Ok((record, summary, _)) => columns.push((record, summary)),
-            Err(status) => return failed(&status, lang, path, &session),
-        }
-    }
+    let columns = match runs_of::<SchoolPages>(&web, (lang, path, &session), &w).await {
+        Ok(columns) => columns,
+        Err(page) => return *page,
+    };
     let rows: [CompareRow<'_, pb::SchoolRunSummary>; 5] = [
         (t("seats-given").to_owned(), &|_, s| s.assigned.to_string()),
         (t("first-choice").to_owned(), &|_, s| {
@@ -665,4 +538,65 @@ pub(super) async fn compare(
     );
     let title = format!("{}: {}", t("compare-title"), w.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
+}
+
+/// The `Schools` API for the shared handlers of [`super::windows`].
+pub(super) struct SchoolPages;
+
+impl Admin for SchoolPages {
+    const BASE: &'static str = "/schools";
+    const TABLES: &'static [&'static str] = &SCHOOL_TABLES;
+    type Summary = pb::SchoolRunSummary;
+    type Tables = SchoolTables;
+
+    async fn list(web: &Web, session: &Session) -> Result<Vec<pb::WindowSummary>, tonic::Status> {
+        let request = web.request(session, pb::ListWindowsRequest {});
+        Ok(api(web).list_windows(request).await?.into_inner().windows)
+    }
+
+    async fn close(web: &Web, session: &Session, window: String) -> Result<(), tonic::Status> {
+        let request = web.request(session, pb::CloseSchoolApplicationsRequest { window });
+        api(web).close_applications(request).await.map(drop)
+    }
+
+    async fn verify(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> Result<pb::RunVerification, tonic::Status> {
+        let request = web.request(session, pb::VerifySchoolRunRequest { run_id });
+        let answer = api(web).verify(request).await?.into_inner();
+        Ok(answer.verification.unwrap_or_default())
+    }
+
+    async fn results(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> Result<(pb::RunRecord, pb::SchoolRunSummary, SchoolTables), tonic::Status> {
+        let mut client = api(web);
+        let run = pb::GetRunRequest {
+            run: hex::encode(&run_id),
+        };
+        let record = client
+            .get_run(web.request(session, run))
+            .await?
+            .into_inner();
+        let request = web.request(session, pb::GetSchoolResultsRequest { run_id });
+        let mut stream = client.get_results(request).await?.into_inner();
+        let mut parts = Vec::new();
+        while let Some(part) = stream.message().await? {
+            parts.push(part);
+        }
+        let (summary, tables) = school_tables(parts);
+        Ok((record, summary, tables))
+    }
+
+    fn write_csv(
+        tables: &SchoolTables,
+        name: &str,
+        w: &mut csv::Writer<Vec<u8>>,
+    ) -> csv::Result<()> {
+        tables.write_csv(name, w)
+    }
 }

@@ -8,9 +8,16 @@ use axum::extract::Multipart;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::fairs::q;
+use std::sync::Arc;
+
+use axum::extract::{Form, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+
+use super::fairs::{csv_download, q, refused_action, run_id, see_other};
 use super::i18n::{Lang, text};
-use super::pages::esc;
+use super::pages::{LangQuery, checked, esc, failed, language, page, signed_in};
+use super::{Session, Web};
 use crate::proto::v1 as pb;
 
 /// A multipart form read whole: its text fields, its files (name, bytes) by field, and why it
@@ -250,7 +257,7 @@ pub(super) fn beacon(
 /// The window `window_of` found, or the page saying why not (404 for no such window).
 pub(super) fn found(
     found: Result<Option<pb::WindowSummary>, tonic::Status>,
-    (lang, path, session): ((Lang, bool), &str, &super::Session),
+    (lang, path, session): ((Lang, bool), &str, &Session),
     window: &str,
 ) -> Result<pb::WindowSummary, Box<Response>> {
     let t = |k| text(lang.0, k);
@@ -266,6 +273,154 @@ pub(super) fn found(
                 &what,
             )))
         }
-        Err(status) => Err(Box::new(super::pages::failed(&status, lang, path, session))),
+        Err(status) => Err(Box::new(failed(&status, lang, path, session))),
     }
+}
+
+/// An allocation domain's API as the administrators' pages call it: what their generic
+/// handlers ([`close`], [`verify`], [`download`]) and lookups need.
+pub(super) trait Admin: Send + Sync + 'static {
+    /// Where the domain's pages are (`/fairs`).
+    const BASE: &'static str;
+    /// The CSV files a run publishes.
+    const TABLES: &'static [&'static str];
+    type Summary: Send;
+    type Tables: Send;
+
+    fn list(
+        web: &Web,
+        session: &Session,
+    ) -> impl Future<Output = Result<Vec<pb::WindowSummary>, tonic::Status>> + Send;
+    fn close(
+        web: &Web,
+        session: &Session,
+        window: String,
+    ) -> impl Future<Output = Result<(), tonic::Status>> + Send;
+    fn verify(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> impl Future<Output = Result<pb::RunVerification, tonic::Status>> + Send;
+    /// A run's record, figures and tables, read whole.
+    fn results(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> impl Future<Output = Result<(pb::RunRecord, Self::Summary, Self::Tables), tonic::Status>> + Send;
+    fn write_csv(
+        tables: &Self::Tables,
+        name: &str,
+        w: &mut csv::Writer<Vec<u8>>,
+    ) -> csv::Result<()>;
+}
+
+/// The window named `window`, if the domain has it.
+pub(super) async fn window_of<A: Admin>(
+    web: &Web,
+    session: &Session,
+    window: &str,
+) -> Result<Option<pb::WindowSummary>, tonic::Status> {
+    let listed = A::list(web, session).await?;
+    Ok(listed.into_iter().find(|w| w.window == window))
+}
+
+/// The figures of every run of `w`, oldest first, or the page saying why not.
+pub(super) async fn runs_of<A: Admin>(
+    web: &Web,
+    (lang, path, session): ((Lang, bool), &str, &Session),
+    w: &pb::WindowSummary,
+) -> Result<Vec<(pb::RunRecord, A::Summary)>, Box<Response>> {
+    let mut columns = Vec::new();
+    for r in &w.runs {
+        match A::results(web, session, r.run_id.clone()).await {
+            Ok((record, summary, _)) => columns.push((record, summary)),
+            Err(status) => return Err(Box::new(failed(&status, lang, path, session))),
+        }
+    }
+    Ok(columns)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RunQuery {
+    lang: Option<String>,
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    table: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CloseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    window: String,
+}
+
+/// `POST BASE/close`: closes the window; its page again.
+pub(super) async fn close<A: Admin>(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<CloseForm>,
+) -> Response {
+    let session = match checked(&web, &headers, &form.csrf, A::BASE) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = language(&headers, &LangQuery::default());
+    match A::close(&web, &session, form.window.clone()).await {
+        Ok(()) => see_other(&format!("{}/window?window={}", A::BASE, q(&form.window))),
+        Err(status) => refused_action(A::BASE, &status, lang, &session, &form.window),
+    }
+}
+
+/// `GET BASE/verify?run=`: the run re-run from the log and its stored inputs.
+pub(super) async fn verify<A: Admin>(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<RunQuery>,
+) -> Response {
+    let path = format!("{}/verify", A::BASE);
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), &path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let id = match run_id(lang, &session, &path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let v = match A::verify(&web, &session, id.clone()).await {
+        Ok(v) => v,
+        Err(status) => return failed(&status, lang, &path, &session),
+    };
+    let back = format!("{}/run?run={}", A::BASE, hex::encode(&id));
+    let body = super::pages::verification(lang.0, &v, &back);
+    let title = text(lang.0, "verify-run");
+    page(StatusCode::OK, lang, &path, Some(&session), title, &body)
+}
+
+/// `GET BASE/download?run=&table=`: one of the run's CSV files, as the CLI writes it.
+pub(super) async fn download<A: Admin>(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<RunQuery>,
+) -> Response {
+    let path = format!("{}/download", A::BASE);
+    let (lang, session) = match signed_in(&web, &headers, query.lang.clone(), &path) {
+        Ok(signed) => signed,
+        Err(page) => return *page,
+    };
+    let id = match run_id(lang, &session, &path, &query.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let Some(name) = A::TABLES.iter().copied().find(|n| *n == query.table) else {
+        let what = format!("table: {}", A::TABLES.join(", "));
+        return super::pages::sentence(StatusCode::BAD_REQUEST, lang, &path, Some(&session), &what);
+    };
+    let (record, _, tables) = match A::results(&web, &session, id).await {
+        Ok(r) => r,
+        Err(status) => return failed(&status, lang, &path, &session),
+    };
+    csv_download(&record.window, name, |w| A::write_csv(&tables, name, w))
 }
