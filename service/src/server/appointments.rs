@@ -81,6 +81,15 @@ pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
     }
 }
 
+/// A city's local time (`YYYY-MM-DDTHH:MM`) as a protobuf time, in the loaded schedule's zone
+/// (none without a schedule, or for a text that is not one): what the FHIR face and the console
+/// read from their requests.
+pub fn local_timestamp(state: &AppState, text: &str) -> Option<prost_types::Timestamp> {
+    let zone = &state.appointments.as_ref()?.schedule().zone;
+    let t = LocalTime::parse(text)?;
+    Some(timestamp(t.to_timestamp(zone)))
+}
+
 /// A protobuf timestamp as an engine time (at or after 1970, as the engine's times are).
 pub fn engine_time(t: &prost_types::Timestamp, path: &FieldPath) -> Result<Timestamp, FieldError> {
     if !(0..1_000_000_000).contains(&t.nanos) {

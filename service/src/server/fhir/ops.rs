@@ -105,9 +105,7 @@ pub(super) fn id_of<'a>(text: &'a str, kind: &str) -> Option<&'a str> {
 /// A local time of the city (`YYYY-MM-DDTHH:MM`) as a protobuf time, in the loaded schedule's
 /// zone (none without a schedule, or for a time that is not one).
 pub(super) fn local_time(fhir: &Fhir, text: &str) -> Option<prost_types::Timestamp> {
-    let zone = &fhir.state.appointments.as_ref()?.schedule().zone;
-    let t = allot_engine::appointments::LocalTime::parse(text)?;
-    Some(super::super::appointments::timestamp(t.to_timestamp(zone)))
+    super::super::appointments::local_timestamp(&fhir.state, text)
 }
 
 /// A FHIR `dateTime` or `instant` as a protobuf time: with a time it needs a zone; a date alone

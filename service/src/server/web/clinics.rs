@@ -18,6 +18,7 @@ use super::pages::{LangQuery, checked, esc, failed, language, page, problem, sig
 use super::{Session, Web};
 use crate::proto::v1 as pb;
 use crate::proto::v1::appointments_client::AppointmentsClient;
+use allot_engine::appointments::Zone;
 
 /// The largest `requests.csv` upload (a week of a city's referrals).
 pub(super) const MAX_QUEUE: usize = 64 << 20;
@@ -30,19 +31,14 @@ fn api(web: &Web) -> AppointmentsClient<super::GatedChannel> {
         .max_encoding_message_size(256 << 20)
 }
 
-/// A time as the city's local `YYYY-MM-DD HH:MM`.
-fn local(web: &Web, t: Option<&prost_types::Timestamp>) -> String {
-    let Some(t) = t else {
-        return String::new();
-    };
-    let Some(zone) = web.zone() else {
-        return String::new();
-    };
-    let micros = t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1000);
-    let at = allot_engine::log::Timestamp::from_unix_micros(micros.max(0) as u64);
-    allot_engine::appointments::LocalTime::from_timestamp(at, &zone)
-        .to_string()
-        .replace('T', " ")
+/// A time as the city's local `YYYY-MM-DD HH:MM` (empty without a time or a schedule).
+fn local(zone: Option<&Zone>, t: Option<&prost_types::Timestamp>) -> String {
+    match (zone, t) {
+        (Some(zone), Some(_)) => crate::render::appointments::local_time(t, zone)
+            .to_string()
+            .replace('T', " "),
+        _ => String::new(),
+    }
 }
 
 fn forms(lang: Lang, session: &Session) -> String {
@@ -169,6 +165,7 @@ pub(super) async fn absence(
         }
         Err(status) => return failed(&status, lang, path, &session),
     };
+    let zone = web.zone();
     let mut body = format!(
         "<p role=\"status\">{}: {} · {}: {} · {}: {}</p><h2>{}</h2>\
          <div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{}\"><table><thead><tr>\
@@ -197,7 +194,7 @@ pub(super) async fn absence(
             esc(&r.from_slot),
             esc(offered.map_or("", |s| s.id.as_str())),
             esc(offered.map_or("", |s| s.clinic.as_str())),
-            local(&web, r.expires.as_ref()),
+            local(zone.as_ref(), r.expires.as_ref()),
         );
     }
     body.push_str("</tbody></table></div>");
@@ -297,6 +294,7 @@ pub(super) async fn rebalance(
         }
         Err(status) => return failed(&status, lang, path, &session),
     };
+    let zone = web.zone();
     let stats = |s: Option<&pb::RebalanceStats>| s.cloned().unwrap_or_default();
     let (o, g) = (stats(done.optimised.as_ref()), stats(done.greedy.as_ref()));
     let mut body = format!(
@@ -374,7 +372,7 @@ pub(super) async fn rebalance(
             esc(&a.request_id),
             esc(&slot.clinic),
             esc(&slot.id),
-            local(&web, slot.start.as_ref()),
+            local(zone.as_ref(), slot.start.as_ref()),
         );
     }
     let _ = write!(

@@ -865,6 +865,26 @@ impl Admin for FairPages {
         Ok(answer.verification.unwrap_or_default())
     }
 
+    async fn summary(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> Result<(pb::RunRecord, pb::FairRunSummary), tonic::Status> {
+        let mut client = api(web);
+        let run = pb::GetRunRequest {
+            run: hex::encode(&run_id),
+        };
+        let record = client
+            .get_run(web.request(session, run))
+            .await?
+            .into_inner();
+        let request = web.request(session, pb::GetFairResultsRequest { run_id });
+        let mut stream = client.get_results(request).await?.into_inner();
+        // The figures are in the first message; the rows after it are not needed.
+        let first = stream.message().await?.unwrap_or_default();
+        Ok((record, first.summary.unwrap_or_default()))
+    }
+
     async fn results(
         web: &Web,
         session: &Session,

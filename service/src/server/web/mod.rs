@@ -161,9 +161,7 @@ impl Web {
 
     /// A city's local time as a form sends it (`YYYY-MM-DDTHH:MM`), as a protobuf time.
     fn local_timestamp(&self, text: &str) -> Option<prost_types::Timestamp> {
-        let zone = &self.state.appointments.as_ref()?.schedule().zone;
-        let t = allot_engine::appointments::LocalTime::parse(text.trim())?;
-        Some(super::appointments::timestamp(t.to_timestamp(zone)))
+        super::appointments::local_timestamp(&self.state, text.trim())
     }
 
     /// `message` as a call carrying the session's token.

@@ -312,17 +312,46 @@ fn receipt(lang: Lang, r: Option<&pb::PublicReceipt>) -> String {
     )
 }
 
-fn fair_result(lang: Lang, a: &pb::FairLookUp) -> String {
+/// A lookup's page: what `outcome` says (none before the window was run), then the window's
+/// cutoffs link, the history and the receipt.
+fn lookup_page(
+    lang: Lang,
+    domain: Domain,
+    (status, run, proof): (
+        Option<&pb::ApplicationStatus>,
+        Option<&pb::RunRecord>,
+        Option<&pb::PublicReceipt>,
+    ),
+    outcome: Option<String>,
+) -> String {
     let t = |k| text(lang, k);
-    let status = a.status.as_ref();
-    let window = status.map_or("", |s| s.window.as_str());
-    let mut html = String::new();
-    let Some(explained) = a.explained.as_ref() else {
-        let _ = write!(html, "<p class=\"outcome\">{}</p>", t("not-run-yet"));
-        html.push_str(&steps(lang, status, a.run.as_ref()));
-        html.push_str(&receipt(lang, a.receipt.as_ref()));
-        return html;
+    let mut html = match outcome {
+        None => format!("<p class=\"outcome\">{}</p>", t("not-run-yet")),
+        Some(outcome) => {
+            let window = status.map_or("", |s| s.window.as_str());
+            format!(
+                "{outcome}<p><a href=\"/cutoffs?domain={}&amp;window={}\">{}</a></p>",
+                domain.code(),
+                esc(window),
+                t("all-cutoffs")
+            )
+        }
     };
+    html.push_str(&steps(lang, status, run));
+    html.push_str(&receipt(lang, proof));
+    html
+}
+
+fn fair_result(lang: Lang, a: &pb::FairLookUp) -> String {
+    let parts = (a.status.as_ref(), a.run.as_ref(), a.receipt.as_ref());
+    let outcome = a.explained.as_ref().map(|e| fair_outcome(lang, a.tier, e));
+    lookup_page(lang, Domain::Fairs, parts, outcome)
+}
+
+/// A fair outcome and why no better-ranked fair.
+fn fair_outcome(lang: Lang, tier: u32, explained: &pb::ExplainFairOutcomeResponse) -> String {
+    let t = |k| text(lang, k);
+    let mut html = String::new();
     let got = explained.outcome.clone().unwrap_or_default();
     let own = got.priority.unwrap_or_default();
     if got.fair.is_empty() {
@@ -347,7 +376,7 @@ fn fair_result(lang: Lang, a: &pb::FairLookUp) -> String {
         html,
         "<p>{}: {} · {}: {}</p>",
         t("your-group"),
-        tier_name(lang, a.tier),
+        tier_name(lang, tier),
         t("your-lottery"),
         own.lottery
     );
@@ -365,14 +394,6 @@ fn fair_result(lang: Lang, a: &pb::FairLookUp) -> String {
         }
         let _ = write!(html, "<p>{}</p>", t("tier-order"));
     }
-    let _ = write!(
-        html,
-        "<p><a href=\"/cutoffs?domain=fairs&amp;window={}\">{}</a></p>",
-        esc(window),
-        t("all-cutoffs")
-    );
-    html.push_str(&steps(lang, status, a.run.as_ref()));
-    html.push_str(&receipt(lang, a.receipt.as_ref()));
     html
 }
 
@@ -408,52 +429,40 @@ fn school_reason(lang: Lang, c: &pb::SchoolChoiceExplanation) -> String {
 }
 
 fn school_result(lang: Lang, a: &pb::SchoolLookUp) -> String {
+    let parts = (a.status.as_ref(), a.run.as_ref(), a.receipt.as_ref());
+    let outcome = a.explained.as_ref().map(|e| school_outcome(lang, e));
+    lookup_page(lang, Domain::Schools, parts, outcome)
+}
+
+/// A school outcome and why no better-ranked school.
+fn school_outcome(lang: Lang, explained: &pb::ExplainSchoolOutcomeResponse) -> String {
     let t = |k| text(lang, k);
-    let status = a.status.as_ref();
-    let window = status.map_or("", |s| s.window.as_str());
-    let mut html = String::new();
-    match a.explained.as_ref() {
-        None => {
-            let _ = write!(html, "<p class=\"outcome\">{}</p>", t("not-run-yet"));
-        }
-        Some(explained) => {
-            let got = explained.outcome.clone().unwrap_or_default();
-            if got.school.is_empty() {
-                let _ = write!(html, "<p class=\"outcome\">{}</p>", t("school-unplaced"));
-            } else {
-                let _ = write!(
-                    html,
-                    "<p class=\"outcome\">{} <strong>{}</strong> ({} {}).</p>",
-                    t("school-placed"),
-                    esc(&got.school),
-                    t("your-choice"),
-                    got.rank
-                );
-            }
-            if !explained.better_choices.is_empty() {
-                let _ = write!(html, "<h2>{}</h2><ul>", t("why-not-better"));
-                for c in &explained.better_choices {
-                    let _ = write!(
-                        html,
-                        "<li><strong>{} {}: {}</strong>. {}</li>",
-                        t("your-choice"),
-                        c.rank,
-                        esc(&c.school),
-                        school_reason(lang, c)
-                    );
-                }
-                let _ = write!(html, "</ul><p>{}</p>", t("class-order"));
-            }
+    let got = explained.outcome.clone().unwrap_or_default();
+    let mut html = if got.school.is_empty() {
+        format!("<p class=\"outcome\">{}</p>", t("school-unplaced"))
+    } else {
+        format!(
+            "<p class=\"outcome\">{} <strong>{}</strong> ({} {}).</p>",
+            t("school-placed"),
+            esc(&got.school),
+            t("your-choice"),
+            got.rank
+        )
+    };
+    if !explained.better_choices.is_empty() {
+        let _ = write!(html, "<h2>{}</h2><ul>", t("why-not-better"));
+        for c in &explained.better_choices {
             let _ = write!(
                 html,
-                "<p><a href=\"/cutoffs?domain=schools&amp;window={}\">{}</a></p>",
-                esc(window),
-                t("all-cutoffs")
+                "<li><strong>{} {}: {}</strong>. {}</li>",
+                t("your-choice"),
+                c.rank,
+                esc(&c.school),
+                school_reason(lang, c)
             );
         }
+        let _ = write!(html, "</ul><p>{}</p>", t("class-order"));
     }
-    html.push_str(&steps(lang, status, a.run.as_ref()));
-    html.push_str(&receipt(lang, a.receipt.as_ref()));
     html
 }
 

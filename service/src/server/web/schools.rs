@@ -63,10 +63,10 @@ fn admin(session: &Session) -> bool {
 
 fn mechanism_name(lang: Lang, m: &str) -> &'static str {
     match m {
-        "da" | "student-da" => text(lang, "school-da"),
+        "da" => text(lang, "school-da"),
         "school-da" => text(lang, "school-proposing-da"),
         "ttc" => text(lang, "school-ttc"),
-        "boston" | "immediate-acceptance" => text(lang, "school-boston"),
+        "boston" => text(lang, "school-boston"),
         "eada" => text(lang, "school-eada"),
         _ => text(lang, "mech-other"),
     }
@@ -567,6 +567,26 @@ impl Admin for SchoolPages {
         let request = web.request(session, pb::VerifySchoolRunRequest { run_id });
         let answer = api(web).verify(request).await?.into_inner();
         Ok(answer.verification.unwrap_or_default())
+    }
+
+    async fn summary(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> Result<(pb::RunRecord, pb::SchoolRunSummary), tonic::Status> {
+        let mut client = api(web);
+        let run = pb::GetRunRequest {
+            run: hex::encode(&run_id),
+        };
+        let record = client
+            .get_run(web.request(session, run))
+            .await?
+            .into_inner();
+        let request = web.request(session, pb::GetSchoolResultsRequest { run_id });
+        let mut stream = client.get_results(request).await?.into_inner();
+        // The figures are in the first message; the rows after it are not needed.
+        let first = stream.message().await?.unwrap_or_default();
+        Ok((record, first.summary.unwrap_or_default()))
     }
 
     async fn results(

@@ -301,6 +301,12 @@ pub(super) trait Admin: Send + Sync + 'static {
         session: &Session,
         run_id: Vec<u8>,
     ) -> impl Future<Output = Result<pb::RunVerification, tonic::Status>> + Send;
+    /// A run's record and figures (the first message of its results only).
+    fn summary(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+    ) -> impl Future<Output = Result<(pb::RunRecord, Self::Summary), tonic::Status>> + Send;
     /// A run's record, figures and tables, read whole.
     fn results(
         web: &Web,
@@ -332,8 +338,8 @@ pub(super) async fn runs_of<A: Admin>(
 ) -> Result<Vec<(pb::RunRecord, A::Summary)>, Box<Response>> {
     let mut columns = Vec::new();
     for r in &w.runs {
-        match A::results(web, session, r.run_id.clone()).await {
-            Ok((record, summary, _)) => columns.push((record, summary)),
+        match A::summary(web, session, r.run_id.clone()).await {
+            Ok(column) => columns.push(column),
             Err(status) => return Err(Box::new(failed(&status, lang, path, session))),
         }
     }

@@ -238,40 +238,12 @@ async fn the_heat_map_counts_the_bookings_made() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut grpc = h.clinic().await;
-    let found = grpc
-        .find_slots(pb::FindSlotsRequest {
-            patient: Some(pb::Patient {
-                id: "H0".into(),
-                home: Some(pb::Location {
-                    lat: 55.75,
-                    lon: 37.62,
-                }),
-                ..Default::default()
-            }),
-            specialty: "therapist".into(),
-            count: 6,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let booked_slots = book_near(&h, "H", (55.75, 37.62), 6).await;
     let mut booked = std::collections::BTreeMap::<(String, String), u32>::new();
-    for (i, p) in found.proposals.iter().enumerate() {
-        let slot = p.slot.clone().unwrap();
-        grpc.book(pb::BookRequest {
-            target: Some(pb::book_request::Target::SlotId(slot.id.clone())),
-            patient: Some(pb::Patient {
-                id: format!("H{i}"),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        // The slot's local day is in its id: DOCTOR@YYYY-MM-DDTHH:MM.
-        let day = slot.id.rsplit_once('@').unwrap().1[..10].to_owned();
-        *booked.entry((slot.clinic.clone(), day)).or_default() += 1;
+    for slot in &booked_slots {
+        *booked
+            .entry((slot.clinic.clone(), day_of(slot)))
+            .or_default() += 1;
     }
     let (cookie, _) = sign_in(&http, &base, h.token(Role::ClinicSystem)).await;
     let (status, page) = get(&http, &format!("{base}/clinics"), Some(&cookie)).await;
@@ -279,7 +251,7 @@ async fn the_heat_map_counts_the_bookings_made() {
     assert!(
         page.contains(&format!(
             "<th scope=\"row\">booked</th><td>{}</td>",
-            found.proposals.len()
+            booked_slots.len()
         )),
         "booked count in the inventory"
     );
@@ -302,6 +274,47 @@ async fn the_heat_map_counts_the_bookings_made() {
             .0,
         403
     );
+}
+
+/// Books the best `n` therapist slots for a patient at `home`, each for patient `PREFIX{i}`: the
+/// slots booked.
+async fn book_near(h: &Harness, prefix: &str, (lat, lon): (f64, f64), n: u32) -> Vec<pb::Slot> {
+    let mut grpc = h.clinic().await;
+    let found = grpc
+        .find_slots(pb::FindSlotsRequest {
+            patient: Some(pb::Patient {
+                id: format!("{prefix}0"),
+                home: Some(pb::Location { lat, lon }),
+                ..Default::default()
+            }),
+            specialty: "therapist".into(),
+            count: n,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut slots = Vec::new();
+    for (i, p) in found.proposals.iter().enumerate() {
+        let slot = p.slot.clone().unwrap();
+        grpc.book(pb::BookRequest {
+            target: Some(pb::book_request::Target::SlotId(slot.id.clone())),
+            patient: Some(pb::Patient {
+                id: format!("{prefix}{i}"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        slots.push(slot);
+    }
+    slots
+}
+
+/// A slot's local day: its id is `DOCTOR@YYYY-MM-DDTHH:MM`.
+fn day_of(slot: &pb::Slot) -> String {
+    slot.id.rsplit_once('@').unwrap().1[..10].to_owned()
 }
 
 /// The browser to drive, or `None` to skip (failing instead under `ALLOT_REQUIRE_CHROMIUM=1`):
@@ -990,37 +1003,10 @@ async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/web-artifacts");
     let token = h.all.clone();
     // A booking for the absence to displace, and a queue of referrals near it to re-balance.
-    let mut grpc = h.clinic().await;
     let clinic = &h.schedule().clinics[0];
-    let found = grpc
-        .find_slots(pb::FindSlotsRequest {
-            patient: Some(pb::Patient {
-                id: "E0".into(),
-                home: Some(pb::Location {
-                    lat: clinic.location.lat,
-                    lon: clinic.location.lon,
-                }),
-                ..Default::default()
-            }),
-            specialty: "therapist".into(),
-            count: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let slot = found.proposals[0].slot.clone().unwrap();
-    grpc.book(pb::BookRequest {
-        target: Some(pb::book_request::Target::SlotId(slot.id.clone())),
-        patient: Some(pb::Patient {
-            id: "E0".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let day = slot.id.rsplit_once('@').unwrap().1[..10].to_owned();
+    let home = (clinic.location.lat, clinic.location.lon);
+    let slot = book_near(&h, "E", home, 1).await.remove(0);
+    let day = day_of(&slot);
     let files = tempfile::TempDir::new().unwrap();
     let requests = files.path().join("requests.csv");
     let mut csv = String::from("request,patient,district,specialty,earliest\n");
@@ -1051,7 +1037,9 @@ async fn the_console_in_chromium_is_keyboard_usable_and_accessible() {
         .lines()
         .find_map(|l| l.strip_prefix("ABSENCE "))
         .unwrap();
-    let appointments = grpc
+    let appointments = h
+        .clinic()
+        .await
         .list_appointments(pb::ListAppointmentsRequest {
             patient_id: "E0".into(),
             ..Default::default()
