@@ -54,11 +54,13 @@ pub(crate) mod applications;
 pub(crate) mod canonical;
 mod montecarlo;
 mod output;
+mod reoffer;
 mod state;
 mod verify;
 
 pub use montecarlo::{Comparison, Distribution, Lottery, draw_seed, monte_carlo};
 pub use output::OutputDir;
+pub use reoffer::{Holdings, Vacancies, give_back, waitlist};
 pub use state::{
     Change, Loaded, LoggedChange, LoggedRun, change, change_loaded, find_run, load, load_with_log,
 };

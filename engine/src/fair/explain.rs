@@ -12,7 +12,7 @@ use allot_solvers::mcf::Solver;
 use super::compare::{stats, stats_with};
 use super::solve::{welfare_network, worst_full};
 use super::{FairInput, FairSolved, Fairs, Mechanism, OPEN, Precedence, TIERS};
-use crate::allocation::{Error, Explanation, Loaded, Result, key_parts};
+use crate::allocation::{Error, Explanation, Holdings, Loaded, Result, key_parts};
 
 fn tier_words(tier: u32) -> String {
     let label = TIERS.get(tier as usize).copied().unwrap_or("unknown tier");
@@ -29,11 +29,7 @@ fn stalls_words(input: &FairInput, pool: u32) -> String {
 }
 
 /// Explains `applicant`'s current outcome in the loaded run, with `state` the current assignment.
-pub fn explain(
-    loaded: &Loaded<Fairs>,
-    state: &super::FairState,
-    applicant: &str,
-) -> Result<Explanation> {
+pub fn explain(loaded: &Loaded<Fairs>, state: &Holdings, applicant: &str) -> Result<Explanation> {
     let (input, solved) = (&loaded.input, &loaded.solved);
     let i = input.applicant(applicant).ok_or_else(|| {
         Error::Request(format!(
@@ -54,7 +50,7 @@ pub fn explain(
         mechanism.name(),
         loaded.params.precedence.name(),
     )];
-    let held = state.pool_of(solved, i);
+    let held = state.unit_of(&solved.market, i);
     let got_rank =
         held.and_then(|_| state.position[i as usize].map(|position| solved.rank_at(i, position)));
     match held {

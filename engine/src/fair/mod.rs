@@ -47,7 +47,6 @@ mod explain;
 mod publish;
 mod read;
 mod solve;
-mod withdraw;
 
 pub use compare::{Stats, compare, compare_draws, comparison, stats, stats_with};
 pub use explain::explain;
@@ -56,7 +55,6 @@ pub use publish::{
 };
 pub use read::{FairFiles, read, read_tables};
 pub use solve::{WelfareNetwork, welfare_network};
-pub use withdraw::{FairState, withdraw};
 
 use allot_solvers::matching::{Market, Seed};
 
@@ -237,6 +235,31 @@ impl FairSolved {
 /// The fair domain, for [`crate::allocation`].
 #[derive(Debug, Clone, Copy)]
 pub struct Fairs;
+
+/// A stall given back goes down its pool's waitlist ([`allocation::give_back`]).
+impl allocation::Vacancies for Fairs {
+    const PLACE: &'static str = "stall";
+
+    fn market(solved: &FairSolved) -> &Market {
+        &solved.market
+    }
+
+    fn run_position(solved: &FairSolved) -> &[Option<u32>] {
+        &solved.position
+    }
+
+    fn place_of(input: &FairInput, pool: u32) -> &str {
+        input.fair_of(pool)
+    }
+
+    fn participant(input: &FairInput, id: &str) -> Option<u32> {
+        input.applicant(id)
+    }
+
+    fn participant_id(input: &FairInput, i: u32) -> &str {
+        &input.applicants[i as usize].id
+    }
+}
 
 impl Allocation for Fairs {
     const DOMAIN: Domain = Domain::Fairs;

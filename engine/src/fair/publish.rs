@@ -8,8 +8,8 @@
 use serde_json::json;
 
 use super::compare::Stats;
-use super::{FairFiles, FairInput, FairSolved, FairState, Fairs};
-use crate::allocation::PublishedTables;
+use super::{FairFiles, FairInput, FairSolved, Fairs};
+use crate::allocation::{Holdings, PublishedTables, waitlist};
 use crate::allocation::{OutputDir, Publish, Result, RunInfo, key_parts, rank_table};
 
 /// Publishes a fair run, with rows in the order of the input files.
@@ -26,20 +26,6 @@ impl FairPublisher {
             pool_order: files.pool_order.clone(),
         }
     }
-}
-
-/// Per pool, its waitlist: the applicants who listed it and did not get it or anything they
-/// ranked higher, best priority first (the order stalls given back are re-offered in).
-pub(super) fn waitlist<'m>(
-    solved: &'m FairSolved,
-    position: &'m [Option<u32>],
-    pool: u32,
-) -> impl Iterator<Item = (u32, u64)> + 'm {
-    solved
-        .market
-        .applicants(pool)
-        .filter(move |&(i, _, at)| position[i as usize].is_none_or(|held| held > at))
-        .map(|(i, key, _)| (i, key))
 }
 
 /// Where an applicant trades: a row of `assignment.csv`.
@@ -87,12 +73,12 @@ impl FairTables {
     pub fn cutoff_rows(
         input: &FairInput,
         solved: &FairSolved,
-        state: &FairState,
+        state: &Holdings,
         pool_order: impl IntoIterator<Item = u32>,
     ) -> Vec<CutoffRow> {
         let mut placed = vec![0u32; input.pools.len()];
         for i in 0..input.applicants.len() as u32 {
-            if let Some(p) = state.pool_of(solved, i) {
+            if let Some(p) = state.unit_of(&solved.market, i) {
                 placed[p as usize] += 1;
             }
         }
@@ -118,14 +104,14 @@ impl FairTables {
     pub fn of(
         input: &FairInput,
         solved: &FairSolved,
-        state: &FairState,
+        state: &Holdings,
         applicant_order: impl IntoIterator<Item = u32>,
         pool_order: impl IntoIterator<Item = u32> + Clone,
     ) -> Self {
         let assignment = applicant_order
             .into_iter()
             .map(|i| {
-                let pool = state.pool_of(solved, i);
+                let pool = state.unit_of(&solved.market, i);
                 let rank = state.position[i as usize].map(|at| solved.rank_at(i, at));
                 AssignmentRow {
                     applicant: input.applicants[i as usize].id.clone(),
@@ -140,8 +126,8 @@ impl FairTables {
         let mut waiting = Vec::new();
         for p in pool_order {
             let pool = &input.pools[p as usize];
-            let eligible =
-                waitlist(solved, &state.position, p).filter(|&(i, _)| !state.withdrawn[i as usize]);
+            let eligible = waitlist(&solved.market, &state.position, p)
+                .filter(|&(i, _)| !state.withdrawn[i as usize]);
             for (k, (i, key)) in eligible.enumerate() {
                 let (tier, lottery) = key_parts(key);
                 waiting.push(WaitlistRow {
@@ -308,7 +294,7 @@ pub fn summary(
 
 impl Publish<Fairs> for FairPublisher {
     fn files(&self, input: &FairInput, solved: &FairSolved, dir: &mut OutputDir) -> Result<()> {
-        let state = FairState::new(solved);
+        let state = Holdings::after_run::<Fairs>(solved);
         let applicants = self.applicant_order.iter().copied();
         let pools = self.pool_order.iter().copied();
         FairTables::of(input, solved, &state, applicants, pools).write(dir)

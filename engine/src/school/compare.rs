@@ -1,6 +1,6 @@
 //! Planners' view: mechanisms side by side on one input, once or over many lottery draws.
 
-use allot_solvers::matching::{Matching, Seed};
+use allot_solvers::matching::{Matching, Pair, Seed};
 
 use super::solve::reserves;
 use super::{Mechanism, Params, ReserveOrder, SchoolInput, SchoolSolved, Schools, TieBreaking};
@@ -27,21 +27,46 @@ pub struct Stats {
 
 /// The statistics of a solved allocation.
 pub fn stats(input: &SchoolInput, solved: &SchoolSolved) -> Result<Stats> {
+    stats_with(input, solved, &solved.position, &[])
+}
+
+/// The statistics of the assignment `position` (per student, the position in its list of the
+/// school it holds: a run's with the seats given back since and their re-offers); students in
+/// `withdrawn` (sorted) gave their seat back and are counted in no blocking pair or envy.
+pub fn stats_with(
+    input: &SchoolInput,
+    solved: &SchoolSolved,
+    position: &[Option<u32>],
+    withdrawn: &[u32],
+) -> Result<Stats> {
     let market = &solved.market;
     let assignment: Vec<Option<u32>> = (0..input.students.len() as u32)
-        .map(|i| solved.school_of(i))
+        .map(|i| Some(market.list(i)[position[i as usize]? as usize]))
         .collect();
     let matching = Matching::new(market, &assignment)
         .map_err(|e| Error::Unsupported(format!("the allocation is not feasible: {e}")))?;
+    let counted = |pairs: Vec<Pair>| {
+        pairs
+            .iter()
+            .filter(|p| withdrawn.binary_search(&p.student).is_err())
+            .count() as u64
+    };
     let blocking = match reserves(solved)? {
-        Some(reserves) => reserves
-            .blocking_pairs(&matching)
-            .map_err(|e| Error::Unsupported(e.to_string()))?
-            .len(),
-        None => matching.count_blocking_pairs(),
+        Some(reserves) => counted(
+            reserves
+                .blocking_pairs(&matching)
+                .map_err(|e| Error::Unsupported(e.to_string()))?,
+        ),
+        None if withdrawn.is_empty() => matching.count_blocking_pairs() as u64,
+        None => counted(matching.blocking_pairs()),
+    };
+    let justified_envy = if withdrawn.is_empty() {
+        matching.count_justified_envy() as u64
+    } else {
+        counted(matching.justified_envy())
     };
     let mut rank_counts = Vec::new();
-    for r in solved.position.iter().flatten() {
+    for r in position.iter().flatten() {
         let r = *r as usize;
         if rank_counts.len() <= r {
             rank_counts.resize(r + 1, 0);
@@ -54,8 +79,8 @@ pub fn stats(input: &SchoolInput, solved: &SchoolSolved) -> Result<Stats> {
         assigned,
         unassigned: input.students.len() as u64 - assigned,
         rank_counts,
-        blocking_pairs: blocking as u64,
-        justified_envy: matching.count_justified_envy() as u64,
+        blocking_pairs: blocking,
+        justified_envy,
         solve_seconds: solved.solve_seconds,
     })
 }

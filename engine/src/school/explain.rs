@@ -6,7 +6,7 @@
 //! priority alone, so their cutoffs are only descriptive, and the explanation says so.
 
 use super::{Mechanism, SchoolSolved, Schools};
-use crate::allocation::{Error, Explanation, Loaded, Result, key_parts};
+use crate::allocation::{Error, Explanation, Holdings, Loaded, Result, key_parts};
 
 fn seats(n: u32) -> String {
     if n == 1 {
@@ -42,8 +42,9 @@ fn versus(cut: (u32, u64), own: (u32, u64), default: u32) -> String {
     }
 }
 
-/// Explains `student`'s outcome in the loaded run.
-pub fn explain(loaded: &Loaded<Schools>, student: &str) -> Result<Explanation> {
+/// Explains `student`'s current outcome in the loaded run, with `state` the current assignment
+/// (the run's, with seats given back since and their re-offers).
+pub fn explain(loaded: &Loaded<Schools>, state: &Holdings, student: &str) -> Result<Explanation> {
     let (input, solved) = (&loaded.input, &loaded.solved);
     let i = input.student(student).ok_or_else(|| {
         Error::Request(format!(
@@ -66,14 +67,26 @@ pub fn explain(loaded: &Loaded<Schools>, student: &str) -> Result<Explanation> {
             format!(", reserves {}", loaded.params.reserve_order.name())
         }
     )];
-    let better = match solved.position[i as usize] {
+    let better = match state.position[i as usize] {
         Some(p) => {
             let school = &input.schools[list[p as usize] as usize].id;
+            let when = if solved.position[i as usize] == Some(p) {
+                ""
+            } else {
+                ", offered after the run when a seat there was given back"
+            };
             lines.push(format!(
-                "You have a seat at {school} (your choice {}).",
+                "You have a seat at {school} (your choice {}){when}.",
                 p + 1
             ));
             p as usize
+        }
+        None if state.withdrawn[i as usize] => {
+            lines.push("You gave your seat back.".into());
+            return Ok(Explanation {
+                participant: student.to_owned(),
+                lines,
+            });
         }
         None => {
             lines.push("You have no seat.".into());

@@ -45,7 +45,7 @@ mod publish;
 mod read;
 mod solve;
 
-pub use compare::{Stats, compare, compare_draws, comparison, stats};
+pub use compare::{Stats, compare, compare_draws, comparison, stats, stats_with};
 pub use explain::explain;
 pub use publish::{
     BlockCutoffRow, InputFigures, SCHOOL_TABLES, SchoolAssignmentRow, SchoolCutoffRow,
@@ -272,6 +272,56 @@ impl SchoolSolved {
 /// The school domain, for [`crate::allocation`].
 #[derive(Debug, Clone, Copy)]
 pub struct Schools;
+
+/// A seat given back goes down its school's waitlist ([`allocation::give_back`]); at a school
+/// with reserves, to the first student the school's choice function takes with everybody it
+/// still holds (a freed reserved seat is never given to a student outside its class).
+impl allocation::Vacancies for Schools {
+    const PLACE: &'static str = "seat";
+
+    fn market(solved: &SchoolSolved) -> &Market {
+        &solved.market
+    }
+
+    fn run_position(solved: &SchoolSolved) -> &[Option<u32>] {
+        &solved.position
+    }
+
+    fn place_of(input: &SchoolInput, school: u32) -> &str {
+        &input.schools[school as usize].id
+    }
+
+    fn participant(input: &SchoolInput, id: &str) -> Option<u32> {
+        input.student(id)
+    }
+
+    fn participant_id(input: &SchoolInput, i: u32) -> &str {
+        &input.students[i as usize].id
+    }
+
+    fn first_taken(
+        solved: &SchoolSolved,
+        school: u32,
+        held: &[u32],
+        waitlist: &mut dyn Iterator<Item = u32>,
+    ) -> Result<Option<u32>> {
+        if !solved.blocks.iter().any(|(s, _, _)| *s == school) {
+            return Ok(waitlist.next());
+        }
+        let Some(reserves) = solve::reserves(solved)? else {
+            return Ok(waitlist.next());
+        };
+        let mut offered = held.to_vec();
+        for j in waitlist {
+            offered.push(j);
+            if reserves.chooses_all(school, &offered) {
+                return Ok(Some(j));
+            }
+            offered.pop();
+        }
+        Ok(None)
+    }
+}
 
 impl Allocation for Schools {
     const DOMAIN: Domain = Domain::Schools;

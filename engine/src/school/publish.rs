@@ -68,11 +68,13 @@ pub struct SchoolTables {
 }
 
 impl SchoolTables {
-    /// The tables of a solved run, with students and schools in the given orders (the files',
-    /// or canonical).
+    /// The tables of a solved run in the assignment `position` (the run's, or with seats given
+    /// back since: [`crate::allocation::Holdings`]), with students and schools in the given
+    /// orders (the files', or canonical). The cutoffs are the run's.
     pub fn of(
         input: &SchoolInput,
         solved: &SchoolSolved,
+        position: &[Option<u32>],
         student_order: impl IntoIterator<Item = u32>,
         school_order: impl IntoIterator<Item = u32>,
     ) -> Self {
@@ -80,16 +82,16 @@ impl SchoolTables {
             .into_iter()
             .map(|i| SchoolAssignmentRow {
                 student: input.students[i as usize].id.clone(),
-                assigned: solved
-                    .school_of(i)
-                    .zip(solved.rank_of(i))
-                    .map(|(j, rank)| (input.schools[j as usize].id.clone(), rank)),
+                assigned: position[i as usize].map(|at| {
+                    let j = solved.market.list(i)[at as usize];
+                    (input.schools[j as usize].id.clone(), at + 1)
+                }),
             })
             .collect();
         let mut load = vec![0u32; input.schools.len()];
-        for i in 0..input.students.len() as u32 {
-            if let Some(j) = solved.school_of(i) {
-                load[j as usize] += 1;
+        for (i, at) in position.iter().enumerate() {
+            if let Some(at) = at {
+                load[solved.market.list(i as u32)[*at as usize] as usize] += 1;
             }
         }
         let cutoffs = school_order
@@ -273,7 +275,7 @@ impl Publish<Schools> for SchoolPublisher {
     fn files(&self, input: &SchoolInput, solved: &SchoolSolved, dir: &mut OutputDir) -> Result<()> {
         let students = self.student_order.iter().copied();
         let schools = self.school_order.iter().copied();
-        SchoolTables::of(input, solved, students, schools).write(dir)
+        SchoolTables::of(input, solved, &solved.position, students, schools).write(dir)
     }
 
     fn summary(

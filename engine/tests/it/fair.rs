@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use allot_engine::allocation::{
-    self, Allocation, Beacon, Change, RunRequest, load, monte_carlo, set_digest,
+    self, Allocation, Beacon, Change, Holdings, RunRequest, load, monte_carlo, set_digest,
 };
 use allot_engine::fair::{
-    self, FairFiles, FairInput, FairSolved, FairState, Fairs, Mechanism, Params, Precedence,
+    self, FairFiles, FairInput, FairSolved, Fairs, Mechanism, Params, Precedence,
 };
 use allot_engine::input::Table;
 use allot_engine::log::decision::{AllocationRun, Outcome};
@@ -296,22 +296,22 @@ proptest! {
         let holders: Vec<usize> = (0..t.applicants.len()).filter(|&i| da.position[i].is_some()).collect();
         prop_assume!(!holders.is_empty());
         let out = holders[pick.index(holders.len())];
-        let mut state = FairState::new(&da);
+        let mut state = Holdings::after_run::<Fairs>(&da);
         let id = format!("A{out}");
-        let changes = fair::withdraw(&files.input, &da, &state, &id).unwrap();
+        let changes = allocation::give_back::<Fairs>(&files.input, &da, &state, &id).unwrap();
         let logged: Vec<_> = changes
             .iter()
             .cloned()
             .enumerate()
             .map(|(index, change)| allocation::LoggedChange { index: index as u64, change })
             .collect();
-        state = FairState::replay(&files.input, &da, &logged).unwrap();
+        state = Holdings::replay::<Fairs>(&files.input, &da, &logged).unwrap();
         let mut gone = vec![false; t.applicants.len()];
         gone[out] = true;
         // The engine's state in the tiny instance's terms.
         let a: Vec<Option<usize>> = (0..t.applicants.len())
             .map(|i| {
-                let pool = state.pool_of(&da, i as u32)?;
+                let pool = state.unit_of(&da.market, i as u32)?;
                 let name = (files.input.fair_of(pool).to_owned(), files.input.pools[pool as usize].category.clone());
                 t.options(i, Precedence::OwnFirst).iter().position(|&(p, _)| {
                     let (f, c, _) = t.pools[p];
@@ -639,16 +639,17 @@ fn the_log_holds_commitment_then_seed_then_the_run() {
     // Withdrawals are replayed onto the re-run.
     drop(log);
     let loaded = load::<Fairs>(&data, None).unwrap();
-    let state = FairState::replay(&loaded.input, &loaded.solved, &loaded.changes).unwrap();
+    let state = Holdings::replay::<Fairs>(&loaded.input, &loaded.solved, &loaded.changes).unwrap();
     let holder = (0..4)
         .find(|&i| state.position[i].is_some())
         .map(|i| loaded.input.applicants[i].id.clone())
         .unwrap();
-    let changes = fair::withdraw(&loaded.input, &loaded.solved, &state, &holder).unwrap();
+    let changes =
+        allocation::give_back::<Fairs>(&loaded.input, &loaded.solved, &state, &holder).unwrap();
     assert!(matches!(&changes[0], Change::Withdrawn { participant, .. } if *participant == holder));
     let (run, logged) = allocation::change::<Fairs>(&data, None, "test", |l| {
-        let state = FairState::replay(&l.input, &l.solved, &l.changes)?;
-        fair::withdraw(&l.input, &l.solved, &state, &holder)
+        let state = Holdings::replay::<Fairs>(&l.input, &l.solved, &l.changes)?;
+        allocation::give_back::<Fairs>(&l.input, &l.solved, &state, &holder)
     })
     .unwrap();
     assert_eq!(run.index, loaded.run.index);
@@ -658,7 +659,8 @@ fn the_log_holds_commitment_then_seed_then_the_run() {
     );
     let reloaded = load::<Fairs>(&data, None).unwrap();
     assert_eq!(reloaded.changes.len(), changes.len());
-    let state = FairState::replay(&reloaded.input, &reloaded.solved, &reloaded.changes).unwrap();
+    let state =
+        Holdings::replay::<Fairs>(&reloaded.input, &reloaded.solved, &reloaded.changes).unwrap();
     let i = reloaded.input.applicant(&holder).unwrap() as usize;
     assert!(state.withdrawn[i] && state.position[i].is_none());
     // A change is decided and logged under the writer lock: while another writer holds the log,
@@ -674,7 +676,9 @@ fn the_log_holds_commitment_then_seed_then_the_run() {
     assert_eq!(other.size(), size);
     drop(other);
     // Giving back twice is refused.
-    assert!(fair::withdraw(&reloaded.input, &reloaded.solved, &state, &holder).is_err());
+    assert!(
+        allocation::give_back::<Fairs>(&reloaded.input, &reloaded.solved, &state, &holder).is_err()
+    );
 }
 
 /// Against `../shared/anchors/fair_oracle.py` when the reference venv exists (it is built by

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use allot_engine::allocation::{self, Allocation, Beacon, RunRequest, monte_carlo};
+use allot_engine::allocation::{self, Allocation, Beacon, Holdings, RunRequest, monte_carlo};
 use allot_engine::input::Table;
 use allot_engine::log::{Log, LogOptions};
 use allot_engine::school::{
@@ -33,6 +33,8 @@ struct Tiny {
     lists: Vec<Vec<usize>>,
     classes: Vec<(usize, usize, u32)>,
     lottery: Vec<u64>,
+    /// (school, class, seats), at most one row per school and class.
+    reserves: Vec<(usize, u32, u32)>,
 }
 
 type Assignment = Vec<Option<usize>>;
@@ -52,7 +54,16 @@ impl Tiny {
         for (j, i, c) in &self.classes {
             prio += &format!("S{j},P{i},{c}\n");
         }
-        read(&schools, &students, &prio, None)
+        let mut reserves = String::from("school,class,seats\n");
+        for (j, c, n) in &self.reserves {
+            reserves += &format!("S{j},{c},{n}\n");
+        }
+        read(
+            &schools,
+            &students,
+            &prio,
+            (!self.reserves.is_empty()).then_some(reserves.as_str()),
+        )
     }
 
     fn key(&self, i: usize, j: usize) -> (u32, u64) {
@@ -156,13 +167,104 @@ fn tiny() -> impl Strategy<Value = Tiny> {
                     lists,
                     classes,
                     lottery,
+                    reserves: Vec::new(),
                 }
             })
     })
 }
 
+/// A tiny market where some schools reserve some of their seats for class 0 or 1.
+fn tiny_with_reserves() -> impl Strategy<Value = Tiny> {
+    (
+        tiny(),
+        proptest::collection::vec((0usize..3, 0u32..=1, 1u32..=2), 0..=3),
+    )
+        .prop_map(|(mut t, rows)| {
+            let mut left = t.capacity.clone();
+            for (j, class, seats) in rows {
+                let j = j % t.capacity.len();
+                let seats = seats.min(left[j]);
+                if seats > 0 && !t.reserves.iter().any(|r| r.0 == j && r.1 == class) {
+                    left[j] -= seats;
+                    t.reserves.push((j, class, seats));
+                }
+            }
+            t.reserves.sort_unstable();
+            t
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Seats given back one after another (each down its vacancy chain) leave what DA gives on
+    /// the market without the students who gave them back, with or without reserves, in either
+    /// precedence; without reserves the result is also stable by brute force. Replaying the
+    /// logged changes gives the same state.
+    #[test]
+    fn seats_given_back_leave_the_da_outcome_without_those_students(
+        t in tiny_with_reserves(),
+        open_first in any::<bool>(),
+        picks in proptest::collection::vec(any::<prop::sample::Index>(), 1..=3),
+    ) {
+        let files = t.files();
+        let params = Params {
+            reserve_order: if open_first { ReserveOrder::OpenFirst } else { ReserveOrder::ReservedFirst },
+            ..Params::default()
+        };
+        let da = Schools::solve(&files.input, &params, None).unwrap();
+        let mut logged = Vec::new();
+        let mut gone = Vec::new();
+        for pick in picks {
+            let state = Holdings::replay::<Schools>(&files.input, &da, &logged).unwrap();
+            let holders: Vec<u32> = (0..t.lists.len() as u32)
+                .filter(|&i| state.position[i as usize].is_some())
+                .collect();
+            if holders.is_empty() {
+                break;
+            }
+            let i = holders[pick.index(holders.len())];
+            let id = files.input.students[i as usize].id.clone();
+            let changes = allocation::give_back::<Schools>(&files.input, &da, &state, &id).unwrap();
+            let first_is_own = matches!(
+                &changes[0],
+                allocation::Change::Withdrawn { participant, .. } if *participant == id
+            );
+            prop_assert!(first_is_own);
+            for change in changes {
+                logged.push(allocation::LoggedChange { index: logged.len() as u64, change });
+            }
+            gone.push(i);
+        }
+        let state = Holdings::replay::<Schools>(&files.input, &da, &logged).unwrap();
+        // DA on the same keys, the students who gave their seat back listing nothing.
+        let mut without = files.input.clone();
+        for &i in &gone {
+            without.students[i as usize].choices.clear();
+        }
+        let oracle = Schools::solve(&without, &params, None).unwrap();
+        for i in 0..t.lists.len() {
+            let want = oracle.school_of(i as u32);
+            let got = state.unit_of(&da.market, i as u32);
+            prop_assert_eq!(got, want, "student P{} after {:?} gave back", i, gone);
+        }
+        gone.sort_unstable();
+        let stats = school::stats_with(&files.input, &da, &state.position, &gone).unwrap();
+        prop_assert_eq!(stats.blocking_pairs, 0);
+        if t.reserves.is_empty() {
+            let mut tiny = t.clone();
+            for &i in &gone {
+                tiny.lists[i as usize].clear();
+            }
+            let a: Assignment = (0..t.lists.len())
+                .map(|i| {
+                    let j = state.unit_of(&da.market, i as u32)?;
+                    files.input.schools[j as usize].id[1..].parse().ok()
+                })
+                .collect();
+            prop_assert!(tiny.stable(&a), "{:?}", a);
+        }
+    }
 
     /// DA is the student-optimal stable matching and school-DA the school-optimal (student-
     /// pessimal) one; both have no blocking pair.
@@ -420,7 +522,13 @@ fn runs_verify_and_explain() {
             published.solved.school_of(i).is_none()
         })
         .unwrap();
-    let text = school::explain(&loaded, loser).unwrap().to_string();
+    let text = school::explain(
+        &loaded,
+        &Holdings::after_run::<Schools>(&loaded.solved),
+        loser,
+    )
+    .unwrap()
+    .to_string();
     assert!(text.contains("You have no seat."), "{text}");
     assert!(
         text.contains("- A (your choice 1): its 1 seat went to students ahead of you; the last admitted has priority class 0 and lottery number"),

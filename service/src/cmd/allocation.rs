@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use allot_engine::allocation::{
-    self as engine, Allocation, Beacon, Comparison, Lottery, OutputDir, PublishedTables,
+    self as engine, Allocation, Beacon, Comparison, Lottery, OutputDir, PublishedTables, Vacancies,
     check_lottery, set_digest, window_id,
 };
 use allot_engine::fs::DataDir;
@@ -44,8 +44,6 @@ pub trait Domain: Debug + Copy + Sized + 'static {
     type Mechanism: ValueEnum + Copy + Debug + Send + Sync + 'static;
     /// The run's other parameters.
     type Rules: Args + Copy + Debug;
-    /// Commands of this domain alone.
-    type More: Subcommand + Debug;
 
     fn read(input: &Self::Input) -> Result<Self::Files>;
     fn input(files: &Self::Files) -> &Input<Self>;
@@ -60,8 +58,6 @@ pub trait Domain: Debug + Copy + Sized + 'static {
         rules: Self::Rules,
         lottery: &Lottery,
     ) -> engine::Result<Comparison>;
-
-    fn more(command: Self::More, data: &Path, remote: &RemoteArgs) -> Result<()>;
 }
 
 /// The help texts that differ between domains.
@@ -147,8 +143,19 @@ pub enum Command<D: Domain> {
         actor: String,
     },
 
-    #[command(flatten)]
-    More(D::More),
+    /// A participant gives its place back after a run: the place is offered to the next one on
+    /// its waitlist (whom a school's reserves admit), whose own place is then offered on, and so
+    /// on (each step logged, all in one batch).
+    Withdraw {
+        #[arg(value_name = D::PARTICIPANT)]
+        participant: String,
+        /// The run (entry index or id prefix); default: the latest run.
+        #[arg(long, value_name = "RUN")]
+        run: Option<String>,
+        /// Who asked (logged as the actor).
+        #[arg(long, env = "ALLOT_ACTOR", default_value = D::ACTOR)]
+        actor: String,
+    },
 }
 
 /// The run's parameters.
@@ -352,7 +359,18 @@ pub fn run<D: Domain>(command: Command<D>, data: &Path, remote: &RemoteArgs) -> 
             }
             Ok(())
         }
-        Command::More(command) => D::more(command, data, remote),
+        Command::Withdraw {
+            participant,
+            run,
+            actor,
+        } => {
+            let session = session(remote, data, Local::write(&actor))?;
+            let run_id = find_run::<D>(&session, run.as_deref())?.run_id;
+            let changes = D::Engine::give_back(session.api(), run_id, participant);
+            let place = <D::Engine as Vacancies>::PLACE;
+            print!("{}", render::changes(&session.answer(changes)?, place));
+            Ok(())
+        }
     }
 }
 

@@ -1,17 +1,15 @@
 //! `allot fair ...`: weekend-fair stall allocation, over the `Fairs` API: the shared commands
-//! (in [`super::allocation`]) with the fair's files, mechanisms and help, and `withdraw`.
+//! (in [`super::allocation`]) with the fair's files, mechanisms and help.
 
 use std::path::{Path, PathBuf};
 
 use allot_engine::allocation::{self as engine, Comparison, Lottery};
 use allot_engine::fair::{self, FairFiles, FairInput, Fairs, Mechanism, Params, Precedence};
-use allot_service::proto::v1 as pb;
-use allot_service::render::allocation as render;
 use anyhow::Result;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 
 use super::allocation::{self as shared, Command, Domain, Help, ParamArgs};
-use super::api::{Local, RemoteArgs};
+use super::api::RemoteArgs;
 
 #[derive(Debug, Args)]
 #[command(
@@ -33,23 +31,6 @@ pub struct FairArgs {
 
 pub fn run(args: FairArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
     shared::run(args.command, data, remote)
-}
-
-/// The fair's own commands.
-#[derive(Debug, Subcommand)]
-pub enum FairMore {
-    /// An applicant gives its stall back: the stall is offered to the next applicant on that
-    /// pool's waitlist, whose own stall is then offered on, and so on (each step logged, all in
-    /// one batch).
-    Withdraw {
-        applicant: String,
-        /// The run (entry index or id prefix); default: the latest fair run.
-        #[arg(long, value_name = "RUN")]
-        run: Option<String>,
-        /// Who asked (logged as the actor).
-        #[arg(long, env = "ALLOT_ACTOR", default_value = FairCli::ACTOR)]
-        actor: String,
-    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,7 +122,6 @@ impl Domain for FairCli {
     type Files = FairFiles;
     type Mechanism = MechanismArg;
     type Rules = Rules;
-    type More = FairMore;
 
     fn read(input: &InputArgs) -> Result<FairFiles> {
         Ok(fair::read(&input.fairs, &input.applicants)?)
@@ -170,23 +150,5 @@ impl Domain for FairCli {
     ) -> engine::Result<Comparison> {
         let mechanisms: Vec<Mechanism> = mechanisms.iter().map(|m| m.engine()).collect();
         fair::comparison(input, &mechanisms, rules.engine(), lottery)
-    }
-
-    fn more(command: FairMore, data: &Path, remote: &RemoteArgs) -> Result<()> {
-        let FairMore::Withdraw {
-            applicant,
-            run,
-            actor,
-        } = command;
-        let session = shared::session(remote, data, Local::write(&actor))?;
-        let run_id = shared::find_run::<Self>(&session, run.as_deref())?.run_id;
-        let mut fairs = session.api().fairs();
-        let withdrawn = session.call(fairs.withdraw(pb::WithdrawFairStallRequest {
-            run_id,
-            applicant,
-            request_id: String::new(),
-        }))?;
-        print!("{}", render::changes(&withdrawn.changes));
-        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use allot_engine::school::{
     TieBreaking,
 };
 use anyhow::Result;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 
 use super::allocation::{self as shared, Command, Domain, Help, ParamArgs};
 use super::api::RemoteArgs;
@@ -38,10 +38,6 @@ pub struct SchoolArgs {
 pub fn run(args: SchoolArgs, data: &Path, remote: &RemoteArgs) -> Result<()> {
     shared::run(args.command, data, remote)
 }
-
-/// The school domain has no commands of its own.
-#[derive(Debug, Subcommand)]
-pub enum SchoolMore {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MechanismArg {
@@ -167,7 +163,6 @@ impl Domain for SchoolCli {
     type Files = SchoolFiles;
     type Mechanism = MechanismArg;
     type Rules = Rules;
-    type More = SchoolMore;
 
     fn read(input: &InputArgs) -> Result<SchoolFiles> {
         Ok(school::read(SchoolPaths {
@@ -207,9 +202,5 @@ impl Domain for SchoolCli {
         let mechanisms: Vec<Mechanism> = mechanisms.iter().map(|m| m.engine()).collect();
         let (tie, order) = (rules.tie_breaking(), rules.reserve_order());
         school::comparison(input, &mechanisms, tie, order, lottery)
-    }
-
-    fn more(command: SchoolMore, _: &Path, _: &RemoteArgs) -> Result<()> {
-        match command {}
     }
 }

@@ -163,25 +163,29 @@ pub fn receipts(receipts: &[pb::ApplicationReceipt]) -> String {
     out
 }
 
-pub fn changes(changes: &[pb::PlaceChange]) -> String {
+/// A place given back and its re-offers, one line each; `what` names the place ("stall").
+pub fn changes(changes: &[pb::PlaceChange], what: &str) -> String {
     let mut out = String::new();
     for c in changes {
         let _ = if c.from.is_empty() {
             writeln!(
                 out,
-                "entry {}: {} gave back its stall at {}",
+                "entry {}: {} gave back its {what} at {}",
                 c.log_index, c.participant, c.place
             )
         } else {
             writeln!(
                 out,
-                "entry {}: the stall at {} left by {} goes to {}",
+                "entry {}: the {what} at {} left by {} goes to {}",
                 c.log_index, c.place, c.from, c.participant
             )
         };
     }
     if changes.len() == 1 {
-        out.push_str("nobody on the waitlist wanted the stall: it stays free\n");
+        let _ = writeln!(
+            out,
+            "nobody on the waitlist wanted the {what}: it stays free"
+        );
     }
     out
 }

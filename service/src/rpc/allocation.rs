@@ -5,7 +5,7 @@
 //!
 //! [`ApiChannel`]: super::client::ApiChannel
 
-use allot_engine::allocation::{Allocation, RunInfo};
+use allot_engine::allocation::{Allocation, RunInfo, Vacancies};
 use allot_engine::fair::{
     self, AssignmentRow, CutoffRow, FairInput, FairTables, Fairs, Stats as FairStats, WaitlistRow,
 };
@@ -27,7 +27,7 @@ use crate::server::allocation::{fairs, schools};
 /// An allocation service's calls. Their futures are not `Send` (rustc cannot prove it through the
 /// boxed channel's error type): await them on the caller's thread, as `block_on` does.
 #[allow(async_fn_in_trait)]
-pub trait AllocationClient: Allocation {
+pub trait AllocationClient: Vacancies {
     /// `RunAllocation`'s request.
     type RunRequest: Send;
     /// The run's figures (`FairRunSummary`).
@@ -60,6 +60,13 @@ pub trait AllocationClient: Allocation {
         window: String,
         ids: Vec<String>,
     ) -> Result<pb::WithdrawApplicationsResponse, Status>;
+    /// Participant `id` gives its place back; the logged changes (the withdrawal, then each
+    /// re-offer of its vacancy chain).
+    async fn give_back(
+        api: &Api,
+        run_id: Vec<u8>,
+        id: String,
+    ) -> Result<Vec<pb::PlaceChange>, Status>;
 
     /// The request to run `window` with `params` (the lottery drawn from `beacon`).
     fn run_request(
@@ -119,7 +126,20 @@ fn ranks(counts: &[pb::RankCount]) -> Vec<u64> {
 /// The calls whose shape every allocation service shares, for a domain's client `$client`
 /// (`fairs`, `schools`), the field naming its participant, and its request messages.
 macro_rules! shared_calls {
-    ($client:ident, $who:ident, $close:ident, $verify:ident, $explain:ident) => {
+    ($client:ident, $who:ident, $close:ident, $verify:ident, $explain:ident, $give_back:ident) => {
+        async fn give_back(
+            api: &Api,
+            run_id: Vec<u8>,
+            $who: String,
+        ) -> Result<Vec<pb::PlaceChange>, Status> {
+            let request = pb::$give_back {
+                run_id,
+                $who,
+                request_id: String::new(),
+            };
+            Ok(api.$client().withdraw(request).await?.into_inner().changes)
+        }
+
         async fn close(api: &Api, window: &str) -> Result<pb::ApplicationSetCommitment, Status> {
             let request = pb::$close {
                 window: window.to_owned(),
@@ -194,7 +214,8 @@ impl AllocationClient for Fairs {
         applicant,
         CloseFairApplicationsRequest,
         VerifyFairRunRequest,
-        ExplainFairOutcomeRequest
+        ExplainFairOutcomeRequest,
+        WithdrawFairStallRequest
     );
 
     type RunRequest = pb::RunFairAllocationRequest;
@@ -302,7 +323,8 @@ impl AllocationClient for Schools {
         student,
         CloseSchoolApplicationsRequest,
         VerifySchoolRunRequest,
-        ExplainSchoolOutcomeRequest
+        ExplainSchoolOutcomeRequest,
+        WithdrawSchoolSeatRequest
     );
 
     type RunRequest = pb::RunSchoolAllocationRequest;

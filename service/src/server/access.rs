@@ -232,6 +232,7 @@ pub const METHODS: &[Method] = &[
     writes("/allot.v1.Schools/RunAllocation", &[SCHOOLS]),
     roles("/allot.v1.Schools/GetOutcome", &[SCHOOLS, AUDITOR]),
     roles("/allot.v1.Schools/Explain", &[SCHOOLS, AUDITOR]),
+    writes("/allot.v1.Schools/Withdraw", &[SCHOOLS]),
     roles("/allot.v1.Schools/Verify", &[SCHOOLS, AUDITOR]),
     roles("/allot.v1.Schools/GetRun", &[SCHOOLS, AUDITOR]),
     roles("/allot.v1.Schools/GetResults", &[SCHOOLS, AUDITOR]),

@@ -356,6 +356,48 @@ fn run_writes_the_results_and_logs_every_assignment() {
         ]
     );
 
+    // By hand: x gives A back; A's waitlist is y (holding nothing) and not z (holding B, its
+    // first choice), so y takes A and, having held nothing, ends the chain.
+    let at = summary["run_index"].as_u64().unwrap();
+    assert_eq!(
+        case.ok(&["school", "withdraw", "x"])
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            format!("entry {}: x gave back its seat at A", at + 1),
+            format!("entry {}: the seat at A left by x goes to y", at + 2),
+        ]
+    );
+    let text = case.ok(&["school", "explain", "y"]);
+    assert!(
+        text.contains(
+            "You have a seat at A (your choice 1), offered after the run when a seat there was \
+             given back."
+        ),
+        "{text}"
+    );
+    assert!(
+        case.ok(&["school", "explain", "x"])
+            .contains("You gave your seat back.")
+    );
+    let out = case.allot(&["school", "withdraw", "x"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: 'x' has already given its seat back"
+    );
+    case.ok(&[
+        "school",
+        "results",
+        "--out",
+        &case.path("now").display().to_string(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(case.path("now/assignment.csv")).unwrap(),
+        "student,school,rank\nx,,\ny,A,1\nz,B,1\n"
+    );
+    assert!(case.ok(&["school", "verify", &run]).contains("verifies"));
+
     // Boston: z ranks B first and keeps it; everyone else as before, the rounds explained.
     let boston = Case::new(&base());
     let out = boston.run(&["--mechanism", "boston"]);

@@ -250,6 +250,40 @@ impl<'m> Reserves<'m> {
         Some(self.classes_of(student)[position])
     }
 
+    /// Whether `school`'s choice function, offered exactly `students`, takes every one of them
+    /// (false when one did not list the school). A seat given back is re-offered only to a
+    /// student the school takes together with everybody it still holds.
+    pub fn chooses_all(&self, school: u32, students: &[u32]) -> bool {
+        let Some(range) = self.block_range(school) else {
+            return false;
+        };
+        let mut offered = Vec::with_capacity(students.len());
+        for &student in students {
+            match (
+                self.market.key(student, school),
+                self.class(student, school),
+            ) {
+                (Some(key), Some(class)) => offered.push((key, class)),
+                _ => return false,
+            }
+        }
+        offered.sort_unstable();
+        let mut taken = vec![false; offered.len()];
+        for block in &self.blocks[range] {
+            let mut load = 0;
+            for (slot, &(_, class)) in offered.iter().enumerate() {
+                if load == block.capacity {
+                    break;
+                }
+                if !taken[slot] && block.eligibility.admits(class) {
+                    taken[slot] = true;
+                    load += 1;
+                }
+            }
+        }
+        taken.into_iter().all(|t| t)
+    }
+
     /// Blocking pairs with respect to the schools' choice functions: a student and a school it
     /// prefers to its assignment that would choose it from the students it holds plus that
     /// student. Listed by student, then by the student's preference.

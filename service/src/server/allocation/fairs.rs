@@ -1,10 +1,8 @@
 //! The `Fairs` service: the allocation protocol ([`super`]) on the fair domain of the engine
 //! (`allot_engine::fair`), and the conversions between its messages and the engine's types.
 
-use allot_engine::allocation::{Change, Loaded, LoggedChange};
-use allot_engine::fair::{
-    self, FairInput, FairState, FairTables, Fairs, Mechanism, OPEN, Params, Precedence,
-};
+use allot_engine::allocation::{Change, Holdings, Loaded, LoggedChange};
+use allot_engine::fair::{self, FairInput, FairTables, Fairs, Mechanism, OPEN, Params, Precedence};
 use allot_engine::input::TableBuilder;
 use serde::{Deserialize, Serialize};
 use tonic::Status;
@@ -13,8 +11,8 @@ use super::windows::{
     Arrival, Codes, Totals, WindowKind, Windows, allocation_status, second_factor,
 };
 use super::{
-    AllocationService, RESULT_ROWS_PER_MESSAGE, ReOffers, Served, allocation_api, check_choices,
-    choice_id, rank_counts,
+    AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
+    latest_entry, place_change, rank_counts,
 };
 use crate::proto::v1 as pb;
 use crate::proto::v1::fairs_server::Fairs as FairsApi;
@@ -60,7 +58,6 @@ pub enum FairItem {
 
 impl WindowKind for Fairs {
     const PARTICIPANT: &'static str = "applicant";
-    const WAITLISTS: bool = true;
     type Item = FairItem;
 
     fn key(item: &FairItem) -> String {
@@ -82,10 +79,6 @@ impl WindowKind for Fairs {
             FairItem::Pool(_) => at.path("pools").field("category"),
             FairItem::Applicant(_) => at.path("applicants").field("id"),
         }
-    }
-
-    fn participant(input: &FairInput, id: &str) -> Option<u32> {
-        input.applicant(id)
     }
 
     fn code_digest(item: &FairItem) -> Option<&str> {
@@ -192,7 +185,7 @@ fn priority_of(key: Option<(u32, u64)>) -> Option<pb::FairPriority> {
 }
 
 /// Every pool's cutoff (canonical order), with its stalls given in `state`.
-fn cutoffs(loaded: &Loaded<Fairs>, state: &FairState) -> Vec<pb::PoolCutoff> {
+fn cutoffs(loaded: &Loaded<Fairs>, state: &Holdings) -> Vec<pb::PoolCutoff> {
     let (input, solved) = (&loaded.input, &loaded.solved);
     FairTables::cutoff_rows(input, solved, state, 0..input.pools.len() as u32)
         .into_iter()
@@ -211,7 +204,7 @@ fn cutoff(row: fair::CutoffRow) -> pb::PoolCutoff {
     }
 }
 
-fn tables(loaded: &Loaded<Fairs>, state: &FairState) -> FairTables {
+fn tables(loaded: &Loaded<Fairs>, state: &Holdings) -> FairTables {
     let (input, solved) = (&loaded.input, &loaded.solved);
     let applicants = 0..input.applicants.len() as u32;
     FairTables::of(
@@ -223,7 +216,7 @@ fn tables(loaded: &Loaded<Fairs>, state: &FairState) -> FairTables {
     )
 }
 
-fn summary(loaded: &Loaded<Fairs>, state: &FairState) -> pb::FairRunSummary {
+fn summary(loaded: &Loaded<Fairs>, state: &Holdings) -> pb::FairRunSummary {
     let (input, solved) = (&loaded.input, &loaded.solved);
     let stats = fair::stats_with(input, solved, &state.position);
     let stalls = input.total_stalls();
@@ -254,12 +247,12 @@ impl Served for Fairs {
     type Outcome = pb::GetFairOutcomeResponse;
     type Explained = pb::ExplainFairOutcomeResponse;
     type Results = pb::FairResults;
-    type Now = FairState;
+    type Withdrawn = pb::WithdrawFairStallResponse;
     type LookedUp = pb::FairLookUp;
     type Cutoffs = pb::FairCutoffs;
 
     fn looked_up(
-        run: Option<(pb::RunRecord, &Loaded<Self>, &FairState, u32)>,
+        run: Option<(pb::RunRecord, &Loaded<Self>, &Holdings, u32)>,
         status: pb::ApplicationStatus,
         receipt: &dyn Fn(u64) -> Result<pb::PublicReceipt, Status>,
     ) -> Result<pb::FairLookUp, Status> {
@@ -285,7 +278,7 @@ impl Served for Fairs {
         window: String,
         run: pb::RunRecord,
         loaded: &Loaded<Self>,
-        now: &FairState,
+        now: &Holdings,
     ) -> pb::FairCutoffs {
         pb::FairCutoffs {
             window,
@@ -402,7 +395,7 @@ impl Served for Fairs {
         run: pb::RunRecord,
         log: pb::LogRange,
     ) -> Result<Self::RunResponse, Status> {
-        let fresh = FairState::new(&loaded.solved);
+        let fresh = Holdings::after_run::<Fairs>(&loaded.solved);
         Ok(pb::RunFairAllocationResponse {
             run_id: run.run_id.clone(),
             input_digest: run.input_digest.clone(),
@@ -415,32 +408,11 @@ impl Served for Fairs {
         })
     }
 
-    fn now(loaded: &Loaded<Self>) -> Result<FairState, Status> {
-        FairState::replay(&loaded.input, &loaded.solved, &loaded.changes).map_err(allocation_status)
-    }
-
-    fn holding(loaded: &Loaded<Self>, now: &FairState, i: u32) -> Option<String> {
-        let pool = now.pool_of(&loaded.solved, i)?;
-        Some(loaded.input.fair_of(pool).to_owned())
-    }
-
-    fn outcome(loaded: &Loaded<Self>, now: &FairState, i: u32) -> Self::Outcome {
+    fn outcome(loaded: &Loaded<Self>, now: &Holdings, i: u32) -> Self::Outcome {
         let (input, solved) = (&loaded.input, &loaded.solved);
         let applicant = &input.applicants[i as usize].id;
-        let pool = now.pool_of(solved, i);
+        let pool = now.unit_of(&solved.market, i);
         let rank = now.position[i as usize].map_or(0, |at| solved.rank_at(i, at));
-        let changed = loaded.changes.iter().rev().find(|c| match &c.change {
-            Change::Withdrawn { participant, .. } | Change::ReOffered { participant, .. } => {
-                participant == applicant
-            }
-        });
-        let log_index = match changed {
-            Some(c) => c.index,
-            None => loaded
-                .run
-                .outcome_range()
-                .map_or(0, |r| r.start + u64::from(i)),
-        };
         pb::GetFairOutcomeResponse {
             applicant: applicant.clone(),
             fair: pool
@@ -451,11 +423,11 @@ impl Served for Fairs {
                 .unwrap_or_default(),
             rank,
             priority: Some(priority(loaded, i)),
-            log_index,
+            log_index: latest_entry(loaded, i),
         }
     }
 
-    fn explain(loaded: &Loaded<Self>, now: &FairState, i: u32) -> Result<Self::Explained, Status> {
+    fn explain(loaded: &Loaded<Self>, now: &Holdings, i: u32) -> Result<Self::Explained, Status> {
         let input = &loaded.input;
         let got = Self::outcome(loaded, now, i);
         let explanation = fair::explain(loaded, now, &got.applicant).map_err(allocation_status)?;
@@ -512,7 +484,34 @@ impl Served for Fairs {
         })
     }
 
-    fn results(loaded: &Loaded<Self>, now: &FairState) -> Result<Vec<pb::FairResults>, Status> {
+    fn withdrawn(
+        loaded: &Loaded<Self>,
+        before: &Holdings,
+        after: &Holdings,
+        i: u32,
+        logged: &[LoggedChange],
+    ) -> Result<Self::Withdrawn, Status> {
+        let input = &loaded.input;
+        let freed = before
+            .unit_of(&loaded.solved.market, i)
+            .ok_or_else(|| Status::internal("the applicant held no stall"))?;
+        let re_offered_to = logged.iter().find_map(|c| match &c.change {
+            Change::ReOffered { participant, .. } => input.applicant(participant),
+            Change::Withdrawn { .. } => None,
+        });
+        Ok(pb::WithdrawFairStallResponse {
+            fair: input.fair_of(freed).to_owned(),
+            category: input.pools[freed as usize].category.clone(),
+            re_offered_to: re_offered_to.map(|j| Self::outcome(loaded, after, j)),
+            log: Some(pb::LogRange {
+                start: logged.first().map_or(0, |c| c.index),
+                end: logged.last().map_or(0, |c| c.index + 1),
+            }),
+            changes: logged.iter().map(place_change).collect(),
+        })
+    }
+
+    fn results(loaded: &Loaded<Self>, now: &Holdings) -> Result<Vec<pb::FairResults>, Status> {
         let tables = tables(loaded, now);
         let mut messages = vec![pb::FairResults {
             summary: Some(summary(loaded, now)),
@@ -556,72 +555,6 @@ impl Served for Fairs {
     }
 }
 
-impl ReOffers for Fairs {
-    type Withdrawn = pb::WithdrawFairStallResponse;
-
-    fn give_back(
-        loaded: &Loaded<Self>,
-        now: &FairState,
-        i: u32,
-        path: &FieldPath,
-    ) -> Result<Vec<Change>, Status> {
-        let applicant = &loaded.input.applicants[i as usize].id;
-        if now.pool_of(&loaded.solved, i).is_none() {
-            let why = if now.withdrawn[i as usize] {
-                format!("'{applicant}' has already given its stall back")
-            } else {
-                format!("'{applicant}' holds no stall")
-            };
-            return Err(FieldError::failed_precondition(path, why).into());
-        }
-        fair::withdraw(&loaded.input, &loaded.solved, now, applicant).map_err(allocation_status)
-    }
-
-    fn withdrawn(
-        loaded: &Loaded<Self>,
-        before: &FairState,
-        after: &FairState,
-        i: u32,
-        logged: &[LoggedChange],
-    ) -> Result<Self::Withdrawn, Status> {
-        let input = &loaded.input;
-        let freed = before
-            .pool_of(&loaded.solved, i)
-            .ok_or_else(|| Status::internal("the applicant held no stall"))?;
-        let re_offered_to = logged.iter().find_map(|c| match &c.change {
-            Change::ReOffered { participant, .. } => input.applicant(participant),
-            Change::Withdrawn { .. } => None,
-        });
-        Ok(pb::WithdrawFairStallResponse {
-            fair: input.fair_of(freed).to_owned(),
-            category: input.pools[freed as usize].category.clone(),
-            re_offered_to: re_offered_to.map(|j| Self::outcome(loaded, after, j)),
-            log: Some(pb::LogRange {
-                start: logged.first().map_or(0, |c| c.index),
-                end: logged.last().map_or(0, |c| c.index + 1),
-            }),
-            changes: logged.iter().map(place_change).collect(),
-        })
-    }
-}
-
-fn place_change(c: &LoggedChange) -> pb::PlaceChange {
-    let (participant, place, from) = match &c.change {
-        Change::Withdrawn { participant, place } => (participant, place, String::new()),
-        Change::ReOffered {
-            participant,
-            place,
-            from,
-        } => (participant, place, from.clone()),
-    };
-    pb::PlaceChange {
-        log_index: c.index,
-        participant: participant.clone(),
-        place: place.clone(),
-        from,
-    }
-}
-
 /// The Fairs service.
 pub type FairsService = AllocationService<Fairs>;
 
@@ -630,5 +563,6 @@ allocation_api!(
     close: pb::CloseFairApplicationsRequest => pb::CloseFairApplicationsResponse,
     outcome: pb::GetFairOutcomeRequest, explain: pb::ExplainFairOutcomeRequest,
     verify: pb::VerifyFairRunRequest => pb::VerifyFairRunResponse,
-    results: pb::GetFairResultsRequest, withdraw: pb::WithdrawFairStallRequest, "Fairs/Withdraw"
+    results: pb::GetFairResultsRequest,
+    withdraw: pb::WithdrawFairStallRequest, "Fairs/Withdraw"
 );

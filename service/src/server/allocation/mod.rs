@@ -16,8 +16,8 @@ pub mod windows;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use allot_engine::allocation::{
-    self, Beacon, Change, Loaded, LoggedChange, LoggedRun, Verification, change_loaded, find_run,
-    verify_with_log,
+    self, Beacon, Change, Holdings, Loaded, LoggedChange, LoggedRun, Vacancies, Verification,
+    change_loaded, find_run, verify_with_log,
 };
 use allot_engine::log::Digest;
 use tokio_stream::StreamExt as _;
@@ -37,7 +37,7 @@ pub const RESULT_ROWS_PER_MESSAGE: usize = 10_000;
 
 /// An allocation domain as the API serves it: the engine's domain, its windows, and its
 /// messages.
-pub trait Served: WindowKind + Send + Sync {
+pub trait Served: WindowKind + Vacancies + Send + Sync {
     /// The service's name, e.g. `Fairs` (retried calls are remembered per method).
     const RUN_METHOD: &'static str;
 
@@ -49,8 +49,8 @@ pub trait Served: WindowKind + Send + Sync {
     type Outcome: Send + 'static;
     type Explained: Send + 'static;
     type Results: Send + 'static;
-    /// The current assignment: the run's outcome with the changes logged since replayed.
-    type Now: Send;
+    /// The answer to a place given back.
+    type Withdrawn: prost::Message + Default + Send + 'static;
 
     /// The domain's windows in the server's state.
     fn windows(state: &AppState) -> &Windows<Self>;
@@ -77,21 +77,27 @@ pub trait Served: WindowKind + Send + Sync {
         log: pb::LogRange,
     ) -> Result<Self::RunResponse, Status>;
 
-    fn now(loaded: &Loaded<Self>) -> Result<Self::Now, Status>;
     /// Participant `i`'s outcome now.
-    fn outcome(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Self::Outcome;
-    /// The place participant `i` holds now, if any.
-    fn holding(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Option<String>;
-    fn explain(loaded: &Loaded<Self>, now: &Self::Now, i: u32) -> Result<Self::Explained, Status>;
+    fn outcome(loaded: &Loaded<Self>, now: &Holdings, i: u32) -> Self::Outcome;
+    fn explain(loaded: &Loaded<Self>, now: &Holdings, i: u32) -> Result<Self::Explained, Status>;
     /// The results as published, in messages of at most [`RESULT_ROWS_PER_MESSAGE`] rows.
-    fn results(loaded: &Loaded<Self>, now: &Self::Now) -> Result<Vec<Self::Results>, Status>;
+    fn results(loaded: &Loaded<Self>, now: &Holdings) -> Result<Vec<Self::Results>, Status>;
+    /// The answer, once participant `i`'s place given back and its re-offers are logged:
+    /// `before` is the state they were made on, `after` replays them.
+    fn withdrawn(
+        loaded: &Loaded<Self>,
+        before: &Holdings,
+        after: &Holdings,
+        i: u32,
+        logged: &[LoggedChange],
+    ) -> Result<Self::Withdrawn, Status>;
 
     type LookedUp: Send + 'static;
     type Cutoffs: Send + 'static;
     /// A citizen's lookup: the application's `status`, and when the window was run, the latest
     /// run (its record, state and the participant's index). `receipt` proves an entry.
     fn looked_up(
-        run: Option<(pb::RunRecord, &Loaded<Self>, &Self::Now, u32)>,
+        run: Option<(pb::RunRecord, &Loaded<Self>, &Holdings, u32)>,
         status: pb::ApplicationStatus,
         receipt: &dyn Fn(u64) -> Result<pb::PublicReceipt, Status>,
     ) -> Result<Self::LookedUp, Status>;
@@ -100,30 +106,54 @@ pub trait Served: WindowKind + Send + Sync {
         window: String,
         run: pb::RunRecord,
         loaded: &Loaded<Self>,
-        now: &Self::Now,
+        now: &Holdings,
     ) -> Self::Cutoffs;
 }
 
-/// A domain whose participants can give their place back, to be re-offered down a waitlist.
-pub trait ReOffers: Served {
-    type Withdrawn: prost::Message + Default + Send + 'static;
-    /// The changes participant `who` giving its place back makes (the withdrawal, then the
-    /// re-offers), not yet logged; FAILED_PRECONDITION when it holds nothing.
-    fn give_back(
-        loaded: &Loaded<Self>,
-        now: &Self::Now,
-        i: u32,
-        path: &FieldPath,
-    ) -> Result<Vec<Change>, Status>;
-    /// The answer, once participant `i`'s changes are logged: `before` is the state they were
-    /// made on, `after` replays them.
-    fn withdrawn(
-        loaded: &Loaded<Self>,
-        before: &Self::Now,
-        after: &Self::Now,
-        i: u32,
-        logged: &[LoggedChange],
-    ) -> Result<Self::Withdrawn, Status>;
+/// The current assignment: the run's outcome with the changes logged since replayed.
+pub fn now<A: Served>(loaded: &Loaded<A>) -> Result<Holdings, Status> {
+    Holdings::replay::<A>(&loaded.input, &loaded.solved, &loaded.changes).map_err(allocation_status)
+}
+
+/// The place participant `i` holds now, if any.
+fn holding<A: Served>(loaded: &Loaded<A>, now: &Holdings, i: u32) -> Option<String> {
+    let unit = now.unit_of(A::market(&loaded.solved), i)?;
+    Some(A::place_of(&loaded.input, unit).to_owned())
+}
+
+/// The entry that gave participant `i` what it holds now: its latest change, or its outcome.
+pub fn latest_entry<A: Served>(loaded: &Loaded<A>, i: u32) -> u64 {
+    let id = A::participant_id(&loaded.input, i);
+    let changed = loaded.changes.iter().rev().find(|c| match &c.change {
+        Change::Withdrawn { participant, .. } | Change::ReOffered { participant, .. } => {
+            participant == id
+        }
+    });
+    match changed {
+        Some(c) => c.index,
+        None => loaded
+            .run
+            .outcome_range()
+            .map_or(0, |r| r.start + u64::from(i)),
+    }
+}
+
+/// A logged change as the API answers it.
+pub fn place_change(c: &LoggedChange) -> pb::PlaceChange {
+    let (participant, place, from) = match &c.change {
+        Change::Withdrawn { participant, place } => (participant, place, String::new()),
+        Change::ReOffered {
+            participant,
+            place,
+            from,
+        } => (participant, place, from.clone()),
+    };
+    pb::PlaceChange {
+        log_index: c.index,
+        participant: participant.clone(),
+        place: place.clone(),
+        from,
+    }
 }
 
 /// Reads a submission stream into a window, all or nothing.
@@ -260,8 +290,8 @@ pub async fn accept_place<A: Served>(
         windows.changing(|| {
             let loaded = read(&held);
             let i = index_of(&loaded, id, &path)?;
-            let now = A::now(&loaded)?;
-            let Some(place) = A::holding(&loaded, &now, i) else {
+            let now = now(&loaded)?;
+            let Some(place) = holding(&loaded, &now, i) else {
                 let run = loaded.run.label();
                 let problem = format!("'{id}' holds no place in run {run}: nothing to accept");
                 return Err(FieldError::failed_precondition(&path, problem).into());
@@ -304,7 +334,6 @@ fn step(s: Step) -> pb::ApplicationStep {
         StepKind::InClosedSet => Kind::InClosedSet,
         StepKind::Placed => Kind::Placed,
         StepKind::Waitlisted => Kind::Waitlisted,
-        StepKind::Unplaced => Kind::Unplaced,
         StepKind::Offered => Kind::Offered,
         StepKind::GivenBack => Kind::GivenBack,
         StepKind::Accepted => Kind::Accepted,
@@ -406,7 +435,7 @@ pub async fn read_participant<A: Served, T: Send + 'static>(
     state: Arc<AppState>,
     run_id: Vec<u8>,
     participant: String,
-    f: impl FnOnce(&Loaded<A>, &A::Now, u32) -> Result<T, Status> + Send + 'static,
+    f: impl FnOnce(&Loaded<A>, &Holdings, u32) -> Result<T, Status> + Send + 'static,
 ) -> Result<T, Status> {
     blocking(move || {
         let at = FieldPath::request();
@@ -415,7 +444,7 @@ pub async fn read_participant<A: Served, T: Send + 'static>(
         let held = A::windows(&state).loaded(&state.log, &run_id, &at.field("run_id"))?;
         let loaded = read(&held);
         let i = index_of(&loaded, &participant, &path)?;
-        let now = A::now(&loaded)?;
+        let now = now(&loaded)?;
         f(&loaded, &now, i)
     })
     .await
@@ -463,7 +492,7 @@ pub async fn explain<A: Served>(
 /// A participant gives its place back; the place is re-offered down its waitlist. Once per
 /// `request_id`; the domain's lock is held from reading the state until the changes are
 /// logged, so two withdrawals never build on the same state.
-pub async fn withdraw<A: ReOffers, T>(
+pub async fn withdraw<A: Served, T>(
     state: Arc<AppState>,
     request: Request<T>,
     fields: impl FnOnce(&T) -> (Vec<u8>, String, String),
@@ -489,19 +518,39 @@ where
                 windows.changing(|| {
                     let mut loaded = held.write().unwrap_or_else(|e| e.into_inner());
                     let i = index_of(&loaded, &participant, &path)?;
-                    let now = A::now(&loaded)?;
-                    let changes = A::give_back(&loaded, &now, i, &path)?;
+                    let now = now(&loaded)?;
+                    let changes = give_back(&loaded, &now, i, &path)?;
                     let (_, logged) =
                         change_loaded(&state.log, &loaded, &caller.name, |_| Ok(changes))
                             .map_err(allocation_status)?;
                     loaded.changes.extend(logged.iter().cloned());
-                    let after = A::now(&loaded)?;
+                    let after = self::now(&loaded)?;
                     A::withdrawn(&loaded, &now, &after, i, &logged)
                 })
             })
             .await
         })
         .await
+}
+
+/// The changes participant `i` giving its place back makes (the withdrawal, then the
+/// re-offers), not yet logged; FAILED_PRECONDITION when it holds nothing.
+fn give_back<A: Served>(
+    loaded: &Loaded<A>,
+    now: &Holdings,
+    i: u32,
+    path: &FieldPath,
+) -> Result<Vec<Change>, Status> {
+    let id = A::participant_id(&loaded.input, i);
+    if now.position[i as usize].is_none() {
+        let why = if now.withdrawn[i as usize] {
+            format!("'{id}' has already given its {} back", A::PLACE)
+        } else {
+            format!("'{id}' holds no {}", A::PLACE)
+        };
+        return Err(FieldError::failed_precondition(path, why).into());
+    }
+    allocation::give_back::<A>(&loaded.input, &loaded.solved, now, id).map_err(allocation_status)
 }
 
 /// Re-runs a logged run from the log and its stored input.
@@ -542,7 +591,7 @@ pub async fn results<A: Served>(
         let path = FieldPath::request().field("run_id");
         let held = A::windows(&state).loaded(&state.log, &run_id, &path)?;
         let loaded = read(&held);
-        let now = A::now(&loaded)?;
+        let now = now(&loaded)?;
         A::results(&loaded, &now)
     })
     .await?;
@@ -614,7 +663,7 @@ pub async fn look_up<A: Served>(
         let Some(i) = A::participant(&loaded.input, id) else {
             return A::looked_up(None, status, &|_| receipt(received));
         };
-        let now = A::now(&loaded)?;
+        let now = now(&loaded)?;
         let run = record(&loaded.run, None, None);
         A::looked_up(Some((run, &loaded, &now, i)), status, &receipt)
     })
@@ -642,7 +691,7 @@ pub async fn cutoffs<A: Served>(
             })?;
         let held = windows.loaded(&state.log, &run, &path)?;
         let loaded = read(&held);
-        let now = A::now(&loaded)?;
+        let now = now(&loaded)?;
         let run = record(&loaded.run, None, None);
         Ok(A::published_cutoffs(window.to_owned(), run, &loaded, &now))
     })
@@ -873,8 +922,7 @@ macro_rules! allocation_api {
         close: $close:ty => $closed:ty,
         outcome: $outcome:ty, explain: $explain:ty,
         verify: $verify:ty => $verified:ty,
-        results: $results:ty
-        $(, withdraw: $withdraw:ty, $method:literal)?
+        results: $results:ty, withdraw: $withdraw:ty, $method:literal
     ) => {
         #[tonic::async_trait]
         impl $api for $crate::server::allocation::AllocationService<$domain> {
@@ -895,7 +943,8 @@ macro_rules! allocation_api {
             ) -> Result<tonic::Response<pb::WithdrawApplicationsResponse>, tonic::Status> {
                 let caller = super::caller(&request)?;
                 let (state, request) = (self.state.clone(), request.into_inner());
-                let withdrawn = super::withdraw_applications::<$domain>(state, request, &caller.name);
+                let withdrawn =
+                    super::withdraw_applications::<$domain>(state, request, &caller.name);
                 Ok(tonic::Response::new(withdrawn.await?))
             }
 
@@ -903,7 +952,8 @@ macro_rules! allocation_api {
                 &self,
                 request: tonic::Request<pb::GetApplicationStatusRequest>,
             ) -> Result<tonic::Response<pb::ApplicationStatus>, tonic::Status> {
-                let status = super::application_status::<$domain>(self.state.clone(), request.into_inner());
+                let status =
+                    super::application_status::<$domain>(self.state.clone(), request.into_inner());
                 Ok(tonic::Response::new(status.await?))
             }
 
@@ -954,17 +1004,16 @@ macro_rules! allocation_api {
                 Ok(tonic::Response::new(explained.await?))
             }
 
-            $(
             async fn withdraw(
                 &self,
                 request: tonic::Request<$withdraw>,
-            ) -> Result<tonic::Response<<$domain as ReOffers>::Withdrawn>, tonic::Status> {
-                let fields = |r: &$withdraw| (r.run_id.clone(), r.$who.clone(), r.request_id.clone());
+            ) -> Result<tonic::Response<<$domain as Served>::Withdrawn>, tonic::Status> {
+                let fields =
+                    |r: &$withdraw| (r.run_id.clone(), r.$who.clone(), r.request_id.clone());
                 let state = self.state.clone();
                 let withdrawn = super::withdraw::<$domain, _>(state, request, fields, $method);
                 Ok(tonic::Response::new(withdrawn.await?))
             }
-            )?
 
             async fn verify(
                 &self,

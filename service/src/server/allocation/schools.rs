@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use allot_engine::allocation::Loaded;
+use allot_engine::allocation::{Change, Holdings, Loaded, LoggedChange};
 use allot_engine::input::TableBuilder;
 use allot_engine::school::{
     self, Mechanism, Params, ReserveOrder, SchoolInput, SchoolTables, Schools, TieBreaking,
@@ -16,7 +16,7 @@ use super::windows::{
 };
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
-    rank_counts,
+    latest_entry, place_change, rank_counts,
 };
 use crate::proto::v1 as pb;
 use crate::proto::v1::schools_server::Schools as SchoolsApi;
@@ -66,7 +66,6 @@ pub enum SchoolItem {
 
 impl WindowKind for Schools {
     const PARTICIPANT: &'static str = "student";
-    const WAITLISTS: bool = false;
     type Item = SchoolItem;
 
     fn key(item: &SchoolItem) -> String {
@@ -91,10 +90,6 @@ impl WindowKind for Schools {
             SchoolItem::Student(_) => at.path("students").field("id"),
             SchoolItem::Priority(_) => at.path("priorities").field("student"),
         }
-    }
-
-    fn participant(input: &SchoolInput, id: &str) -> Option<u32> {
-        input.student(id)
     }
 
     fn code_digest(item: &SchoolItem) -> Option<&str> {
@@ -225,10 +220,11 @@ fn key(key: Option<(u32, u64)>) -> Option<pb::SchoolPriorityKey> {
     })
 }
 
-fn tables(loaded: &Loaded<Schools>) -> SchoolTables {
+fn tables(loaded: &Loaded<Schools>, now: &Holdings) -> SchoolTables {
     let (input, solved) = (&loaded.input, &loaded.solved);
     let students = 0..input.students.len() as u32;
-    SchoolTables::of(input, solved, students, 0..input.schools.len() as u32)
+    let schools = 0..input.schools.len() as u32;
+    SchoolTables::of(input, solved, &now.position, students, schools)
 }
 
 fn cutoff(row: school::SchoolCutoffRow) -> pb::SchoolCutoff {
@@ -240,13 +236,21 @@ fn cutoff(row: school::SchoolCutoffRow) -> pb::SchoolCutoff {
     }
 }
 
-fn cutoffs(loaded: &Loaded<Schools>) -> Vec<pb::SchoolCutoff> {
-    tables(loaded).cutoffs.into_iter().map(cutoff).collect()
+fn cutoffs(loaded: &Loaded<Schools>, now: &Holdings) -> Vec<pb::SchoolCutoff> {
+    tables(loaded, now)
+        .cutoffs
+        .into_iter()
+        .map(cutoff)
+        .collect()
 }
 
-fn summary(loaded: &Loaded<Schools>) -> Result<pb::SchoolRunSummary, Status> {
+fn summary(loaded: &Loaded<Schools>, now: &Holdings) -> Result<pb::SchoolRunSummary, Status> {
     let (input, solved) = (&loaded.input, &loaded.solved);
-    let stats = school::stats(input, solved).map_err(allocation_status)?;
+    let gave_back: Vec<u32> = (0..input.students.len() as u32)
+        .filter(|&i| now.withdrawn[i as usize])
+        .collect();
+    let stats =
+        school::stats_with(input, solved, &now.position, &gave_back).map_err(allocation_status)?;
     let figures = school::InputFigures::of(input);
     Ok(pb::SchoolRunSummary {
         students: stats.students,
@@ -271,13 +275,12 @@ impl Served for Schools {
     type Outcome = pb::GetSchoolOutcomeResponse;
     type Explained = pb::ExplainSchoolOutcomeResponse;
     type Results = pb::SchoolResults;
-    /// School runs take no changes after the run.
-    type Now = ();
+    type Withdrawn = pb::WithdrawSchoolSeatResponse;
     type LookedUp = pb::SchoolLookUp;
     type Cutoffs = pb::SchoolCutoffs;
 
     fn looked_up(
-        run: Option<(pb::RunRecord, &Loaded<Self>, &(), u32)>,
+        run: Option<(pb::RunRecord, &Loaded<Self>, &Holdings, u32)>,
         status: pb::ApplicationStatus,
         receipt: &dyn Fn(u64) -> Result<pb::PublicReceipt, Status>,
     ) -> Result<pb::SchoolLookUp, Status> {
@@ -302,12 +305,12 @@ impl Served for Schools {
         window: String,
         run: pb::RunRecord,
         loaded: &Loaded<Self>,
-        (): &(),
+        now: &Holdings,
     ) -> pb::SchoolCutoffs {
         pb::SchoolCutoffs {
             window,
             run: Some(run),
-            cutoffs: cutoffs(loaded),
+            cutoffs: cutoffs(loaded, now),
         }
     }
 
@@ -436,49 +439,38 @@ impl Served for Schools {
         run: pb::RunRecord,
         log: pb::LogRange,
     ) -> Result<Self::RunResponse, Status> {
+        let fresh = Holdings::after_run::<Schools>(&loaded.solved);
         Ok(pb::RunSchoolAllocationResponse {
             run_id: run.run_id.clone(),
             input_digest: run.input_digest.clone(),
             seed: run.seed.clone(),
             outcome_digest: run.outcome_digest.clone(),
-            summary: Some(summary(loaded)?),
-            cutoffs: cutoffs(loaded),
+            summary: Some(summary(loaded, &fresh)?),
+            cutoffs: cutoffs(loaded, &fresh),
             log: Some(log),
             run: Some(run),
         })
     }
 
-    fn now(_: &Loaded<Self>) -> Result<(), Status> {
-        Ok(())
-    }
-
-    fn holding(loaded: &Loaded<Self>, (): &(), i: u32) -> Option<String> {
-        let school = loaded.solved.school_of(i)?;
-        Some(loaded.input.schools[school as usize].id.clone())
-    }
-
-    fn outcome(loaded: &Loaded<Self>, (): &(), i: u32) -> Self::Outcome {
+    fn outcome(loaded: &Loaded<Self>, now: &Holdings, i: u32) -> Self::Outcome {
         let solved = &loaded.solved;
-        let school = solved.school_of(i);
+        let school = now.unit_of(&solved.market, i);
         let priority = school.and_then(|j| solved.market.key(i, j));
         pb::GetSchoolOutcomeResponse {
             student: loaded.input.students[i as usize].id.clone(),
             school: school
                 .map(|j| loaded.input.schools[j as usize].id.clone())
                 .unwrap_or_default(),
-            rank: solved.rank_of(i).unwrap_or(0),
+            rank: now.position[i as usize].map_or(0, |at| at + 1),
             priority: key(priority.map(allot_engine::allocation::key_parts)),
-            log_index: loaded
-                .run
-                .outcome_range()
-                .map_or(0, |r| r.start + u64::from(i)),
+            log_index: latest_entry(loaded, i),
         }
     }
 
-    fn explain(loaded: &Loaded<Self>, now: &(), i: u32) -> Result<Self::Explained, Status> {
+    fn explain(loaded: &Loaded<Self>, now: &Holdings, i: u32) -> Result<Self::Explained, Status> {
         let got = Self::outcome(loaded, now, i);
-        let explanation = school::explain(loaded, &got.student).map_err(allocation_status)?;
-        let all = cutoffs(loaded);
+        let explanation = school::explain(loaded, now, &got.student).map_err(allocation_status)?;
+        let all = cutoffs(loaded, now);
         let list = loaded.solved.market.list(i);
         let better = if got.rank == 0 {
             list.len()
@@ -515,10 +507,36 @@ impl Served for Schools {
         })
     }
 
-    fn results(loaded: &Loaded<Self>, (): &()) -> Result<Vec<pb::SchoolResults>, Status> {
-        let tables = tables(loaded);
+    fn withdrawn(
+        loaded: &Loaded<Self>,
+        before: &Holdings,
+        after: &Holdings,
+        i: u32,
+        logged: &[LoggedChange],
+    ) -> Result<Self::Withdrawn, Status> {
+        let input = &loaded.input;
+        let freed = before
+            .unit_of(&loaded.solved.market, i)
+            .ok_or_else(|| Status::internal("the student held no seat"))?;
+        let re_offered_to = logged.iter().find_map(|c| match &c.change {
+            Change::ReOffered { participant, .. } => input.student(participant),
+            Change::Withdrawn { .. } => None,
+        });
+        Ok(pb::WithdrawSchoolSeatResponse {
+            school: input.schools[freed as usize].id.clone(),
+            re_offered_to: re_offered_to.map(|j| Self::outcome(loaded, after, j)),
+            log: Some(pb::LogRange {
+                start: logged.first().map_or(0, |c| c.index),
+                end: logged.last().map_or(0, |c| c.index + 1),
+            }),
+            changes: logged.iter().map(place_change).collect(),
+        })
+    }
+
+    fn results(loaded: &Loaded<Self>, now: &Holdings) -> Result<Vec<pb::SchoolResults>, Status> {
+        let tables = tables(loaded, now);
         let mut messages = vec![pb::SchoolResults {
-            summary: Some(summary(loaded)?),
+            summary: Some(summary(loaded, now)?),
             ..Default::default()
         }];
         for rows in tables.assignment.chunks(RESULT_ROWS_PER_MESSAGE) {
@@ -566,5 +584,6 @@ allocation_api!(
     close: pb::CloseSchoolApplicationsRequest => pb::CloseSchoolApplicationsResponse,
     outcome: pb::GetSchoolOutcomeRequest, explain: pb::ExplainSchoolOutcomeRequest,
     verify: pb::VerifySchoolRunRequest => pb::VerifySchoolRunResponse,
-    results: pb::GetSchoolResultsRequest
+    results: pb::GetSchoolResultsRequest,
+    withdraw: pb::WithdrawSchoolSeatRequest, "Schools/Withdraw"
 );

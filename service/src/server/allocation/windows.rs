@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use allot_engine::allocation::Change;
 use allot_engine::allocation::{
-    self, Allocation, Beacon, Closed, Loaded, LoggedRun, LoggedRunOf, close_with_log,
-    load_with_log, run_closed,
+    self, Beacon, Closed, Loaded, LoggedRun, LoggedRunOf, Vacancies, close_with_log, load_with_log,
+    run_closed,
 };
 use allot_engine::log::decision::{
     ApplicationSubmitted, ApplicationWithdrawn, Decision, PlaceAccepted,
@@ -35,11 +35,9 @@ use crate::server::status::log_status;
 use crate::server::validate::{FieldError, FieldPath};
 
 /// An allocation domain whose applications arrive over the API.
-pub trait WindowKind: Allocation + Sized + 'static {
+pub trait WindowKind: Vacancies + Sized + 'static {
     /// What its requests call a participant: `applicant`, `student`.
     const PARTICIPANT: &'static str;
-    /// Whether a participant a run leaves without a place waits on waitlists (for re-offers).
-    const WAITLISTS: bool;
     /// One item of a window, as its `ApplicationSubmitted` decision records it (JSON).
     type Item: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// The item's key, unique in its window (e.g. `applicant:A17`): the decision's subject.
@@ -50,8 +48,6 @@ pub trait WindowKind: Allocation + Sized + 'static {
     fn key_path(item: &Self::Item, at: Arrival) -> FieldPath;
     /// The canonical application set of a window's items, or what is wrong with it.
     fn input(items: &[&Self::Item]) -> Result<Self::Input, String>;
-    /// The canonical index of a participant.
-    fn participant(input: &Self::Input, id: &str) -> Option<u32>;
     /// The digest of the second factor a participant's application carries ([`code_digest`]),
     /// if it is a participant's and has one.
     fn code_digest(item: &Self::Item) -> Option<&str>;
@@ -215,7 +211,6 @@ pub enum StepKind {
     InClosedSet,
     Placed,
     Waitlisted,
-    Unplaced,
     Offered,
     GivenBack,
     Accepted,
@@ -615,8 +610,7 @@ impl<A: WindowKind> Windows<A> {
             let placement = A::placement(&loaded.input, &loaded.solved, i);
             let kind = match placement.place {
                 Some(_) => StepKind::Placed,
-                None if A::WAITLISTS => StepKind::Waitlisted,
-                None => StepKind::Unplaced,
+                None => StepKind::Waitlisted,
             };
             let index = loaded
                 .run

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::i18n::{Lang, text};
 use super::pages::{checked, esc, failed, page, problem, signed_in};
 use super::windows::{
-    Admin, CompareRow, Upload, beacon, compare_table, live, runs_list, runs_of, window_facts,
-    window_of, windows_table,
+    Admin, CompareRow, GiveBackWords, GivenBack, Upload, beacon, compare_table, give_back_form,
+    live, runs_list, runs_of, window_facts, window_of, windows_table,
 };
 use super::{Session, Web};
 use crate::proto::v1 as pb;
@@ -633,17 +633,7 @@ pub(super) async fn run_page(
         let title = format!("{}: {}", t("run-results"), record.window);
         return page(StatusCode::OK, lang, path, Some(&session), &title, &body);
     }
-    let _ = write!(
-        body,
-        "<h2>{}</h2><p>{}</p><form method=\"post\" action=\"/fairs/withdraw\">{}\
-         <input type=\"hidden\" name=\"run\" value=\"{run_hex}\"><label for=\"applicant\">{}</label>\
-         <input id=\"applicant\" name=\"applicant\" required><button type=\"submit\">{}</button></form>",
-        t("re-offer-title"),
-        t("re-offer-help"),
-        csrf_field(&session),
-        t("applicant-id"),
-        t("give-back"),
-    );
+    body.push_str(&give_back_form::<FairPages>(lang.0, &session, &run_hex));
     let title = format!("{}: {}", t("run-results"), record.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }
@@ -677,107 +667,6 @@ pub(super) fn csv_download(
         h.insert(header::CONTENT_DISPOSITION, value);
     }
     response
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct WithdrawForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    run: String,
-    #[serde(default)]
-    applicant: String,
-}
-
-/// `POST /fairs/withdraw`: an applicant gives its stall back; who it was re-offered to.
-pub(super) async fn withdraw(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<WithdrawForm>,
-) -> Response {
-    let path = "/fairs/withdraw";
-    let session = match checked(&web, &headers, &form.csrf, path) {
-        Ok(session) => session,
-        Err(refused) => return *refused,
-    };
-    let lang = super::pages::language(&headers, &super::pages::LangQuery::default());
-    let t = |k| text(lang.0, k);
-    let id = match run_id(lang, &session, path, &form.run) {
-        Ok(id) => id,
-        Err(page) => return *page,
-    };
-    let request = pb::WithdrawFairStallRequest {
-        run_id: id.clone(),
-        applicant: form.applicant.trim().to_owned(),
-        request_id: String::new(),
-    };
-    let back = format!("/fairs/run?run={}", hex::encode(&id));
-    let answer = match api(&web).withdraw(web.request(&session, request)).await {
-        Ok(answer) => answer.into_inner(),
-        Err(status)
-            if matches!(
-                status.code(),
-                tonic::Code::NotFound
-                    | tonic::Code::FailedPrecondition
-                    | tonic::Code::InvalidArgument
-            ) =>
-        {
-            let body = format!(
-                "<p class=\"error\" role=\"alert\">{}: {}</p><p><a href=\"{back}\">{}</a></p>",
-                t("applicant-id"),
-                esc(&problem(&status)),
-                t("back")
-            );
-            return page(
-                StatusCode::CONFLICT,
-                lang,
-                path,
-                Some(&session),
-                t("re-offer-title"),
-                &body,
-            );
-        }
-        Err(status) => return failed(&status, lang, path, &session),
-    };
-    let mut body = format!(
-        "<p>{} <strong>{}</strong> ({})</p><ol>",
-        t("given-back"),
-        esc(&answer.fair),
-        esc(&answer.category)
-    );
-    for c in &answer.changes {
-        let _ = write!(
-            body,
-            "<li>{} {} · {} · {}</li>",
-            t("log-entry"),
-            c.log_index,
-            esc(&c.participant),
-            esc(&c.place)
-        );
-    }
-    body.push_str("</ol>");
-    match &answer.re_offered_to {
-        Some(to) => {
-            let _ = write!(
-                body,
-                "<p>{} <strong>{}</strong></p>",
-                t("re-offered-to"),
-                esc(&to.applicant)
-            );
-        }
-        None => {
-            let _ = write!(body, "<p>{}</p>", t("nobody-waiting"));
-        }
-    }
-    let _ = write!(body, "<p><a href=\"{back}\">{}</a></p>", t("back"));
-    page(
-        StatusCode::OK,
-        lang,
-        path,
-        Some(&session),
-        t("re-offer-title"),
-        &body,
-    )
 }
 
 /// `GET /fairs/compare?window=`: every run of the window side by side.
@@ -842,6 +731,13 @@ pub(super) struct FairPages;
 impl Admin for FairPages {
     const BASE: &'static str = "/fairs";
     const TABLES: &'static [&'static str] = &FAIR_TABLES;
+    const GIVE_BACK: GiveBackWords = GiveBackWords {
+        title: "re-offer-title",
+        help: "re-offer-help",
+        participant: "applicant-id",
+        button: "give-back",
+        nobody: "nobody-waiting",
+    };
     type Summary = pb::FairRunSummary;
     type Tables = FairTables;
 
@@ -910,5 +806,27 @@ impl Admin for FairPages {
 
     fn write_csv(tables: &FairTables, name: &str, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
         tables.write_csv(name, w)
+    }
+
+    async fn give_back(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+        applicant: String,
+    ) -> Result<GivenBack, tonic::Status> {
+        let request = pb::WithdrawFairStallRequest {
+            run_id,
+            applicant,
+            request_id: String::new(),
+        };
+        let answer = api(web)
+            .withdraw(web.request(session, request))
+            .await?
+            .into_inner();
+        Ok(GivenBack {
+            place: format!("{} ({})", answer.fair, answer.category),
+            re_offered_to: answer.re_offered_to.map(|o| o.applicant),
+            changes: answer.changes,
+        })
     }
 }

@@ -372,6 +372,17 @@ pub fn text(lang: Lang, key: &'static str) -> &'static str {
             "Заявитель возвращает место: его предлагают следующему подходящему заявителю из листа ожидания этого пула, каждый шаг записывается в журнал.",
         ),
         "give-back" => ("Give the stall back", "Вернуть место"),
+        "seat-re-offer-title" => ("A seat given back", "Возврат места в школе"),
+        "seat-re-offer-help" => (
+            "A student gives their seat back: it is offered to the first student on that school's waitlist whom the school admits (its reserved seats respected); the seat that student leaves is offered the same way, each step logged.",
+            "Ученик возвращает место: его предлагают первому ученику из листа ожидания этой школы, которого школа может принять (с учётом квот); освободившееся место предлагают так же, каждый шаг записывается в журнал.",
+        ),
+        "student-id" => ("Student id", "Номер ученика"),
+        "give-seat-back" => ("Give the seat back", "Вернуть место"),
+        "nobody-waiting-seat" => (
+            "Nobody the school admits was waiting: the seat stays free.",
+            "Подходящих ожидающих нет: место остаётся свободным.",
+        ),
         "given-back" => ("Given back:", "Возвращено:"),
         "re-offered-to" => ("Re-offered to", "Предложено"),
         "nobody-waiting" => (

@@ -199,7 +199,10 @@ pub fn routes(web: Arc<Web>) -> Router {
             get(windows::download::<fairs::FairPages>),
         )
         .route("/fairs/verify", get(windows::verify::<fairs::FairPages>))
-        .route("/fairs/withdraw", post(fairs::withdraw))
+        .route(
+            "/fairs/withdraw",
+            post(windows::withdraw::<fairs::FairPages>),
+        )
         .route("/schools", get(schools::windows))
         .route(
             "/schools/submit",
@@ -222,6 +225,10 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route(
             "/schools/verify",
             get(windows::verify::<schools::SchoolPages>),
+        )
+        .route(
+            "/schools/withdraw",
+            post(windows::withdraw::<schools::SchoolPages>),
         )
         .route("/clinics/actions", get(clinics::actions))
         .route("/clinics/absence", post(clinics::absence))

@@ -18,8 +18,8 @@ use super::fairs::{csrf_field, q, rank_chart, refused_action, run_id, see_other}
 use super::i18n::{Lang, text};
 use super::pages::{LangQuery, checked, esc, failed, language, page, problem, signed_in};
 use super::windows::{
-    Admin, CompareRow, Upload, beacon, compare_table, live, runs_list, runs_of, window_facts,
-    window_of, windows_table,
+    Admin, CompareRow, GiveBackWords, GivenBack, Upload, beacon, compare_table, give_back_form,
+    live, runs_list, runs_of, window_facts, window_of, windows_table,
 };
 use super::{Session, Web};
 use crate::proto::v1 as pb;
@@ -488,6 +488,9 @@ pub(super) async fn run_page(
         "</ul><p><a href=\"{BASE}/verify?run={run_hex}\">{}</a></p>",
         t("verify-run")
     );
+    if admin(&session) {
+        body.push_str(&give_back_form::<SchoolPages>(lang.0, &session, &run_hex));
+    }
     let title = format!("{}: {}", t("run-results"), record.window);
     page(StatusCode::OK, lang, path, Some(&session), &title, &body)
 }
@@ -546,6 +549,13 @@ pub(super) struct SchoolPages;
 impl Admin for SchoolPages {
     const BASE: &'static str = "/schools";
     const TABLES: &'static [&'static str] = &SCHOOL_TABLES;
+    const GIVE_BACK: GiveBackWords = GiveBackWords {
+        title: "seat-re-offer-title",
+        help: "seat-re-offer-help",
+        participant: "student-id",
+        button: "give-seat-back",
+        nobody: "nobody-waiting-seat",
+    };
     type Summary = pb::SchoolRunSummary;
     type Tables = SchoolTables;
 
@@ -618,5 +628,27 @@ impl Admin for SchoolPages {
         w: &mut csv::Writer<Vec<u8>>,
     ) -> csv::Result<()> {
         tables.write_csv(name, w)
+    }
+
+    async fn give_back(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+        student: String,
+    ) -> Result<GivenBack, tonic::Status> {
+        let request = pb::WithdrawSchoolSeatRequest {
+            run_id,
+            student,
+            request_id: String::new(),
+        };
+        let answer = api(web)
+            .withdraw(web.request(session, request))
+            .await?
+            .into_inner();
+        Ok(GivenBack {
+            place: answer.school,
+            re_offered_to: answer.re_offered_to.map(|o| o.student),
+            changes: answer.changes,
+        })
     }
 }

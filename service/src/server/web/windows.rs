@@ -14,9 +14,9 @@ use axum::extract::{Form, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
-use super::fairs::{csv_download, q, refused_action, run_id, see_other};
+use super::fairs::{csrf_field, csv_download, q, refused_action, run_id, see_other};
 use super::i18n::{Lang, text};
-use super::pages::{LangQuery, checked, esc, failed, language, page, signed_in};
+use super::pages::{LangQuery, checked, esc, failed, language, page, problem, signed_in};
 use super::{Session, Web};
 use crate::proto::v1 as pb;
 
@@ -318,6 +318,137 @@ pub(super) trait Admin: Send + Sync + 'static {
         name: &str,
         w: &mut csv::Writer<Vec<u8>>,
     ) -> csv::Result<()>;
+    /// The words of the give-back form and page (text keys).
+    const GIVE_BACK: GiveBackWords;
+    /// A participant gives its place back after run `run_id`.
+    fn give_back(
+        web: &Web,
+        session: &Session,
+        run_id: Vec<u8>,
+        participant: String,
+    ) -> impl Future<Output = Result<GivenBack, tonic::Status>> + Send;
+}
+
+/// The text keys of a domain's give-back form and page.
+pub(super) struct GiveBackWords {
+    pub title: &'static str,
+    pub help: &'static str,
+    /// The participant id field's label.
+    pub participant: &'static str,
+    pub button: &'static str,
+    /// When nobody waiting took the place.
+    pub nobody: &'static str,
+}
+
+/// A place given back: where (as shown), the logged changes, and who was offered it.
+pub(super) struct GivenBack {
+    pub place: String,
+    pub changes: Vec<pb::PlaceChange>,
+    pub re_offered_to: Option<String>,
+}
+
+/// The form on a run's page where an administrator gives a participant's place back.
+pub(super) fn give_back_form<A: Admin>(lang: Lang, session: &Session, run_hex: &str) -> String {
+    let t = |k| text(lang, k);
+    let words = &A::GIVE_BACK;
+    format!(
+        "<h2>{}</h2><p>{}</p><form method=\"post\" action=\"{}/withdraw\">{}\
+         <input type=\"hidden\" name=\"run\" value=\"{run_hex}\"><label for=\"participant\">{}</label>\
+         <input id=\"participant\" name=\"participant\" required><button type=\"submit\">{}</button></form>",
+        t(words.title),
+        t(words.help),
+        A::BASE,
+        csrf_field(session),
+        t(words.participant),
+        t(words.button),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct GiveBackForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    participant: String,
+}
+
+/// `POST {BASE}/withdraw`: a participant gives its place back; the re-offers it caused.
+pub(super) async fn withdraw<A: Admin>(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<GiveBackForm>,
+) -> Response {
+    let path = &format!("{}/withdraw", A::BASE);
+    let session = match checked(&web, &headers, &form.csrf, path) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let lang = language(&headers, &LangQuery::default());
+    let t = |k| text(lang.0, k);
+    let words = &A::GIVE_BACK;
+    let id = match run_id(lang, &session, path, &form.run) {
+        Ok(id) => id,
+        Err(page) => return *page,
+    };
+    let back = format!("{}/run?run={}", A::BASE, hex::encode(&id));
+    let participant = form.participant.trim().to_owned();
+    let answer = match A::give_back(&web, &session, id, participant).await {
+        Ok(answer) => answer,
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::NotFound
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::InvalidArgument
+            ) =>
+        {
+            let body = format!(
+                "<p class=\"error\" role=\"alert\">{}: {}</p><p><a href=\"{back}\">{}</a></p>",
+                t(words.participant),
+                esc(&problem(&status)),
+                t("back")
+            );
+            let code = StatusCode::CONFLICT;
+            return page(code, lang, path, Some(&session), t(words.title), &body);
+        }
+        Err(status) => return failed(&status, lang, path, &session),
+    };
+    let mut body = format!(
+        "<p>{} <strong>{}</strong></p><ol>",
+        t("given-back"),
+        esc(&answer.place)
+    );
+    for c in &answer.changes {
+        let _ = write!(
+            body,
+            "<li>{} {} · {} · {}</li>",
+            t("log-entry"),
+            c.log_index,
+            esc(&c.participant),
+            esc(&c.place)
+        );
+    }
+    body.push_str("</ol>");
+    let _ = match &answer.re_offered_to {
+        Some(to) => write!(
+            body,
+            "<p>{} <strong>{}</strong></p>",
+            t("re-offered-to"),
+            esc(to)
+        ),
+        None => write!(body, "<p>{}</p>", t(words.nobody)),
+    };
+    let _ = write!(body, "<p><a href=\"{back}\">{}</a></p>", t("back"));
+    page(
+        StatusCode::OK,
+        lang,
+        path,
+        Some(&session),
+        t(words.title),
+        &body,
+    )
 }
 
 /// The window named `window`, if the domain has it.

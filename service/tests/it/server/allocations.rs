@@ -10,6 +10,9 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use super::Harness;
+use allot_service::proto::v1::schools_client::SchoolsClient;
+use allot_service::rpc::client::Authorized;
+use tokio_stream::StreamExt as _;
 
 fn applicant(
     id: &str,
@@ -609,7 +612,7 @@ async fn a_school_intake_with_a_drawn_lottery() {
         use pb::application_step::Kind;
         match (o.school.is_empty(), accepted) {
             (true, Err(status)) => {
-                assert_eq!(last.kind(), Kind::Unplaced);
+                assert_eq!(last.kind(), Kind::Waitlisted);
                 assert_eq!(status.code(), Code::FailedPrecondition);
             }
             (false, Ok(a)) => {
@@ -659,6 +662,168 @@ async fn a_school_intake_with_a_drawn_lottery() {
         "{:?}",
         verified.checks
     );
+
+    // A seat given back goes down the school's waitlist: the best student who listed it above
+    // what it holds takes it, and the seat that student leaves moves on the same way.
+    let before = school_assignment(&mut s, &run.run_id).await;
+    let lottery = lotteries(&mut s, &run.run_id, &students).await;
+    let leaver = before.iter().find(|(_, a)| a.is_some()).unwrap().0.clone();
+    let given = s
+        .withdraw(pb::WithdrawSchoolSeatRequest {
+            run_id: run.run_id.clone(),
+            student: leaver.clone(),
+            request_id: "give-back-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(Some(&given.school), before[&leaver].as_ref().map(|a| &a.0));
+    let after = school_assignment(&mut s, &run.run_id).await;
+    assert_eq!(after[&leaver], None);
+    let log = given.log.unwrap();
+    assert_eq!(given.changes.len() as u64, log.end - log.start);
+    assert!(given.changes.len() >= 2, "the freed seat was re-offered");
+    for (k, change) in given.changes.iter().enumerate() {
+        let entry = h.log.entry(change.log_index).unwrap();
+        assert_eq!(entry.record.subject, change.participant);
+        if k == 0 {
+            assert!(matches!(entry.record.decision, Decision::Withdrawn(_)));
+            continue;
+        }
+        // The mover now holds the seat, and every student still wanting that school and holding
+        // something worse (or nothing) has a lower priority there.
+        assert!(matches!(entry.record.decision, Decision::PlaceReOffered(_)));
+        let mover = &change.participant;
+        assert_eq!(after[mover].as_ref().map(|a| &a.0), Some(&change.place));
+        // Class 0 where listed, else the default class 1; then the lottery.
+        let key = |id: &str| {
+            let listed = priorities
+                .iter()
+                .any(|p| p.school == change.place && p.student == id);
+            (u32::from(!listed), lottery[id])
+        };
+        for st in students.iter().filter(|st| st.id != leaver) {
+            let listed = st.choices.iter().position(|c| *c == change.place);
+            let holds = after[&st.id].as_ref().map_or(u32::MAX, |a| a.1);
+            if let Some(at) = listed
+                && (at as u32) + 1 < holds
+            {
+                assert!(
+                    key(mover) < key(&st.id),
+                    "{} passed over for {mover}",
+                    st.id
+                );
+            }
+        }
+    }
+    if let Some(next) = &given.re_offered_to {
+        assert_eq!(next.school, given.school);
+        assert_eq!(next.log_index, given.changes[1].log_index);
+    }
+    let results = s
+        .get_results(pb::GetSchoolResultsRequest {
+            run_id: run.run_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
+    let figures = results.summary.unwrap();
+    assert_eq!(figures.blocking_pairs, 0, "no envy appears");
+    assert_eq!(
+        figures.assigned,
+        after.values().filter(|a| a.is_some()).count() as u64
+    );
+    // Once given back, there is nothing to give back again; the retried call answers the same.
+    let again = s
+        .withdraw(pb::WithdrawSchoolSeatRequest {
+            run_id: run.run_id.clone(),
+            student: leaver.clone(),
+            request_id: "give-back-2".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.code(),
+        Code::FailedPrecondition,
+        "{}",
+        again.message()
+    );
+    let retried = s
+        .withdraw(pb::WithdrawSchoolSeatRequest {
+            run_id: run.run_id.clone(),
+            student: leaver.clone(),
+            request_id: "give-back-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, given);
+    let history = s
+        .get_application_status(pb::GetApplicationStatusRequest {
+            window: "2026".into(),
+            id: leaver.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let last = history.steps.last().unwrap();
+    assert_eq!(
+        (last.kind(), last.log_index),
+        (pb::application_step::Kind::GivenBack, log.start)
+    );
+}
+
+/// Every student's school and 1-based rank now, by id.
+async fn school_assignment(
+    s: &mut SchoolsClient<Authorized>,
+    run_id: &[u8],
+) -> HashMap<String, Option<(String, u32)>> {
+    let mut stream = s
+        .get_results(pb::GetSchoolResultsRequest {
+            run_id: run_id.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = HashMap::new();
+    while let Some(message) = stream.next().await {
+        for a in message.unwrap().assignments {
+            let held = (a.rank > 0).then_some((a.school, a.rank));
+            out.insert(a.student, held);
+        }
+    }
+    out
+}
+
+/// Every student's lottery number in a run (single tie-breaking: one per student), read from
+/// the API's outcome or, for a student without a seat, its explanation.
+async fn lotteries(
+    s: &mut SchoolsClient<Authorized>,
+    run_id: &[u8],
+    students: &[pb::Student],
+) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for st in students {
+        let e = s
+            .explain(pb::ExplainSchoolOutcomeRequest {
+                run_id: run_id.to_vec(),
+                student: st.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let own = e
+            .outcome
+            .unwrap()
+            .priority
+            .or_else(|| e.better_choices.first().and_then(|b| b.own_priority));
+        out.insert(st.id.clone(), own.unwrap().lottery);
+    }
+    out
 }
 
 /// The root an inclusion proof implies, computed as RFC 9162 section 2.1.3.2 says, written here

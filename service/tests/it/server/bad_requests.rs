@@ -184,6 +184,7 @@ const METHODS: &[Row] = &[
     ("/allot.v1.Schools/RunAllocation", Kind::Unary, Code::InvalidArgument, "request.window", Some(f1), "request.window"),
     ("/allot.v1.Schools/GetOutcome", Kind::Unary, Code::InvalidArgument, "request.student", Some(f2), "request.student"),
     ("/allot.v1.Schools/Explain", Kind::Unary, Code::InvalidArgument, "request.student", Some(f2), "request.student"),
+    ("/allot.v1.Schools/Withdraw", Kind::Unary, Code::InvalidArgument, "request.student", Some(f2), "request.student"),
     ("/allot.v1.Schools/Verify", Kind::Unary, Code::InvalidArgument, "request.run_id", None, ""),
     ("/allot.v1.Schools/GetRun", Kind::Unary, Code::NotFound, "request.run", Some(f1), "request.run"),
     ("/allot.v1.Schools/GetResults", Kind::ServerStream, Code::InvalidArgument, "request.run_id", None, ""),

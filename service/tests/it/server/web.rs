@@ -618,12 +618,109 @@ async fn a_school_window_from_upload_to_the_public_lookup() {
             assert!(ru.contains(&format!("ваш выбор № 1: {first}")), "{ru}");
         }
     }
+    // A seat given back from the run's page: refused without the CSRF token and for an unknown
+    // student (named in the page), then re-offered; the page lists the API's changes and the
+    // student it went to sees the new seat and a receipt of the re-offer's entry.
+    let (status, page) = get(
+        &http,
+        &format!("{base}/schools/run?run={run}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("action=\"/schools/withdraw\""), "{page}");
+    // An S1 seat: P3 and P7 list S1 alone and cannot both hold it, so somebody waits for it.
+    let mut holder = None;
+    for i in 0..8 {
+        let o = api
+            .get_outcome(pb::GetSchoolOutcomeRequest {
+                run_id: runs[3].run_id.clone(),
+                student: format!("P{i}"),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if o.school == "S1" && holder.is_none() {
+            holder = Some((o.student.clone(), o));
+        }
+    }
+    let (holder, before) = holder.expect("S1 is given");
+    let give_back = |csrf: &str, who: &str| format!("run={run}&participant={who}&csrf={csrf}");
+    let url = format!("{base}/schools/withdraw");
+    let (status, _) = post(&http, &url, give_back("00", &holder), Some(&cookie)).await;
+    assert_eq!(status, 403);
+    let (status, page) = post(&http, &url, give_back(&token, "nobody"), Some(&cookie)).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(
+        page.contains("Student id: ") && page.contains("nobody"),
+        "{page}"
+    );
+    let (status, page) = post(&http, &url, give_back(&token, &holder), Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("Given back: <strong>{}</strong>", before.school)),
+        "{page}"
+    );
+    let history = api
+        .get_application_status(pb::GetApplicationStatusRequest {
+            window: "sch-1".into(),
+            id: holder.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let given = history.steps.last().unwrap();
+    assert_eq!(given.kind(), pb::application_step::Kind::GivenBack);
+    assert!(
+        page.contains(&format!("entry {} · {holder}", given.log_index)),
+        "{page}"
+    );
+    let mover = (0..8).map(|i| format!("P{i}")).find_map(|id| {
+        page.contains(&format!("Re-offered to <strong>{id}</strong>"))
+            .then_some(id)
+    });
+    h.auditor()
+        .await
+        .get_checkpoint(pb::GetCheckpointRequest { refresh: true })
+        .await
+        .unwrap();
+    {
+        let mover = mover.expect("somebody waited for S1");
+        let now = api
+            .get_outcome(pb::GetSchoolOutcomeRequest {
+                run_id: runs[3].run_id.clone(),
+                student: mover.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(now.school, before.school);
+        assert!(
+            page.contains(&format!("entry {} · {mover}", now.log_index)),
+            "{page}"
+        );
+        let k: usize = mover[1..].parse().unwrap();
+        let (_, public) = post(
+            &http,
+            &format!("{base}/results"),
+            format!("domain=schools&window=sch-1&id={mover}&code=family-{k:04}"),
+            None,
+        )
+        .await;
+        assert!(public.contains(&format!("a seat at <strong>{}</strong>", now.school)));
+        assert!(
+            public.contains(&format!("index {}", now.log_index)),
+            "{public}"
+        );
+    }
     // A fair officer may not.
     let (fairs, _) = sign_in(&http, &base, h.token(Role::FairAdmin)).await;
     assert_eq!(
         get(&http, &format!("{base}/schools"), Some(&fairs)).await.0,
         403
     );
+    let (status, _) = post(&http, &url, give_back(&token, &holder), Some(&fairs)).await;
+    assert!(status == 403, "{status}");
 }
 
 /// The public page: a lookup needs the application's code, an unknown id and a wrong code read
@@ -837,6 +934,53 @@ async fn the_public_lookup_needs_the_code_and_tells_nothing_else() {
         .unwrap()
         .into_inner();
     assert_eq!(found.tier, 0);
+    // A stall given back from the run's page goes down its pool's waitlist, as the API says.
+    let mut holder = None;
+    for (id, _) in &people {
+        let o = fairs
+            .get_outcome(pb::GetFairOutcomeRequest {
+                run_id: run.clone(),
+                applicant: id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if !o.fair.is_empty() && holder.is_none() {
+            holder = Some(o);
+        }
+    }
+    let before = holder.unwrap();
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("run", &hex::encode(&run))
+        .append_pair("participant", &before.applicant)
+        .append_pair("csrf", &token)
+        .finish();
+    let (status, page) = post(
+        &http,
+        &format!("{base}/fairs/withdraw"),
+        form,
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let given = format!(
+        "Given back: <strong>{} ({})</strong>",
+        before.fair, before.category
+    );
+    assert!(page.contains(&given), "{page}");
+    let after = fairs
+        .get_outcome(pb::GetFairOutcomeRequest {
+            run_id: run.clone(),
+            applicant: before.applicant.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.fair, "");
+    assert!(
+        page.contains(&format!("entry {} · ", after.log_index)),
+        "{page}"
+    );
     // Another role's pages: 403.
     let (clinic, _) = sign_in(&http, &base, h.token(Role::ClinicSystem)).await;
     assert_eq!(
