@@ -1,7 +1,7 @@
 //! The `Fairs` service: the allocation protocol ([`super`]) on the fair domain of the engine
 //! (`allot_engine::fair`), and the conversions between its messages and the engine's types.
 
-use allot_engine::allocation::{Change, Holdings, Loaded, LoggedChange};
+use allot_engine::allocation::{Holdings, Loaded};
 use allot_engine::fair::{self, FairInput, FairTables, Fairs, Mechanism, OPEN, Params, Precedence};
 use allot_engine::input::TableBuilder;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use super::windows::{
 };
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
-    latest_entry, place_change, rank_counts,
+    latest_entry, rank_counts,
 };
 use crate::proto::v1 as pb;
 use crate::proto::v1::fairs_server::Fairs as FairsApi;
@@ -486,29 +486,18 @@ impl Served for Fairs {
 
     fn withdrawn(
         loaded: &Loaded<Self>,
-        before: &Holdings,
-        after: &Holdings,
-        i: u32,
-        logged: &[LoggedChange],
-    ) -> Result<Self::Withdrawn, Status> {
-        let input = &loaded.input;
-        let freed = before
-            .unit_of(&loaded.solved.market, i)
-            .ok_or_else(|| Status::internal("the applicant held no stall"))?;
-        let re_offered_to = logged.iter().find_map(|c| match &c.change {
-            Change::ReOffered { participant, .. } => input.applicant(participant),
-            Change::Withdrawn { .. } => None,
-        });
-        Ok(pb::WithdrawFairStallResponse {
-            fair: input.fair_of(freed).to_owned(),
-            category: input.pools[freed as usize].category.clone(),
-            re_offered_to: re_offered_to.map(|j| Self::outcome(loaded, after, j)),
-            log: Some(pb::LogRange {
-                start: logged.first().map_or(0, |c| c.index),
-                end: logged.last().map_or(0, |c| c.index + 1),
-            }),
-            changes: logged.iter().map(place_change).collect(),
-        })
+        pool: u32,
+        re_offered_to: Option<pb::GetFairOutcomeResponse>,
+        log: pb::LogRange,
+        changes: Vec<pb::PlaceChange>,
+    ) -> pb::WithdrawFairStallResponse {
+        pb::WithdrawFairStallResponse {
+            fair: loaded.input.fair_of(pool).to_owned(),
+            category: loaded.input.pools[pool as usize].category.clone(),
+            re_offered_to,
+            log: Some(log),
+            changes,
+        }
     }
 
     fn results(loaded: &Loaded<Self>, now: &Holdings) -> Result<Vec<pb::FairResults>, Status> {

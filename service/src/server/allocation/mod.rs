@@ -82,15 +82,15 @@ pub trait Served: WindowKind + Vacancies + Send + Sync {
     fn explain(loaded: &Loaded<Self>, now: &Holdings, i: u32) -> Result<Self::Explained, Status>;
     /// The results as published, in messages of at most [`RESULT_ROWS_PER_MESSAGE`] rows.
     fn results(loaded: &Loaded<Self>, now: &Holdings) -> Result<Vec<Self::Results>, Status>;
-    /// The answer, once participant `i`'s place given back and its re-offers are logged:
-    /// `before` is the state they were made on, `after` replays them.
+    /// The answer, once a place given back and its re-offers are logged: the unit it was given
+    /// back in, the outcome of whom it was re-offered to, the entries and the changes.
     fn withdrawn(
         loaded: &Loaded<Self>,
-        before: &Holdings,
-        after: &Holdings,
-        i: u32,
-        logged: &[LoggedChange],
-    ) -> Result<Self::Withdrawn, Status>;
+        unit: u32,
+        re_offered_to: Option<Self::Outcome>,
+        log: pb::LogRange,
+        changes: Vec<pb::PlaceChange>,
+    ) -> Self::Withdrawn;
 
     type LookedUp: Send + 'static;
     type Cutoffs: Send + 'static;
@@ -139,7 +139,7 @@ pub fn latest_entry<A: Served>(loaded: &Loaded<A>, i: u32) -> u64 {
 }
 
 /// A logged change as the API answers it.
-pub fn place_change(c: &LoggedChange) -> pb::PlaceChange {
+fn place_change(c: &LoggedChange) -> pb::PlaceChange {
     let (participant, place, from) = match &c.change {
         Change::Withdrawn { participant, place } => (participant, place, String::new()),
         Change::ReOffered {
@@ -525,7 +525,26 @@ where
                             .map_err(allocation_status)?;
                     loaded.changes.extend(logged.iter().cloned());
                     let after = self::now(&loaded)?;
-                    A::withdrawn(&loaded, &now, &after, i, &logged)
+                    let unit = now
+                        .unit_of(A::market(&loaded.solved), i)
+                        .ok_or_else(|| Status::internal("the participant held no place"))?;
+                    let re_offered_to = logged.iter().find_map(|c| match &c.change {
+                        Change::ReOffered { participant, .. } => {
+                            A::participant(&loaded.input, participant)
+                        }
+                        Change::Withdrawn { .. } => None,
+                    });
+                    let log = pb::LogRange {
+                        start: logged.first().map_or(0, |c| c.index),
+                        end: logged.last().map_or(0, |c| c.index + 1),
+                    };
+                    Ok(A::withdrawn(
+                        &loaded,
+                        unit,
+                        re_offered_to.map(|j| A::outcome(&loaded, &after, j)),
+                        log,
+                        logged.iter().map(place_change).collect(),
+                    ))
                 })
             })
             .await

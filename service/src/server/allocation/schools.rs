@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use allot_engine::allocation::{Change, Holdings, Loaded, LoggedChange};
+use allot_engine::allocation::{Holdings, Loaded};
 use allot_engine::input::TableBuilder;
 use allot_engine::school::{
     self, Mechanism, Params, ReserveOrder, SchoolInput, SchoolTables, Schools, TieBreaking,
@@ -16,7 +16,7 @@ use super::windows::{
 };
 use super::{
     AllocationService, RESULT_ROWS_PER_MESSAGE, Served, allocation_api, check_choices, choice_id,
-    latest_entry, place_change, rank_counts,
+    latest_entry, rank_counts,
 };
 use crate::proto::v1 as pb;
 use crate::proto::v1::schools_server::Schools as SchoolsApi;
@@ -509,28 +509,17 @@ impl Served for Schools {
 
     fn withdrawn(
         loaded: &Loaded<Self>,
-        before: &Holdings,
-        after: &Holdings,
-        i: u32,
-        logged: &[LoggedChange],
-    ) -> Result<Self::Withdrawn, Status> {
-        let input = &loaded.input;
-        let freed = before
-            .unit_of(&loaded.solved.market, i)
-            .ok_or_else(|| Status::internal("the student held no seat"))?;
-        let re_offered_to = logged.iter().find_map(|c| match &c.change {
-            Change::ReOffered { participant, .. } => input.student(participant),
-            Change::Withdrawn { .. } => None,
-        });
-        Ok(pb::WithdrawSchoolSeatResponse {
-            school: input.schools[freed as usize].id.clone(),
-            re_offered_to: re_offered_to.map(|j| Self::outcome(loaded, after, j)),
-            log: Some(pb::LogRange {
-                start: logged.first().map_or(0, |c| c.index),
-                end: logged.last().map_or(0, |c| c.index + 1),
-            }),
-            changes: logged.iter().map(place_change).collect(),
-        })
+        school: u32,
+        re_offered_to: Option<pb::GetSchoolOutcomeResponse>,
+        log: pb::LogRange,
+        changes: Vec<pb::PlaceChange>,
+    ) -> pb::WithdrawSchoolSeatResponse {
+        pb::WithdrawSchoolSeatResponse {
+            school: loaded.input.schools[school as usize].id.clone(),
+            re_offered_to,
+            log: Some(log),
+            changes,
+        }
     }
 
     fn results(loaded: &Loaded<Self>, now: &Holdings) -> Result<Vec<pb::SchoolResults>, Status> {
