@@ -1,7 +1,8 @@
 //! Side by side: allot's student-proposing deferred acceptance against the C++ reference `da_ref`
 //! on one school CSV folder (as written by `../shared/anchors/gen/school_gen.py`). Times the
 //! solve only (median of `--runs`), checks the two assignments are identical, prints the ratio,
-//! with `--mechanisms` also times the other mechanisms on the same market, and with `--reserves`
+//! with `--mechanisms` also times the other mechanisms on the same market (and checks that
+//! efficiency-adjusted DA by improvement cycles equals Tang and Yu's rounds), and with `--reserves`
 //! times deferred acceptance with walk-zone reserves (see `school_gen::walk_zone_reserves`)
 //! against plain deferred acceptance.
 //!
@@ -146,6 +147,26 @@ fn main() -> Result<()> {
         println!("| --- | --- | --- | --- |");
         for (name, t, s) in rows {
             println!("| {name} | {t:.4} | {:.1} | {s} |", t / ours);
+        }
+        // Efficiency-adjusted DA by improvement cycles (the mechanism above) against Tang and
+        // Yu's rounds of DA, its oracle: the same outcome, seat for seat.
+        let (fast_t, fast) = time(runs, || {
+            matching::efficiency_adjusted_deferred_acceptance(market)
+        });
+        let (rounds_t, rounds) = time(1, || {
+            matching::efficiency_adjusted_deferred_acceptance_by_rounds(market)
+        });
+        let same = fast.matching().assignment() == rounds.matching().assignment()
+            && fast.cutoffs() == rounds.cutoffs();
+        println!(
+            "EADA: improvement cycles {fast_t:.4}s ({:.2} x DA), Tang-Yu rounds {rounds_t:.4}s \
+             ({:.1} x DA); outcomes {}",
+            fast_t / ours,
+            rounds_t / ours,
+            if same { "identical" } else { "DIFFER" }
+        );
+        if !same {
+            bail!("efficiency-adjusted DA by cycles differs from Tang and Yu's rounds");
         }
     }
     if args.reserves {

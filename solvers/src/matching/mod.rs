@@ -48,7 +48,9 @@ pub use da::{
     deferred_acceptance, deferred_acceptance_with_reserves, school_proposing_deferred_acceptance,
     school_proposing_deferred_acceptance_with_reserves,
 };
-pub use eada::efficiency_adjusted_deferred_acceptance;
+pub use eada::{
+    efficiency_adjusted_deferred_acceptance, efficiency_adjusted_deferred_acceptance_by_rounds,
+};
 pub use lottery::{
     LotteryError, MULTIPLE_TAG, SINGLE_TAG, Seed, multiple_draw, multiple_tie_break, single_draw,
     single_tie_break,

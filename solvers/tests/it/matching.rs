@@ -631,12 +631,27 @@ proptest! {
         check_verifiers(&t, ttc.matching())?;
         let eada = mm::efficiency_adjusted_deferred_acceptance(&market);
         prop_assert_eq!(assignment(&eada), kesten_eadam(&t));
+        prop_assert_eq!(
+            assignment(&eada),
+            assignment(&mm::efficiency_adjusted_deferred_acceptance_by_rounds(&market))
+        );
         prop_assert!(eada.matching().is_pareto_efficient());
         check_boston(&t, &market)?;
         for mechanism in Mechanism::ALL {
             let outcome = mechanism.run(&market);
             prop_assert!(t.feasible(&assignment(&outcome)));
         }
+    }
+
+    /// The improvement cycles give what Tang and Yu's rounds of deferred acceptance give, seat
+    /// for seat, on markets large enough for long chains of interrupters.
+    #[test]
+    fn eada_by_cycles_equals_eada_by_rounds(t in markets(400, 24, 5)) {
+        let market = t.market();
+        let fast = mm::efficiency_adjusted_deferred_acceptance(&market);
+        let rounds = mm::efficiency_adjusted_deferred_acceptance_by_rounds(&market);
+        prop_assert_eq!(fast.matching().assignment(), rounds.matching().assignment());
+        prop_assert_eq!(fast.cutoffs(), rounds.cutoffs());
     }
 
     /// Any input either builds a market or is rejected, exactly when the definitions say so.
