@@ -652,13 +652,18 @@ impl Core {
                 node: NodeId(short.unwrap_or(0) as u32),
             });
         }
-        let internal = s.flows();
-        let flow: Vec<i64> = self
+        // Straight into external order, with no internal copy: on large networks every
+        // array touched for the first time costs its page faults.
+        let mut flow: Vec<i64> = self
             .mixing
             .by_arc()
             .zip(&network.lower)
-            .map(|(i, &lower)| internal[i] + lower)
+            .map(|(i, &lower)| s.bound_flow(i) + lower)
             .collect();
+        for (i, f) in s.tree_flows() {
+            let k = self.mixing.arc_at(i);
+            flow[k] = f + network.lower[k];
+        }
         let total = network.flow_cost(&flow).unwrap_or(0);
         let cost = i64::try_from(total).map_err(|_| McfError::CostOverflow { cost: total })?;
         Ok(Solution {
@@ -718,6 +723,11 @@ impl Mixing {
             .iter()
             .map(move |&c| c + self.rows);
         full.chain(last)
+    }
+
+    /// The external arc at internal position `i` (the inverse of [`Mixing::position`]).
+    fn arc_at(&self, i: usize) -> usize {
+        self.column_start[i % self.skip] + i / self.skip
     }
 
     /// Internal positions in external order.
@@ -883,6 +893,7 @@ mod tests {
             assert_eq!(order.len(), m);
             for (i, k) in order.into_iter().enumerate() {
                 assert_eq!(lemon[k], i, "n {n} m {m}");
+                assert_eq!(mix.arc_at(i), k, "n {n} m {m}");
             }
         }
     }

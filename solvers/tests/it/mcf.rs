@@ -348,7 +348,8 @@ enum Change {
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
         (0usize..256, -10i64..=10).prop_map(|(a, c)| Change::Cost(a, c)),
-        // Now and then a cost beyond i32, which changes how the solver stores prices.
+        // Now and then a cost beyond i16 or i32, which changes how the solver stores prices.
+        (0usize..256, -10i64..=10).prop_map(|(a, c)| Change::Cost(a, c * 40_000)),
         (0usize..256, -10i64..=10).prop_map(|(a, c)| Change::Cost(a, c << 33)),
         (
             0usize..64,
