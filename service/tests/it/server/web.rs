@@ -567,14 +567,7 @@ async fn a_school_window_from_upload_to_the_public_lookup() {
         .await
         .unwrap();
     for i in 0..8 {
-        let outcome = api
-            .get_outcome(pb::GetSchoolOutcomeRequest {
-                run_id: runs[3].run_id.clone(),
-                student: format!("P{i}"),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let outcome = school_outcome(&mut api, &runs[3].run_id, format!("P{i}")).await;
         let (status, page) = post(
             &http,
             &format!("{base}/results"),
@@ -632,14 +625,7 @@ async fn a_school_window_from_upload_to_the_public_lookup() {
     // An S1 seat: P3 and P7 list S1 alone and cannot both hold it, so somebody waits for it.
     let mut holder = None;
     for i in 0..8 {
-        let o = api
-            .get_outcome(pb::GetSchoolOutcomeRequest {
-                run_id: runs[3].run_id.clone(),
-                student: format!("P{i}"),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let o = school_outcome(&mut api, &runs[3].run_id, format!("P{i}")).await;
         if o.school == "S1" && holder.is_none() {
             holder = Some((o.student.clone(), o));
         }
@@ -686,14 +672,7 @@ async fn a_school_window_from_upload_to_the_public_lookup() {
         .unwrap();
     {
         let mover = mover.expect("somebody waited for S1");
-        let now = api
-            .get_outcome(pb::GetSchoolOutcomeRequest {
-                run_id: runs[3].run_id.clone(),
-                student: mover.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let now = school_outcome(&mut api, &runs[3].run_id, mover.clone()).await;
         assert_eq!(now.school, before.school);
         assert!(
             page.contains(&format!("entry {} · {mover}", now.log_index)),
@@ -721,6 +700,21 @@ async fn a_school_window_from_upload_to_the_public_lookup() {
     );
     let (status, _) = post(&http, &url, give_back(&token, &holder), Some(&fairs)).await;
     assert!(status == 403, "{status}");
+}
+
+/// A student's outcome in a school run, from the API.
+async fn school_outcome(
+    api: &mut allot_service::proto::v1::schools_client::SchoolsClient<
+        allot_service::rpc::client::Authorized,
+    >,
+    run_id: &[u8],
+    student: impl Into<String>,
+) -> pb::GetSchoolOutcomeResponse {
+    let request = pb::GetSchoolOutcomeRequest {
+        run_id: run_id.to_vec(),
+        student: student.into(),
+    };
+    api.get_outcome(request).await.unwrap().into_inner()
 }
 
 /// The public page: a lookup needs the application's code, an unknown id and a wrong code read
