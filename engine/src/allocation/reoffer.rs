@@ -38,12 +38,12 @@ pub trait Vacancies: Allocation {
     fn place_of(input: &Self::Input, unit: u32) -> &str;
     fn participant(input: &Self::Input, id: &str) -> Option<u32>;
     fn participant_id(input: &Self::Input, i: u32) -> &str;
-    /// The first of `waitlist` (in priority order) whom `unit`, holding `held` now, takes
-    /// together with all of them: the first, unless seat reserves say otherwise.
+    /// The first of `waitlist` (in priority order) whom `unit` takes together with everybody it
+    /// holds in `state`: the first, unless seat reserves say otherwise.
     fn first_taken(
         _solved: &Self::Solved,
         _unit: u32,
-        _held: &[u32],
+        _state: &Holdings,
         waitlist: &mut dyn Iterator<Item = u32>,
     ) -> Result<Option<u32>> {
         Ok(waitlist.next())
@@ -96,6 +96,15 @@ impl Holdings {
     pub fn unit_of(&self, market: &Market, i: u32) -> Option<u32> {
         let position = self.position[i as usize]?;
         Some(market.list(i)[position as usize])
+    }
+
+    /// Who holds `unit` now.
+    pub fn holders(&self, market: &Market, unit: u32) -> Vec<u32> {
+        market
+            .applicants(unit)
+            .filter(|&(i, _, at)| self.position[i as usize] == Some(at))
+            .map(|(i, _, _)| i)
+            .collect()
     }
 
     fn apply<A: Vacancies>(
@@ -194,12 +203,11 @@ pub fn give_back<A: Vacancies>(
         .map_err(Error::Request)?;
     let mut from = i;
     loop {
-        let held = holders(market, &state, freed);
         let next = {
             let mut eligible = waitlist(market, &state.position, freed)
                 .map(|(j, _)| j)
                 .filter(|&j| !state.withdrawn[j as usize]);
-            A::first_taken(solved, freed, &held, &mut eligible)?
+            A::first_taken(solved, freed, &state, &mut eligible)?
         };
         let Some(j) = next else { break };
         let change = Change::ReOffered {
@@ -221,13 +229,4 @@ pub fn give_back<A: Vacancies>(
         }
     }
     Ok(changes)
-}
-
-/// Who holds `unit` now.
-fn holders(market: &Market, state: &Holdings, unit: u32) -> Vec<u32> {
-    market
-        .applicants(unit)
-        .filter(|&(i, _, at)| state.position[i as usize] == Some(at))
-        .map(|(i, _, _)| i)
-        .collect()
 }

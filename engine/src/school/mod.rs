@@ -302,7 +302,7 @@ impl allocation::Vacancies for Schools {
     fn first_taken(
         solved: &SchoolSolved,
         school: u32,
-        held: &[u32],
+        state: &allocation::Holdings,
         waitlist: &mut dyn Iterator<Item = u32>,
     ) -> Result<Option<u32>> {
         if !solved.blocks.iter().any(|(s, _, _)| *s == school) {
@@ -311,7 +311,7 @@ impl allocation::Vacancies for Schools {
         let Some(reserves) = solve::reserves(solved)? else {
             return Ok(waitlist.next());
         };
-        let mut offered = held.to_vec();
+        let mut offered = state.holders(&solved.market, school);
         for j in waitlist {
             offered.push(j);
             if reserves.chooses_all(school, &offered) {

@@ -20,7 +20,7 @@ use super::windows::{
     Admin, CompareRow, GiveBackWords, GivenBack, Upload, beacon, compare_table, give_back_form,
     live, runs_list, runs_of, window_facts, window_of, windows_table,
 };
-use super::{Session, Web};
+use super::{Session, Web, windows};
 use crate::proto::v1 as pb;
 use crate::proto::v1::fairs_client::FairsClient;
 use crate::rpc::allocation::fair_tables;
@@ -226,7 +226,7 @@ pub(super) async fn window(
     };
     let t = |k| text(lang.0, k);
     let found = window_of::<FairPages>(&web, &session, &query.window).await;
-    let w = match super::windows::found(found, (lang, path, &session), &query.window) {
+    let w = match windows::found(found, (lang, path, &session), &query.window) {
         Ok(w) => w,
         Err(page) => return *page,
     };
@@ -525,10 +525,11 @@ pub(super) async fn run_page(
         Ok(id) => id,
         Err(page) => return *page,
     };
-    let (record, summary, tables) = match FairPages::results(&web, &session, id.clone()).await {
-        Ok(r) => r,
-        Err(status) => return failed(&status, lang, path, &session),
-    };
+    let (record, summary, tables) =
+        match windows::results::<FairPages>(&web, &session, id.clone()).await {
+            Ok(r) => r,
+            Err(status) => return failed(&status, lang, path, &session),
+        };
     let run_hex = hex::encode(&id);
     let mut body = format!(
         "<p>{} <a href=\"/fairs/window?window={}\">{}</a> · {} · {} {}</p>",
@@ -682,7 +683,7 @@ pub(super) async fn compare(
     };
     let t = |k| text(lang.0, k);
     let found = window_of::<FairPages>(&web, &session, &query.window).await;
-    let w = match super::windows::found(found, (lang, path, &session), &query.window) {
+    let w = match windows::found(found, (lang, path, &session), &query.window) {
         Ok(w) => w,
         Err(page) => return *page,
     };
@@ -761,47 +762,42 @@ impl Admin for FairPages {
         Ok(answer.verification.unwrap_or_default())
     }
 
-    async fn summary(
+    type Results = pb::FairResults;
+
+    async fn run_record(
         web: &Web,
         session: &Session,
         run_id: Vec<u8>,
-    ) -> Result<(pb::RunRecord, pb::FairRunSummary), tonic::Status> {
-        let mut client = api(web);
+    ) -> Result<pb::RunRecord, tonic::Status> {
         let run = pb::GetRunRequest {
             run: hex::encode(&run_id),
         };
-        let record = client
+        Ok(api(web)
             .get_run(web.request(session, run))
             .await?
-            .into_inner();
-        let request = web.request(session, pb::GetFairResultsRequest { run_id });
-        let mut stream = client.get_results(request).await?.into_inner();
-        // The figures are in the first message; the rows after it are not needed.
-        let first = stream.message().await?.unwrap_or_default();
-        Ok((record, first.summary.unwrap_or_default()))
+            .into_inner())
     }
 
-    async fn results(
+    async fn results_messages(
         web: &Web,
         session: &Session,
         run_id: Vec<u8>,
-    ) -> Result<(pb::RunRecord, pb::FairRunSummary, FairTables), tonic::Status> {
-        let mut client = api(web);
-        let run = pb::GetRunRequest {
-            run: hex::encode(&run_id),
-        };
-        let record = client
-            .get_run(web.request(session, run))
-            .await?
-            .into_inner();
+        all: bool,
+    ) -> Result<Vec<pb::FairResults>, tonic::Status> {
         let request = web.request(session, pb::GetFairResultsRequest { run_id });
-        let mut stream = client.get_results(request).await?.into_inner();
+        let mut stream = api(web).get_results(request).await?.into_inner();
         let mut parts = Vec::new();
         while let Some(part) = stream.message().await? {
             parts.push(part);
+            if !all {
+                break;
+            }
         }
-        let (summary, tables) = fair_tables(parts);
-        Ok((record, summary, tables))
+        Ok(parts)
+    }
+
+    fn tables(parts: Vec<pb::FairResults>) -> (pb::FairRunSummary, FairTables) {
+        fair_tables(parts)
     }
 
     fn write_csv(tables: &FairTables, name: &str, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {

@@ -301,18 +301,23 @@ pub(super) trait Admin: Send + Sync + 'static {
         session: &Session,
         run_id: Vec<u8>,
     ) -> impl Future<Output = Result<pb::RunVerification, tonic::Status>> + Send;
-    /// A run's record and figures (the first message of its results only).
-    fn summary(
+    /// One message of a run's `GetResults` stream.
+    type Results: Send;
+    /// A run's record (`GetRun`).
+    fn run_record(
         web: &Web,
         session: &Session,
         run_id: Vec<u8>,
-    ) -> impl Future<Output = Result<(pb::RunRecord, Self::Summary), tonic::Status>> + Send;
-    /// A run's record, figures and tables, read whole.
-    fn results(
+    ) -> impl Future<Output = Result<pb::RunRecord, tonic::Status>> + Send;
+    /// A run's results messages: all of them, or only the first (which holds the figures).
+    fn results_messages(
         web: &Web,
         session: &Session,
         run_id: Vec<u8>,
-    ) -> impl Future<Output = Result<(pb::RunRecord, Self::Summary, Self::Tables), tonic::Status>> + Send;
+        all: bool,
+    ) -> impl Future<Output = Result<Vec<Self::Results>, tonic::Status>> + Send;
+    /// The figures and tables of a run's results messages.
+    fn tables(parts: Vec<Self::Results>) -> (Self::Summary, Self::Tables);
     fn write_csv(
         tables: &Self::Tables,
         name: &str,
@@ -451,6 +456,29 @@ pub(super) async fn withdraw<A: Admin>(
     )
 }
 
+/// A run's record and figures (the first message of its results only).
+pub(super) async fn summary<A: Admin>(
+    web: &Web,
+    session: &Session,
+    run_id: Vec<u8>,
+) -> Result<(pb::RunRecord, A::Summary), tonic::Status> {
+    let record = A::run_record(web, session, run_id.clone()).await?;
+    let first = A::results_messages(web, session, run_id, false).await?;
+    Ok((record, A::tables(first).0))
+}
+
+/// A run's record, figures and tables, read whole.
+pub(super) async fn results<A: Admin>(
+    web: &Web,
+    session: &Session,
+    run_id: Vec<u8>,
+) -> Result<(pb::RunRecord, A::Summary, A::Tables), tonic::Status> {
+    let record = A::run_record(web, session, run_id.clone()).await?;
+    let parts = A::results_messages(web, session, run_id, true).await?;
+    let (summary, tables) = A::tables(parts);
+    Ok((record, summary, tables))
+}
+
 /// The window named `window`, if the domain has it.
 pub(super) async fn window_of<A: Admin>(
     web: &Web,
@@ -469,7 +497,7 @@ pub(super) async fn runs_of<A: Admin>(
 ) -> Result<Vec<(pb::RunRecord, A::Summary)>, Box<Response>> {
     let mut columns = Vec::new();
     for r in &w.runs {
-        match A::summary(web, session, r.run_id.clone()).await {
+        match summary::<A>(web, session, r.run_id.clone()).await {
             Ok(column) => columns.push(column),
             Err(status) => return Err(Box::new(failed(&status, lang, path, session))),
         }
@@ -555,7 +583,7 @@ pub(super) async fn download<A: Admin>(
         let what = format!("table: {}", A::TABLES.join(", "));
         return super::pages::sentence(StatusCode::BAD_REQUEST, lang, &path, Some(&session), &what);
     };
-    let (record, _, tables) = match A::results(&web, &session, id).await {
+    let (record, _, tables) = match results::<A>(&web, &session, id).await {
         Ok(r) => r,
         Err(status) => return failed(&status, lang, &path, &session),
     };
