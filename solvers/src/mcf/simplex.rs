@@ -53,8 +53,11 @@
 //!   and then, so that subtree walks read memory in order.
 //! - Pricing records are 6 bytes while node ids fit in `u16` and costs in `i16`, 12 bytes while
 //!   costs fit in `i32`.
-//! - Assignment-like networks (most arcs of capacity 1) price in blocks of `sqrt(m)/8` arcs,
-//!   not `sqrt(m)` (`block_size`).
+//! - Pricing blocks are sized by the network's shape (`block_size`): `sqrt(m)/8` arcs on
+//!   assignment-like networks (most arcs of capacity 1), `2.5 sqrt(m)` on sparse general ones
+//!   numbered without locality, LEMON's `sqrt(m)` otherwise.
+//! - The potential update walks the re-hung subtree (or the rest of the tree, whichever is
+//!   smaller) from both ends of its thread run at once (`shift_run`).
 //!
 //! The validation in `super` (before any solve) guarantees that no flow, true potential difference
 //! or reduced cost overflows `i64`.
@@ -182,18 +185,44 @@ impl PriceArc for Wide {
     }
 }
 
-/// Arcs per pricing block: LEMON's `sqrt(m)`, but an eighth of it when most arcs have capacity 1
-/// (assignment-like networks: the fairs' welfare allocation, referral re-balancing). There most
-/// pivots are degenerate and cheap, and a shorter scan per pivot wins over a better-priced one:
-/// on the fair family (`mcf_gen.py fair`, 99.5% unit arcs) `sqrt(m)/8` solves in 0.73x the time
-/// of `sqrt(m)` at scale 1 and 0.58x at scale 4, while on networks with general capacities
-/// (netgen, grid, transport) smaller blocks cost up to 2.7x (benches/README.md).
-fn block_size(cap: &[i64]) -> usize {
+/// Arcs per pricing block, chosen by the network's shape (measured per family of
+/// `mcf_gen.py`, benches/README.md):
+/// - most arcs of capacity 1 (assignment-like: the fairs' welfare allocation, referral
+///   re-balancing): `sqrt(m)/8`. Most pivots are degenerate and cheap, so a shorter scan per
+///   pivot wins over a better-priced one (0.73x the time of `sqrt(m)` at scale 1, 0.58x at 4);
+/// - general capacities, sparse (under 64 arcs a node) and numbered without locality (netgen):
+///   `2.5 sqrt(m)`. A pivot there reads cycles and subtrees scattered over memory, many times
+///   the cost of scanning a block, and the longer scan finds entering arcs that save a third
+///   of the pivots (0.85-0.95x the time of `sqrt(m)`);
+/// - otherwise (grids, dense transportation networks) LEMON's `sqrt(m)`: larger blocks save
+///   few pivots there and cost up to 1.25x.
+fn block_size(n: usize, cap: &[i64], local: bool) -> usize {
+    const SPARSE_DEGREE: usize = 64;
     let m = cap.len();
     let unit = cap.iter().filter(|&&c| c == 1).count();
     let full = (m as f64).sqrt();
-    let blocks = if 2 * unit >= m { full / 8.0 } else { full };
+    let blocks = if 2 * unit >= m {
+        full / 8.0
+    } else if !local && m < SPARSE_DEGREE * n {
+        2.5 * full
+    } else {
+        full
+    };
     (blocks as usize).max(10)
+}
+
+/// Whether the caller's numbering keeps an arc's ends close, as a grid numbered row by row does:
+/// the mean distance between the ids of an arc's ends is under `n / 16`.
+fn numbered_locally(n: usize, source: &[u32], target: &[u32]) -> bool {
+    if source.is_empty() {
+        return true;
+    }
+    let spread: u64 = source
+        .iter()
+        .zip(target)
+        .map(|(&s, &t)| u64::from(s.abs_diff(t)))
+        .sum();
+    spread / (source.len() as u64) < (n as u64) / 16
 }
 
 /// How often to renumber the nodes in thread order (in pivots; 0: never). Worth it when the node
@@ -201,18 +230,13 @@ fn block_size(cap: &[i64]) -> usize {
 /// numbered row by row already keeps an arc's ends close, which the pricing scan profits from and
 /// a tree order would lose. Renumbering costs a pass over nodes and arcs, so not more often than
 /// every `n / 2` pivots.
-fn renumber_period(n: usize, source: &[u32], target: &[u32]) -> u64 {
+fn renumber_period(n: usize, local: bool) -> u64 {
     const MIN_NODES: usize = 4096;
-    if n < MIN_NODES || source.is_empty() {
-        return 0;
+    if n < MIN_NODES || local {
+        0
+    } else {
+        (n / 2) as u64
     }
-    let spread: u64 = source
-        .iter()
-        .zip(target)
-        .map(|(&s, &t)| u64::from(s.abs_diff(t)))
-        .sum();
-    let local = spread / (source.len() as u64) < (n as u64) / 16;
-    if local { 0 } else { (n / 2) as u64 }
 }
 
 /// The arcs `0..source.len()` as pricing records, all at their lower bound (canonical direction).
@@ -262,6 +286,37 @@ fn block_search<P: PriceArc>(
         }
     }
     None
+}
+
+/// Adds `sigma` to the potentials of the thread run from `first` to `last` (both included). Two
+/// walkers, one forward from `first` and one backward from `last`, meet in the middle: each step
+/// waits on the load of the next node's id, so two independent chains take about half the time of
+/// one on long runs (the potential update is most of a pivot's time on grids).
+fn shift_run(
+    pi: &mut [i64],
+    thread: &[u32],
+    rev_thread: &[u32],
+    first: usize,
+    last: usize,
+    sigma: i64,
+) {
+    let (mut f, mut b) = (first, last);
+    loop {
+        pi[f] = pi[f].wrapping_add(sigma);
+        if f == b {
+            return;
+        }
+        pi[b] = pi[b].wrapping_add(sigma);
+        f = thread[f] as usize;
+        if f == b {
+            return;
+        }
+        b = rev_thread[b] as usize;
+        if b == f {
+            pi[f] = pi[f].wrapping_add(sigma);
+            return;
+        }
+    }
 }
 
 const DETACHED: TreeNode = TreeNode {
@@ -350,8 +405,9 @@ impl Simplex {
         target.resize(m + n, 0);
         cost.resize(m + n, 0);
         cap.resize(m + n, 0);
-        let block_size = block_size(&cap[..m]);
-        let renumber_period = renumber_period(n, &source[..m], &target[..m]);
+        let local = numbered_locally(n, &source[..m], &target[..m]);
+        let block_size = block_size(n, &cap[..m], local);
+        let renumber_period = renumber_period(n, local);
         Simplex {
             n,
             m,
@@ -373,8 +429,8 @@ impl Simplex {
             big_cap: 1,
             block_size,
             next_arc: 0,
-            path_src: Vec::new(),
-            path_tgt: Vec::new(),
+            path_src: vec![0; all_nodes],
+            path_tgt: vec![0; all_nodes],
             node_of: (0..n as u32).collect(),
             renumber_period,
             since_renumber: 0,
@@ -1032,31 +1088,35 @@ impl Simplex {
         // The two sides of the cycle, each from its end of the entering arc up to (not including)
         // the join. Recorded once so the later passes iterate an array instead of chasing parent
         // links again.
-        let mut path_src = std::mem::take(&mut self.path_src);
-        let mut path_tgt = std::mem::take(&mut self.path_tgt);
-        path_src.clear();
-        path_tgt.clear();
+        let mut src_buf = std::mem::take(&mut self.path_src);
+        let mut tgt_buf = std::mem::take(&mut self.path_tgt);
+        // Each side is a path in a tree of n + 1 nodes, so the buffers (that long) never
+        // overflow; lengths kept in locals stay in registers.
+        let (mut src_len, mut tgt_len) = (0, 0);
 
         // The join node: the deepest common ancestor, found by climbing from the smaller subtree.
         let (mut u, mut v) = (src, tgt);
         while u != v {
             if tree[u].succ_num < tree[v].succ_num {
-                path_src.push(u as u32);
+                src_buf[src_len] = u as u32;
+                src_len += 1;
                 u = tree[u].parent as usize;
             } else {
-                path_tgt.push(v as u32);
+                tgt_buf[tgt_len] = v as u32;
+                tgt_len += 1;
                 v = tree[v].parent as usize;
             }
         }
+        let (path_src, path_tgt) = (&src_buf[..src_len], &tgt_buf[..tgt_len]);
         let join = u;
 
         // Ratio test. Ties go to the last blocking arc met walking the cycle in the direction of
         // the flow from the join (LEMON's rule), which keeps the tree strongly feasible.
         let st = self.state[in_arc];
         let (first, second, path_first, path_second) = if st == STATE_LOWER {
-            (src, tgt, &path_src, &path_tgt)
+            (src, tgt, path_src, path_tgt)
         } else {
-            (tgt, src, &path_tgt, &path_src)
+            (tgt, src, path_tgt, path_src)
         };
         let in_cap = self.cap[in_arc];
         let mut delta = in_cap;
@@ -1089,8 +1149,8 @@ impl Simplex {
             }
         }
         if delta > self.flow_bound {
-            self.path_src = path_src;
-            self.path_tgt = path_tgt;
+            self.path_src = src_buf;
+            self.path_tgt = tgt_buf;
             return Outcome::Unbounded;
         }
 
@@ -1098,11 +1158,11 @@ impl Simplex {
         let in_flow_before = if st == STATE_LOWER { 0 } else { in_cap };
         let val = i64::from(st) * delta;
         if delta > 0 {
-            for &u in &path_src {
+            for &u in path_src {
                 let node = &mut tree[u as usize];
                 node.flow -= i64::from(node.dir) * val;
             }
-            for &u in &path_tgt {
+            for &u in path_tgt {
                 let node = &mut tree[u as usize];
                 node.flow += i64::from(node.dir) * val;
             }
@@ -1111,8 +1171,8 @@ impl Simplex {
             // The entering arc itself is the bottleneck: it moves to its other bound.
             self.state[in_arc] = -st;
             self.orient(in_arc);
-            self.path_src = path_src;
-            self.path_tgt = path_tgt;
+            self.path_src = src_buf;
+            self.path_tgt = tgt_buf;
             return Outcome::Optimal;
         }
         let (u_in, v_in, path_in, path_v_in) = if result == 1 {
@@ -1153,8 +1213,8 @@ impl Simplex {
         };
         self.update_tree_structure(rehang, above_in, above_out);
         self.update_potential(in_arc, u_in, v_in);
-        self.path_src = path_src;
-        self.path_tgt = path_tgt;
+        self.path_src = src_buf;
+        self.path_tgt = tgt_buf;
         Outcome::Optimal
     }
 
@@ -1302,21 +1362,18 @@ impl Simplex {
         let sigma = self.pi[v_in]
             .wrapping_sub(self.pi[u_in])
             .wrapping_sub(i64::from(node.dir).wrapping_mul(self.cost[in_arc]));
-        let end = self.thread[self.last_succ[u_in] as usize] as usize;
+        let last = self.last_succ[u_in] as usize;
         let pi = &mut self.pi[..];
         let thread = &self.thread[..];
+        let rev_thread = &self.rev_thread[..];
         if (node.succ_num as usize) * 2 <= self.n + 1 {
-            let mut u = u_in;
-            while u != end {
-                pi[u] = pi[u].wrapping_add(sigma);
-                u = thread[u] as usize;
-            }
+            shift_run(pi, thread, rev_thread, u_in, last, sigma);
         } else {
-            let mut u = end;
-            while u != u_in {
-                pi[u] = pi[u].wrapping_sub(sigma);
-                u = thread[u] as usize;
-            }
+            // Everything but the subtree: the thread run from after its last node round to
+            // just before its first.
+            let first = thread[last] as usize;
+            let end = rev_thread[u_in] as usize;
+            shift_run(pi, thread, rev_thread, first, end, sigma.wrapping_neg());
         }
     }
 }
