@@ -57,7 +57,7 @@ pub use graph::{ArcSpec, edge_of};
 
 use std::fmt;
 
-use simplex::{Outcome, Simplex};
+use simplex::{Outcome, Shape, Simplex};
 
 /// A capacity meaning "no upper bound".
 pub const INFINITE_CAPACITY: i64 = i64::MAX;
@@ -609,11 +609,13 @@ impl Core {
     fn build(network: &Network, checked: &Checked) -> Core {
         let n = network.node_count();
         let mixing = Mixing::new(n, network.arc_count());
-        let arcs = mixing.by_position().map(|k| {
+        let arc = |k: usize| {
             let cap = internal_cap(network.lower[k], network.upper[k], checked.big_cap);
             (network.from[k], network.to[k], network.cost[k], cap)
-        });
-        let mut simplex = Simplex::new(n, network.arc_count(), arcs);
+        };
+        // The shape in file order (reads memory in order), the arcs in the mixed order.
+        let shape = Shape::of((0..network.arc_count()).map(arc));
+        let mut simplex = Simplex::new(n, shape, mixing.by_position().map(arc));
         simplex.art_cost = checked.art_cost;
         simplex.flow_bound = checked.flow_bound;
         simplex.big_cap = checked.big_cap;

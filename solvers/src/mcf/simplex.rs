@@ -196,10 +196,8 @@ impl PriceArc for Wide {
 ///   of the pivots (0.85-0.95x the time of `sqrt(m)`);
 /// - otherwise (grids, dense transportation networks) LEMON's `sqrt(m)`: larger blocks save
 ///   few pivots there and cost up to 1.25x.
-fn block_size(n: usize, cap: &[i64], local: bool) -> usize {
+fn block_size(n: usize, m: usize, unit: usize, local: bool) -> usize {
     const SPARSE_DEGREE: usize = 64;
-    let m = cap.len();
-    let unit = cap.iter().filter(|&&c| c == 1).count();
     let full = (m as f64).sqrt();
     let blocks = if 2 * unit >= m {
         full / 8.0
@@ -212,17 +210,9 @@ fn block_size(n: usize, cap: &[i64], local: bool) -> usize {
 }
 
 /// Whether the caller's numbering keeps an arc's ends close, as a grid numbered row by row does:
-/// the mean distance between the ids of an arc's ends is under `n / 16`.
-fn numbered_locally(n: usize, source: &[u32], target: &[u32]) -> bool {
-    if source.is_empty() {
-        return true;
-    }
-    let spread: u64 = source
-        .iter()
-        .zip(target)
-        .map(|(&s, &t)| u64::from(s.abs_diff(t)))
-        .sum();
-    spread / (source.len() as u64) < (n as u64) / 16
+/// the mean distance between the ids of an arc's ends (`spread` over `m` arcs) is under `n / 16`.
+fn numbered_locally(n: usize, m: usize, spread: u64) -> bool {
+    m == 0 || spread / (m as u64) < (n as u64) / 16
 }
 
 /// How often to renumber the nodes in thread order (in pivots; 0: never). Worth it when the node
@@ -239,22 +229,40 @@ fn renumber_period(n: usize, local: bool) -> u64 {
     }
 }
 
-/// The arcs `0..source.len()` as pricing records, all at their lower bound (canonical direction).
-fn oriented<P: PriceArc>(source: &[u32], target: &[u32], cost: &[i64]) -> Vec<P> {
-    source
-        .iter()
-        .zip(target)
-        .zip(cost)
-        .map(|((&s, &t), &c)| P::new(s, t, c))
-        .collect()
-}
-
 /// The pricing array, as compact as the network and every cost allow.
 #[derive(Debug, Clone)]
 enum Prices {
     Compact(Vec<Compact>),
     Narrow(Vec<Narrow>),
     Wide(Vec<Wide>),
+}
+
+impl Prices {
+    /// Record `e` as stored: its tail, head and cost in the direction it prices.
+    fn get(&self, e: usize) -> (u32, u32, i64) {
+        match self {
+            Prices::Compact(arcs) => {
+                let a = arcs[e];
+                (u32::from(a.s), u32::from(a.t), i64::from(a.c))
+            }
+            Prices::Narrow(arcs) => {
+                let a = arcs[e];
+                (a.s, a.t, i64::from(a.c))
+            }
+            Prices::Wide(arcs) => {
+                let a = arcs[e];
+                (a.s, a.t, a.c)
+            }
+        }
+    }
+}
+
+/// An artificial arc: between a node and the root, one way or the other.
+#[derive(Debug, Clone, Copy)]
+struct Artificial {
+    source: u32,
+    target: u32,
+    cost: i64,
 }
 
 /// Block search over `arcs` (see `Simplex::find_entering_arc`): the position of the most negative
@@ -335,13 +343,18 @@ const DETACHED: TreeNode = TreeNode {
 pub(crate) struct Simplex {
     pub(crate) n: usize,
     pub(crate) m: usize,
-    pub(crate) source: Vec<u32>,
-    pub(crate) target: Vec<u32>,
-    pub(crate) cost: Vec<i64>,
+    /// Capacities of arcs `0..m+n`.
     pub(crate) cap: Vec<i64>,
     pub(crate) state: Vec<i8>,
-    /// The original arcs oriented for pricing; kept in step with `state`.
+    /// The original arcs oriented for pricing, kept in step with `state`. They are the only
+    /// record of an arc's ends and cost: on large networks every array costs its page faults
+    /// when first touched, so there are no separate source, target and cost arrays.
     price: Prices,
+    /// Whether original arc `e`'s record is stored reversed (with its cost negated): it was
+    /// last oriented at its upper bound.
+    reversed: Vec<bool>,
+    /// The artificial arc of each node `v` (arc `m + v`).
+    artificial: Vec<Artificial>,
     pub(crate) supply: Vec<i64>,
     /// Potentials modulo 2^64; see [`Simplex::potentials`].
     pi: Vec<i64>,
@@ -371,52 +384,86 @@ pub(crate) struct Simplex {
     pub(crate) pivots: u64,
 }
 
+/// What the layout of the arrays depends on, measured in one pass over the arcs (in any order)
+/// before they are stored, so that no temporary copy of them is needed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Shape {
+    count: usize,
+    /// Arcs of capacity 1.
+    unit: usize,
+    /// Sum over arcs of the distance between the ids of their ends.
+    spread: u64,
+    max_cost: u64,
+}
+
+impl Shape {
+    /// The shape of arcs `(from, to, cost, capacity)`.
+    pub(crate) fn of(arcs: impl Iterator<Item = (u32, u32, i64, i64)>) -> Shape {
+        arcs.fold(Shape::default(), |shape, (s, t, c, u)| Shape {
+            count: shape.count + 1,
+            unit: shape.unit + usize::from(u == 1),
+            spread: shape.spread + u64::from(s.abs_diff(t)),
+            max_cost: shape.max_cost.max(c.unsigned_abs()),
+        })
+    }
+}
+
 impl Simplex {
     /// A problem with `n` nodes and the given original arcs `(from, to, cost, capacity)` in
-    /// internal order (about `m` of them: the length is only a capacity hint); the caller sets
-    /// `supply` (for `0..n`) and the limits, then calls `cold_start`.
+    /// internal order, whose `shape` the caller measured; the caller sets `supply` (for `0..n`)
+    /// and the limits, then calls `cold_start`.
     pub(crate) fn new(
         n: usize,
-        m: usize,
+        shape: Shape,
         arcs: impl Iterator<Item = (u32, u32, i64, i64)>,
     ) -> Self {
-        let all_arcs = m + n;
         let all_nodes = n + 1;
-        let mut source = Vec::with_capacity(all_arcs);
-        let mut target = Vec::with_capacity(all_arcs);
-        let mut cost = Vec::with_capacity(all_arcs);
-        let mut cap = Vec::with_capacity(all_arcs);
-        for (s, t, c, u) in arcs {
-            source.push(s);
-            target.push(t);
-            cost.push(c);
-            cap.push(u);
+        let Shape {
+            count,
+            unit,
+            spread,
+            max_cost,
+        } = shape;
+        let mut cap = Vec::with_capacity(count + n);
+        // Filled to a capacity set up front: the mixing iterator's length is not known to
+        // `collect`, which would grow (and copy) the array.
+        fn records<P: PriceArc>(
+            count: usize,
+            arcs: impl Iterator<Item = (u32, u32, i64, i64)>,
+            cap: &mut Vec<i64>,
+        ) -> Vec<P> {
+            let mut out = Vec::with_capacity(count);
+            for (s, t, c, u) in arcs {
+                cap.push(u);
+                out.push(P::new(s, t, c));
+            }
+            out
         }
-        let fits = |limit: i64| cost.iter().all(|c| c.unsigned_abs() <= limit as u64);
-        let price = if n < COMPACT_NODES && fits(COMPACT_COST) {
-            Prices::Compact(oriented(&source, &target, &cost))
-        } else if fits(NARROW_COST) {
-            Prices::Narrow(oriented(&source, &target, &cost))
+        let price = if n < COMPACT_NODES && max_cost <= COMPACT_COST as u64 {
+            Prices::Compact(records(count, arcs, &mut cap))
+        } else if max_cost <= NARROW_COST as u64 {
+            Prices::Narrow(records(count, arcs, &mut cap))
         } else {
-            Prices::Wide(oriented(&source, &target, &cost))
+            Prices::Wide(records(count, arcs, &mut cap))
         };
-        let m = source.len();
-        source.resize(m + n, 0);
-        target.resize(m + n, 0);
-        cost.resize(m + n, 0);
+        let m = cap.len();
         cap.resize(m + n, 0);
-        let local = numbered_locally(n, &source[..m], &target[..m]);
-        let block_size = block_size(n, &cap[..m], local);
+        let local = numbered_locally(n, m, spread);
+        let block_size = block_size(n, m, unit, local);
         let renumber_period = renumber_period(n, local);
+        let detached = Artificial {
+            source: 0,
+            target: 0,
+            cost: 0,
+        };
         Simplex {
             n,
             m,
-            source,
-            target,
-            cost,
             cap,
             state: vec![STATE_LOWER; m + n],
             price,
+            reversed: vec![false; m],
+            artificial: vec![detached; n],
             supply: vec![0; all_nodes],
             pi: vec![0; all_nodes],
             tree: vec![DETACHED; all_nodes],
@@ -442,6 +489,46 @@ impl Simplex {
         self.n
     }
 
+    /// Tail, head and cost of arc `e` (original or artificial), as the arc is defined.
+    fn arc(&self, e: usize) -> (u32, u32, i64) {
+        if e >= self.m {
+            let a = self.artificial[e - self.m];
+            return (a.source, a.target, a.cost);
+        }
+        let (s, t, c) = self.price.get(e);
+        if self.reversed[e] {
+            (t, s, -c)
+        } else {
+            (s, t, c)
+        }
+    }
+
+    /// Calls `f(e, tail, head, cost)` for every original arc, as the arc is defined. Passes over
+    /// all arcs go through here: the record type is matched once, not per arc.
+    fn each_arc(&self, mut f: impl FnMut(usize, u32, u32, i64)) {
+        let reversed = &self.reversed;
+        let mut call = |e: usize, s: u32, t: u32, c: i64| {
+            if reversed[e] {
+                f(e, t, s, -c)
+            } else {
+                f(e, s, t, c)
+            }
+        };
+        match &self.price {
+            Prices::Compact(arcs) => arcs
+                .iter()
+                .enumerate()
+                .for_each(|(e, a)| call(e, u32::from(a.s), u32::from(a.t), i64::from(a.c))),
+            Prices::Narrow(arcs) => {
+                (arcs.iter().enumerate()).for_each(|(e, a)| call(e, a.s, a.t, i64::from(a.c)))
+            }
+            Prices::Wide(arcs) => arcs
+                .iter()
+                .enumerate()
+                .for_each(|(e, a)| call(e, a.s, a.t, a.c)),
+        }
+    }
+
     /// The initial basis: every node hangs from the root by its artificial arc, original arcs at their
     /// lower bound; then, with non-negative costs, the shortest-path crash, otherwise LEMON's
     /// heuristic initial pivots.
@@ -449,6 +536,11 @@ impl Simplex {
         let (n, m) = (self.n, self.m);
         let root = self.root();
         self.state[..m].fill(STATE_LOWER);
+        for e in 0..m {
+            if self.reversed[e] {
+                self.orient(e);
+            }
+        }
         for v in 0..n {
             self.tree[v] = TreeNode {
                 parent: root as u32,
@@ -469,7 +561,9 @@ impl Simplex {
         self.last_succ[root] = if n == 0 { root as u32 } else { (n - 1) as u32 };
         self.next_arc = 0;
         self.pivots = 0;
-        let outcome = if self.cost[..m].iter().all(|&c| c >= 0) {
+        let mut non_negative = true;
+        self.each_arc(|_, _, _, c| non_negative &= c >= 0);
+        let outcome = if non_negative {
             self.shortest_path_crash();
             self.repair_basis();
             Outcome::Optimal
@@ -495,23 +589,24 @@ impl Simplex {
         let (n, m) = (self.n, self.m);
         // Incoming arcs of each node that can carry flow.
         let mut start = vec![0u32; n + 1];
-        for e in 0..m {
-            if self.cap[e] > 0 {
-                start[self.target[e] as usize + 1] += 1;
+        let cap = &self.cap;
+        self.each_arc(|e, _, t, _| {
+            if cap[e] > 0 {
+                start[t as usize + 1] += 1;
             }
-        }
+        });
         for i in 0..n {
             start[i + 1] += start[i];
         }
         let mut fill = start.clone();
         let mut incoming = vec![0u32; start[n] as usize];
-        for e in 0..m {
-            if self.cap[e] > 0 {
-                let v = self.target[e] as usize;
+        self.each_arc(|e, _, v, _| {
+            if cap[e] > 0 {
+                let v = v as usize;
                 incoming[fill[v] as usize] = e as u32;
                 fill[v] += 1;
             }
-        }
+        });
         let mut dist = vec![i64::MAX; n];
         let mut via = vec![NONE; n];
         let mut heap = BinaryHeap::new();
@@ -527,8 +622,9 @@ impl Simplex {
                 continue;
             }
             for &e in &incoming[start[v] as usize..start[v + 1] as usize] {
-                let u = self.source[e as usize] as usize;
-                let du = d + self.cost[e as usize];
+                let (u, _, c) = self.arc(e as usize);
+                let u = u as usize;
+                let du = d + c;
                 if du < dist[u] {
                     dist[u] = du;
                     via[u] = e;
@@ -553,13 +649,13 @@ impl Simplex {
                     fits = false;
                     break;
                 }
-                x = self.target[e] as usize;
+                x = self.arc(e).1 as usize;
             }
             if fits {
                 let mut x = u;
                 while via[x] != NONE {
                     used[x] += b;
-                    x = self.target[via[x] as usize] as usize;
+                    x = self.arc(via[x] as usize).1 as usize;
                 }
             } else {
                 via[u] = NONE;
@@ -571,7 +667,7 @@ impl Simplex {
                 self.state[m + u] = STATE_LOWER;
                 self.state[e] = STATE_TREE;
                 self.tree[u] = TreeNode {
-                    parent: self.target[e],
+                    parent: self.arc(e).1,
                     pred: e as u32,
                     succ_num: 1,
                     dir: DIR_UP,
@@ -606,8 +702,9 @@ impl Simplex {
                 _ => 0,
             };
             if f != 0 {
-                excess[self.source[e] as usize] -= f;
-                excess[self.target[e] as usize] += f;
+                let (s, t, _) = self.arc(e);
+                excess[s as usize] -= f;
+                excess[t as usize] += f;
             }
         }
         for e in m..m + n {
@@ -663,8 +760,8 @@ impl Simplex {
 
     /// Changes the cost of original arc `e` (internal position); call `reprice` before running.
     pub(crate) fn set_cost(&mut self, e: usize, cost: i64) {
-        self.cost[e] = cost;
-        self.orient(e);
+        let (s, t, _) = self.arc(e);
+        self.store(e, s, t, cost);
     }
 
     /// After cost changes only: sets the big M and recomputes the potentials. The flows and the
@@ -674,7 +771,7 @@ impl Simplex {
             self.art_cost = art_cost;
             for (v, node) in self.tree[..self.n].iter().enumerate() {
                 if node.pred as usize >= self.m && node.dir == DIR_DOWN {
-                    self.cost[self.m + v] = art_cost;
+                    self.artificial[v].cost = art_cost;
                 }
             }
         }
@@ -683,20 +780,23 @@ impl Simplex {
 
     /// Sets the cost and capacity of original arc `e` (internal position), keeping its state.
     pub(crate) fn set_arc(&mut self, e: usize, cost: i64, cap: i64) {
-        self.cost[e] = cost;
         self.cap[e] = cap;
-        self.orient(e);
+        let (s, t, _) = self.arc(e);
+        self.store(e, s, t, cost);
     }
 
-    /// Stores arc `e` in `price` oriented for its current state, widening the array first if
-    /// the cost does not fit its records.
+    /// Re-stores original arc `e`'s record oriented for its current state.
     fn orient(&mut self, e: usize) {
-        let (s, t, c) = (self.source[e], self.target[e], self.cost[e]);
-        let (s, t, c) = if self.state[e] == STATE_UPPER {
-            (t, s, -c)
-        } else {
-            (s, t, c)
-        };
+        let (s, t, c) = self.arc(e);
+        self.store(e, s, t, c);
+    }
+
+    /// Stores original arc `e` (from `s` to `t` at cost `c`) in `price`, oriented for its
+    /// current state, widening the array first if the cost does not fit its records.
+    fn store(&mut self, e: usize, s: u32, t: u32, c: i64) {
+        let reversed = self.state[e] == STATE_UPPER;
+        self.reversed[e] = reversed;
+        let (s, t, c) = if reversed { (t, s, -c) } else { (s, t, c) };
         if c.unsigned_abs() > COMPACT_COST as u64
             && let Prices::Compact(compact) = &self.price
         {
@@ -725,19 +825,24 @@ impl Simplex {
         let root = self.root() as u32;
         let node = &mut self.tree[u];
         node.cap = self.big_cap;
-        if r >= 0 {
+        let node_id = u as u32;
+        self.artificial[u] = if r >= 0 {
             node.dir = DIR_UP;
             node.flow = r;
-            self.source[e] = u as u32;
-            self.target[e] = root;
-            self.cost[e] = 0;
+            Artificial {
+                source: node_id,
+                target: root,
+                cost: 0,
+            }
         } else {
             node.dir = DIR_DOWN;
             node.flow = -r;
-            self.source[e] = root;
-            self.target[e] = u as u32;
-            self.cost[e] = self.art_cost;
-        }
+            Artificial {
+                source: root,
+                target: node_id,
+                cost: self.art_cost,
+            }
+        };
         self.cap[e] = self.big_cap;
     }
 
@@ -805,7 +910,7 @@ impl Simplex {
         let mut u = self.thread[root] as usize;
         while u != root {
             let node = self.tree[u];
-            let c = self.cost[node.pred as usize];
+            let c = self.arc(node.pred as usize).2;
             let p = self.pi[node.parent as usize];
             self.pi[u] = if node.dir == DIR_UP {
                 p.wrapping_sub(c)
@@ -891,19 +996,17 @@ impl Simplex {
         if sources == 1 && sinks == 1 {
             // Reverse search from the sink over arcs wide enough to carry everything.
             let mut start = vec![0u32; n + 1];
-            for e in 0..m {
-                start[self.target[e] as usize + 1] += 1;
-            }
+            self.each_arc(|_, _, t, _| start[t as usize + 1] += 1);
             for i in 0..n {
                 start[i + 1] += start[i];
             }
             let mut fill = start.clone();
             let mut incoming = vec![0u32; m];
-            for e in 0..m {
-                let v = self.target[e] as usize;
+            self.each_arc(|e, _, v, _| {
+                let v = v as usize;
                 incoming[fill[v] as usize] = e as u32;
                 fill[v] += 1;
-            }
+            });
             let mut reached = vec![false; n];
             let mut stack = vec![t];
             reached[t] = true;
@@ -912,7 +1015,7 @@ impl Simplex {
                     break;
                 }
                 for &e in &incoming[start[v] as usize..start[v + 1] as usize] {
-                    let u = self.source[e as usize] as usize;
+                    let u = self.arc(e as usize).0 as usize;
                     if reached[u] {
                         continue;
                     }
@@ -926,14 +1029,14 @@ impl Simplex {
         } else {
             let mut best = vec![NONE; n];
             let mut best_cost = vec![i64::MAX; n];
-            for e in 0..m {
-                let v = self.target[e] as usize;
-                let c = self.cost[e];
-                if self.supply[v] < 0 && c < best_cost[v] {
+            let supply = &self.supply;
+            self.each_arc(|e, _, v, c| {
+                let v = v as usize;
+                if supply[v] < 0 && c < best_cost[v] {
                     best_cost[v] = c;
                     best[v] = e as u32;
                 }
-            }
+            });
             arcs.extend(best.into_iter().filter(|&e| e != NONE));
         }
         for e in arcs {
@@ -950,9 +1053,10 @@ impl Simplex {
 
     /// Reduced cost of arc `e` in the direction it can move (negative: eligible to enter).
     fn reduced_cost(&self, e: usize) -> i64 {
-        let rc = self.cost[e]
-            .wrapping_add(self.pi[self.source[e] as usize])
-            .wrapping_sub(self.pi[self.target[e] as usize]);
+        let (s, t, c) = self.arc(e);
+        let rc = c
+            .wrapping_add(self.pi[s as usize])
+            .wrapping_sub(self.pi[t as usize]);
         i64::from(self.state[e]).wrapping_mul(rc)
     }
 
@@ -1015,33 +1119,23 @@ impl Simplex {
                 node_of[w] = self.node_of[v];
             }
         }
-        let art = |a: &[u32]| -> Vec<u32> {
-            let mut out = vec![0; n];
-            for (&w, &x) in new.iter().zip(&a[m..]) {
-                out[w as usize] = map(x);
-            }
-            out
-        };
-        let art_source = art(&self.source);
-        let art_target = art(&self.target);
-        let mut art_cost = vec![0; n];
+        let mut artificial = self.artificial.clone();
         let mut art_cap = vec![0; n];
         let mut art_state = vec![0; n];
         for (v, &w) in new[..n].iter().enumerate() {
             let w = w as usize;
-            art_cost[w] = self.cost[m + v];
+            let a = self.artificial[v];
+            artificial[w] = Artificial {
+                source: map(a.source),
+                target: map(a.target),
+                cost: a.cost,
+            };
             art_cap[w] = self.cap[m + v];
             art_state[w] = self.state[m + v];
         }
-        self.source[m..].copy_from_slice(&art_source);
-        self.target[m..].copy_from_slice(&art_target);
-        self.cost[m..].copy_from_slice(&art_cost);
+        self.artificial = artificial;
         self.cap[m..].copy_from_slice(&art_cap);
         self.state[m..].copy_from_slice(&art_state);
-        for e in 0..m {
-            self.source[e] = map(self.source[e]);
-            self.target[e] = map(self.target[e]);
-        }
         match &mut self.price {
             // Ids stay below n, so they still fit.
             Prices::Compact(arcs) => arcs.iter_mut().for_each(|a| {
@@ -1083,8 +1177,9 @@ impl Simplex {
     /// push the flow around the cycle, re-hang the tree and shift potentials.
     fn pivot(&mut self, in_arc: usize) -> Outcome {
         self.pivots += 1;
+        let (src, tgt, _) = self.arc(in_arc);
+        let (src, tgt) = (src as usize, tgt as usize);
         let tree = &mut self.tree[..];
-        let (src, tgt) = (self.source[in_arc] as usize, self.target[in_arc] as usize);
         // The two sides of the cycle, each from its end of the entering arc up to (not including)
         // the join. Recorded once so the later passes iterate an array instead of chasing parent
         // links again.
@@ -1361,7 +1456,7 @@ impl Simplex {
         let node = self.tree[u_in];
         let sigma = self.pi[v_in]
             .wrapping_sub(self.pi[u_in])
-            .wrapping_sub(i64::from(node.dir).wrapping_mul(self.cost[in_arc]));
+            .wrapping_sub(i64::from(node.dir).wrapping_mul(self.arc(in_arc).2));
         let last = self.last_succ[u_in] as usize;
         let pi = &mut self.pi[..];
         let thread = &self.thread[..];
