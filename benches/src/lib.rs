@@ -2,6 +2,46 @@
 
 pub mod appointments;
 
+/// The median of `xs` (the upper one of an even count); `xs` must not be empty.
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// LEMON's `NetworkSimplex` on one DIMACS file, through the anchors' runner (`lemon_mcf`, built
+/// by `../shared/anchors/setup.sh`).
+#[derive(Debug)]
+pub struct Lemon(std::path::PathBuf);
+
+impl Lemon {
+    /// The runner at `path`, or by default `~/.cache/allot-anchors/lemon_mcf`.
+    pub fn new(path: Option<std::path::PathBuf>) -> anyhow::Result<Lemon> {
+        use anyhow::Context;
+        let path = match path {
+            Some(path) => path,
+            None => std::path::PathBuf::from(std::env::var("HOME").context("HOME is not set")?)
+                .join(".cache/allot-anchors/lemon_mcf"),
+        };
+        Ok(Lemon(path))
+    }
+
+    /// Solves `file`: the optimal cost and LEMON's own solve time in seconds (parsing excluded).
+    pub fn solve(&self, file: &std::path::Path) -> anyhow::Result<(i64, f64)> {
+        use anyhow::Context;
+        let out = std::process::Command::new(&self.0)
+            .arg(file)
+            .arg("ns")
+            .output()
+            .with_context(|| format!("running {}", self.0.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let (Some(cost), Some(secs)) = (fields.get(1), fields.get(2)) else {
+            anyhow::bail!("unexpected output from {}: {text}", self.0.display());
+        };
+        Ok((cost.parse()?, secs.parse()?))
+    }
+}
+
 /// A server on an ephemeral loopback port with one token of every role (as `name`), over `log`
 /// with `domains`, started on `runtime`: the in-process server of the load generators.
 pub fn start_server(

@@ -9,14 +9,14 @@
 //! ```
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
+use allot_benches::{Lemon, median};
 use allot_engine::allocation::{Allocation, monte_carlo};
 use allot_engine::fair::{self, Fairs, Mechanism, Params, welfare_network};
 use allot_solvers::matching::Seed;
 use allot_solvers::{dimacs, mcf};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 
 /// Time allot's fair mechanisms against LEMON on the same welfare flow.
@@ -35,18 +35,9 @@ struct Args {
     draws: u64,
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
-    let lemon = match args.lemon {
-        Some(path) => path,
-        None => PathBuf::from(std::env::var("HOME").context("HOME")?)
-            .join(".cache/allot-anchors/lemon_mcf"),
-    };
+    let lemon = Lemon::new(args.lemon)?;
     let files = fair::read(
         &args.dir.join("fairs.csv"),
         &args.dir.join("applicants.csv"),
@@ -88,23 +79,14 @@ fn main() -> Result<()> {
         if solution.cost != ours.cost {
             bail!("allot's welfare cost changed between runs");
         }
-        let out = Command::new(&lemon)
-            .arg(file.path())
-            .arg("ns")
-            .output()
-            .with_context(|| format!("running {}", lemon.display()))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let fields: Vec<&str> = text.split_whitespace().collect();
-        let (Some(cost), Some(secs)) = (fields.get(1), fields.get(2)) else {
-            bail!("unexpected output from lemon_mcf: {text}");
-        };
-        if cost.parse::<i64>()? != ours.cost {
+        let (cost, secs) = lemon.solve(file.path())?;
+        if cost != ours.cost {
             bail!(
                 "LEMON's optimal cost {cost} differs from allot's {}",
                 ours.cost
             );
         }
-        t_lemon.push(secs.parse::<f64>()?);
+        t_lemon.push(secs);
     }
     let (ours_s, lemon_s) = (median(t_ours), median(t_lemon));
     println!(

@@ -197,6 +197,8 @@ pub struct Plan {
     pub arcs: usize,
     pub solve_seconds: f64,
     pub seconds: f64,
+    /// The min-cost flow network that was solved (for side-by-side runs against other solvers).
+    pub network: Network,
 }
 
 /// Free inventory as seen by one plan: capacities per (clinic, specialty, day) and the slots
@@ -469,6 +471,7 @@ impl Engine {
             arcs,
             solve_seconds,
             seconds: started.elapsed().as_secs_f64(),
+            network: net,
         })
     }
 
