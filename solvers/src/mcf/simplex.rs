@@ -239,6 +239,7 @@ enum Prices {
 
 impl Prices {
     /// Record `e` as stored: its tail, head and cost in the direction it prices.
+    #[inline]
     fn get(&self, e: usize) -> (u32, u32, i64) {
         match self {
             Prices::Compact(arcs) => {
@@ -490,6 +491,7 @@ impl Simplex {
     }
 
     /// Tail, head and cost of arc `e` (original or artificial), as the arc is defined.
+    #[inline]
     fn arc(&self, e: usize) -> (u32, u32, i64) {
         if e >= self.m {
             let a = self.artificial[e - self.m];
