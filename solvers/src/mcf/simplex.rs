@@ -259,7 +259,7 @@ impl Prices {
 }
 
 /// An artificial arc: between a node and the root, one way or the other.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Artificial {
     source: u32,
     target: u32,
@@ -452,11 +452,6 @@ impl Simplex {
         let local = numbered_locally(n, m, spread);
         let block_size = block_size(n, m, unit, local);
         let renumber_period = renumber_period(n, local);
-        let detached = Artificial {
-            source: 0,
-            target: 0,
-            cost: 0,
-        };
         Simplex {
             n,
             m,
@@ -464,7 +459,7 @@ impl Simplex {
             state: vec![STATE_LOWER; m + n],
             price,
             reversed: vec![false; m],
-            artificial: vec![detached; n],
+            artificial: vec![Artificial::default(); n],
             supply: vec![0; all_nodes],
             pi: vec![0; all_nodes],
             tree: vec![DETACHED; all_nodes],
@@ -521,14 +516,40 @@ impl Simplex {
                 .iter()
                 .enumerate()
                 .for_each(|(e, a)| call(e, u32::from(a.s), u32::from(a.t), i64::from(a.c))),
-            Prices::Narrow(arcs) => {
-                (arcs.iter().enumerate()).for_each(|(e, a)| call(e, a.s, a.t, i64::from(a.c)))
-            }
+            Prices::Narrow(arcs) => arcs
+                .iter()
+                .enumerate()
+                .for_each(|(e, a)| call(e, a.s, a.t, i64::from(a.c))),
             Prices::Wide(arcs) => arcs
                 .iter()
                 .enumerate()
                 .for_each(|(e, a)| call(e, a.s, a.t, a.c)),
         }
+    }
+
+    /// The original arcs `e` with `keep(e)` grouped by head: node `v`'s are
+    /// `incoming[start[v]..start[v + 1]]`.
+    fn incoming_arcs(&self, keep: impl Fn(usize) -> bool) -> (Vec<u32>, Vec<u32>) {
+        let n = self.n;
+        let mut start = vec![0u32; n + 1];
+        self.each_arc(|e, _, t, _| {
+            if keep(e) {
+                start[t as usize + 1] += 1;
+            }
+        });
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut incoming = vec![0u32; start[n] as usize];
+        self.each_arc(|e, _, t, _| {
+            if keep(e) {
+                let t = t as usize;
+                incoming[fill[t] as usize] = e as u32;
+                fill[t] += 1;
+            }
+        });
+        (start, incoming)
     }
 
     /// The initial basis: every node hangs from the root by its artificial arc, original arcs at their
@@ -590,25 +611,7 @@ impl Simplex {
         use std::collections::BinaryHeap;
         let (n, m) = (self.n, self.m);
         // Incoming arcs of each node that can carry flow.
-        let mut start = vec![0u32; n + 1];
-        let cap = &self.cap;
-        self.each_arc(|e, _, t, _| {
-            if cap[e] > 0 {
-                start[t as usize + 1] += 1;
-            }
-        });
-        for i in 0..n {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start.clone();
-        let mut incoming = vec![0u32; start[n] as usize];
-        self.each_arc(|e, _, v, _| {
-            if cap[e] > 0 {
-                let v = v as usize;
-                incoming[fill[v] as usize] = e as u32;
-                fill[v] += 1;
-            }
-        });
+        let (start, incoming) = self.incoming_arcs(|e| self.cap[e] > 0);
         let mut dist = vec![i64::MAX; n];
         let mut via = vec![NONE; n];
         let mut heap = BinaryHeap::new();
@@ -975,7 +978,7 @@ impl Simplex {
     /// LEMON's heuristic initial pivots: bring in the cheapest arc into each demand node (or, with a
     /// single source and sink, a path of arcs wide enough for the whole supply).
     fn initial_pivots(&mut self) -> Outcome {
-        let (n, m) = (self.n, self.m);
+        let n = self.n;
         let mut total = 0i64;
         let mut sources = 0usize;
         let mut sinks = 0usize;
@@ -997,18 +1000,7 @@ impl Simplex {
         let mut arcs: Vec<u32> = Vec::new();
         if sources == 1 && sinks == 1 {
             // Reverse search from the sink over arcs wide enough to carry everything.
-            let mut start = vec![0u32; n + 1];
-            self.each_arc(|_, _, t, _| start[t as usize + 1] += 1);
-            for i in 0..n {
-                start[i + 1] += start[i];
-            }
-            let mut fill = start.clone();
-            let mut incoming = vec![0u32; m];
-            self.each_arc(|e, _, v, _| {
-                let v = v as usize;
-                incoming[fill[v] as usize] = e as u32;
-                fill[v] += 1;
-            });
+            let (start, incoming) = self.incoming_arcs(|_| true);
             let mut reached = vec![false; n];
             let mut stack = vec![t];
             reached[t] = true;
@@ -1121,7 +1113,7 @@ impl Simplex {
                 node_of[w] = self.node_of[v];
             }
         }
-        let mut artificial = self.artificial.clone();
+        let mut artificial = vec![Artificial::default(); n];
         let mut art_cap = vec![0; n];
         let mut art_state = vec![0; n];
         for (v, &w) in new[..n].iter().enumerate() {
@@ -1179,7 +1171,7 @@ impl Simplex {
     /// push the flow around the cycle, re-hang the tree and shift potentials.
     fn pivot(&mut self, in_arc: usize) -> Outcome {
         self.pivots += 1;
-        let (src, tgt, _) = self.arc(in_arc);
+        let (src, tgt, in_cost) = self.arc(in_arc);
         let (src, tgt) = (src as usize, tgt as usize);
         let tree = &mut self.tree[..];
         // The two sides of the cycle, each from its end of the entering arc up to (not including)
@@ -1309,7 +1301,7 @@ impl Simplex {
             entering,
         };
         self.update_tree_structure(rehang, above_in, above_out);
-        self.update_potential(in_arc, u_in, v_in);
+        self.update_potential(in_cost, u_in, v_in);
         self.path_src = src_buf;
         self.path_tgt = tgt_buf;
         Outcome::Optimal
@@ -1454,11 +1446,11 @@ impl Simplex {
     /// Shifts potentials so the entering arc gets reduced cost zero: the re-hung subtree by
     /// `sigma`, or, when that subtree is the larger part, every other node by `-sigma` (only
     /// differences of potentials matter).
-    fn update_potential(&mut self, in_arc: usize, u_in: usize, v_in: usize) {
+    fn update_potential(&mut self, in_cost: i64, u_in: usize, v_in: usize) {
         let node = self.tree[u_in];
         let sigma = self.pi[v_in]
             .wrapping_sub(self.pi[u_in])
-            .wrapping_sub(i64::from(node.dir).wrapping_mul(self.arc(in_arc).2));
+            .wrapping_sub(i64::from(node.dir).wrapping_mul(in_cost));
         let last = self.last_succ[u_in] as usize;
         let pi = &mut self.pi[..];
         let thread = &self.thread[..];
